@@ -1,0 +1,472 @@
+#!/usr/bin/env bash
+# Real components for the end-to-end tests, on loopback only:
+#   - a private containerd + dockerd (Debian's docker.io), on a unix socket in $E2E_DIR
+#   - a CNCF distribution registry (Debian's docker-registry) with htpasswd auth on 127.0.0.1
+#   - a base image e2e/busybox:latest built from Debian's busybox-static (nothing can be pulled)
+#
+# Usage:
+#   scripts/e2e-env.sh start    # install if needed, start (or reuse), print the path of the env file
+#   scripts/e2e-env.sh status   # exit 0 if everything is alive and answering, else 1
+#   scripts/e2e-env.sh stop     # stop by pid, unmount leftovers, remove $E2E_DIR
+#
+#   source "$(scripts/e2e-env.sh start)"
+#
+# Environment:
+#   E2E_DIR            state directory (default /tmp/publish-container-e2e)
+#   E2E_REGISTRY_PORT  force the registry port (default: a free port)
+#
+# Progress goes to stderr; the only thing `start` prints on stdout is the env file's path.
+set -euo pipefail
+
+DIR=${E2E_DIR:-/tmp/publish-container-e2e}
+# Absolute and normalised, because it ends up in sockets, configs and mount-point comparisons.
+DIR=$(realpath -m -- "$DIR")
+
+MARKER="$DIR/.publish-container-e2e"  # proves the directory is ours before `stop` deletes it
+CTR_SOCK="$DIR/containerd.sock"
+DOCKER_SOCK="$DIR/docker.sock"
+REGISTRY_USER=e2e-user
+BASE_IMAGE=e2e/busybox:latest
+PACKAGES=(docker.io docker-registry skopeo apache2-utils busybox-static)
+
+log() { printf 'e2e-env: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Every docker call of this script goes to our daemon, never to /var/run/docker.sock.
+dk() { DOCKER_HOST="unix://$DOCKER_SOCK" docker "$@"; }
+
+# ---------------------------------------------------------------------------
+# processes, by pid only
+
+# pid_of NAME: prints the pid recorded in $DIR/NAME.pid if that process is alive, is the
+# expected program and was started for this $DIR (its command line mentions $DIR/).
+# The last two checks guard against a recycled pid: we never signal a stranger.
+pid_of() {
+  local name=$1 exe=$2 pid state
+  [[ -r "$DIR/$name.pid" ]] || return 1
+  pid=$(tr -dc '0-9' <"$DIR/$name.pid")
+  [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
+  state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1) || return 1
+  [[ "$state" != Z ]] || return 1
+  [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == */"$exe"* ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" || return 1
+  printf '%s\n' "$pid"
+}
+
+# alive PID: true while the process exists and is not a zombie.
+alive() {
+  local state
+  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+  [[ -n "$state" && "$state" != Z ]]
+}
+
+# terminate PID LABEL: TERM, wait up to 20 s, then KILL.
+terminate() {
+  local pid=$1 label=$2 i
+  alive "$pid" || return 0
+  log "stopping $label (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do alive "$pid" || return 0; sleep 0.2; done
+  log "$label (pid $pid) ignored TERM for 20 s: KILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do alive "$pid" || return 0; sleep 0.1; done
+  log "warning: $label (pid $pid) is still there after KILL"
+}
+
+stop_named() {  # stop_named NAME EXE
+  local pid
+  if pid=$(pid_of "$1" "$2"); then terminate "$pid" "$1"; fi
+  rm -f "$DIR/$1.pid"
+}
+
+# containerd shims outlive containerd by design (they are re-parented to init). Ours are the
+# ones whose command line carries our containerd socket; anything else is left alone.
+stop_shims() {
+  local p pid
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [[ "$(readlink "$p/exe" 2>/dev/null)" == */containerd-shim* ]] || continue
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$CTR_SOCK" || continue
+    terminate "$pid" "containerd-shim"
+  done
+}
+
+# ---------------------------------------------------------------------------
+# mounts
+
+# Mount points at or under $DIR, deepest first (mountinfo escapes blanks as \040: %b decodes).
+mounts_under() {
+  local _a _b _c _d mp _rest
+  while read -r _a _b _c _d mp _rest; do
+    mp=$(printf '%b' "$mp")
+    if [[ "$mp" == "$DIR" || "$mp" == "$DIR"/* ]]; then printf '%s\n' "$mp"; fi
+  done </proc/self/mountinfo | sort -r
+}
+
+unmount_all() {
+  local pass mp
+  for pass in 1 2 3; do
+    [[ -n "$(mounts_under)" ]] || return 0
+    while IFS= read -r mp; do
+      log "unmounting leftover $mp"
+      umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
+    done < <(mounts_under)
+  done
+  [[ -z "$(mounts_under)" ]]
+}
+
+# ---------------------------------------------------------------------------
+# packages
+
+static_busybox() {
+  local bb
+  bb=$(command -v busybox 2>/dev/null) || return 1
+  # ldd fails on a static binary; a dynamic busybox (package "busybox") would not run in the image.
+  if ldd "$bb" >/dev/null 2>&1; then return 1; fi
+  printf '%s\n' "$bb"
+}
+
+ensure_packages() {
+  local missing=() c
+  for c in dockerd containerd containerd-shim-runc-v2 runc ctr docker docker-registry skopeo htpasswd; do
+    command -v "$c" >/dev/null 2>&1 || missing+=("$c")
+  done
+  static_busybox >/dev/null || missing+=("busybox (static)")
+  local extra=()
+  command -v curl >/dev/null 2>&1 || { missing+=(curl); extra+=(curl); }
+  command -v ip >/dev/null 2>&1 || { missing+=(ip); extra+=(iproute2); }
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+
+  log "missing: ${missing[*]}; installing ${PACKAGES[*]} ${extra[*]}"
+  [[ $(id -u) -eq 0 ]] || die "need root to apt-get install"
+  # Lock::Timeout: wait for another apt/dpkg run (e.g. a provisioning step) instead of failing.
+  apt-get -o DPkg::Lock::Timeout=600 update >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
+    "${PACKAGES[@]}" "${extra[@]}" >&2
+  hash -r
+}
+
+# ---------------------------------------------------------------------------
+# containerd + dockerd
+
+containerd_ok() {
+  pid_of containerd containerd >/dev/null && ctr --address "$CTR_SOCK" version >/dev/null 2>&1
+}
+
+docker_ok() {
+  pid_of dockerd dockerd >/dev/null && dk info >/dev/null 2>&1
+}
+
+# wait_for SECONDS PID LABEL LOGFILE -- COMMAND...: poll COMMAND until it succeeds.
+wait_for() {
+  local secs=$1 pid=$2 label=$3 logfile=$4 i
+  shift 5
+  for ((i = 0; i < secs * 5; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    if ! alive "$pid"; then
+      tail -n 30 "$logfile" >&2 || true
+      die "$label exited during start-up (log: $logfile)"
+    fi
+    sleep 0.2
+  done
+  tail -n 30 "$logfile" >&2 || true
+  die "$label did not answer within $secs s (log: $logfile)"
+}
+
+# Debian's docker.service runs dockerd against the system containerd
+# (--containerd=/run/containerd/containerd.sock). Without --containerd, dockerd 20.10 uses
+# /run/containerd/containerd.sock whenever that socket file exists and only otherwise starts a
+# managed containerd of its own. To be independent of whatever the machine runs, we start a
+# private containerd with its own config, root, state and socket, and point dockerd at it.
+start_containerd() {
+  mkdir -p "$DIR/containerd-root" "$DIR/containerd-state"
+  cat >"$DIR/containerd.toml" <<EOF
+version = 2
+root = "$DIR/containerd-root"
+state = "$DIR/containerd-state"
+# No Kubernetes CRI: it only wants CNI config and would log errors.
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$CTR_SOCK"
+
+# No debug socket, no metrics listener.
+[debug]
+  address = ""
+[metrics]
+  address = ""
+
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "$DIR/containerd-root/opt"
+EOF
+  log "starting containerd"
+  rm -f "$CTR_SOCK" "$CTR_SOCK.ttrpc"
+  # setsid: its own session, so a Ctrl-C or a job-control kill of the caller does not reach it.
+  # </dev/null and the log redirect: it must not hold the caller's stdout (e.g. "$(... start)").
+  setsid containerd --config "$DIR/containerd.toml" </dev/null >>"$DIR/containerd.log" 2>&1 &
+  echo $! >"$DIR/containerd.pid"
+  wait_for 30 $! containerd "$DIR/containerd.log" -- ctr --address "$CTR_SOCK" version
+}
+
+# A bridge of our own instead of docker0: a system dockerd may own docker0 (two daemons handing
+# out addresses on one bridge would collide), and dockerd leaves its bridge behind when it stops.
+# Containers only reach this bridge: no iptables/NAT, no ip_forward. Builds have no network out.
+bridge_name() { printf 'e2e%s' "$(printf '%s' "$DIR" | md5sum | cut -c1-10)"; }  # <= 15 chars
+
+ensure_bridge() {
+  local br cidr n
+  br=$(bridge_name)
+  if ! ip link show "$br" >/dev/null 2>&1; then
+    # First /24 in 172.29.200-254.0 that no route on this machine already covers.
+    for n in $(seq 200 254); do
+      if ! ip -4 route show to match "172.29.$n.1" | grep -qv '^default'; then
+        cidr="172.29.$n.1/24"
+        break
+      fi
+    done
+    [[ -n "${cidr:-}" ]] || die "no free 172.29.x.0/24 subnet for the bridge"
+    log "creating bridge $br ($cidr)"
+    ip link add "$br" type bridge
+    ip addr add "$cidr" dev "$br"
+    ip link set "$br" up
+  fi
+  echo "$br" >"$DIR/bridge"
+}
+
+remove_bridge() {
+  local br
+  [[ -r "$DIR/bridge" ]] || return 0
+  br=$(cat "$DIR/bridge")
+  if [[ -n "$br" ]] && ip link show "$br" >/dev/null 2>&1; then
+    log "removing bridge $br"
+    ip link del "$br" 2>/dev/null || true
+  fi
+  rm -f "$DIR/bridge"
+}
+
+start_dockerd() {
+  ensure_bridge
+  # An empty config file: /etc/docker/daemon.json (a system dockerd's) must not apply to us.
+  echo '{}' >"$DIR/daemon.json"
+  log "starting dockerd"
+  rm -f "$DOCKER_SOCK" "$DIR/dockerd.pid"
+  # --pidfile: dockerd writes it itself (and refuses to start if it names a live process).
+  # --ip-forward=false: with no NAT, nothing a container sends should be routed off the machine.
+  setsid dockerd \
+    --config-file="$DIR/daemon.json" \
+    --containerd="$CTR_SOCK" \
+    --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --bridge="$(bridge_name)" \
+    --storage-driver=vfs \
+    --data-root="$DIR/docker-data" \
+    --exec-root="$DIR/docker-exec" \
+    -H "unix://$DOCKER_SOCK" \
+    --pidfile "$DIR/dockerd.pid" \
+    </dev/null >>"$DIR/dockerd.log" 2>&1 &
+  local pid=$!
+  wait_for 60 "$pid" dockerd "$DIR/dockerd.log" -- dk info
+  # In case dockerd could not write its pidfile, record what we know.
+  [[ -s "$DIR/dockerd.pid" ]] || echo "$pid" >"$DIR/dockerd.pid"
+}
+
+# ---------------------------------------------------------------------------
+# registry
+
+registry_url() { printf 'http://127.0.0.1:%s/v2/' "$(cat "$DIR/registry.port" 2>/dev/null)"; }
+
+registry_ok() {
+  pid_of registry docker-registry >/dev/null &&
+    [[ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$(registry_url)")" == 401 ]]
+}
+
+free_port() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  else
+    local p
+    while :; do
+      p=$((20000 + RANDOM % 40000))
+      # Nothing answering there: good enough, a clash is caught when the registry starts.
+      if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+  fi
+}
+
+start_registry() {
+  local port attempt pid code i
+  mkdir -p "$DIR/registry-data"
+  if [[ ! -s "$DIR/registry-password" ]]; then
+    (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$DIR/registry-password")
+  fi
+  # bcrypt (-B): the only hash distribution's htpasswd backend accepts.
+  (umask 077; htpasswd -Bbn "$REGISTRY_USER" "$(cat "$DIR/registry-password")" >"$DIR/htpasswd")
+
+  for attempt in 1 2 3 4 5; do
+    port=${E2E_REGISTRY_PORT:-$(free_port)}
+    # No http.debug section: the debug/metrics listener stays off.
+    # http.secret: set, so the registry does not warn and make up one of its own.
+    cat >"$DIR/registry.yml" <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $DIR/registry-data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+  secret: $(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  headers:
+    X-Content-Type-Options: [nosniff]
+auth:
+  htpasswd:
+    realm: e2e-registry
+    path: $DIR/htpasswd
+EOF
+    echo "$port" >"$DIR/registry.port"
+    log "starting registry on 127.0.0.1:$port"
+    setsid docker-registry serve "$DIR/registry.yml" </dev/null >>"$DIR/registry.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$DIR/registry.pid"
+    for ((i = 0; i < 150; i++)); do
+      code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/v2/" || true)
+      [[ "$code" == 401 ]] && return 0
+      alive "$pid" || break
+      sleep 0.2
+    done
+    if alive "$pid"; then
+      terminate "$pid" registry
+      die "registry did not answer 401 on 127.0.0.1:$port within 30 s (last code $code; log: $DIR/registry.log)"
+    fi
+    tail -n 5 "$DIR/registry.log" >&2 || true
+    # Lost a race for the port? Try another one, unless the port was forced.
+    if [[ -z "${E2E_REGISTRY_PORT:-}" ]] && grep -q 'address already in use' "$DIR/registry.log"; then
+      log "port $port was taken, trying another"
+      continue
+    fi
+    die "registry exited during start-up (log: $DIR/registry.log)"
+  done
+  die "registry: no free port after 5 attempts"
+}
+
+# ---------------------------------------------------------------------------
+# base image
+
+# Nothing can be pulled, so the base image is Debian's static busybox plus a symlink per applet,
+# imported as a single-layer image.
+ensure_base_image() {
+  if dk image inspect "$BASE_IMAGE" >/dev/null 2>&1; then return 0; fi
+  local bb rootfs applet
+  bb=$(static_busybox) || die "no static busybox (package busybox-static)"
+  rootfs=$(mktemp -d "$DIR/rootfs.XXXXXX")
+  mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp,proc,sys,dev}
+  chmod 1777 "$rootfs/tmp"
+  cp "$bb" "$rootfs/bin/busybox"
+  # --list-full gives each applet's usual path (bin/sh, usr/bin/env, ...).
+  while IFS= read -r applet; do
+    [[ -e "$rootfs/$applet" || -L "$rootfs/$applet" ]] || ln -s /bin/busybox "$rootfs/$applet"
+  done < <("$bb" --list-full)
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  log "importing $BASE_IMAGE"
+  tar -C "$rootfs" --numeric-owner --owner=0 --group=0 -cf - . |
+    dk import \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'CMD ["/bin/sh"]' \
+      - "$BASE_IMAGE" >&2
+  rm -rf "$rootfs"
+}
+
+# ---------------------------------------------------------------------------
+
+write_env() {
+  local tmp="$DIR/env.tmp"
+  {
+    printf 'export DOCKER_HOST=%q\n' "unix://$DOCKER_SOCK"
+    printf 'export E2E_DIR=%q\n' "$DIR"
+    printf 'export E2E_REGISTRY=%q\n' "127.0.0.1:$(cat "$DIR/registry.port")"
+    printf 'export E2E_REGISTRY_USER=%q\n' "$REGISTRY_USER"
+    printf 'export E2E_REGISTRY_PASSWORD=%q\n' "$(cat "$DIR/registry-password")"
+    printf 'export E2E_BASE_IMAGE=%q\n' "$BASE_IMAGE"
+  } >"$tmp"
+  chmod 600 "$tmp"
+  mv -f "$tmp" "$DIR/env"
+}
+
+cmd_start() {
+  ensure_packages
+  if [[ -e "$DIR" && ! -e "$MARKER" && -n "$(ls -A "$DIR")" ]]; then
+    die "$DIR exists, is not empty and was not made by this script; refusing to use it"
+  fi
+  mkdir -p "$DIR"
+  touch "$MARKER"
+  # Unix socket paths are limited to 107 bytes; containerd's ttrpc socket is the longest.
+  ((${#CTR_SOCK} + 6 <= 107)) || die "E2E_DIR is too long for unix socket paths: $DIR"
+
+  if containerd_ok && docker_ok; then
+    log "reusing containerd (pid $(pid_of containerd containerd)) and dockerd (pid $(pid_of dockerd dockerd))"
+  else
+    # Whatever is left of an earlier run (crashed, half-started) goes first.
+    stop_named dockerd dockerd
+    stop_shims
+    stop_named containerd containerd
+    unmount_all || die "could not unmount everything under $DIR"
+    start_containerd
+    start_dockerd
+  fi
+
+  local want_port=${E2E_REGISTRY_PORT:-}
+  if registry_ok && [[ -z "$want_port" || "$want_port" == "$(cat "$DIR/registry.port")" ]]; then
+    log "reusing registry (pid $(pid_of registry docker-registry)) on 127.0.0.1:$(cat "$DIR/registry.port")"
+  else
+    stop_named registry docker-registry
+    start_registry
+  fi
+
+  ensure_base_image
+  write_env
+  log "ready: DOCKER_HOST=unix://$DOCKER_SOCK E2E_REGISTRY=127.0.0.1:$(cat "$DIR/registry.port")"
+  printf '%s\n' "$DIR/env"
+}
+
+cmd_stop() {
+  if [[ ! -e "$DIR" ]]; then
+    log "nothing to stop ($DIR does not exist)"
+    return 0
+  fi
+  if [[ ! -e "$MARKER" ]]; then
+    log "warning: $DIR was not made by this script; leaving it alone"
+    return 0
+  fi
+  # dockerd first: it stops its containers and its BuildKit, and needs containerd for that.
+  stop_named dockerd dockerd
+  stop_named registry docker-registry
+  stop_shims
+  stop_named containerd containerd
+  remove_bridge
+  unmount_all || die "mounts are left under $DIR; not removing it: $(mounts_under | tr '\n' ' ')"
+  # --one-file-system: even so, never descend into something mounted there.
+  rm -rf --one-file-system -- "$DIR"
+  log "stopped; removed $DIR"
+}
+
+cmd_status() {
+  local ok=0
+  if containerd_ok; then log "containerd: up (pid $(pid_of containerd containerd))"; else log "containerd: down"; ok=1; fi
+  if docker_ok; then log "dockerd: up (pid $(pid_of dockerd dockerd))"; else log "dockerd: down"; ok=1; fi
+  if registry_ok; then
+    log "registry: up (pid $(pid_of registry docker-registry), 127.0.0.1:$(cat "$DIR/registry.port"))"
+  else
+    log "registry: down"; ok=1
+  fi
+  return "$ok"
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,135 @@
+/**
+ * The docker CLI, run with the action's own config directory. Every argument is a separate argv
+ * entry (no shell), the token travels on stdin only, and a failing command is reported with
+ * docker's own last error line.
+ */
+import * as exec from '@actions/exec'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { DockerCommandError } from './errors.js'
+
+export interface ExecResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+export type ExecFn = (
+  command: string,
+  args: string[],
+  options: exec.ExecOptions
+) => Promise<ExecResult>
+
+export interface BuildRequest {
+  context: string
+  file: string
+  tags: string[]
+  buildArgs: string[]
+  labels: string[]
+  target: string
+  pull: boolean
+  noCache: boolean
+}
+
+/** Docker's last meaningful error line: the last non-empty line of stderr, else of stdout. */
+export function lastErrorLine(stderr: string, stdout: string): string {
+  for (const text of [stderr, stdout]) {
+    const lines = text
+      .split(/\r?\n/)
+      .map(l => l.trim())
+      .filter(l => l !== '')
+    if (lines.length) return lines[lines.length - 1]
+  }
+  return ''
+}
+
+/** The digest `docker push` reports, e.g. "latest: digest: sha256:… size: 528". */
+export function parsePushDigest(output: string): string | undefined {
+  return /digest: (sha256:[0-9a-f]{64})/.exec(output)?.[1]
+}
+
+/** Build arguments, in order. `builder` is 'buildx' when the plugin is present. */
+export function buildArgs(req: BuildRequest, builder: 'buildx' | 'classic', iidFile: string): string[] {
+  const args = builder === 'buildx' ? ['buildx', 'build', '--load'] : ['build']
+  for (const tag of req.tags) args.push('--tag', tag)
+  if (req.file) args.push('--file', req.file)
+  for (const arg of req.buildArgs) args.push('--build-arg', arg)
+  for (const label of req.labels) args.push('--label', label)
+  if (req.target) args.push('--target', req.target)
+  if (req.pull) args.push('--pull')
+  if (req.noCache) args.push('--no-cache')
+  args.push('--iidfile', iidFile)
+  args.push(req.context)
+  return args
+}
+
+export class Docker {
+  private readonly env: Record<string, string>
+
+  constructor(
+    configDir: string,
+    private readonly execFn: ExecFn = exec.getExecOutput,
+    baseEnv: Record<string, string | undefined> = process.env
+  ) {
+    const env: Record<string, string> = {}
+    for (const [k, v] of Object.entries(baseEnv)) if (v !== undefined) env[k] = v
+    env.DOCKER_CONFIG = configDir
+    this.env = env
+  }
+
+  /** Runs docker; throws DockerCommandError on a non-zero exit. */
+  async run(args: string[], options: { input?: Buffer; silent?: boolean } = {}): Promise<ExecResult> {
+    const result = await this.execFn('docker', args, {
+      env: this.env,
+      input: options.input,
+      silent: options.silent ?? false,
+      ignoreReturnCode: true
+    })
+    if (result.exitCode !== 0) {
+      throw new DockerCommandError(
+        args.slice(0, args[0] === 'buildx' ? 2 : 1).join(' '),
+        result.exitCode,
+        lastErrorLine(result.stderr, result.stdout)
+      )
+    }
+    return result
+  }
+
+  async hasBuildx(): Promise<boolean> {
+    const result = await this.execFn('docker', ['buildx', 'version'], {
+      env: this.env,
+      silent: true,
+      ignoreReturnCode: true
+    })
+    return result.exitCode === 0
+  }
+
+  /** `docker login REGISTRY --username USER --password-stdin`; the token never enters argv. */
+  async login(registry: string, username: string, token: string): Promise<void> {
+    await this.run(['login', registry, '--username', username, '--password-stdin'], {
+      input: Buffer.from(token, 'utf8')
+    })
+  }
+
+  async logout(registry: string): Promise<void> {
+    await this.run(['logout', registry])
+  }
+
+  /** Builds and tags the image; returns the local image ID. */
+  async build(req: BuildRequest, builder: 'buildx' | 'classic'): Promise<string> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-iid-'))
+    const iidFile = path.join(dir, 'iid')
+    try {
+      await this.run(buildArgs(req, builder, iidFile))
+      return readFileSync(iidFile, 'utf8').trim()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  /** Pushes one reference; returns the digest docker reports (for a cross-check only). */
+  async push(reference: string): Promise<string | undefined> {
+    const result = await this.run(['push', reference])
+    return parsePushDigest(result.stdout)
+  }
+}

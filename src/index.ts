@@ -1,0 +1,16 @@
+/** Entry point for both the main and the post step (action.yml runs this file for both). */
+import * as core from '@actions/core'
+import { errorMessage } from './errors.js'
+import { run } from './main.js'
+import { post } from './post.js'
+import { STATE } from './state.js'
+
+if (core.getState(STATE.isPost)) {
+  try {
+    await post()
+  } catch (error) {
+    core.setFailed(`Cleaning up failed: ${errorMessage(error)}`)
+  }
+} else {
+  await run()
+}

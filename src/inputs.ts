@@ -1,0 +1,145 @@
+/**
+ * Reads and checks the action's inputs and the workflow context. Everything here runs before any
+ * daemon or network call; a mistake is reported as a UserError that says how to fix it.
+ */
+import * as core from '@actions/core'
+import { existsSync, statSync } from 'node:fs'
+import * as path from 'node:path'
+import { UserError } from './errors.js'
+
+export interface ActionInputs {
+  registry: string
+  registryType: string
+  username: string
+  token: string
+  owner: string
+  repository: string
+  imageName: string
+  tags: string[]
+  context: string
+  file: string
+  buildArgs: string[]
+  labels: string[]
+  target: string
+  pull: boolean
+  noCache: boolean
+  push: boolean
+  /** Workflow context (environment of the runner). */
+  contextRepository: string
+  serverUrl: string
+}
+
+type Env = Record<string, string | undefined>
+
+/** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
+export function parseList(value: string, separators: 'comma-newline' | 'newline'): string[] {
+  const re = separators === 'newline' ? /\r?\n/ : /[\r\n,]+/
+  return value
+    .split(re)
+    .map(s => s.trim())
+    .filter(s => s !== '')
+}
+
+/** A YAML 1.2 core boolean, as GitHub documents them; anything else is a clear error. */
+export function parseBoolean(name: string, value: string, fallback: boolean): boolean {
+  const v = value.trim()
+  if (v === '') return fallback
+  if (/^(true|True|TRUE)$/.test(v)) return true
+  if (/^(false|False|FALSE)$/.test(v)) return false
+  throw new UserError(`${name} '${value}' is not a boolean: use true or false.`)
+}
+
+/** KEY=VALUE lines (build-args, labels). The value may be empty or hold '='; the key may not be empty. */
+export function parseKeyValues(name: string, value: string): string[] {
+  const entries = parseList(value, 'newline')
+  for (const entry of entries) {
+    const eq = entry.indexOf('=')
+    const key = eq < 0 ? entry : entry.slice(0, eq)
+    if (eq <= 0 || /\s/.test(key)) {
+      throw new UserError(
+        `${name} entry '${entry.length > 60 ? entry.slice(0, 60) + '…' : entry}' is not KEY=VALUE: ` +
+          `give one KEY=VALUE per line, with no spaces in KEY.`
+      )
+    }
+  }
+  return entries
+}
+
+/**
+ * Reads every input. The token is registered as a secret first, before anything can be printed.
+ * `getInput` is injectable so the parsing can be tested without environment variables.
+ */
+export function readInputs(
+  env: Env = process.env,
+  getInput: (name: string) => string = name => core.getInput(name)
+): ActionInputs {
+  const token = getInput('token')
+  if (token) core.setSecret(token)
+
+  const inputs: ActionInputs = {
+    registry: getInput('registry'),
+    registryType: getInput('registry-type'),
+    username: getInput('username') || env.GITHUB_ACTOR || '',
+    token,
+    owner: getInput('owner'),
+    repository: getInput('repository'),
+    imageName: getInput('image-name'),
+    tags: parseList(getInput('tags') || 'latest', 'comma-newline'),
+    context: getInput('context') || '.',
+    file: getInput('file'),
+    buildArgs: parseKeyValues('build-args', getInput('build-args')),
+    labels: parseKeyValues('labels', getInput('labels')),
+    target: getInput('target').trim(),
+    pull: parseBoolean('pull', getInput('pull'), false),
+    noCache: parseBoolean('no-cache', getInput('no-cache'), false),
+    push: parseBoolean('push', getInput('push'), true),
+    contextRepository: env.GITHUB_REPOSITORY ?? '',
+    serverUrl: env.GITHUB_SERVER_URL ?? ''
+  }
+  if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
+    throw new UserError(
+      `target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`
+    )
+  }
+  return inputs
+}
+
+/** Credentials are needed to push; without a push they are optional (base images may be public). */
+export function checkCredentials(inputs: ActionInputs): void {
+  if (!inputs.push) return
+  if (!inputs.token) {
+    throw new UserError(
+      'token is empty, so the image cannot be pushed: pass `token: ${{ secrets.GITHUB_TOKEN }}` ' +
+        '(with `permissions: packages: write` in the workflow) or a classic personal access token ' +
+        'with the write:packages scope, or set `push: false`.'
+    )
+  }
+  if (!inputs.username) {
+    throw new UserError(
+      'username is empty and GITHUB_ACTOR is not set: set the username input (for example `${{ github.actor }}`).'
+    )
+  }
+}
+
+function isRemoteContext(context: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || context === '-'
+}
+
+/** The build context and Dockerfile must exist before we start a build (remote contexts excepted). */
+export function checkBuildFiles(inputs: ActionInputs, cwd = process.cwd()): void {
+  if (isRemoteContext(inputs.context)) return
+  const context = path.resolve(cwd, inputs.context)
+  if (!existsSync(context) || !statSync(context).isDirectory()) {
+    throw new UserError(
+      `context '${inputs.context}' is not a directory (looked in ${context}). ` +
+        'Check out the repository first (actions/checkout) or set context to the folder that holds the build files.'
+    )
+  }
+  const file = inputs.file ? path.resolve(cwd, inputs.file) : path.join(context, 'Dockerfile')
+  if (!existsSync(file) || !statSync(file).isFile()) {
+    throw new UserError(
+      `Dockerfile not found at ${file}. Set the file input to its path (relative to the workspace), ` +
+        'or add a Dockerfile to the context.'
+    )
+  }
+}

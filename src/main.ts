@@ -1,0 +1,97 @@
+/**
+ * The main step, top to bottom: inputs → names → (checks) → own docker config → login → build →
+ * push → read the digest back from the registry → outputs and summary.
+ */
+import * as core from '@actions/core'
+import * as os from 'node:os'
+import { createActionConfig, runnerConfigDir } from './docker-config.js'
+import { Docker } from './docker.js'
+import { DockerCommandError, UserError, errorMessage } from './errors.js'
+import { checkBuildFiles, checkCredentials, readInputs } from './inputs.js'
+import { resolveNames } from './naming.js'
+import { setOutputs, writeSummary } from './outputs.js'
+import { verifyPushedDigest } from './verify.js'
+import { STATE } from './state.js'
+
+export async function run(): Promise<void> {
+  try {
+    core.saveState(STATE.isPost, 'true')
+    // 1. Everything that can be checked without docker or the network.
+    const inputs = readInputs()
+    const names = resolveNames(inputs)
+    for (const notice of names.notices) core.notice(notice)
+    checkCredentials(inputs)
+    checkBuildFiles(inputs)
+    core.info(`Image: ${names.image}`)
+    core.info(`Tags: ${names.tags.join(', ')}`)
+
+    // 2. A Docker config directory of our own; the post step removes it.
+    const config = createActionConfig(
+      names.registry,
+      runnerConfigDir(),
+      process.env.RUNNER_TEMP || os.tmpdir()
+    )
+    core.saveState(STATE.configDir, config.dir)
+    core.saveState(STATE.registry, names.registry)
+    config.warnings.forEach(w => core.warning(w))
+    const docker = new Docker(config.dir)
+
+    if (inputs.token) {
+      await core.group(`Log in to ${names.registry}`, () =>
+        docker.login(names.registry, inputs.username, inputs.token)
+      )
+      core.saveState(STATE.loggedIn, 'true')
+    } else {
+      core.info('No token given and push is false: building without logging in.')
+    }
+
+    const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic'
+    const imageId = await core.group(`Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`, () =>
+      docker.build(
+        {
+          context: inputs.context,
+          file: inputs.file,
+          tags: names.references,
+          buildArgs: inputs.buildArgs,
+          labels: inputs.labels,
+          target: inputs.target,
+          pull: inputs.pull,
+          noCache: inputs.noCache
+        },
+        builder
+      )
+    )
+    core.info(`Built image ${imageId}`)
+
+    let digest = ''
+    if (inputs.push) {
+      const reported = await core.group(`Push ${names.references.length} tag(s)`, async () => {
+        const digests: (string | undefined)[] = []
+        for (const ref of names.references) digests.push(await docker.push(ref))
+        return digests
+      })
+      digest = await core.group('Read the digest back from the registry', () =>
+        verifyPushedDigest(names, inputs.username, inputs.token, reported)
+      )
+      core.info(`Digest: ${digest}`)
+    } else {
+      core.info('push is false: the image was built and tagged locally, nothing was pushed.')
+    }
+
+    const result = { names, imageId, digest, builder }
+    setOutputs(result)
+    await writeSummary(result)
+  } catch (error) {
+    fail(error)
+  }
+}
+
+/** One clear line for the user; stack traces only in debug logs, and only for our own bugs. */
+export function fail(error: unknown): void {
+  if (error instanceof UserError || error instanceof DockerCommandError) {
+    core.setFailed(error.message)
+    return
+  }
+  core.debug(error instanceof Error ? (error.stack ?? error.message) : String(error))
+  core.setFailed(errorMessage(error))
+}

@@ -1,0 +1,29 @@
+/**
+ * The post step (post-if: always()): log out and delete the action's Docker config directory, so no
+ * credential for the registry is left on the runner, also when the main step failed.
+ */
+import * as core from '@actions/core'
+import { existsSync } from 'node:fs'
+import { Docker } from './docker.js'
+import { removeActionConfig } from './docker-config.js'
+import { errorMessage } from './errors.js'
+import { STATE } from './state.js'
+
+export async function post(): Promise<void> {
+  const dir = core.getState(STATE.configDir)
+  const registry = core.getState(STATE.registry)
+  if (!dir) {
+    core.info('Nothing to clean up.')
+    return
+  }
+  if (registry && core.getState(STATE.loggedIn) && existsSync(dir)) {
+    try {
+      await new Docker(dir).logout(registry)
+    } catch (error) {
+      // The credentials live only in `dir`, which is deleted next; a failed logout leaves nothing.
+      core.warning(`docker logout ${registry} failed (${errorMessage(error)}); removing the credentials anyway.`)
+    }
+  }
+  removeActionConfig(dir)
+  core.info(`Removed the action's Docker config directory ${dir}.`)
+}
