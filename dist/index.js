@@ -28824,7 +28824,8 @@ function parseRegistry(input) {
     const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::(\d+))?$/.exec(value);
     const host = match?.[1] ?? '';
     const port = match?.[2];
-    const hostOk = host.startsWith('[') || (host.split('.').every(label => DOMAIN_LABEL.test(label)) && host !== '');
+    const hostOk = host.startsWith('[') ||
+        (host.split('.').every(label => DOMAIN_LABEL.test(label)) && host !== '');
     if (!match || !hostOk || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
         throw new errors/* UserError */.yo(`registry '${value}' is not a valid host[:port]: use a host name such as ghcr.io, ` +
             `containers.github.example.com or localhost:5000.`);
@@ -28882,7 +28883,9 @@ function resolveNames(inputs) {
         : defaultRegistry(inputs.serverUrl);
     const registryType = resolveRegistryType(inputs.registryType, registry);
     const [ctxOwner = '', ctxRepo = ''] = inputs.contextRepository.split('/');
-    const ownerSource = inputs.owner.trim() ? 'input owner' : 'repository owner from the workflow context';
+    const ownerSource = inputs.owner.trim()
+        ? 'input owner'
+        : 'repository owner from the workflow context';
     const rawOwner = inputs.owner.trim() || ctxOwner;
     if (!rawOwner) {
         throw new errors/* UserError */.yo('owner is empty and GITHUB_REPOSITORY is not set: set the owner input (the user or organization that owns the package).');
@@ -28892,7 +28895,9 @@ function resolveNames(inputs) {
         throw new errors/* UserError */.yo(`owner '${rawOwner}' must be a single user or organization name, without '/'.`);
     }
     checkPath('owner', owner, 'Set the owner input to the GitHub user or organization that owns the package.');
-    const repoSource = inputs.repository.trim() ? 'input repository' : 'repository name from the workflow context';
+    const repoSource = inputs.repository.trim()
+        ? 'input repository'
+        : 'repository name from the workflow context';
     const rawRepository = inputs.repository.trim() || ctxRepo;
     // Notices about the repository name matter only to the docker scheme, which uses it.
     const repoNotices = [];
@@ -29006,7 +29011,9 @@ async function writeSummary(result) {
         ['Builder', escapeHtml(result.builder)]
     ]);
     if (digest) {
-        summary.addRaw('Pull exactly this image:', true).addCodeBlock(`docker pull ${names.image}@${digest}`, 'shell');
+        summary
+            .addRaw('Pull exactly this image:', true)
+            .addCodeBlock(`docker pull ${names.image}@${digest}`, 'shell');
     }
     await summary.write();
 }
@@ -29223,15 +29230,15 @@ var state = __nccwpck_require__(2462);
 
 
 async function run() {
-    core/* saveState */.LZ(state/* STATE */.c.isPost, 'true');
     try {
+        core/* saveState */.LZ(state/* STATE */.c.isPost, 'true');
         // 1. Everything that can be checked without docker or the network.
         const inputs = readInputs();
         const names = resolveNames(inputs);
-        checkCredentials(inputs);
-        checkBuildFiles(inputs);
         for (const notice of names.notices)
             core/* notice */.lm(notice);
+        checkCredentials(inputs);
+        checkBuildFiles(inputs);
         core/* info */.pq(`Image: ${names.image}`);
         core/* info */.pq(`Tags: ${names.tags.join(', ')}`);
         // 2. A Docker config directory of our own; the post step removes it.

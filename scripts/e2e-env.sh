@@ -253,11 +253,14 @@ start_dockerd() {
   rm -f "$DOCKER_SOCK" "$DIR/dockerd.pid"
   # --pidfile: dockerd writes it itself (and refuses to start if it names a live process).
   # --ip-forward=false: with no NAT, nothing a container sends should be routed off the machine.
+  # --shutdown-timeout=5: on TERM, give containers 5 s (not 15) so dockerd is gone well within
+  # the 20 s `stop` allows before KILL, which would leave mounts and shims behind.
   setsid dockerd \
     --config-file="$DIR/daemon.json" \
     --containerd="$CTR_SOCK" \
     --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
     --bridge="$(bridge_name)" \
+    --shutdown-timeout=5 \
     --storage-driver=vfs \
     --data-root="$DIR/docker-data" \
     --exec-root="$DIR/docker-exec" \
@@ -446,6 +449,9 @@ cmd_stop() {
   stop_shims
   stop_named containerd containerd
   remove_bridge
+  # Shims put their sockets in /run/containerd/s whatever containerd's state dir; drop the
+  # directories if they are empty now (rmdir leaves a system containerd's alone).
+  rmdir /run/containerd/s /run/containerd 2>/dev/null || true
   unmount_all || die "mounts are left under $DIR; not removing it: $(mounts_under | tr '\n' ' ')"
   # --one-file-system: even so, never descend into something mounted there.
   rm -rf --one-file-system -- "$DIR"

@@ -49,7 +49,11 @@ export function parsePushDigest(output: string): string | undefined {
 }
 
 /** Build arguments, in order. `builder` is 'buildx' when the plugin is present. */
-export function buildArgs(req: BuildRequest, builder: 'buildx' | 'classic', iidFile: string): string[] {
+export function buildArgs(
+  req: BuildRequest,
+  builder: 'buildx' | 'classic',
+  iidFile: string
+): string[] {
   const args = builder === 'buildx' ? ['buildx', 'build', '--load'] : ['build']
   for (const tag of req.tags) args.push('--tag', tag)
   if (req.file) args.push('--file', req.file)
@@ -78,7 +82,10 @@ export class Docker {
   }
 
   /** Runs docker; throws DockerCommandError on a non-zero exit. */
-  async run(args: string[], options: { input?: Buffer; silent?: boolean } = {}): Promise<ExecResult> {
+  async run(
+    args: string[],
+    options: { input?: Buffer; silent?: boolean } = {}
+  ): Promise<ExecResult> {
     const result = await this.execFn('docker', args, {
       env: this.env,
       input: options.input,

@@ -46,20 +46,22 @@ export async function run(): Promise<void> {
     }
 
     const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic'
-    const imageId = await core.group(`Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`, () =>
-      docker.build(
-        {
-          context: inputs.context,
-          file: inputs.file,
-          tags: names.references,
-          buildArgs: inputs.buildArgs,
-          labels: inputs.labels,
-          target: inputs.target,
-          pull: inputs.pull,
-          noCache: inputs.noCache
-        },
-        builder
-      )
+    const imageId = await core.group(
+      `Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`,
+      () =>
+        docker.build(
+          {
+            context: inputs.context,
+            file: inputs.file,
+            tags: names.references,
+            buildArgs: inputs.buildArgs,
+            labels: inputs.labels,
+            target: inputs.target,
+            pull: inputs.pull,
+            noCache: inputs.noCache
+          },
+          builder
+        )
     )
     core.info(`Built image ${imageId}`)
 

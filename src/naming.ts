@@ -39,7 +39,8 @@ function serverHost(serverUrl: string | undefined): string {
  */
 export function parseRegistry(input: string): string {
   const value = input.trim()
-  if (!value) throw new UserError('registry is empty: give a host such as ghcr.io, or leave it unset.')
+  if (!value)
+    throw new UserError('registry is empty: give a host such as ghcr.io, or leave it unset.')
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     const bare = value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '')
     throw new UserError(
@@ -57,7 +58,8 @@ export function parseRegistry(input: string): string {
   const host = match?.[1] ?? ''
   const port = match?.[2]
   const hostOk =
-    host.startsWith('[') || (host.split('.').every(label => DOMAIN_LABEL.test(label)) && host !== '')
+    host.startsWith('[') ||
+    (host.split('.').every(label => DOMAIN_LABEL.test(label)) && host !== '')
   if (!match || !hostOk || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
     throw new UserError(
       `registry '${value}' is not a valid host[:port]: use a host name such as ghcr.io, ` +
@@ -96,7 +98,8 @@ function componentProblem(component: string): string {
 function checkPath(what: string, value: string, hint: string): void {
   for (const component of value.split('/')) {
     const problem = componentProblem(component)
-    if (problem) throw new UserError(`${what} '${value}' is not a valid image path: ${problem}. ${hint}`)
+    if (problem)
+      throw new UserError(`${what} '${value}' is not a valid image path: ${problem}. ${hint}`)
   }
 }
 
@@ -156,7 +159,9 @@ export function resolveNames(inputs: NameInputs): ImageNames {
   const registryType = resolveRegistryType(inputs.registryType, registry)
 
   const [ctxOwner = '', ctxRepo = ''] = inputs.contextRepository.split('/')
-  const ownerSource = inputs.owner.trim() ? 'input owner' : 'repository owner from the workflow context'
+  const ownerSource = inputs.owner.trim()
+    ? 'input owner'
+    : 'repository owner from the workflow context'
   const rawOwner = inputs.owner.trim() || ctxOwner
   if (!rawOwner) {
     throw new UserError(
@@ -165,11 +170,19 @@ export function resolveNames(inputs: NameInputs): ImageNames {
   }
   const owner = lowercaseName('owner', rawOwner, ownerSource, notices)
   if (owner.includes('/')) {
-    throw new UserError(`owner '${rawOwner}' must be a single user or organization name, without '/'.`)
+    throw new UserError(
+      `owner '${rawOwner}' must be a single user or organization name, without '/'.`
+    )
   }
-  checkPath('owner', owner, 'Set the owner input to the GitHub user or organization that owns the package.')
+  checkPath(
+    'owner',
+    owner,
+    'Set the owner input to the GitHub user or organization that owns the package.'
+  )
 
-  const repoSource = inputs.repository.trim() ? 'input repository' : 'repository name from the workflow context'
+  const repoSource = inputs.repository.trim()
+    ? 'input repository'
+    : 'repository name from the workflow context'
   const rawRepository = inputs.repository.trim() || ctxRepo
   // Notices about the repository name matter only to the docker scheme, which uses it.
   const repoNotices: string[] = []
@@ -208,9 +221,15 @@ export function resolveNames(inputs: NameInputs): ImageNames {
       )
     }
     if (repository.includes('/')) {
-      throw new UserError(`repository '${rawRepository}' must be a single repository name, without '/'.`)
+      throw new UserError(
+        `repository '${rawRepository}' must be a single repository name, without '/'.`
+      )
     }
-    checkPath('repository', repository, 'Set the repository input to the name of the GitHub repository.')
+    checkPath(
+      'repository',
+      repository,
+      'Set the repository input to the name of the GitHub repository.'
+    )
     notices.push(...repoNotices)
     path = `${owner}/${repository}/${imageName}`
   } else {

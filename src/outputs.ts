@@ -37,7 +37,9 @@ export async function writeSummary(result: PublishResult): Promise<void> {
       ['Builder', escapeHtml(result.builder)]
     ])
   if (digest) {
-    summary.addRaw('Pull exactly this image:', true).addCodeBlock(`docker pull ${names.image}@${digest}`, 'shell')
+    summary
+      .addRaw('Pull exactly this image:', true)
+      .addCodeBlock(`docker pull ${names.image}@${digest}`, 'shell')
   }
   await summary.write()
 }

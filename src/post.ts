@@ -21,7 +21,9 @@ export async function post(): Promise<void> {
       await new Docker(dir).logout(registry)
     } catch (error) {
       // The credentials live only in `dir`, which is deleted next; a failed logout leaves nothing.
-      core.warning(`docker logout ${registry} failed (${errorMessage(error)}); removing the credentials anyway.`)
+      core.warning(
+        `docker logout ${registry} failed (${errorMessage(error)}); removing the credentials anyway.`
+      )
     }
   }
   removeActionConfig(dir)

@@ -127,7 +127,8 @@ export class RegistryClient {
   }
 
   private async fetchToken(params: Record<string, string>, scope: string): Promise<void> {
-    if (!params.realm) throw new RegistryError('registry sent a Bearer challenge without realm', 401, 'UNAUTHORIZED')
+    if (!params.realm)
+      throw new RegistryError('registry sent a Bearer challenge without realm', 401, 'UNAUTHORIZED')
     const url = new URL(params.realm)
     if (params.service) url.searchParams.set('service', params.service)
     url.searchParams.set('scope', scope)
@@ -139,7 +140,12 @@ export class RegistryClient {
     if (!response.ok) throw await this.errorFrom(response, 'token request')
     const body = (await response.json()) as { token?: string; access_token?: string }
     const token = body.token ?? body.access_token
-    if (!token) throw new RegistryError('token endpoint answered without a token', response.status, 'UNAUTHORIZED')
+    if (!token)
+      throw new RegistryError(
+        'token endpoint answered without a token',
+        response.status,
+        'UNAUTHORIZED'
+      )
     this.tokens.set(scope, token)
   }
 

@@ -87,13 +87,21 @@ describe('names', () => {
   })
   it('GHES docker registry without subdomain isolation: HOSTNAME with registry-type docker', () => {
     const n = resolveNames(
-      inputs({ registry: 'ghe.example.com', registryType: 'docker', serverUrl: 'https://ghe.example.com' })
+      inputs({
+        registry: 'ghe.example.com',
+        registryType: 'docker',
+        serverUrl: 'https://ghe.example.com'
+      })
     )
     expect(n.image).toBe('ghe.example.com/octo-org/hello-world/hello-world')
   })
   it('lowercases owner and repository from the context, with notices', () => {
     const n = resolveNames(
-      inputs({ contextRepository: 'Octo-Org/Hello-World', registry: 'docker.pkg.github.com', imageName: 'app' })
+      inputs({
+        contextRepository: 'Octo-Org/Hello-World',
+        registry: 'docker.pkg.github.com',
+        imageName: 'app'
+      })
     )
     expect(n.image).toBe('docker.pkg.github.com/octo-org/hello-world/app')
     expect(n.notices.join('\n')).toMatch(/owner 'Octo-Org' .* lowercased to 'octo-org'/)
@@ -106,7 +114,9 @@ describe('names', () => {
     expect(n.notices[1]).toMatch(/image-name 'Hello-World' \(default: the repository name\)/)
   })
   it('lowercases owner and repository given as inputs', () => {
-    const n = resolveNames(inputs({ owner: 'MyOrg', repository: 'Repo', registryType: 'docker', imageName: 'x' }))
+    const n = resolveNames(
+      inputs({ owner: 'MyOrg', repository: 'Repo', registryType: 'docker', imageName: 'x' })
+    )
     expect(n.image).toBe('ghcr.io/myorg/repo/x')
     expect(n.notices[0]).toMatch(/input owner/)
   })
@@ -118,9 +128,12 @@ describe('names', () => {
       "image-name 'App/Release' must be lowercase: use 'app/release'."
     )
   })
-  it.each(['app/release', 'a.b', 'a_b', 'a__b', 'a---b', 'x/y/z', '0'])('accepts image-name %s', name => {
-    expect(resolveNames(inputs({ imageName: name })).imageName).toBe(name)
-  })
+  it.each(['app/release', 'a.b', 'a_b', 'a__b', 'a---b', 'x/y/z', '0'])(
+    'accepts image-name %s',
+    name => {
+      expect(resolveNames(inputs({ imageName: name })).imageName).toBe(name)
+    }
+  )
   it.each([
     ['-app', /must start and end with a letter or digit/],
     ['app-', /must start and end/],
@@ -138,9 +151,9 @@ describe('names', () => {
     expect(e.message).toContain(`image-name '${name}'`)
   })
   it('refuses a default image-name the grammar rejects (a repository called .github)', () => {
-    expect(errorOf(() => resolveNames(inputs({ contextRepository: 'octo/.github' }))).message).toMatch(
-      /image-name '.github' .*set the image-name input/
-    )
+    expect(
+      errorOf(() => resolveNames(inputs({ contextRepository: 'octo/.github' }))).message
+    ).toMatch(/image-name '.github' .*set the image-name input/)
   })
   it('refuses an owner with a slash', () => {
     expect(errorOf(() => resolveNames(inputs({ owner: 'a/b' }))).message).toMatch(/without '\/'/)
@@ -152,8 +165,11 @@ describe('names', () => {
   })
   it('the docker scheme needs a repository', () => {
     expect(
-      errorOf(() => resolveNames(inputs({ contextRepository: '', owner: 'o', imageName: 'i', registryType: 'docker' })))
-        .message
+      errorOf(() =>
+        resolveNames(
+          inputs({ contextRepository: '', owner: 'o', imageName: 'i', registryType: 'docker' })
+        )
+      ).message
     ).toMatch(/docker registry scheme .* needs the repository input/)
   })
   it('keeps the whole name within 255 characters', () => {
@@ -166,10 +182,13 @@ describe('names', () => {
 })
 
 describe('registry input', () => {
-  it.each(['ghcr.io', 'localhost:5000', 'containers.ghe.example.com', '127.0.0.1:5000', '[::1]:5000'])(
-    'accepts %s',
-    r => expect(parseRegistry(r)).toBe(r)
-  )
+  it.each([
+    'ghcr.io',
+    'localhost:5000',
+    'containers.ghe.example.com',
+    '127.0.0.1:5000',
+    '[::1]:5000'
+  ])('accepts %s', r => expect(parseRegistry(r)).toBe(r))
   it('lowercases the host', () => expect(parseRegistry('GHCR.io')).toBe('ghcr.io'))
   it('refuses a scheme, showing the bare host', () => {
     expect(errorOf(() => parseRegistry('https://ghcr.io/')).message).toBe(
@@ -181,9 +200,12 @@ describe('registry input', () => {
       /must be only the host\[:port\] \('ghcr.io'\); set 'octo-org' through the owner/
     )
   })
-  it.each(['ghcr_io', 'ghcr.io:99999', 'ghcr.io:', '-ghcr.io', 'a..b', 'host:port'])('refuses %s', r => {
-    expect(errorOf(() => parseRegistry(r)).message).toMatch(/is not a valid host\[:port\]/)
-  })
+  it.each(['ghcr_io', 'ghcr.io:99999', 'ghcr.io:', '-ghcr.io', 'a..b', 'host:port'])(
+    'refuses %s',
+    r => {
+      expect(errorOf(() => parseRegistry(r)).message).toMatch(/is not a valid host\[:port\]/)
+    }
+  )
 })
 
 describe('tags', () => {

@@ -1,0 +1,119 @@
+import { describe, expect, it } from '@jest/globals'
+import { writeFileSync } from 'node:fs'
+import { Docker, buildArgs, lastErrorLine, parsePushDigest, type ExecFn } from '../../src/docker.js'
+import { DockerCommandError } from '../../src/errors.js'
+
+interface Call {
+  args: string[]
+  input?: string
+  env?: Record<string, string>
+}
+
+function recorder(
+  answer: (args: string[]) => { exitCode: number; stdout?: string; stderr?: string }
+) {
+  const calls: Call[] = []
+  const fn: ExecFn = async (command, args, options) => {
+    expect(command).toBe('docker')
+    calls.push({
+      args,
+      input: options.input?.toString('utf8'),
+      env: options.env as Record<string, string>
+    })
+    const a = answer(args)
+    return { exitCode: a.exitCode, stdout: a.stdout ?? '', stderr: a.stderr ?? '' }
+  }
+  return { calls, fn }
+}
+
+const request = {
+  context: '.',
+  file: '',
+  tags: ['r/i:1', 'r/i:latest'],
+  buildArgs: ['A=1 2'],
+  labels: ['k=v; rm -rf /'],
+  target: 'prod',
+  pull: true,
+  noCache: false
+}
+
+describe('docker CLI', () => {
+  it('logs in with the token on stdin only, never in argv, using the action config', async () => {
+    const { calls, fn } = recorder(() => ({ exitCode: 0, stdout: 'Login Succeeded' }))
+    await new Docker('/tmp/cfg', fn, { PATH: '/bin' }).login('ghcr.io', 'octocat', 's3cr3t')
+    expect(calls[0].args).toEqual(['login', 'ghcr.io', '--username', 'octocat', '--password-stdin'])
+    expect(calls[0].input).toBe('s3cr3t')
+    expect(JSON.stringify(calls[0].args)).not.toContain('s3cr3t')
+    expect(calls[0].env).toEqual({ PATH: '/bin', DOCKER_CONFIG: '/tmp/cfg' })
+  })
+
+  it('fails with docker’s own last error line', async () => {
+    const { fn } = recorder(() => ({
+      exitCode: 1,
+      stderr:
+        'WARNING! something\nError response from daemon: Get "https://r/v2/": unauthorized: bad creds\n\n'
+    }))
+    const err = await new Docker('/c', fn).login('r', 'u', 't').catch(e => e)
+    expect(err).toBeInstanceOf(DockerCommandError)
+    expect(err.message).toBe(
+      'docker login failed (exit code 1): Error response from daemon: Get "https://r/v2/": unauthorized: bad creds'
+    )
+  })
+
+  it('builds with each input its own argv entry, tags applied at build time', () => {
+    expect(buildArgs(request, 'classic', '/t/iid')).toEqual([
+      'build',
+      '--tag',
+      'r/i:1',
+      '--tag',
+      'r/i:latest',
+      '--build-arg',
+      'A=1 2',
+      '--label',
+      'k=v; rm -rf /',
+      '--target',
+      'prod',
+      '--pull',
+      '--iidfile',
+      '/t/iid',
+      '.'
+    ])
+    expect(
+      buildArgs(
+        { ...request, file: 'x/Dockerfile', noCache: true, pull: false },
+        'buildx',
+        '/t/iid'
+      ).slice(0, 3)
+    ).toEqual(['buildx', 'build', '--load'])
+    expect(buildArgs({ ...request, file: 'x/Dockerfile', noCache: true }, 'buildx', '/i')).toEqual(
+      expect.arrayContaining(['--file', 'x/Dockerfile', '--no-cache'])
+    )
+  })
+
+  it('returns the image ID from the iidfile', async () => {
+    const { fn } = recorder(args => {
+      writeFileSync(args[args.indexOf('--iidfile') + 1], 'sha256:abc\n')
+      return { exitCode: 0 }
+    })
+    expect(await new Docker('/c', fn).build(request, 'classic')).toBe('sha256:abc')
+  })
+
+  it('detects buildx by its exit code', async () => {
+    expect(await new Docker('/c', recorder(() => ({ exitCode: 0 })).fn).hasBuildx()).toBe(true)
+    expect(await new Docker('/c', recorder(() => ({ exitCode: 1 })).fn).hasBuildx()).toBe(false)
+  })
+
+  it('reads the digest docker push reports', () => {
+    const d = 'sha256:' + 'ab'.repeat(32)
+    expect(
+      parsePushDigest(`The push refers to repository [r/i]\nlatest: digest: ${d} size: 528\n`)
+    ).toBe(d)
+    expect(parsePushDigest('nothing')).toBeUndefined()
+  })
+
+  it('last error line prefers stderr, falls back to stdout', () => {
+    expect(lastErrorLine('', 'a\nb\n')).toBe('b')
+    expect(lastErrorLine('x\n', 'b')).toBe('x')
+    expect(lastErrorLine('', '')).toBe('')
+  })
+})

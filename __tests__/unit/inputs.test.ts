@@ -1,0 +1,115 @@
+import { describe, expect, it } from '@jest/globals'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {
+  checkBuildFiles,
+  checkCredentials,
+  parseBoolean,
+  parseKeyValues,
+  parseList,
+  readInputs
+} from '../../src/inputs.js'
+import { UserError } from '../../src/errors.js'
+
+const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
+  readInputs(env, name => values[name] ?? '')
+
+describe('list inputs', () => {
+  it('splits tags on commas and newlines', () => {
+    expect(parseList('1.0, latest\n  edge\r\n\n,x,', 'comma-newline')).toEqual([
+      '1.0',
+      'latest',
+      'edge',
+      'x'
+    ])
+  })
+  it('splits build-args on newlines only, so values may hold commas', () => {
+    expect(parseKeyValues('build-args', 'A=1,2\nB=\n C=x=y ')).toEqual(['A=1,2', 'B=', 'C=x=y'])
+  })
+  it.each(['=v', 'NOEQUALS', 'A B=1'])('refuses the build-arg %s', entry => {
+    expect(() => parseKeyValues('build-args', entry)).toThrow(
+      /build-args entry .* is not KEY=VALUE/
+    )
+  })
+})
+
+describe('booleans', () => {
+  it.each([
+    ['true', true],
+    ['True', true],
+    ['FALSE', false],
+    ['', true]
+  ])('%s', (v, expected) => expect(parseBoolean('push', v, true)).toBe(expected))
+  it.each(['yes', '1', 'on', 'treu'])('refuses %s', v => {
+    expect(() => parseBoolean('push', v, true)).toThrow(
+      `push '${v}' is not a boolean: use true or false.`
+    )
+  })
+})
+
+describe('readInputs', () => {
+  it('applies the defaults', () => {
+    const i = read(
+      { token: 't' },
+      { GITHUB_ACTOR: 'octocat', GITHUB_REPOSITORY: 'o/r', GITHUB_SERVER_URL: 'https://github.com' }
+    )
+    expect(i).toMatchObject({
+      username: 'octocat',
+      tags: ['latest'],
+      context: '.',
+      push: true,
+      pull: false,
+      noCache: false,
+      contextRepository: 'o/r'
+    })
+  })
+  it('refuses a target that is not a stage name', () => {
+    expect(() => read({ target: 'a b' })).toThrow(UserError)
+  })
+})
+
+describe('credentials', () => {
+  it('needs a token to push, and says how to give one', () => {
+    expect(() => checkCredentials(read({}, { GITHUB_ACTOR: 'u' }))).toThrow(
+      /token is empty.*permissions: packages: write.*write:packages.*push: false/
+    )
+  })
+  it('needs no token when not pushing', () => {
+    expect(() => checkCredentials(read({ push: 'false' }))).not.toThrow()
+  })
+  it('needs a username', () => {
+    expect(() => checkCredentials(read({ token: 't' }))).toThrow(/username is empty/)
+  })
+})
+
+describe('build files', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'inputs-test-'))
+  mkdirSync(path.join(dir, 'app'))
+  writeFileSync(path.join(dir, 'app', 'Dockerfile'), 'FROM scratch\n')
+  writeFileSync(path.join(dir, 'Other.Dockerfile'), 'FROM scratch\n')
+
+  it('finds Dockerfile in the context', () => {
+    expect(() => checkBuildFiles(read({ context: 'app' }), dir)).not.toThrow()
+  })
+  it('takes file relative to the workspace', () => {
+    expect(() =>
+      checkBuildFiles(read({ context: 'app', file: 'Other.Dockerfile' }), dir)
+    ).not.toThrow()
+  })
+  it('says when the context is missing, hinting at actions/checkout', () => {
+    expect(() => checkBuildFiles(read({ context: 'nope' }), dir)).toThrow(
+      /context 'nope' is not a directory.*actions\/checkout/
+    )
+  })
+  it('says where it looked for the Dockerfile', () => {
+    expect(() => checkBuildFiles(read({}), dir)).toThrow(
+      `Dockerfile not found at ${path.join(dir, 'Dockerfile')}`
+    )
+  })
+  it('does not look for remote contexts', () => {
+    expect(() =>
+      checkBuildFiles(read({ context: 'https://github.com/o/r.git#main' }), dir)
+    ).not.toThrow()
+  })
+})
