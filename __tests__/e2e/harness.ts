@@ -1,0 +1,194 @@
+/**
+ * Runs the bundled dist/index.js the way the GitHub runner does: INPUT_* variables, the
+ * GITHUB_OUTPUT / GITHUB_STATE / GITHUB_STEP_SUMMARY files, then the post step with STATE_*.
+ * Needs the engine and registry of scripts/e2e-env.sh (scripts/test.sh starts them).
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+export const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '../..')
+const DIST = path.join(ROOT, 'dist', 'index.js')
+
+export interface E2EEnv {
+  dockerHost: string
+  registry: string
+  user: string
+  password: string
+  baseImage: string
+}
+
+/** The running engine and registry; fails loudly (never skips) when they are not there. */
+export function e2eEnv(): E2EEnv {
+  const need = ['DOCKER_HOST', 'E2E_REGISTRY', 'E2E_REGISTRY_USER', 'E2E_REGISTRY_PASSWORD', 'E2E_BASE_IMAGE']
+  const missing = need.filter(n => !process.env[n])
+  if (missing.length) {
+    throw new Error(
+      `end-to-end tests need ${missing.join(', ')}: run them through 'npm test' (scripts/test.sh), ` +
+        "or 'source \"$(scripts/e2e-env.sh start)\"' first"
+    )
+  }
+  return {
+    dockerHost: process.env.DOCKER_HOST!,
+    registry: process.env.E2E_REGISTRY!,
+    user: process.env.E2E_REGISTRY_USER!,
+    password: process.env.E2E_REGISTRY_PASSWORD!,
+    baseImage: process.env.E2E_BASE_IMAGE!
+  }
+}
+
+/** A fresh runner: workspace, RUNNER_TEMP, HOME (with its own ~/.docker) and the file commands. */
+export class Runner {
+  readonly root = mkdtempSync(path.join(os.tmpdir(), 'e2e-runner-'))
+  readonly workspace = path.join(this.root, 'workspace')
+  readonly temp = path.join(this.root, 'runner-temp')
+  readonly home = path.join(this.root, 'home')
+  readonly dockerConfig = path.join(this.home, '.docker')
+  readonly files = {
+    output: path.join(this.root, 'github_output'),
+    state: path.join(this.root, 'github_state'),
+    summary: path.join(this.root, 'step_summary')
+  }
+  env: Record<string, string>
+
+  constructor(extraEnv: Record<string, string> = {}) {
+    for (const d of [this.workspace, this.temp, this.dockerConfig]) mkdirSync(d, { recursive: true })
+    for (const f of Object.values(this.files)) writeFileSync(f, '')
+    const base: Record<string, string> = {}
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined && !/^(INPUT_|STATE_|GITHUB_|RUNNER_|DOCKER_CONFIG$|HOME$)/.test(k)) base[k] = v
+    }
+    this.env = {
+      ...base,
+      HOME: this.home,
+      RUNNER_TEMP: this.temp,
+      GITHUB_ACTIONS: 'true',
+      GITHUB_WORKSPACE: this.workspace,
+      GITHUB_REPOSITORY: 'Octo-Org/Hello-World',
+      GITHUB_REPOSITORY_OWNER: 'Octo-Org',
+      GITHUB_ACTOR: 'octocat',
+      GITHUB_SERVER_URL: 'https://github.com',
+      GITHUB_API_URL: 'https://api.github.com',
+      GITHUB_OUTPUT: this.files.output,
+      GITHUB_STATE: this.files.state,
+      GITHUB_STEP_SUMMARY: this.files.summary,
+      ...extraEnv
+    }
+  }
+
+  write(relative: string, content: string): void {
+    const file = path.join(this.workspace, relative)
+    mkdirSync(path.dirname(file), { recursive: true })
+    writeFileSync(file, content)
+  }
+
+  /** The main step, with action.yml's defaults for inputs that are not given. */
+  main(inputs: Record<string, string>): StepResult {
+    const defaults: Record<string, string> = {
+      'registry-type': 'auto',
+      username: this.env.GITHUB_ACTOR,
+      tags: 'latest',
+      context: '.',
+      pull: 'false',
+      'no-cache': 'false',
+      push: 'true'
+    }
+    const env = { ...this.env }
+    for (const [name, value] of Object.entries({ ...defaults, ...inputs })) {
+      env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value
+    }
+    return this.step(env)
+  }
+
+  /** The post step: STATE_* from what the main step saved. */
+  post(): StepResult {
+    const env = { ...this.env }
+    for (const [k, v] of Object.entries(parseFileCommand(readFileSync(this.files.state, 'utf8')))) {
+      env[`STATE_${k}`] = v
+    }
+    return this.step(env)
+  }
+
+  private step(env: Record<string, string>): StepResult {
+    const r = spawnSync(process.execPath, [DIST], {
+      cwd: this.workspace,
+      env,
+      encoding: 'utf8',
+      timeout: 240_000
+    })
+    return {
+      exitCode: r.status ?? -1,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      outputs: parseFileCommand(readFileSync(this.files.output, 'utf8')),
+      summary: readFileSync(this.files.summary, 'utf8')
+    }
+  }
+}
+
+export interface StepResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+  outputs: Record<string, string>
+  summary: string
+}
+
+/** Parses the runner's file-command format: `name<<DELIM\nvalue\nDELIM` (and `name=value`). */
+export function parseFileCommand(text: string): Record<string, string> {
+  const result: Record<string, string> = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(line)
+    if (heredoc) {
+      const value: string[] = []
+      for (i++; i < lines.length && lines[i] !== heredoc[2]; i++) value.push(lines[i])
+      result[heredoc[1]] = value.join('\n')
+    } else if (line.includes('=')) {
+      result[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1)
+    }
+  }
+  return result
+}
+
+/** Runs a command, returning its output; throws with stderr when it fails. */
+export function sh(command: string, args: string[], options: { input?: string; env?: Record<string, string> } = {}): string {
+  const r = spawnSync(command, args, {
+    encoding: 'utf8',
+    input: options.input,
+    env: { ...process.env, ...options.env },
+    timeout: 240_000
+  })
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr}`)
+  return r.stdout
+}
+
+/** A docker CLI with its own config dir (a separate "client" that checks what the action did). */
+export function clientDocker(env: E2EEnv): (args: string[], input?: string) => string {
+  const config = mkdtempSync(path.join(os.tmpdir(), 'e2e-client-docker-'))
+  sh('docker', ['login', env.registry, '--username', env.user, '--password-stdin'], {
+    input: env.password,
+    env: { DOCKER_CONFIG: config }
+  })
+  return (args, input) => sh('docker', args, { input, env: { DOCKER_CONFIG: config } })
+}
+
+/** `skopeo inspect` of a reference on the (plain-HTTP, loopback) test registry. */
+export function skopeoInspect(env: E2EEnv, reference: string, raw = false): string {
+  return sh('skopeo', [
+    'inspect',
+    ...(raw ? ['--raw'] : []),
+    '--tls-verify=false',
+    '--creds',
+    `${env.user}:${env.password}`,
+    `docker://${reference}`
+  ])
+}
+
+/** Every file under `dir` whose content contains `needle` (symlinks not followed). */
+export function filesContaining(dir: string, needle: string): string[] {
+  const r = spawnSync('grep', ['-rlF', '--no-messages', '--', needle, dir], { encoding: 'utf8' })
+  return r.stdout.split('\n').filter(Boolean)
+}

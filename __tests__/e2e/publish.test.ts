@@ -1,0 +1,179 @@
+/**
+ * End to end: the committed dist/index.js against a real Docker engine and the CNCF distribution
+ * registry (htpasswd auth), checked with real clients (skopeo, docker pull).
+ */
+import { describe, expect, it } from '@jest/globals'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import * as path from 'node:path'
+import { Runner, clientDocker, e2eEnv, filesContaining, skopeoInspect } from './harness.js'
+
+const env = e2eEnv()
+const client = clientDocker(env)
+const nonce = (): string => randomBytes(8).toString('hex')
+
+/** A workspace with a FROM-scratch Dockerfile and fresh layer content. */
+function scratchProject(runner: Runner): string {
+  const content = `hello ${nonce()}\n`
+  runner.write('Dockerfile', 'FROM scratch\nCOPY hello.txt /hello.txt\n')
+  runner.write('hello.txt', content)
+  return content
+}
+
+/** Files that hold the password or the base64 user:password docker writes to config.json. */
+function credentialTraces(runner: Runner): string[] {
+  const auth = Buffer.from(`${env.user}:${env.password}`).toString('base64')
+  return [...filesContaining(runner.root, env.password), ...filesContaining(runner.root, auth)]
+}
+
+describe('publish to a registry with htpasswd auth', () => {
+  it('publishes two tags, outputs the registry digest, and leaves no credential after the post step', () => {
+    const runner = new Runner()
+    scratchProject(runner)
+    // A credential store the runner already uses: our login must not be written into it.
+    const trapLog = path.join(runner.root, 'trap.log')
+    const bin = path.join(runner.root, 'bin')
+    mkdirSync(bin)
+    writeFileSync(
+      path.join(bin, 'docker-credential-e2etrap'),
+      `#!/bin/sh\n{ echo "$1"; cat; echo; } >> '${trapLog}'\n` +
+        `[ "$1" = list ] && { echo '{}'; exit 0; }\necho 'credentials not found in native keychain'; exit 1\n`
+    )
+    chmodSync(path.join(bin, 'docker-credential-e2etrap'), 0o755)
+    runner.env.PATH = `${bin}:${runner.env.PATH}`
+    const runnerConfig = JSON.stringify({ credsStore: 'e2etrap', auths: {} })
+    writeFileSync(path.join(runner.dockerConfig, 'config.json'), runnerConfig)
+
+    const main = runner.main({ registry: env.registry, token: env.password, username: env.user, tags: '1.0.0\nlatest' })
+    expect(main.exitCode).toBe(0)
+
+    const image = `${env.registry}/octo-org/hello-world`
+    // Owner and image name from the context Octo-Org/Hello-World, lowercased with a notice.
+    expect(main.outputs.image).toBe(image)
+    expect(main.stdout).toMatch(/::notice::owner 'Octo-Org' \(repository owner from the workflow context\) was lowercased to 'octo-org'/)
+    expect(main.outputs.tags).toBe(`${image}:1.0.0\n${image}:latest`)
+    expect(main.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(main.outputs['image-ref']).toBe(`${image}@${main.outputs.digest}`)
+    expect(main.outputs.imageid).toMatch(/^sha256:[0-9a-f]{64}$/)
+    // The digest is what the registry serves for both tags, as a real client sees it.
+    for (const tag of ['1.0.0', 'latest']) {
+      expect(JSON.parse(skopeoInspect(env, `${image}:${tag}`)).Digest).toBe(main.outputs.digest)
+    }
+    expect(client(['pull', `${image}@${main.outputs.digest}`])).toContain(main.outputs.digest)
+    expect(main.summary).toContain(`docker pull ${image}@${main.outputs.digest}`)
+    // The token went to docker on stdin and was masked; it is in no output, state or summary.
+    expect(main.stdout).toContain(`::add-mask::${env.password}`)
+    for (const text of [main.stdout.replace(`::add-mask::${env.password}`, ''), main.summary, readFileSync(runner.files.output, 'utf8'), readFileSync(runner.files.state, 'utf8')]) {
+      expect(text).not.toContain(env.password)
+    }
+    // Logged in through the action's own config: the runner's config and credential store untouched.
+    expect(readFileSync(path.join(runner.dockerConfig, 'config.json'), 'utf8')).toBe(runnerConfig)
+    const trap = existsSync(trapLog) ? readFileSync(trapLog, 'utf8') : ''
+    expect(trap).not.toContain('store')
+    expect(trap).not.toContain(env.password)
+
+    const post = runner.post()
+    expect(post.exitCode).toBe(0)
+    expect(post.stdout).toMatch(/Removed the action's Docker config directory/)
+    expect(credentialTraces(runner)).toEqual([])
+  })
+
+  it('names images with the docker scheme (REGISTRY/OWNER/REPOSITORY/IMAGE_NAME)', () => {
+    const runner = new Runner()
+    scratchProject(runner)
+    const main = runner.main({
+      registry: env.registry,
+      'registry-type': 'docker',
+      'image-name': 'app/release',
+      token: env.password,
+      username: env.user,
+      tags: 'v1'
+    })
+    expect(main.exitCode).toBe(0)
+    const image = `${env.registry}/octo-org/hello-world/app/release`
+    expect(main.outputs.image).toBe(image)
+    expect(JSON.parse(skopeoInspect(env, `${image}:v1`)).Digest).toBe(main.outputs.digest)
+    expect(runner.post().exitCode).toBe(0)
+  })
+
+  it('keeps the job’s existing logins: builds FROM a private image of another registry login', () => {
+    // The same registry under a second name: the runner logged in to it before the action ran.
+    const other = env.registry.replace('127.0.0.1', 'localhost')
+    const base = `${other}/base/busybox:${nonce()}`
+    client(['tag', env.baseImage, base])
+    const loggedIn = new Runner()
+    const otherConfig = path.join(loggedIn.root, 'other-config')
+    mkdirSync(otherConfig)
+    // Push the base with a separate login, then record that login in the runner's config.
+    const login = { DOCKER_CONFIG: otherConfig }
+    client(['--config', otherConfig, 'login', other, '--username', env.user, '--password-stdin'], env.password)
+    client(['--config', otherConfig, 'push', base])
+    client(['rmi', base])
+    writeFileSync(path.join(loggedIn.dockerConfig, 'config.json'), readFileSync(path.join(login.DOCKER_CONFIG, 'config.json')))
+
+    loggedIn.write('Dockerfile', `FROM ${base}\nRUN echo built > /built.txt\n`)
+    const main = loggedIn.main({ registry: env.registry, token: env.password, username: env.user, 'image-name': 'from-private-base', pull: 'true' })
+    expect(main.exitCode).toBe(0)
+    expect(main.outputs.digest).toMatch(/^sha256:/)
+    expect(loggedIn.post().exitCode).toBe(0)
+  })
+
+  it('push: false builds and tags only, without a token', () => {
+    const runner = new Runner()
+    scratchProject(runner)
+    const main = runner.main({ registry: env.registry, 'image-name': 'local-only', tags: 'dev', push: 'false', token: '' })
+    expect(main.exitCode).toBe(0)
+    expect(main.outputs.digest).toBe('')
+    expect(main.outputs.imageid).toMatch(/^sha256:/)
+    expect(client(['image', 'inspect', '--format', '{{.Id}}', `${env.registry}/octo-org/local-only:dev`]).trim()).toBe(main.outputs.imageid)
+    expect(runner.post().exitCode).toBe(0)
+  })
+})
+
+describe('failures', () => {
+  it('a wrong password fails at login with a clear message, and the post step still cleans up', () => {
+    const runner = new Runner()
+    scratchProject(runner)
+    const main = runner.main({ registry: env.registry, token: 'wrong-password', username: env.user })
+    expect(main.exitCode).toBe(1)
+    expect(main.stdout).toMatch(/::error::docker login failed \(exit code 1\): .*unauthorized/)
+    expect(main.stdout).not.toMatch(/\n\s+at /) // no stack trace
+    expect(main.outputs.digest).toBeUndefined()
+    const post = runner.post()
+    expect(post.exitCode).toBe(0)
+    expect(filesContaining(runner.root, 'wrong-password')).toEqual([])
+  })
+
+  it('a failing build fails the step with docker’s last error line', () => {
+    const runner = new Runner()
+    runner.write('Dockerfile', 'FROM scratch\nCOPY missing.txt /\n')
+    const main = runner.main({ registry: env.registry, token: env.password, username: env.user, 'image-name': 'broken' })
+    expect(main.exitCode).toBe(1)
+    expect(main.stdout).toMatch(/::error::docker build failed \(exit code 1\): .*missing\.txt/)
+    expect(runner.post().exitCode).toBe(0)
+  })
+
+  it.each([
+    [{ 'image-name': 'My-App' }, "image-name 'My-App' must be lowercase: use 'my-app'."],
+    [{ tags: 'v1, sha256:abc' }, "tag 'sha256:abc' looks like a digest"],
+    [{ registry: 'https://ghcr.io' }, "registry 'https://ghcr.io' must be a host[:port] without a scheme: use 'ghcr.io'."],
+    [{ token: '' }, 'token is empty, so the image cannot be pushed'],
+    [{ push: 'yes' }, "push 'yes' is not a boolean: use true or false."]
+  ])('bad input %j fails before any docker call', (inputs, message) => {
+    const runner = new Runner()
+    scratchProject(runner)
+    // A docker that records any call: it must never be reached.
+    const bin = path.join(runner.root, 'bin')
+    mkdirSync(bin)
+    const marker = path.join(runner.root, 'docker-was-called')
+    writeFileSync(path.join(bin, 'docker'), `#!/bin/sh\necho "$@" >> '${marker}'\nexit 1\n`)
+    chmodSync(path.join(bin, 'docker'), 0o755)
+    runner.env.PATH = `${bin}:${runner.env.PATH}`
+    const main = runner.main({ registry: env.registry, token: 'x', ...inputs })
+    expect(main.exitCode).toBe(1)
+    expect(main.stdout).toContain(`::error::${message}`)
+    expect(main.stdout + main.stderr).not.toMatch(/\n\s+at /)
+    expect(existsSync(marker)).toBe(false)
+    expect(runner.post().exitCode).toBe(0)
+  })
+})

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# All the tests, from a bare Debian machine: installs what they need, starts a real Docker engine
+# and registry on loopback (scripts/e2e-env.sh), runs lint, type check, unit and end-to-end tests
+# against the committed dist/index.js, and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v node >/dev/null || { echo "Node.js 20+ is needed (apt-get install nodejs npm)" >&2; exit 1; }
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+started_env=""
+cleanup() { if [ -n "$started_env" ]; then scripts/e2e-env.sh stop || true; fi; }
+trap cleanup EXIT
+
+echo "== lint and type check"
+npm run -s lint
+npm run -s typecheck
+
+echo "== unit tests"
+NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects unit
+
+echo "== end-to-end tests (real dockerd + distribution registry on loopback)"
+if ! scripts/e2e-env.sh status >/dev/null 2>&1; then started_env=1; fi
+env_file=$(scripts/e2e-env.sh start | tail -n 1)
+# shellcheck disable=SC1090
+source "$env_file"
+NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects e2e --runInBand
