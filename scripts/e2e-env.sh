@@ -21,6 +21,11 @@ set -euo pipefail
 DIR=${E2E_DIR:-/tmp/publish-container-e2e}
 # Absolute and normalised, because it ends up in sockets, configs and mount-point comparisons.
 DIR=$(realpath -m -- "$DIR")
+# It is written unquoted into TOML/YAML configs and compared with mount points: keep it plain.
+[[ "$DIR" =~ ^/[A-Za-z0-9._/-]+$ ]] || {
+  echo "e2e-env: error: E2E_DIR must be a path of [A-Za-z0-9._/-] other than /: $DIR" >&2
+  exit 1
+}
 
 MARKER="$DIR/.publish-container-e2e"  # proves the directory is ours before `stop` deletes it
 CTR_SOCK="$DIR/containerd.sock"
@@ -30,7 +35,8 @@ BASE_IMAGE=e2e/busybox:latest
 PACKAGES=(docker.io docker-registry skopeo apache2-utils busybox-static)
 
 log() { printf 'e2e-env: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+HINT=""  # set by `start`: what to do about a half-started environment
+die() { log "error: $*"; [[ -z "$HINT" ]] || log "$HINT"; exit 1; }
 
 # Every docker call of this script goes to our daemon, never to /var/run/docker.sock.
 dk() { DOCKER_HOST="unix://$DOCKER_SOCK" docker "$@"; }
@@ -91,6 +97,23 @@ stop_shims() {
   done
 }
 
+# Container processes survive their shim, and BuildKit RUN steps survive dockerd: dockerd 20.10
+# runs them with a plain `runc run` under the default runc root /run/runc and, when it stops in
+# the middle of a build, kills that runc but not the container. We force-delete, through runc
+# itself, only the containers whose bundle is under $DIR.
+stop_runc_containers() {
+  local root id
+  command -v runc >/dev/null 2>&1 || return 0
+  for root in "$DIR/docker-exec/runtime-runc/moby" /run/runc; do
+    [[ -d "$root" ]] || continue
+    for id in $(runc --root "$root" list -q 2>/dev/null); do
+      runc --root "$root" state "$id" 2>/dev/null | grep -qF "\"bundle\": \"$DIR/" || continue
+      log "force-deleting leftover container $id (runc root $root)"
+      runc --root "$root" delete --force "$id" >/dev/null 2>&1 || true
+    done
+  done
+}
+
 # ---------------------------------------------------------------------------
 # mounts
 
@@ -104,8 +127,8 @@ mounts_under() {
 }
 
 unmount_all() {
-  local pass mp
-  for pass in 1 2 3; do
+  local mp
+  for _ in 1 2 3; do
     [[ -n "$(mounts_under)" ]] || return 0
     while IFS= read -r mp; do
       log "unmounting leftover $mp"
@@ -113,6 +136,21 @@ unmount_all() {
     done < <(mounts_under)
   done
   [[ -z "$(mounts_under)" ]]
+}
+
+# A name per $DIR for what cannot live inside $DIR: the bridge and the containers' cgroup parent.
+# (A network interface name is at most 15 characters.)
+instance_name() { printf 'e2e%s' "$(printf '%s' "$DIR" | md5sum | cut -c1-10)"; }
+
+# Our containers' cgroups (dockerd --cgroup-parent=/NAME, BuildKit's RUN steps included): runc
+# leaves empty directories behind. Remove them deepest first; the kernel refuses to remove a
+# cgroup that still has processes, so nothing alive is touched.
+remove_cgroups() {
+  local top
+  for top in /sys/fs/cgroup/*/"$(instance_name)" /sys/fs/cgroup/"$(instance_name)"; do
+    [[ -d "$top" ]] || continue
+    find "$top" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
 }
 
 # ---------------------------------------------------------------------------
@@ -212,11 +250,10 @@ EOF
 # A bridge of our own instead of docker0: a system dockerd may own docker0 (two daemons handing
 # out addresses on one bridge would collide), and dockerd leaves its bridge behind when it stops.
 # Containers only reach this bridge: no iptables/NAT, no ip_forward. Builds have no network out.
-bridge_name() { printf 'e2e%s' "$(printf '%s' "$DIR" | md5sum | cut -c1-10)"; }  # <= 15 chars
 
 ensure_bridge() {
   local br cidr n
-  br=$(bridge_name)
+  br=$(instance_name)
   if ! ip link show "$br" >/dev/null 2>&1; then
     # First /24 in 172.29.200-254.0 that no route on this machine already covers.
     for n in $(seq 200 254); do
@@ -253,14 +290,13 @@ start_dockerd() {
   rm -f "$DOCKER_SOCK" "$DIR/dockerd.pid"
   # --pidfile: dockerd writes it itself (and refuses to start if it names a live process).
   # --ip-forward=false: with no NAT, nothing a container sends should be routed off the machine.
-  # --shutdown-timeout=5: on TERM, give containers 5 s (not 15) so dockerd is gone well within
-  # the 20 s `stop` allows before KILL, which would leave mounts and shims behind.
+  # --cgroup-parent: our own cgroup tree (not /docker, which a system dockerd uses), removed by `stop`.
   setsid dockerd \
     --config-file="$DIR/daemon.json" \
     --containerd="$CTR_SOCK" \
     --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --bridge="$(bridge_name)" \
-    --shutdown-timeout=5 \
+    --bridge="$(instance_name)" \
+    --cgroup-parent="/$(instance_name)" \
     --storage-driver=vfs \
     --data-root="$DIR/docker-data" \
     --exec-root="$DIR/docker-exec" \
@@ -297,7 +333,7 @@ free_port() {
 }
 
 start_registry() {
-  local port attempt pid code i
+  local port pid code i
   mkdir -p "$DIR/registry-data"
   if [[ ! -s "$DIR/registry-password" ]]; then
     (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$DIR/registry-password")
@@ -305,7 +341,7 @@ start_registry() {
   # bcrypt (-B): the only hash distribution's htpasswd backend accepts.
   (umask 077; htpasswd -Bbn "$REGISTRY_USER" "$(cat "$DIR/registry-password")" >"$DIR/htpasswd")
 
-  for attempt in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     port=${E2E_REGISTRY_PORT:-$(free_port)}
     # No http.debug section: the debug/metrics listener stays off.
     # http.secret: set, so the registry does not warn and make up one of its own.
@@ -399,12 +435,14 @@ write_env() {
 }
 
 cmd_start() {
+  [[ $(id -u) -eq 0 ]] || die "must run as root (dockerd, mounts, bridge)"
   ensure_packages
   if [[ -e "$DIR" && ! -e "$MARKER" && -n "$(ls -A "$DIR")" ]]; then
     die "$DIR exists, is not empty and was not made by this script; refusing to use it"
   fi
   mkdir -p "$DIR"
   touch "$MARKER"
+  HINT="logs are in $DIR; '$0 stop' cleans up whatever did start"
   # Unix socket paths are limited to 107 bytes; containerd's ttrpc socket is the longest.
   ((${#CTR_SOCK} + 6 <= 107)) || die "E2E_DIR is too long for unix socket paths: $DIR"
 
@@ -413,6 +451,7 @@ cmd_start() {
   else
     # Whatever is left of an earlier run (crashed, half-started) goes first.
     stop_named dockerd dockerd
+    stop_runc_containers
     stop_shims
     stop_named containerd containerd
     unmount_all || die "could not unmount everything under $DIR"
@@ -443,12 +482,26 @@ cmd_stop() {
     log "warning: $DIR was not made by this script; leaving it alone"
     return 0
   fi
-  # dockerd first: it stops its containers and its BuildKit, and needs containerd for that.
+  # On TERM dockerd gives each running container 10 s to honour TERM itself (--shutdown-timeout
+  # does not shorten that in 20.10). Containers are throwaway here: remove them at once, bounded
+  # in case dockerd is wedged.
+  if pid_of dockerd dockerd >/dev/null; then
+    local ids
+    ids=$(timeout 10 env DOCKER_HOST="unix://$DOCKER_SOCK" docker ps -q 2>/dev/null || true)
+    if [[ -n "$ids" ]]; then
+      log "removing running containers: $(echo "$ids" | tr '\n' ' ')"
+      # shellcheck disable=SC2086 # one id per word
+      timeout 20 env DOCKER_HOST="unix://$DOCKER_SOCK" docker rm -f $ids >/dev/null 2>&1 || true
+    fi
+  fi
+  # dockerd next: it stops its BuildKit and its network and unmounts, and needs containerd for that.
   stop_named dockerd dockerd
   stop_named registry docker-registry
+  stop_runc_containers
   stop_shims
   stop_named containerd containerd
   remove_bridge
+  remove_cgroups
   # Shims put their sockets in /run/containerd/s whatever containerd's state dir; drop the
   # directories if they are empty now (rmdir leaves a system containerd's alone).
   rmdir /run/containerd/s /run/containerd 2>/dev/null || true
