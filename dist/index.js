@@ -29248,7 +29248,9 @@ async function run() {
         config.warnings.forEach(w => core/* warning */.$e(w));
         const docker = new src_docker/* Docker */.Jg(config.dir);
         if (inputs.token) {
-            await core/* group */.Os(`Log in to ${names.registry}`, () => docker.login(names.registry, inputs.username, inputs.token));
+            await core/* group */.Os(`Log in to ${names.registry}`, () => docker.login(names.registry, inputs.username, inputs.token).catch(error => {
+                throw loginHint(error, names.registry);
+            }));
             core/* saveState */.LZ(state/* STATE */.c.loggedIn, 'true');
         }
         else {
@@ -29287,6 +29289,14 @@ async function run() {
     catch (error) {
         fail(error);
     }
+}
+/** Adds what to check to docker's own reason for a failed login. */
+function loginHint(error, registry) {
+    if (!(error instanceof errors/* DockerCommandError */.YJ))
+        return error;
+    return new errors/* UserError */.yo(`${error.message}. Check that the token is valid for ${registry} and belongs to the username: ` +
+        'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
+        'write:packages; fine-grained tokens are not accepted by GitHub Packages.');
 }
 /** One clear line for the user; stack traces only in debug logs, and only for our own bugs. */
 function fail(error) {

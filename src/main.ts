@@ -38,7 +38,9 @@ export async function run(): Promise<void> {
 
     if (inputs.token) {
       await core.group(`Log in to ${names.registry}`, () =>
-        docker.login(names.registry, inputs.username, inputs.token)
+        docker.login(names.registry, inputs.username, inputs.token).catch(error => {
+          throw loginHint(error, names.registry)
+        })
       )
       core.saveState(STATE.loggedIn, 'true')
     } else {
@@ -86,6 +88,16 @@ export async function run(): Promise<void> {
   } catch (error) {
     fail(error)
   }
+}
+
+/** Adds what to check to docker's own reason for a failed login. */
+function loginHint(error: unknown, registry: string): unknown {
+  if (!(error instanceof DockerCommandError)) return error
+  return new UserError(
+    `${error.message}. Check that the token is valid for ${registry} and belongs to the username: ` +
+      'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
+      'write:packages; fine-grained tokens are not accepted by GitHub Packages.'
+  )
 }
 
 /** One clear line for the user; stack traces only in debug logs, and only for our own bugs. */

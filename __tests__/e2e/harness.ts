@@ -8,7 +8,10 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-export const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '../..')
+export const ROOT = path.resolve(
+  import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
+  '../..'
+)
 const DIST = path.join(ROOT, 'dist', 'index.js')
 
 export interface E2EEnv {
@@ -21,12 +24,18 @@ export interface E2EEnv {
 
 /** The running engine and registry; fails loudly (never skips) when they are not there. */
 export function e2eEnv(): E2EEnv {
-  const need = ['DOCKER_HOST', 'E2E_REGISTRY', 'E2E_REGISTRY_USER', 'E2E_REGISTRY_PASSWORD', 'E2E_BASE_IMAGE']
+  const need = [
+    'DOCKER_HOST',
+    'E2E_REGISTRY',
+    'E2E_REGISTRY_USER',
+    'E2E_REGISTRY_PASSWORD',
+    'E2E_BASE_IMAGE'
+  ]
   const missing = need.filter(n => !process.env[n])
   if (missing.length) {
     throw new Error(
       `end-to-end tests need ${missing.join(', ')}: run them through 'npm test' (scripts/test.sh), ` +
-        "or 'source \"$(scripts/e2e-env.sh start)\"' first"
+        'or \'source "$(scripts/e2e-env.sh start)"\' first'
     )
   }
   return {
@@ -53,11 +62,13 @@ export class Runner {
   env: Record<string, string>
 
   constructor(extraEnv: Record<string, string> = {}) {
-    for (const d of [this.workspace, this.temp, this.dockerConfig]) mkdirSync(d, { recursive: true })
+    for (const d of [this.workspace, this.temp, this.dockerConfig])
+      mkdirSync(d, { recursive: true })
     for (const f of Object.values(this.files)) writeFileSync(f, '')
     const base: Record<string, string> = {}
     for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && !/^(INPUT_|STATE_|GITHUB_|RUNNER_|DOCKER_CONFIG$|HOME$)/.test(k)) base[k] = v
+      if (v !== undefined && !/^(INPUT_|STATE_|GITHUB_|RUNNER_|DOCKER_CONFIG$|HOME$)/.test(k))
+        base[k] = v
     }
     this.env = {
       ...base,
@@ -154,14 +165,19 @@ export function parseFileCommand(text: string): Record<string, string> {
 }
 
 /** Runs a command, returning its output; throws with stderr when it fails. */
-export function sh(command: string, args: string[], options: { input?: string; env?: Record<string, string> } = {}): string {
+export function sh(
+  command: string,
+  args: string[],
+  options: { input?: string; env?: Record<string, string> } = {}
+): string {
   const r = spawnSync(command, args, {
     encoding: 'utf8',
     input: options.input,
     env: { ...process.env, ...options.env },
     timeout: 240_000
   })
-  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr}`)
+  if (r.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr}`)
   return r.stdout
 }
 

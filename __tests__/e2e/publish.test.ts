@@ -6,7 +6,14 @@ import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { Runner, clientDocker, e2eEnv, filesContaining, skopeoInspect } from './harness.js'
+import {
+  Runner,
+  clientDocker,
+  e2eEnv,
+  filesContaining,
+  parseFileCommand,
+  skopeoInspect
+} from './harness.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
@@ -44,13 +51,20 @@ describe('publish to a registry with htpasswd auth', () => {
     const runnerConfig = JSON.stringify({ credsStore: 'e2etrap', auths: {} })
     writeFileSync(path.join(runner.dockerConfig, 'config.json'), runnerConfig)
 
-    const main = runner.main({ registry: env.registry, token: env.password, username: env.user, tags: '1.0.0\nlatest' })
+    const main = runner.main({
+      registry: env.registry,
+      token: env.password,
+      username: env.user,
+      tags: '1.0.0\nlatest'
+    })
     expect(main.exitCode).toBe(0)
 
     const image = `${env.registry}/octo-org/hello-world`
     // Owner and image name from the context Octo-Org/Hello-World, lowercased with a notice.
     expect(main.outputs.image).toBe(image)
-    expect(main.stdout).toMatch(/::notice::owner 'Octo-Org' \(repository owner from the workflow context\) was lowercased to 'octo-org'/)
+    expect(main.stdout).toMatch(
+      /::notice::owner 'Octo-Org' \(repository owner from the workflow context\) was lowercased to 'octo-org'/
+    )
     expect(main.outputs.tags).toBe(`${image}:1.0.0\n${image}:latest`)
     expect(main.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
     expect(main.outputs['image-ref']).toBe(`${image}@${main.outputs.digest}`)
@@ -63,7 +77,12 @@ describe('publish to a registry with htpasswd auth', () => {
     expect(main.summary).toContain(`docker pull ${image}@${main.outputs.digest}`)
     // The token went to docker on stdin and was masked; it is in no output, state or summary.
     expect(main.stdout).toContain(`::add-mask::${env.password}`)
-    for (const text of [main.stdout.replace(`::add-mask::${env.password}`, ''), main.summary, readFileSync(runner.files.output, 'utf8'), readFileSync(runner.files.state, 'utf8')]) {
+    for (const text of [
+      main.stdout.replace(`::add-mask::${env.password}`, ''),
+      main.summary,
+      readFileSync(runner.files.output, 'utf8'),
+      readFileSync(runner.files.state, 'utf8')
+    ]) {
       expect(text).not.toContain(env.password)
     }
     // Logged in through the action's own config: the runner's config and credential store untouched.
@@ -72,9 +91,15 @@ describe('publish to a registry with htpasswd auth', () => {
     expect(trap).not.toContain('store')
     expect(trap).not.toContain(env.password)
 
+    // The action's config directory held the login while the job ran ...
+    const configDir = parseFileCommand(readFileSync(runner.files.state, 'utf8')).configDir
+    expect(path.dirname(configDir)).toBe(runner.temp)
+    expect(readFileSync(path.join(configDir, 'config.json'), 'utf8')).toContain(env.registry)
+    // ... and the post step removes it: no credential for the registry is left anywhere.
     const post = runner.post()
     expect(post.exitCode).toBe(0)
     expect(post.stdout).toMatch(/Removed the action's Docker config directory/)
+    expect(existsSync(configDir)).toBe(false)
     expect(credentialTraces(runner)).toEqual([])
   })
 
@@ -106,13 +131,25 @@ describe('publish to a registry with htpasswd auth', () => {
     mkdirSync(otherConfig)
     // Push the base with a separate login, then record that login in the runner's config.
     const login = { DOCKER_CONFIG: otherConfig }
-    client(['--config', otherConfig, 'login', other, '--username', env.user, '--password-stdin'], env.password)
+    client(
+      ['--config', otherConfig, 'login', other, '--username', env.user, '--password-stdin'],
+      env.password
+    )
     client(['--config', otherConfig, 'push', base])
     client(['rmi', base])
-    writeFileSync(path.join(loggedIn.dockerConfig, 'config.json'), readFileSync(path.join(login.DOCKER_CONFIG, 'config.json')))
+    writeFileSync(
+      path.join(loggedIn.dockerConfig, 'config.json'),
+      readFileSync(path.join(login.DOCKER_CONFIG, 'config.json'))
+    )
 
     loggedIn.write('Dockerfile', `FROM ${base}\nRUN echo built > /built.txt\n`)
-    const main = loggedIn.main({ registry: env.registry, token: env.password, username: env.user, 'image-name': 'from-private-base', pull: 'true' })
+    const main = loggedIn.main({
+      registry: env.registry,
+      token: env.password,
+      username: env.user,
+      'image-name': 'from-private-base',
+      pull: 'true'
+    })
     expect(main.exitCode).toBe(0)
     expect(main.outputs.digest).toMatch(/^sha256:/)
     expect(loggedIn.post().exitCode).toBe(0)
@@ -121,11 +158,25 @@ describe('publish to a registry with htpasswd auth', () => {
   it('push: false builds and tags only, without a token', () => {
     const runner = new Runner()
     scratchProject(runner)
-    const main = runner.main({ registry: env.registry, 'image-name': 'local-only', tags: 'dev', push: 'false', token: '' })
+    const main = runner.main({
+      registry: env.registry,
+      'image-name': 'local-only',
+      tags: 'dev',
+      push: 'false',
+      token: ''
+    })
     expect(main.exitCode).toBe(0)
     expect(main.outputs.digest).toBe('')
     expect(main.outputs.imageid).toMatch(/^sha256:/)
-    expect(client(['image', 'inspect', '--format', '{{.Id}}', `${env.registry}/octo-org/local-only:dev`]).trim()).toBe(main.outputs.imageid)
+    expect(
+      client([
+        'image',
+        'inspect',
+        '--format',
+        '{{.Id}}',
+        `${env.registry}/octo-org/local-only:dev`
+      ]).trim()
+    ).toBe(main.outputs.imageid)
     expect(runner.post().exitCode).toBe(0)
   })
 })
@@ -134,9 +185,15 @@ describe('failures', () => {
   it('a wrong password fails at login with a clear message, and the post step still cleans up', () => {
     const runner = new Runner()
     scratchProject(runner)
-    const main = runner.main({ registry: env.registry, token: 'wrong-password', username: env.user })
+    const main = runner.main({
+      registry: env.registry,
+      token: 'wrong-password',
+      username: env.user
+    })
     expect(main.exitCode).toBe(1)
-    expect(main.stdout).toMatch(/::error::docker login failed \(exit code 1\): .*unauthorized/)
+    expect(main.stdout).toMatch(
+      /::error::docker login failed \(exit code 1\): .*401 Unauthorized\. Check that the token is valid for /
+    )
     expect(main.stdout).not.toMatch(/\n\s+at /) // no stack trace
     expect(main.outputs.digest).toBeUndefined()
     const post = runner.post()
@@ -147,7 +204,12 @@ describe('failures', () => {
   it('a failing build fails the step with docker’s last error line', () => {
     const runner = new Runner()
     runner.write('Dockerfile', 'FROM scratch\nCOPY missing.txt /\n')
-    const main = runner.main({ registry: env.registry, token: env.password, username: env.user, 'image-name': 'broken' })
+    const main = runner.main({
+      registry: env.registry,
+      token: env.password,
+      username: env.user,
+      'image-name': 'broken'
+    })
     expect(main.exitCode).toBe(1)
     expect(main.stdout).toMatch(/::error::docker build failed \(exit code 1\): .*missing\.txt/)
     expect(runner.post().exitCode).toBe(0)
@@ -156,7 +218,10 @@ describe('failures', () => {
   it.each([
     [{ 'image-name': 'My-App' }, "image-name 'My-App' must be lowercase: use 'my-app'."],
     [{ tags: 'v1, sha256:abc' }, "tag 'sha256:abc' looks like a digest"],
-    [{ registry: 'https://ghcr.io' }, "registry 'https://ghcr.io' must be a host[:port] without a scheme: use 'ghcr.io'."],
+    [
+      { registry: 'https://ghcr.io' },
+      "registry 'https://ghcr.io' must be a host[:port] without a scheme: use 'ghcr.io'."
+    ],
     [{ token: '' }, 'token is empty, so the image cannot be pushed'],
     [{ push: 'yes' }, "push 'yes' is not a boolean: use true or false."]
   ])('bad input %j fails before any docker call', (inputs, message) => {
