@@ -64,6 +64,7 @@ skopeo inspect --tls-verify=false --creds "$E2E_REGISTRY_USER:$E2E_REGISTRY_PASS
   "docker://$(output image):latest" | node -e 'const j=JSON.parse(require("fs").readFileSync(0));console.log("skopeo: latest ->",j.Digest)'
 pull_config=$(mktemp -d)
 echo "$E2E_REGISTRY_PASSWORD" | DOCKER_CONFIG=$pull_config docker login "$E2E_REGISTRY" -u "$E2E_REGISTRY_USER" --password-stdin >/dev/null 2>&1
+docker image rm --force "$(output imageid)" >/dev/null # so the pull really fetches it
 DOCKER_CONFIG=$pull_config docker pull "$image_ref"
 DOCKER_CONFIG=$pull_config docker logout "$E2E_REGISTRY" >/dev/null; rm -rf "$pull_config"
 docker run --rm "$image_ref"

@@ -18,12 +18,24 @@ echo "== lint and type check"
 npm run -s lint
 npm run -s typecheck
 
+results=$(mktemp -d)
+# Adds up jest's JSON reports into one plain closing line: "tests: N passed, N failed".
+report() {
+  node -e '
+    let p = 0, f = 0
+    for (const file of process.argv.slice(1)) {
+      try { const r = JSON.parse(require("fs").readFileSync(file, "utf8")); p += r.numPassedTests; f += r.numFailedTests + r.numRuntimeErrorTestSuites } catch { f += 1 }
+    }
+    console.log(`tests: ${p} passed, ${f} failed`)' "$results"/*.json
+}
+trap 'report; cleanup; rm -rf "$results"' EXIT
+
 echo "== unit tests"
-NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects unit
+NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects unit --json --outputFile="$results/unit.json"
 
 echo "== end-to-end tests (real dockerd + distribution registry on loopback)"
 if ! scripts/e2e-env.sh status >/dev/null 2>&1; then started_env=1; fi
 env_file=$(scripts/e2e-env.sh start | tail -n 1)
 # shellcheck disable=SC1090
 source "$env_file"
-NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects e2e --runInBand
+NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects e2e --runInBand --json --outputFile="$results/e2e.json"

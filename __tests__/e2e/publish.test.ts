@@ -73,7 +73,11 @@ describe('publish to a registry with htpasswd auth', () => {
     for (const tag of ['1.0.0', 'latest']) {
       expect(JSON.parse(skopeoInspect(env, `${image}:${tag}`)).Digest).toBe(main.outputs.digest)
     }
-    expect(client(['pull', `${image}@${main.outputs.digest}`])).toContain(main.outputs.digest)
+    // Remove the local image, so the pull really fetches it from the registry.
+    client(['image', 'rm', '--force', main.outputs.imageid])
+    const pulled = client(['pull', `${image}@${main.outputs.digest}`])
+    expect(pulled).toMatch(/Pull complete|Downloaded newer image/)
+    expect(pulled).toContain(`Digest: ${main.outputs.digest}`)
     expect(main.summary).toContain(`docker pull ${image}@${main.outputs.digest}`)
     // The token went to docker on stdin and was masked; it is in no output, state or summary.
     expect(main.stdout).toContain(`::add-mask::${env.password}`)
