@@ -28614,7 +28614,7 @@ function errorMessage(error) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3360);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1530);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2756);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
 /** Entry point for both the main and the post step (action.yml runs this file for both). */
@@ -28640,7 +28640,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1530:
+/***/ 2756:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29025,25 +29025,38 @@ function escapeHtml(s) {
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/registry.ts
 /**
- * A small client for the OCI distribution API: enough to ask the registry which manifest a tag
- * serves, with the same credentials `docker login` used. Built on Node's fetch; the
- * WWW-Authenticate challenge parser is hand-written (a few lines; no maintained package covers
- * just that without pulling in a whole HTTP stack).
+ * A small client for the OCI distribution API (https://github.com/opencontainers/distribution-spec),
+ * on Node's built-in fetch: the ping and its authentication challenge (Bearer tokens fetched from
+ * the realm with the user's credentials, as ghcr.io does, cached per scope; or Basic), manifests
+ * (HEAD/GET/PUT, digest-checked), and blobs (HEAD, cross-repository mount, monolithic or chunked
+ * upload). Errors are RegistryError values carrying the registry's error code and HTTP status.
+ *
+ * Hand-written on purpose: the WWW-Authenticate parser and the upload state machine are a few lines
+ * each, and the maintained registry clients on npm pull in their own HTTP stacks (cold start).
  */
 
-const MANIFEST_MEDIA_TYPES = [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.oci.image.manifest.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json',
-    'application/vnd.docker.distribution.manifest.v2+json'
-];
+const MEDIA_TYPES = {
+    ociIndex: 'application/vnd.oci.image.index.v1+json',
+    ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+    dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+    dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json'
+};
+const MANIFEST_MEDIA_TYPES = Object.values(MEDIA_TYPES);
 class RegistryError extends Error {
     status;
     code;
-    constructor(message, status, code) {
+    detail;
+    constructor(message, 
+    /** HTTP status; 0 when the registry could not be reached. */
+    status, 
+    /** The registry's error code (UNAUTHORIZED, DENIED, MANIFEST_UNKNOWN, …), NETWORK, or HTTP_<status>. */
+    code, 
+    /** The registry's own error message, when it sent one. */
+    detail = '') {
         super(message);
         this.status = status;
         this.code = code;
+        this.detail = detail;
         this.name = 'RegistryError';
     }
 }
@@ -29067,16 +29080,30 @@ function isLoopback(registry) {
     const host = registry.replace(/:\d+$/, '');
     return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
 }
+function sha256(bytes) {
+    return 'sha256:' + (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+}
+/** `repository:NAME:pull` or `repository:NAME:pull,push`. */
+function repositoryScope(repository, actions) {
+    return `repository:${repository}:${[...new Set(actions)].sort().join(',')}`;
+}
 class RegistryClient {
     options;
     baseUrl;
     fetchFn;
+    /** Bearer tokens by scope set (space-separated scopes, sorted). */
     tokens = new Map();
-    useBasic = false;
+    /** What the registry asked for, learnt from the first 401: undefined until then. */
+    challenge;
+    /** Number of HTTP requests sent (registry and token realm), for diagnostics and benchmarks. */
+    requests = 0;
     constructor(options) {
         this.options = options;
         this.baseUrl = `${isLoopback(options.registry) ? 'http' : 'https'}://${options.registry}`;
         this.fetchFn = options.fetchFn ?? fetch;
+    }
+    get registry() {
+        return this.options.registry;
     }
     basicHeader() {
         const { username, password } = this.options;
@@ -29084,17 +29111,33 @@ class RegistryClient {
             return undefined;
         return 'Basic ' + Buffer.from(`${username ?? ''}:${password}`).toString('base64');
     }
-    authHeader(scope) {
-        const token = this.tokens.get(scope);
-        if (token)
-            return `Bearer ${token}`;
-        return this.useBasic ? this.basicHeader() : undefined;
+    /** The Authorization header for these scopes, from what the registry's challenge asked for. */
+    authHeader(scopes) {
+        if (this.challenge?.scheme === 'basic')
+            return this.basicHeader();
+        if (this.challenge?.scheme === 'bearer') {
+            const token = this.findToken(scopes);
+            return token ? `Bearer ${token}` : undefined;
+        }
+        return undefined;
+    }
+    /** A cached token covering `scopes`: the exact set, or a pull,push token where pull is asked. */
+    findToken(scopes) {
+        const key = scopes.join(' ');
+        const exact = this.tokens.get(key);
+        if (exact)
+            return exact;
+        if (scopes.length === 1 && scopes[0].endsWith(':pull')) {
+            return this.tokens.get(scopes[0].replace(/:pull$/, ':pull,push'));
+        }
+        return undefined;
     }
     async send(url, init) {
+        this.requests++;
         try {
             return await this.fetchFn(url, {
                 ...init,
-                signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000)
+                signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000)
             });
         }
         catch (error) {
@@ -29103,37 +29146,37 @@ class RegistryClient {
             throw new RegistryError(`cannot reach ${this.options.registry} (${why})`, 0, 'NETWORK');
         }
     }
-    /** Sends a request, answering one authentication challenge (Bearer token or Basic) if asked. */
-    async request(method, path, scope, headers = {}) {
-        const url = `${this.baseUrl}${path}`;
-        const withAuth = () => {
-            const auth = this.authHeader(scope);
-            return auth ? { ...headers, Authorization: auth } : headers;
-        };
-        let response = await this.send(url, { method, headers: withAuth() });
-        if (response.status !== 401)
-            return response;
-        const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
+    /** `GET /v2/`: learns how the registry wants to be authenticated. */
+    async ping() {
+        const response = await this.send(`${this.baseUrl}/v2/`, { method: 'GET' });
         await response.body?.cancel();
-        if (challenge?.scheme === 'bearer') {
-            await this.fetchToken(challenge.params, scope);
+        if (response.status === 401) {
+            this.challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
         }
-        else if (challenge?.scheme === 'basic' && !this.useBasic && this.basicHeader()) {
-            this.useBasic = true;
+        else if (!response.ok) {
+            throw new RegistryError(`GET /v2/ on ${this.options.registry}: ${response.status} ${response.statusText}`, response.status, `HTTP_${response.status}`);
         }
-        else {
-            throw await this.errorFrom(response, `${method} ${path}`);
-        }
-        response = await this.send(url, { method, headers: withAuth() });
-        return response;
     }
-    async fetchToken(params, scope) {
-        if (!params.realm)
+    /**
+     * Gets credentials for `scopes` ahead of the requests that need them, so those requests need no
+     * extra 401 round trip (used while the image builds).
+     */
+    async authorize(scopes) {
+        if (!this.challenge)
+            await this.ping();
+        if (this.challenge?.scheme === 'bearer' && !this.findToken(scopes)) {
+            await this.fetchToken(this.challenge.params, scopes);
+        }
+    }
+    async fetchToken(params, scopes) {
+        if (!params.realm) {
             throw new RegistryError('registry sent a Bearer challenge without realm', 401, 'UNAUTHORIZED');
-        const url = new URL(params.realm);
+        }
+        const url = new URL(params.realm, this.baseUrl);
         if (params.service)
             url.searchParams.set('service', params.service);
-        url.searchParams.set('scope', scope);
+        for (const scope of scopes)
+            url.searchParams.append('scope', scope);
         const basic = this.basicHeader();
         const response = await this.send(url.toString(), {
             method: 'GET',
@@ -29143,13 +29186,45 @@ class RegistryClient {
             throw await this.errorFrom(response, 'token request');
         const body = (await response.json());
         const token = body.token ?? body.access_token;
-        if (!token)
+        if (!token) {
             throw new RegistryError('token endpoint answered without a token', response.status, 'UNAUTHORIZED');
-        this.tokens.set(scope, token);
+        }
+        this.tokens.set(scopes.join(' '), token);
+    }
+    /**
+     * Sends a request with the credentials for `scopes`; on a 401 it answers the challenge (fetching
+     * a Bearer token, or switching to Basic) and sends the request once more. `body` must be
+     * replayable (a Buffer), since it may be sent twice.
+     */
+    async request(method, pathOrUrl, scopes, init = {}) {
+        const url = new URL(pathOrUrl, this.baseUrl).toString();
+        const attempt = () => {
+            const auth = this.authHeader(scopes);
+            const headers = auth ? { ...init.headers, Authorization: auth } : { ...init.headers };
+            return this.send(url, { method, headers, body: init.body });
+        };
+        const response = await attempt();
+        if (response.status !== 401)
+            return response;
+        const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
+        const firstTime = this.challenge?.scheme !== challenge?.scheme;
+        if (challenge?.scheme === 'bearer') {
+            this.challenge = challenge;
+            // The challenge names the scope the registry wants; keep ours (it may be wider, e.g. a mount).
+            await this.fetchToken(challenge.params, scopes);
+        }
+        else if (challenge?.scheme === 'basic' && firstTime && this.basicHeader()) {
+            this.challenge = challenge;
+        }
+        else {
+            throw await this.errorFrom(response, `${method} ${new URL(url).pathname}`);
+        }
+        await response.body?.cancel();
+        return attempt();
     }
     async errorFrom(response, what) {
         let code = `HTTP_${response.status}`;
-        let detail = response.statusText;
+        let detail = '';
         try {
             const text = await response.text();
             const body = JSON.parse(text);
@@ -29162,54 +29237,203 @@ class RegistryClient {
         catch {
             // not a JSON error body; keep the HTTP status
         }
-        return new RegistryError(`${what} on ${this.options.registry}: ${response.status} ${code.toLowerCase()}: ${detail}`, response.status, code);
+        return new RegistryError(`${what} on ${this.options.registry}: ${response.status} ${code.toLowerCase()}` +
+            (detail ? `: ${detail}` : response.statusText ? ` (${response.statusText})` : ''), response.status, code, detail);
+    }
+    checkDigest(where, header, digest, status) {
+        if (header && header !== digest) {
+            throw new RegistryError(`${this.options.registry} served ${where} with Docker-Content-Digest ${header}, but the bytes hash to ${digest}`, status, 'DIGEST_INVALID');
+        }
+    }
+    /** HEAD a manifest: its digest, media type and size, or undefined when it does not exist. */
+    async headManifest(repository, reference) {
+        const path = `/v2/${repository}/manifests/${reference}`;
+        const response = await this.request('HEAD', path, [repositoryScope(repository, ['pull'])], {
+            headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') }
+        });
+        if (response.status === 404)
+            return undefined;
+        if (!response.ok)
+            throw await this.errorFrom(response, `HEAD ${path}`);
+        const digest = response.headers.get('docker-content-digest');
+        if (!digest) {
+            // Without the header a HEAD cannot name the digest; fall back to the bytes.
+            const m = await this.getManifest(repository, reference);
+            return { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
+        }
+        return {
+            digest,
+            mediaType: contentType(response),
+            size: Number(response.headers.get('content-length') ?? 0)
+        };
     }
     /**
-     * Fetches a manifest by tag or digest. The digest is the sha256 of the bytes served (what
-     * `docker pull NAME@DIGEST` fetches); a `Docker-Content-Digest` header that disagrees is an error.
+     * GET a manifest by tag or digest. The digest is the sha256 of the bytes served (what
+     * `docker pull NAME@DIGEST` fetches); a `Docker-Content-Digest` header that disagrees is an error,
+     * and so is a by-digest answer whose bytes do not hash to that digest.
      */
     async getManifest(repository, reference) {
         const path = `/v2/${repository}/manifests/${reference}`;
-        const response = await this.request('GET', path, `repository:${repository}:pull`, {
-            Accept: MANIFEST_MEDIA_TYPES.join(', ')
+        const response = await this.request('GET', path, [repositoryScope(repository, ['pull'])], {
+            headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') }
         });
         if (!response.ok)
             throw await this.errorFrom(response, `GET ${path}`);
         const bytes = Buffer.from(await response.arrayBuffer());
-        const digest = 'sha256:' + (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
-        const header = response.headers.get('docker-content-digest');
-        if (header && header !== digest) {
-            throw new RegistryError(`${this.options.registry} served ${repository}:${reference} with Docker-Content-Digest ${header}, but the bytes hash to ${digest}`, response.status, 'DIGEST_INVALID');
+        const digest = sha256(bytes);
+        this.checkDigest(`${repository}:${reference}`, response.headers.get('docker-content-digest'), digest, response.status);
+        if (reference.startsWith('sha256:') && reference !== digest) {
+            this.checkDigest(`${repository}@${reference}`, reference, digest, response.status);
         }
-        const mediaType = (response.headers.get('content-type') ?? '').split(';')[0].trim();
-        return { digest, mediaType, bytes };
+        return { digest, mediaType: contentType(response), bytes };
+    }
+    /**
+     * PUT a manifest under a tag (or digest). Returns the digest the registry says it stored
+     * (`Docker-Content-Digest`, checked against the bytes sent), or undefined when it did not say.
+     */
+    async putManifest(repository, reference, bytes, mediaType) {
+        const path = `/v2/${repository}/manifests/${reference}`;
+        const response = await this.request('PUT', path, [repositoryScope(repository, ['pull', 'push'])], {
+            headers: { 'Content-Type': mediaType },
+            body: bytes
+        });
+        if (response.status !== 201 && !response.ok)
+            throw await this.errorFrom(response, `PUT ${path}`);
+        await response.body?.cancel();
+        const digest = sha256(bytes);
+        this.checkDigest(`${repository}:${reference}`, response.headers.get('docker-content-digest'), digest, response.status);
+        return response.headers.get('docker-content-digest') ?? undefined;
+    }
+    /** GET a blob (for small ones: configs). The bytes must hash to the digest. */
+    async getBlob(repository, digest) {
+        const path = `/v2/${repository}/blobs/${digest}`;
+        const response = await this.request('GET', path, [repositoryScope(repository, ['pull'])]);
+        if (!response.ok)
+            throw await this.errorFrom(response, `GET ${path}`);
+        const bytes = Buffer.from(await response.arrayBuffer());
+        this.checkDigest(`${repository}@${digest}`, digest, sha256(bytes), response.status);
+        return bytes;
+    }
+    /** HEAD a blob: its size, or undefined when the repository does not have it. */
+    async headBlob(repository, digest) {
+        const path = `/v2/${repository}/blobs/${digest}`;
+        const response = await this.request('HEAD', path, [repositoryScope(repository, ['pull'])]);
+        if (response.status === 404)
+            return undefined;
+        if (!response.ok)
+            throw await this.errorFrom(response, `HEAD ${path}`);
+        return Number(response.headers.get('content-length') ?? 0);
+    }
+    /**
+     * Uploads a blob unless the repository has it: first a cross-repository mount from `mountFrom`
+     * when given (201 = mounted, no bytes sent), else a monolithic upload (POST, then one PUT with the
+     * bytes), or a chunked one (POST, PATCH per chunk, final PUT) when `chunkSize` is given.
+     * Returns how the blob got there.
+     */
+    async uploadBlob(repository, bytes, options = {}) {
+        const digest = sha256(bytes);
+        if ((await this.headBlob(repository, digest)) !== undefined)
+            return 'exists';
+        const scopes = [repositoryScope(repository, ['pull', 'push'])];
+        let path = `/v2/${repository}/blobs/uploads/`;
+        if (options.mountFrom) {
+            scopes.push(repositoryScope(options.mountFrom, ['pull']));
+            path += `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(options.mountFrom)}`;
+        }
+        const start = await this.request('POST', path, scopes, { headers: { 'Content-Length': '0' } });
+        if (start.status === 201) {
+            await start.body?.cancel();
+            return 'mounted';
+        }
+        if (start.status !== 202)
+            throw await this.errorFrom(start, `POST ${path}`);
+        await start.body?.cancel();
+        let location = this.location(start, path);
+        const chunkSize = options.chunkSize ?? 0;
+        if (chunkSize > 0) {
+            for (let offset = 0; offset < bytes.length; offset += chunkSize) {
+                const chunk = bytes.subarray(offset, Math.min(offset + chunkSize, bytes.length));
+                const patch = await this.request('PATCH', location, scopes, {
+                    headers: {
+                        'Content-Type': 'application/octet-stream',
+                        'Content-Range': `${offset}-${offset + chunk.length - 1}`,
+                        'Content-Length': String(chunk.length)
+                    },
+                    body: Buffer.from(chunk)
+                });
+                if (patch.status !== 202)
+                    throw await this.errorFrom(patch, `PATCH blob upload`);
+                await patch.body?.cancel();
+                location = this.location(patch, location);
+            }
+        }
+        const finish = new URL(location, this.baseUrl);
+        finish.searchParams.set('digest', digest);
+        const body = chunkSize > 0 ? Buffer.alloc(0) : bytes;
+        const put = await this.request('PUT', finish.toString(), scopes, {
+            headers: {
+                'Content-Type': 'application/octet-stream',
+                'Content-Length': String(body.length)
+            },
+            body
+        });
+        if (put.status !== 201)
+            throw await this.errorFrom(put, `PUT blob upload`);
+        await put.body?.cancel();
+        return 'uploaded';
+    }
+    location(response, fallback) {
+        const location = response.headers.get('location');
+        if (!location) {
+            throw new RegistryError(`${this.options.registry} answered ${fallback} without a Location`, response.status, 'BLOB_UPLOAD_INVALID');
+        }
+        return new URL(location, this.baseUrl).toString();
     }
 }
+function contentType(response) {
+    return (response.headers.get('content-type') ?? '').split(';')[0].trim();
+}
 
-;// CONCATENATED MODULE: ./src/verify.ts
+;// CONCATENATED MODULE: ./src/tags.ts
 /**
- * The `digest` output comes from the registry, not from local image data: every pushed tag is read
- * back, and all of them must serve the same manifest.
+ * Tags without re-push: the image is pushed once (first tag) by docker; every further tag is one
+ * manifest PUT of the same bytes through the registry client. The `digest` output is what the
+ * registry serves: the first tag is read back (GET, hashed), and every further tag is checked
+ * against the digest the registry answers its PUT with (a HEAD where it does not answer one).
  */
 
-
-async function verifyPushedDigest(names, username, token, reportedByPush, client = new RegistryClient({ registry: names.registry, username, password: token })) {
-    const served = [];
-    for (const tag of names.tags)
-        served.push((await client.getManifest(names.path, tag)).digest);
-    const distinct = [...new Set(served)];
-    if (distinct.length !== 1) {
-        const list = names.tags.map((t, i) => `${t} → ${served[i]}`).join(', ');
-        throw new errors/* UserError */.yo(`the pushed tags do not all resolve to one image on ${names.registry} (${list}). ` +
+/** Runs `fn` over `items` with at most `limit` at a time; the first failure rejects. */
+async function mapLimit(items, limit, fn) {
+    const results = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const i = next++;
+            results[i] = await fn(items[i]);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+    return results;
+}
+async function tagAndVerify(client, names, reportedByPush, concurrency = 8) {
+    const [first, ...rest] = names.tags;
+    const manifest = await client.getManifest(names.path, first);
+    if (reportedByPush && reportedByPush !== manifest.digest) {
+        throw new errors/* UserError */.yo(`docker push reported ${reportedByPush} but ${names.registry} serves ${manifest.digest} for ` +
+            `${names.image}:${first}: another push changed the tag in between; give concurrent jobs ` +
+            'distinct tags or a concurrency group, and re-run.');
+    }
+    const served = await mapLimit(rest, concurrency, async (tag) => {
+        const said = await client.putManifest(names.path, tag, manifest.bytes, manifest.mediaType);
+        return said ?? (await client.headManifest(names.path, tag))?.digest;
+    });
+    const wrong = rest.filter((_, i) => served[i] !== manifest.digest);
+    if (wrong.length) {
+        const list = wrong.map(t => `${t} → ${served[rest.indexOf(t)] ?? 'missing'}`).join(', ');
+        throw new errors/* UserError */.yo(`the pushed tags do not all resolve to ${manifest.digest} on ${names.registry} (${list}). ` +
             'Another job may be pushing the same tags at the same time; give concurrent jobs distinct tags or a concurrency group.');
     }
-    const digest = distinct[0];
-    const mismatch = reportedByPush.find(d => d !== undefined && d !== digest);
-    if (mismatch) {
-        throw new errors/* UserError */.yo(`docker push reported ${mismatch} but ${names.registry} serves ${digest} for ${names.image}: ` +
-            'another push changed the tags in between; re-run the job.');
-    }
-    return digest;
+    return manifest;
 }
 
 // EXTERNAL MODULE: ./src/state.ts
@@ -29219,6 +29443,7 @@ var state = __nccwpck_require__(2462);
  * The main step, top to bottom: inputs → names → (checks) → own docker config → login → build →
  * push → read the digest back from the registry → outputs and summary.
  */
+
 
 
 
@@ -29256,6 +29481,15 @@ async function run() {
         else {
             core/* info */.pq('No token given and push is false: building without logging in.');
         }
+        // While the image builds, the registry client gets its push token (no extra round trip later).
+        const registry = new RegistryClient({
+            registry: names.registry,
+            username: inputs.username,
+            password: inputs.token
+        });
+        const warmUp = inputs.push
+            ? registry.authorize([repositoryScope(names.path, ['pull', 'push'])]).catch(() => undefined)
+            : undefined;
         const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic';
         const imageId = await core/* group */.Os(`Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`, () => docker.build({
             context: inputs.context,
@@ -29270,14 +29504,19 @@ async function run() {
         core/* info */.pq(`Built image ${imageId}`);
         let digest = '';
         if (inputs.push) {
-            const reported = await core/* group */.Os(`Push ${names.references.length} tag(s)`, async () => {
-                const digests = [];
-                for (const ref of names.references)
-                    digests.push(await docker.push(ref));
-                return digests;
+            const [firstRef] = names.references;
+            const reported = await core/* group */.Os(`Push ${firstRef}`, () => docker.push(firstRef));
+            await warmUp; // its failure, if any, resurfaces in the requests below with a clear error
+            const manifest = await core/* group */.Os(names.tags.length > 1
+                ? `Tag ${names.tags.length - 1} more through the registry API, and read the digest back`
+                : 'Read the digest back from the registry', async () => {
+                const m = await tagAndVerify(registry, names, reported);
+                for (const tag of names.tags)
+                    core/* info */.pq(`${names.image}:${tag} → ${m.digest}`);
+                return m;
             });
-            digest = await core/* group */.Os('Read the digest back from the registry', () => verifyPushedDigest(names, inputs.username, inputs.token, reported));
-            core/* info */.pq(`Digest: ${digest}`);
+            digest = manifest.digest;
+            core/* info */.pq(`Digest: ${digest} (${registry.requests} registry API requests)`);
         }
         else {
             core/* info */.pq('push is false: the image was built and tagged locally, nothing was pushed.');

@@ -2,6 +2,8 @@
 # Real components for the end-to-end tests, on loopback only:
 #   - a private containerd + dockerd (Debian's docker.io), on a unix socket in $E2E_DIR
 #   - a CNCF distribution registry (Debian's docker-registry) with htpasswd auth on 127.0.0.1
+#   - a second registry in `token` auth mode behind a ghcr.io-like token server
+#     (__tests__/support/token-server.mjs): a write:packages token and a read:packages token
 #   - a base image e2e/busybox:latest built from Debian's busybox-static (nothing can be pulled)
 #
 # Usage:
@@ -31,6 +33,8 @@ MARKER="$DIR/.publish-container-e2e"  # proves the directory is ours before `sto
 CTR_SOCK="$DIR/containerd.sock"
 DOCKER_SOCK="$DIR/docker.sock"
 REGISTRY_USER=e2e-user
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOKEN_SERVER_JS=$(realpath "$HERE/../__tests__/support/token-server.mjs")
 BASE_IMAGE=e2e/busybox:latest
 PACKAGES=(docker.io docker-registry skopeo apache2-utils busybox-static)
 
@@ -391,6 +395,93 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
+# token-auth registry (ghcr.io-like) and its token server
+
+token_registry_ok() {
+  pid_of token-server node >/dev/null && pid_of token-registry docker-registry >/dev/null &&
+    [[ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$(cat "$DIR/token-registry.port" 2>/dev/null)/v2/")" == 401 ]] &&
+    [[ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$(cat "$DIR/token/port" 2>/dev/null)/token")" == 401 ]]
+}
+
+# wait_http URL CODE PID LABEL LOG: until URL answers CODE (30 s), or the process is gone.
+wait_http() {
+  local url=$1 want=$2 pid=$3 label=$4 logfile=$5 code="" i
+  for ((i = 0; i < 150; i++)); do
+    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" || true)
+    [[ "$code" == "$want" ]] && return 0
+    alive "$pid" || { tail -n 5 "$logfile" >&2 || true; die "$label exited during start-up (log: $logfile)"; }
+    sleep 0.2
+  done
+  terminate "$pid" "$label"
+  die "$label did not answer $want at $url within 30 s (last code $code; log: $logfile)"
+}
+
+start_token_registry() {
+  local tdir="$DIR/token" pid port rport i who
+  command -v node >/dev/null || die "node is needed for the token server"
+  mkdir -p "$tdir" "$DIR/token-registry-data"
+  if [[ ! -s "$tdir/key.pem" ]]; then
+    (umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -keyout "$tdir/key.pem" -out "$tdir/cert.pem" -days 30 -subj /CN=e2e-token-issuer 2>/dev/null) ||
+      die "openssl could not make the token signing key"
+  fi
+  for who in write read; do
+    [[ -s "$tdir/$who-token" ]] || (umask 077; od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$tdir/$who-token")
+  done
+  rm -f "$tdir/port"
+  (umask 077; cat >"$tdir/config.json" <<EOF
+{
+  "port": 0,
+  "portFile": "$tdir/port",
+  "keyFile": "$tdir/key.pem",
+  "certFile": "$tdir/cert.pem",
+  "issuer": "e2e-token-issuer",
+  "service": "e2e-token-registry",
+  "users": {
+    "e2e-writer": { "token": "$(cat "$tdir/write-token")", "scopes": ["read:packages", "write:packages"] },
+    "e2e-reader": { "token": "$(cat "$tdir/read-token")", "scopes": ["read:packages"] }
+  }
+}
+EOF
+  )
+  log "starting token server"
+  setsid node "$TOKEN_SERVER_JS" "$tdir/config.json" </dev/null >>"$DIR/token-server.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$DIR/token-server.pid"
+  for ((i = 0; i < 100; i++)); do [[ -s "$tdir/port" ]] && break; alive "$pid" || break; sleep 0.1; done
+  [[ -s "$tdir/port" ]] || die "token server did not start (log: $DIR/token-server.log)"
+  port=$(cat "$tdir/port")
+  wait_http "http://127.0.0.1:$port/token" 401 "$pid" token-server "$DIR/token-server.log"
+
+  rport=${E2E_TOKEN_REGISTRY_PORT:-$(free_port)}
+  cat >"$DIR/token-registry.yml" <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $DIR/token-registry-data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$rport
+  secret: $(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+auth:
+  token:
+    realm: http://127.0.0.1:$port/token
+    service: e2e-token-registry
+    issuer: e2e-token-issuer
+    rootcertbundle: $tdir/cert.pem
+EOF
+  echo "$rport" >"$DIR/token-registry.port"
+  log "starting token-auth registry on 127.0.0.1:$rport (token server 127.0.0.1:$port)"
+  setsid docker-registry serve "$DIR/token-registry.yml" </dev/null >>"$DIR/token-registry.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$DIR/token-registry.pid"
+  wait_http "http://127.0.0.1:$rport/v2/" 401 "$pid" token-registry "$DIR/token-registry.log"
+}
+
+# ---------------------------------------------------------------------------
 # base image
 
 # Nothing can be pulled, so the base image is Debian's static busybox plus a symlink per applet,
@@ -429,6 +520,11 @@ write_env() {
     printf 'export E2E_REGISTRY_USER=%q\n' "$REGISTRY_USER"
     printf 'export E2E_REGISTRY_PASSWORD=%q\n' "$(cat "$DIR/registry-password")"
     printf 'export E2E_BASE_IMAGE=%q\n' "$BASE_IMAGE"
+    printf 'export E2E_TOKEN_REGISTRY=%q\n' "127.0.0.1:$(cat "$DIR/token-registry.port")"
+    printf 'export E2E_TOKEN_WRITE_USER=e2e-writer\n'
+    printf 'export E2E_TOKEN_WRITE_TOKEN=%q\n' "$(cat "$DIR/token/write-token")"
+    printf 'export E2E_TOKEN_READ_USER=e2e-reader\n'
+    printf 'export E2E_TOKEN_READ_TOKEN=%q\n' "$(cat "$DIR/token/read-token")"
   } >"$tmp"
   chmod 600 "$tmp"
   mv -f "$tmp" "$DIR/env"
@@ -467,6 +563,14 @@ cmd_start() {
     start_registry
   fi
 
+  if token_registry_ok; then
+    log "reusing token-auth registry (pid $(pid_of token-registry docker-registry)) and token server"
+  else
+    stop_named token-registry docker-registry
+    stop_named token-server node
+    start_token_registry
+  fi
+
   ensure_base_image
   write_env
   log "ready: DOCKER_HOST=unix://$DOCKER_SOCK E2E_REGISTRY=127.0.0.1:$(cat "$DIR/registry.port")"
@@ -497,6 +601,8 @@ cmd_stop() {
   # dockerd next: it stops its BuildKit and its network and unmounts, and needs containerd for that.
   stop_named dockerd dockerd
   stop_named registry docker-registry
+  stop_named token-registry docker-registry
+  stop_named token-server node
   stop_runc_containers
   stop_shims
   stop_named containerd containerd
@@ -519,6 +625,11 @@ cmd_status() {
     log "registry: up (pid $(pid_of registry docker-registry), 127.0.0.1:$(cat "$DIR/registry.port"))"
   else
     log "registry: down"; ok=1
+  fi
+  if token_registry_ok; then
+    log "token-auth registry: up (pid $(pid_of token-registry docker-registry), 127.0.0.1:$(cat "$DIR/token-registry.port"))"
+  else
+    log "token-auth registry: down"; ok=1
   fi
   return "$ok"
 }

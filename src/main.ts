@@ -10,7 +10,8 @@ import { DockerCommandError, UserError, errorMessage } from './errors.js'
 import { checkBuildFiles, checkCredentials, readInputs } from './inputs.js'
 import { resolveNames } from './naming.js'
 import { setOutputs, writeSummary } from './outputs.js'
-import { verifyPushedDigest } from './verify.js'
+import { RegistryClient, repositoryScope } from './registry.js'
+import { tagAndVerify } from './tags.js'
 import { STATE } from './state.js'
 
 export async function run(): Promise<void> {
@@ -47,6 +48,16 @@ export async function run(): Promise<void> {
       core.info('No token given and push is false: building without logging in.')
     }
 
+    // While the image builds, the registry client gets its push token (no extra round trip later).
+    const registry = new RegistryClient({
+      registry: names.registry,
+      username: inputs.username,
+      password: inputs.token
+    })
+    const warmUp = inputs.push
+      ? registry.authorize([repositoryScope(names.path, ['pull', 'push'])]).catch(() => undefined)
+      : undefined
+
     const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic'
     const imageId = await core.group(
       `Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`,
@@ -69,15 +80,21 @@ export async function run(): Promise<void> {
 
     let digest = ''
     if (inputs.push) {
-      const reported = await core.group(`Push ${names.references.length} tag(s)`, async () => {
-        const digests: (string | undefined)[] = []
-        for (const ref of names.references) digests.push(await docker.push(ref))
-        return digests
-      })
-      digest = await core.group('Read the digest back from the registry', () =>
-        verifyPushedDigest(names, inputs.username, inputs.token, reported)
+      const [firstRef] = names.references
+      const reported = await core.group(`Push ${firstRef}`, () => docker.push(firstRef))
+      await warmUp // its failure, if any, resurfaces in the requests below with a clear error
+      const manifest = await core.group(
+        names.tags.length > 1
+          ? `Tag ${names.tags.length - 1} more through the registry API, and read the digest back`
+          : 'Read the digest back from the registry',
+        async () => {
+          const m = await tagAndVerify(registry, names, reported)
+          for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
+          return m
+        }
       )
-      core.info(`Digest: ${digest}`)
+      digest = manifest.digest
+      core.info(`Digest: ${digest} (${registry.requests} registry API requests)`)
     } else {
       core.info('push is false: the image was built and tagged locally, nothing was pushed.')
     }

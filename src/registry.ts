@@ -1,23 +1,32 @@
 /**
- * A small client for the OCI distribution API: enough to ask the registry which manifest a tag
- * serves, with the same credentials `docker login` used. Built on Node's fetch; the
- * WWW-Authenticate challenge parser is hand-written (a few lines; no maintained package covers
- * just that without pulling in a whole HTTP stack).
+ * A small client for the OCI distribution API (https://github.com/opencontainers/distribution-spec),
+ * on Node's built-in fetch: the ping and its authentication challenge (Bearer tokens fetched from
+ * the realm with the user's credentials, as ghcr.io does, cached per scope; or Basic), manifests
+ * (HEAD/GET/PUT, digest-checked), and blobs (HEAD, cross-repository mount, monolithic or chunked
+ * upload). Errors are RegistryError values carrying the registry's error code and HTTP status.
+ *
+ * Hand-written on purpose: the WWW-Authenticate parser and the upload state machine are a few lines
+ * each, and the maintained registry clients on npm pull in their own HTTP stacks (cold start).
  */
 import { createHash } from 'node:crypto'
 
-export const MANIFEST_MEDIA_TYPES = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json'
-]
+export const MEDIA_TYPES = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json'
+} as const
+export const MANIFEST_MEDIA_TYPES: string[] = Object.values(MEDIA_TYPES)
 
 export class RegistryError extends Error {
   constructor(
     message: string,
+    /** HTTP status; 0 when the registry could not be reached. */
     readonly status: number,
-    readonly code: string
+    /** The registry's error code (UNAUTHORIZED, DENIED, MANIFEST_UNKNOWN, …), NETWORK, or HTTP_<status>. */
+    readonly code: string,
+    /** The registry's own error message, when it sent one. */
+    readonly detail: string = ''
   ) {
     super(message)
     this.name = 'RegistryError'
@@ -49,10 +58,20 @@ export function isLoopback(registry: string): boolean {
   return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]'
 }
 
+export function sha256(bytes: Uint8Array): string {
+  return 'sha256:' + createHash('sha256').update(bytes).digest('hex')
+}
+
 export interface ManifestResult {
   digest: string
   mediaType: string
   bytes: Buffer
+}
+
+export interface ManifestHead {
+  digest: string
+  mediaType: string
+  size: number
 }
 
 export interface RegistryClientOptions {
@@ -63,15 +82,30 @@ export interface RegistryClientOptions {
   timeoutMs?: number
 }
 
+type Action = 'pull' | 'push'
+
+/** `repository:NAME:pull` or `repository:NAME:pull,push`. */
+export function repositoryScope(repository: string, actions: Action[]): string {
+  return `repository:${repository}:${[...new Set(actions)].sort().join(',')}`
+}
+
 export class RegistryClient {
   readonly baseUrl: string
   private readonly fetchFn: typeof fetch
+  /** Bearer tokens by scope set (space-separated scopes, sorted). */
   private readonly tokens = new Map<string, string>()
-  private useBasic = false
+  /** What the registry asked for, learnt from the first 401: undefined until then. */
+  private challenge: Challenge | undefined
+  /** Number of HTTP requests sent (registry and token realm), for diagnostics and benchmarks. */
+  requests = 0
 
   constructor(private readonly options: RegistryClientOptions) {
     this.baseUrl = `${isLoopback(options.registry) ? 'http' : 'https'}://${options.registry}`
     this.fetchFn = options.fetchFn ?? fetch
+  }
+
+  get registry(): string {
+    return this.options.registry
   }
 
   private basicHeader(): string | undefined {
@@ -80,17 +114,33 @@ export class RegistryClient {
     return 'Basic ' + Buffer.from(`${username ?? ''}:${password}`).toString('base64')
   }
 
-  private authHeader(scope: string): string | undefined {
-    const token = this.tokens.get(scope)
-    if (token) return `Bearer ${token}`
-    return this.useBasic ? this.basicHeader() : undefined
+  /** The Authorization header for these scopes, from what the registry's challenge asked for. */
+  private authHeader(scopes: string[]): string | undefined {
+    if (this.challenge?.scheme === 'basic') return this.basicHeader()
+    if (this.challenge?.scheme === 'bearer') {
+      const token = this.findToken(scopes)
+      return token ? `Bearer ${token}` : undefined
+    }
+    return undefined
+  }
+
+  /** A cached token covering `scopes`: the exact set, or a pull,push token where pull is asked. */
+  private findToken(scopes: string[]): string | undefined {
+    const key = scopes.join(' ')
+    const exact = this.tokens.get(key)
+    if (exact) return exact
+    if (scopes.length === 1 && scopes[0].endsWith(':pull')) {
+      return this.tokens.get(scopes[0].replace(/:pull$/, ':pull,push'))
+    }
+    return undefined
   }
 
   private async send(url: string, init: RequestInit): Promise<Response> {
+    this.requests++
     try {
       return await this.fetchFn(url, {
         ...init,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000)
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000)
       })
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause
@@ -99,39 +149,39 @@ export class RegistryClient {
     }
   }
 
-  /** Sends a request, answering one authentication challenge (Bearer token or Basic) if asked. */
-  async request(
-    method: string,
-    path: string,
-    scope: string,
-    headers: Record<string, string> = {}
-  ): Promise<Response> {
-    const url = `${this.baseUrl}${path}`
-    const withAuth = (): Record<string, string> => {
-      const auth = this.authHeader(scope)
-      return auth ? { ...headers, Authorization: auth } : headers
-    }
-    let response = await this.send(url, { method, headers: withAuth() })
-    if (response.status !== 401) return response
-    const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '')
+  /** `GET /v2/`: learns how the registry wants to be authenticated. */
+  async ping(): Promise<void> {
+    const response = await this.send(`${this.baseUrl}/v2/`, { method: 'GET' })
     await response.body?.cancel()
-    if (challenge?.scheme === 'bearer') {
-      await this.fetchToken(challenge.params, scope)
-    } else if (challenge?.scheme === 'basic' && !this.useBasic && this.basicHeader()) {
-      this.useBasic = true
-    } else {
-      throw await this.errorFrom(response, `${method} ${path}`)
+    if (response.status === 401) {
+      this.challenge = parseChallenge(response.headers.get('www-authenticate') ?? '')
+    } else if (!response.ok) {
+      throw new RegistryError(
+        `GET /v2/ on ${this.options.registry}: ${response.status} ${response.statusText}`,
+        response.status,
+        `HTTP_${response.status}`
+      )
     }
-    response = await this.send(url, { method, headers: withAuth() })
-    return response
   }
 
-  private async fetchToken(params: Record<string, string>, scope: string): Promise<void> {
-    if (!params.realm)
+  /**
+   * Gets credentials for `scopes` ahead of the requests that need them, so those requests need no
+   * extra 401 round trip (used while the image builds).
+   */
+  async authorize(scopes: string[]): Promise<void> {
+    if (!this.challenge) await this.ping()
+    if (this.challenge?.scheme === 'bearer' && !this.findToken(scopes)) {
+      await this.fetchToken(this.challenge.params, scopes)
+    }
+  }
+
+  private async fetchToken(params: Record<string, string>, scopes: string[]): Promise<void> {
+    if (!params.realm) {
       throw new RegistryError('registry sent a Bearer challenge without realm', 401, 'UNAUTHORIZED')
-    const url = new URL(params.realm)
+    }
+    const url = new URL(params.realm, this.baseUrl)
     if (params.service) url.searchParams.set('service', params.service)
-    url.searchParams.set('scope', scope)
+    for (const scope of scopes) url.searchParams.append('scope', scope)
     const basic = this.basicHeader()
     const response = await this.send(url.toString(), {
       method: 'GET',
@@ -140,18 +190,53 @@ export class RegistryClient {
     if (!response.ok) throw await this.errorFrom(response, 'token request')
     const body = (await response.json()) as { token?: string; access_token?: string }
     const token = body.token ?? body.access_token
-    if (!token)
+    if (!token) {
       throw new RegistryError(
         'token endpoint answered without a token',
         response.status,
         'UNAUTHORIZED'
       )
-    this.tokens.set(scope, token)
+    }
+    this.tokens.set(scopes.join(' '), token)
+  }
+
+  /**
+   * Sends a request with the credentials for `scopes`; on a 401 it answers the challenge (fetching
+   * a Bearer token, or switching to Basic) and sends the request once more. `body` must be
+   * replayable (a Buffer), since it may be sent twice.
+   */
+  async request(
+    method: string,
+    pathOrUrl: string,
+    scopes: string[],
+    init: { headers?: Record<string, string>; body?: Buffer } = {}
+  ): Promise<Response> {
+    const url = new URL(pathOrUrl, this.baseUrl).toString()
+    const attempt = (): Promise<Response> => {
+      const auth = this.authHeader(scopes)
+      const headers = auth ? { ...init.headers, Authorization: auth } : { ...init.headers }
+      return this.send(url, { method, headers, body: init.body })
+    }
+    const response = await attempt()
+    if (response.status !== 401) return response
+    const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '')
+    const firstTime = this.challenge?.scheme !== challenge?.scheme
+    if (challenge?.scheme === 'bearer') {
+      this.challenge = challenge
+      // The challenge names the scope the registry wants; keep ours (it may be wider, e.g. a mount).
+      await this.fetchToken(challenge.params, scopes)
+    } else if (challenge?.scheme === 'basic' && firstTime && this.basicHeader()) {
+      this.challenge = challenge
+    } else {
+      throw await this.errorFrom(response, `${method} ${new URL(url).pathname}`)
+    }
+    await response.body?.cancel()
+    return attempt()
   }
 
   private async errorFrom(response: Response, what: string): Promise<RegistryError> {
     let code = `HTTP_${response.status}`
-    let detail = response.statusText
+    let detail = ''
     try {
       const text = await response.text()
       const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] }
@@ -162,33 +247,194 @@ export class RegistryClient {
       // not a JSON error body; keep the HTTP status
     }
     return new RegistryError(
-      `${what} on ${this.options.registry}: ${response.status} ${code.toLowerCase()}: ${detail}`,
+      `${what} on ${this.options.registry}: ${response.status} ${code.toLowerCase()}` +
+        (detail ? `: ${detail}` : response.statusText ? ` (${response.statusText})` : ''),
       response.status,
-      code
+      code,
+      detail
     )
   }
 
-  /**
-   * Fetches a manifest by tag or digest. The digest is the sha256 of the bytes served (what
-   * `docker pull NAME@DIGEST` fetches); a `Docker-Content-Digest` header that disagrees is an error.
-   */
-  async getManifest(repository: string, reference: string): Promise<ManifestResult> {
-    const path = `/v2/${repository}/manifests/${reference}`
-    const response = await this.request('GET', path, `repository:${repository}:pull`, {
-      Accept: MANIFEST_MEDIA_TYPES.join(', ')
-    })
-    if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
-    const bytes = Buffer.from(await response.arrayBuffer())
-    const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
-    const header = response.headers.get('docker-content-digest')
+  private checkDigest(where: string, header: string | null, digest: string, status: number): void {
     if (header && header !== digest) {
       throw new RegistryError(
-        `${this.options.registry} served ${repository}:${reference} with Docker-Content-Digest ${header}, but the bytes hash to ${digest}`,
-        response.status,
+        `${this.options.registry} served ${where} with Docker-Content-Digest ${header}, but the bytes hash to ${digest}`,
+        status,
         'DIGEST_INVALID'
       )
     }
-    const mediaType = (response.headers.get('content-type') ?? '').split(';')[0].trim()
-    return { digest, mediaType, bytes }
   }
+
+  /** HEAD a manifest: its digest, media type and size, or undefined when it does not exist. */
+  async headManifest(repository: string, reference: string): Promise<ManifestHead | undefined> {
+    const path = `/v2/${repository}/manifests/${reference}`
+    const response = await this.request('HEAD', path, [repositoryScope(repository, ['pull'])], {
+      headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') }
+    })
+    if (response.status === 404) return undefined
+    if (!response.ok) throw await this.errorFrom(response, `HEAD ${path}`)
+    const digest = response.headers.get('docker-content-digest')
+    if (!digest) {
+      // Without the header a HEAD cannot name the digest; fall back to the bytes.
+      const m = await this.getManifest(repository, reference)
+      return { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length }
+    }
+    return {
+      digest,
+      mediaType: contentType(response),
+      size: Number(response.headers.get('content-length') ?? 0)
+    }
+  }
+
+  /**
+   * GET a manifest by tag or digest. The digest is the sha256 of the bytes served (what
+   * `docker pull NAME@DIGEST` fetches); a `Docker-Content-Digest` header that disagrees is an error,
+   * and so is a by-digest answer whose bytes do not hash to that digest.
+   */
+  async getManifest(repository: string, reference: string): Promise<ManifestResult> {
+    const path = `/v2/${repository}/manifests/${reference}`
+    const response = await this.request('GET', path, [repositoryScope(repository, ['pull'])], {
+      headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') }
+    })
+    if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
+    const bytes = Buffer.from(await response.arrayBuffer())
+    const digest = sha256(bytes)
+    this.checkDigest(
+      `${repository}:${reference}`,
+      response.headers.get('docker-content-digest'),
+      digest,
+      response.status
+    )
+    if (reference.startsWith('sha256:') && reference !== digest) {
+      this.checkDigest(`${repository}@${reference}`, reference, digest, response.status)
+    }
+    return { digest, mediaType: contentType(response), bytes }
+  }
+
+  /**
+   * PUT a manifest under a tag (or digest). Returns the digest the registry says it stored
+   * (`Docker-Content-Digest`, checked against the bytes sent), or undefined when it did not say.
+   */
+  async putManifest(
+    repository: string,
+    reference: string,
+    bytes: Buffer,
+    mediaType: string
+  ): Promise<string | undefined> {
+    const path = `/v2/${repository}/manifests/${reference}`
+    const response = await this.request(
+      'PUT',
+      path,
+      [repositoryScope(repository, ['pull', 'push'])],
+      {
+        headers: { 'Content-Type': mediaType },
+        body: bytes
+      }
+    )
+    if (response.status !== 201 && !response.ok) throw await this.errorFrom(response, `PUT ${path}`)
+    await response.body?.cancel()
+    const digest = sha256(bytes)
+    this.checkDigest(
+      `${repository}:${reference}`,
+      response.headers.get('docker-content-digest'),
+      digest,
+      response.status
+    )
+    return response.headers.get('docker-content-digest') ?? undefined
+  }
+
+  /** GET a blob (for small ones: configs). The bytes must hash to the digest. */
+  async getBlob(repository: string, digest: string): Promise<Buffer> {
+    const path = `/v2/${repository}/blobs/${digest}`
+    const response = await this.request('GET', path, [repositoryScope(repository, ['pull'])])
+    if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
+    const bytes = Buffer.from(await response.arrayBuffer())
+    this.checkDigest(`${repository}@${digest}`, digest, sha256(bytes), response.status)
+    return bytes
+  }
+
+  /** HEAD a blob: its size, or undefined when the repository does not have it. */
+  async headBlob(repository: string, digest: string): Promise<number | undefined> {
+    const path = `/v2/${repository}/blobs/${digest}`
+    const response = await this.request('HEAD', path, [repositoryScope(repository, ['pull'])])
+    if (response.status === 404) return undefined
+    if (!response.ok) throw await this.errorFrom(response, `HEAD ${path}`)
+    return Number(response.headers.get('content-length') ?? 0)
+  }
+
+  /**
+   * Uploads a blob unless the repository has it: first a cross-repository mount from `mountFrom`
+   * when given (201 = mounted, no bytes sent), else a monolithic upload (POST, then one PUT with the
+   * bytes), or a chunked one (POST, PATCH per chunk, final PUT) when `chunkSize` is given.
+   * Returns how the blob got there.
+   */
+  async uploadBlob(
+    repository: string,
+    bytes: Buffer,
+    options: { mountFrom?: string; chunkSize?: number } = {}
+  ): Promise<'exists' | 'mounted' | 'uploaded'> {
+    const digest = sha256(bytes)
+    if ((await this.headBlob(repository, digest)) !== undefined) return 'exists'
+    const scopes = [repositoryScope(repository, ['pull', 'push'])]
+    let path = `/v2/${repository}/blobs/uploads/`
+    if (options.mountFrom) {
+      scopes.push(repositoryScope(options.mountFrom, ['pull']))
+      path += `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(options.mountFrom)}`
+    }
+    const start = await this.request('POST', path, scopes, { headers: { 'Content-Length': '0' } })
+    if (start.status === 201) {
+      await start.body?.cancel()
+      return 'mounted'
+    }
+    if (start.status !== 202) throw await this.errorFrom(start, `POST ${path}`)
+    await start.body?.cancel()
+    let location = this.location(start, path)
+
+    const chunkSize = options.chunkSize ?? 0
+    if (chunkSize > 0) {
+      for (let offset = 0; offset < bytes.length; offset += chunkSize) {
+        const chunk = bytes.subarray(offset, Math.min(offset + chunkSize, bytes.length))
+        const patch = await this.request('PATCH', location, scopes, {
+          headers: {
+            'Content-Type': 'application/octet-stream',
+            'Content-Range': `${offset}-${offset + chunk.length - 1}`,
+            'Content-Length': String(chunk.length)
+          },
+          body: Buffer.from(chunk)
+        })
+        if (patch.status !== 202) throw await this.errorFrom(patch, `PATCH blob upload`)
+        await patch.body?.cancel()
+        location = this.location(patch, location)
+      }
+    }
+    const finish = new URL(location, this.baseUrl)
+    finish.searchParams.set('digest', digest)
+    const body = chunkSize > 0 ? Buffer.alloc(0) : bytes
+    const put = await this.request('PUT', finish.toString(), scopes, {
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': String(body.length)
+      },
+      body
+    })
+    if (put.status !== 201) throw await this.errorFrom(put, `PUT blob upload`)
+    await put.body?.cancel()
+    return 'uploaded'
+  }
+
+  private location(response: Response, fallback: string): string {
+    const location = response.headers.get('location')
+    if (!location) {
+      throw new RegistryError(
+        `${this.options.registry} answered ${fallback} without a Location`,
+        response.status,
+        'BLOB_UPLOAD_INVALID'
+      )
+    }
+    return new URL(location, this.baseUrl).toString()
+  }
+}
+
+function contentType(response: Response): string {
+  return (response.headers.get('content-type') ?? '').split(';')[0].trim()
 }

@@ -22,6 +22,14 @@ export interface E2EEnv {
   baseImage: string
 }
 
+/** A registry of the test environment, with credentials that may push. */
+export interface TestRegistry {
+  mode: 'htpasswd' | 'token'
+  registry: string
+  user: string
+  password: string
+}
+
 /** The running engine and registry; fails loudly (never skips) when they are not there. */
 export function e2eEnv(): E2EEnv {
   const need = [
@@ -45,6 +53,24 @@ export function e2eEnv(): E2EEnv {
     password: process.env.E2E_REGISTRY_PASSWORD!,
     baseImage: process.env.E2E_BASE_IMAGE!
   }
+}
+
+/** Both registries: htpasswd (Basic) and token auth behind the ghcr.io-like token server. */
+export function testRegistries(): TestRegistry[] {
+  const env = e2eEnv()
+  const need = (n: string): string => {
+    if (!process.env[n]) throw new Error(`${n} is not set: run the e2e tests through 'npm test'`)
+    return process.env[n]!
+  }
+  return [
+    { mode: 'htpasswd', registry: env.registry, user: env.user, password: env.password },
+    {
+      mode: 'token',
+      registry: need('E2E_TOKEN_REGISTRY'),
+      user: need('E2E_TOKEN_WRITE_USER'),
+      password: need('E2E_TOKEN_WRITE_TOKEN')
+    }
+  ]
 }
 
 /** A fresh runner: workspace, RUNNER_TEMP, HOME (with its own ~/.docker) and the file commands. */
@@ -182,7 +208,9 @@ export function sh(
 }
 
 /** A docker CLI with its own config dir (a separate "client" that checks what the action did). */
-export function clientDocker(env: E2EEnv): (args: string[], input?: string) => string {
+export function clientDocker(
+  env: Pick<E2EEnv, 'registry' | 'user' | 'password'>
+): (args: string[], input?: string) => string {
   const config = mkdtempSync(path.join(os.tmpdir(), 'e2e-client-docker-'))
   sh('docker', ['login', env.registry, '--username', env.user, '--password-stdin'], {
     input: env.password,
@@ -192,7 +220,11 @@ export function clientDocker(env: E2EEnv): (args: string[], input?: string) => s
 }
 
 /** `skopeo inspect` of a reference on the (plain-HTTP, loopback) test registry. */
-export function skopeoInspect(env: E2EEnv, reference: string, raw = false): string {
+export function skopeoInspect(
+  env: Pick<E2EEnv, 'user' | 'password'>,
+  reference: string,
+  raw = false
+): string {
   return sh('skopeo', [
     'inspect',
     ...(raw ? ['--raw'] : []),

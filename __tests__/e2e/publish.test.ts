@@ -12,7 +12,8 @@ import {
   e2eEnv,
   filesContaining,
   parseFileCommand,
-  skopeoInspect
+  skopeoInspect,
+  testRegistries
 } from './harness.js'
 
 const env = e2eEnv()
@@ -28,13 +29,13 @@ function scratchProject(runner: Runner): string {
 }
 
 /** Files that hold the password or the base64 user:password docker writes to config.json. */
-function credentialTraces(runner: Runner): string[] {
-  const auth = Buffer.from(`${env.user}:${env.password}`).toString('base64')
-  return [...filesContaining(runner.root, env.password), ...filesContaining(runner.root, auth)]
+function credentialTraces(runner: Runner, reg: { user: string; password: string }): string[] {
+  const auth = Buffer.from(`${reg.user}:${reg.password}`).toString('base64')
+  return [...filesContaining(runner.root, reg.password), ...filesContaining(runner.root, auth)]
 }
 
-describe('publish to a registry with htpasswd auth', () => {
-  it('publishes two tags, outputs the registry digest, and leaves no credential after the post step', () => {
+describe.each(testRegistries())('publish to the $mode registry', reg => {
+  it('publishes three tags with one docker push, outputs the registry digest, and leaves no credential after the post step', () => {
     const runner = new Runner()
     scratchProject(runner)
     // A credential store the runner already uses: our login must not be written into it.
@@ -52,61 +53,67 @@ describe('publish to a registry with htpasswd auth', () => {
     writeFileSync(path.join(runner.dockerConfig, 'config.json'), runnerConfig)
 
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      tags: '1.0.0\nlatest'
+      registry: reg.registry,
+      token: reg.password,
+      username: reg.user,
+      tags: '1.0.0\nlatest, edge'
     })
     expect(main.exitCode).toBe(0)
 
-    const image = `${env.registry}/octo-org/hello-world`
+    const image = `${reg.registry}/octo-org/hello-world`
     // Owner and image name from the context Octo-Org/Hello-World, lowercased with a notice.
     expect(main.outputs.image).toBe(image)
     expect(main.stdout).toMatch(
       /::notice::owner 'Octo-Org' \(repository owner from the workflow context\) was lowercased to 'octo-org'/
     )
-    expect(main.outputs.tags).toBe(`${image}:1.0.0\n${image}:latest`)
+    expect(main.outputs.tags).toBe(`${image}:1.0.0\n${image}:latest\n${image}:edge`)
     expect(main.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
     expect(main.outputs['image-ref']).toBe(`${image}@${main.outputs.digest}`)
     expect(main.outputs.imageid).toMatch(/^sha256:[0-9a-f]{64}$/)
     // The digest is what the registry serves for both tags, as a real client sees it.
-    for (const tag of ['1.0.0', 'latest']) {
-      expect(JSON.parse(skopeoInspect(env, `${image}:${tag}`)).Digest).toBe(main.outputs.digest)
+    // One docker push; the other tags were made by manifest PUTs through the registry API.
+    expect(main.stdout.match(/\[command\]\S*docker push/g)).toHaveLength(1)
+    expect(main.stdout).toContain('Tag 2 more through the registry API')
+    for (const tag of ['1.0.0', 'latest', 'edge']) {
+      expect(JSON.parse(skopeoInspect(reg, `${image}:${tag}`)).Digest).toBe(main.outputs.digest)
     }
     // Remove the local image, so the pull really fetches it from the registry.
-    client(['image', 'rm', '--force', main.outputs.imageid])
-    const pulled = client(['pull', `${image}@${main.outputs.digest}`])
+    const regClient = clientDocker(reg)
+    regClient(['image', 'rm', '--force', main.outputs.imageid])
+    const pulled = regClient(['pull', `${image}@${main.outputs.digest}`])
     expect(pulled).toMatch(/Pull complete|Downloaded newer image/)
     expect(pulled).toContain(`Digest: ${main.outputs.digest}`)
     expect(main.summary).toContain(`docker pull ${image}@${main.outputs.digest}`)
     // The token went to docker on stdin and was masked; it is in no output, state or summary.
-    expect(main.stdout).toContain(`::add-mask::${env.password}`)
+    expect(main.stdout).toContain(`::add-mask::${reg.password}`)
     for (const text of [
-      main.stdout.replace(`::add-mask::${env.password}`, ''),
+      main.stdout.replace(`::add-mask::${reg.password}`, ''),
       main.summary,
       readFileSync(runner.files.output, 'utf8'),
       readFileSync(runner.files.state, 'utf8')
     ]) {
-      expect(text).not.toContain(env.password)
+      expect(text).not.toContain(reg.password)
     }
     // Logged in through the action's own config: the runner's config and credential store untouched.
     expect(readFileSync(path.join(runner.dockerConfig, 'config.json'), 'utf8')).toBe(runnerConfig)
     const trap = existsSync(trapLog) ? readFileSync(trapLog, 'utf8') : ''
     expect(trap).not.toContain('store')
-    expect(trap).not.toContain(env.password)
+    expect(trap).not.toContain(reg.password)
 
     // The action's config directory held the login while the job ran ...
     const configDir = parseFileCommand(readFileSync(runner.files.state, 'utf8')).configDir
     expect(path.dirname(configDir)).toBe(runner.temp)
-    expect(readFileSync(path.join(configDir, 'config.json'), 'utf8')).toContain(env.registry)
+    expect(readFileSync(path.join(configDir, 'config.json'), 'utf8')).toContain(reg.registry)
     // ... and the post step removes it: no credential for the registry is left anywhere.
     const post = runner.post()
     expect(post.exitCode).toBe(0)
     expect(post.stdout).toMatch(/Removed the action's Docker config directory/)
     expect(existsSync(configDir)).toBe(false)
-    expect(credentialTraces(runner)).toEqual([])
+    expect(credentialTraces(runner, reg)).toEqual([])
   })
+})
 
+describe('publish to a registry with htpasswd auth', () => {
   it('names images with the docker scheme (REGISTRY/OWNER/REPOSITORY/IMAGE_NAME)', () => {
     const runner = new Runner()
     scratchProject(runner)
@@ -203,6 +210,22 @@ describe('failures', () => {
     const post = runner.post()
     expect(post.exitCode).toBe(0)
     expect(filesContaining(runner.root, 'wrong-password')).toEqual([])
+  })
+
+  it('a read:packages token cannot push: the step fails with ghcr.io’s words for it', () => {
+    const runner = new Runner()
+    scratchProject(runner)
+    const main = runner.main({
+      registry: process.env.E2E_TOKEN_REGISTRY!,
+      token: process.env.E2E_TOKEN_READ_TOKEN!,
+      username: process.env.E2E_TOKEN_READ_USER!,
+      'image-name': 'read-only'
+    })
+    expect(main.exitCode).toBe(1)
+    expect(main.stdout).toMatch(
+      /::error::docker push failed \(exit code 1\): denied: permission_denied: write_package/
+    )
+    expect(runner.post().exitCode).toBe(0)
   })
 
   it('a failing build fails the step with docker’s last error line', () => {

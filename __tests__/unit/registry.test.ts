@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { RegistryClient, RegistryError, isLoopback, parseChallenge } from '../../src/registry.js'
-import { verifyPushedDigest } from '../../src/verify.js'
+import { mapLimit, tagAndVerify } from '../../src/tags.js'
 import { resolveNames } from '../../src/naming.js'
 
 describe('WWW-Authenticate', () => {
@@ -135,36 +135,79 @@ describe('registry client (Bearer token flow)', () => {
   })
 })
 
-describe('digest read-back', () => {
-  const names = () =>
+describe('tags without re-push', () => {
+  const names = (tags: string[]) =>
     resolveNames({
       registry,
       registryType: 'container',
       owner: 'o',
       repository: '',
       imageName: 'i',
-      tags: ['1.0', 'latest'],
+      tags,
       contextRepository: '',
       serverUrl: ''
     })
-  it('returns the digest every tag serves', async () => {
-    expect(await verifyPushedDigest(names(), 'u', 'good', [digest, digest])).toBe(digest)
+  /** A client that records calls; `putAnswer` says what digest the registry answers a PUT with. */
+  function fakeClient(putAnswer: (tag: string) => string | undefined, headAnswer = digest) {
+    const calls: string[] = []
+    const client = {
+      getManifest: async (repo: string, ref: string) => {
+        calls.push(`GET ${repo}:${ref}`)
+        return { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', bytes: manifest }
+      },
+      putManifest: async (repo: string, ref: string, bytes: Buffer, type: string) => {
+        calls.push(`PUT ${repo}:${ref} ${type} ${bytes.equals(manifest)}`)
+        return putAnswer(ref)
+      },
+      headManifest: async (repo: string, ref: string) => {
+        calls.push(`HEAD ${repo}:${ref}`)
+        return { digest: headAnswer, mediaType: '', size: 0 }
+      }
+    }
+    return { calls, client: client as unknown as RegistryClient }
+  }
+
+  it('reads the first tag back and PUTs the same bytes under every other tag, one request each', async () => {
+    const { calls, client } = fakeClient(() => digest)
+    const m = await tagAndVerify(client, names(['1', '2', '3']), digest)
+    expect(m.digest).toBe(digest)
+    expect(calls.sort()).toEqual([
+      'GET o/i:1',
+      'PUT o/i:2 application/vnd.oci.image.manifest.v1+json true',
+      'PUT o/i:3 application/vnd.oci.image.manifest.v1+json true'
+    ])
+  })
+  it('works with the real client against a registry', async () => {
+    const client = new RegistryClient({ registry, username: 'u', password: 'good' })
+    expect((await tagAndVerify(client, names(['latest']), undefined)).digest).toBe(digest)
+  })
+  it('reads a tag back with HEAD when the registry does not answer the PUT with a digest', async () => {
+    const { calls, client } = fakeClient(() => undefined)
+    await tagAndVerify(client, names(['1', '2']), undefined)
+    expect(calls).toContain('HEAD o/i:2')
   })
   it('fails when docker push reported another digest', async () => {
-    await expect(
-      verifyPushedDigest(names(), 'u', 'good', ['sha256:' + '1'.repeat(64)])
-    ).rejects.toThrow(/docker push reported sha256:1+ but .* serves/)
-  })
-  it('fails when the tags resolve to different manifests', async () => {
-    const fake = {
-      getManifest: async (_: string, tag: string) => ({
-        digest: tag === 'latest' ? 'sha256:bbb' : 'sha256:aaa',
-        mediaType: '',
-        bytes: Buffer.alloc(0)
-      })
-    } as unknown as RegistryClient
-    await expect(verifyPushedDigest(names(), 'u', 'good', [], fake)).rejects.toThrow(
-      /do not all resolve to one image .*1.0 → sha256:aaa, latest → sha256:bbb/
+    const { client } = fakeClient(() => digest)
+    await expect(tagAndVerify(client, names(['1']), 'sha256:' + '1'.repeat(64))).rejects.toThrow(
+      /docker push reported sha256:1+ but .* serves/
     )
+  })
+  it('fails when a tag resolves to another manifest', async () => {
+    const { client } = fakeClient(tag => (tag === '3' ? 'sha256:other' : digest))
+    await expect(tagAndVerify(client, names(['1', '2', '3']), undefined)).rejects.toThrow(
+      /do not all resolve to sha256:[0-9a-f]+ .*\(3 → sha256:other\)/
+    )
+  })
+  it('runs at most `limit` at a time, keeping the order of results', async () => {
+    let running = 0
+    let peak = 0
+    const out = await mapLimit([5, 1, 3, 2, 4], 2, async n => {
+      peak = Math.max(peak, ++running)
+      await new Promise(r => setTimeout(r, n))
+      running--
+      return n * 10
+    })
+    expect(out).toEqual([50, 10, 30, 20, 40])
+    expect(peak).toBe(2)
   })
 })

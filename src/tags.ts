@@ -1,0 +1,63 @@
+/**
+ * Tags without re-push: the image is pushed once (first tag) by docker; every further tag is one
+ * manifest PUT of the same bytes through the registry client. The `digest` output is what the
+ * registry serves: the first tag is read back (GET, hashed), and every further tag is checked
+ * against the digest the registry answers its PUT with (a HEAD where it does not answer one).
+ */
+import { UserError } from './errors.js'
+import type { ImageNames } from './naming.js'
+import type { RegistryClient } from './registry.js'
+
+export interface PublishedManifest {
+  digest: string
+  mediaType: string
+  bytes: Buffer
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time; the first failure rejects. */
+export async function mapLimit<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>
+): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await fn(items[i])
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
+}
+
+export async function tagAndVerify(
+  client: RegistryClient,
+  names: ImageNames,
+  reportedByPush: string | undefined,
+  concurrency = 8
+): Promise<PublishedManifest> {
+  const [first, ...rest] = names.tags
+  const manifest = await client.getManifest(names.path, first)
+  if (reportedByPush && reportedByPush !== manifest.digest) {
+    throw new UserError(
+      `docker push reported ${reportedByPush} but ${names.registry} serves ${manifest.digest} for ` +
+        `${names.image}:${first}: another push changed the tag in between; give concurrent jobs ` +
+        'distinct tags or a concurrency group, and re-run.'
+    )
+  }
+  const served = await mapLimit(rest, concurrency, async tag => {
+    const said = await client.putManifest(names.path, tag, manifest.bytes, manifest.mediaType)
+    return said ?? (await client.headManifest(names.path, tag))?.digest
+  })
+  const wrong = rest.filter((_, i) => served[i] !== manifest.digest)
+  if (wrong.length) {
+    const list = wrong.map(t => `${t} → ${served[rest.indexOf(t)] ?? 'missing'}`).join(', ')
+    throw new UserError(
+      `the pushed tags do not all resolve to ${manifest.digest} on ${names.registry} (${list}). ` +
+        'Another job may be pushing the same tags at the same time; give concurrent jobs distinct tags or a concurrency group.'
+    )
+  }
+  return manifest
+}
