@@ -102,13 +102,18 @@ export class Docker {
     return result
   }
 
+  /** Whether the buildx plugin answers; never rejects (a missing docker surfaces at login). */
   async hasBuildx(): Promise<boolean> {
-    const result = await this.execFn('docker', ['buildx', 'version'], {
-      env: this.env,
-      silent: true,
-      ignoreReturnCode: true
-    })
-    return result.exitCode === 0
+    try {
+      const result = await this.execFn('docker', ['buildx', 'version'], {
+        env: this.env,
+        silent: true,
+        ignoreReturnCode: true
+      })
+      return result.exitCode === 0
+    } catch {
+      return false
+    }
   }
 
   /** `docker login REGISTRY --username USER --password-stdin`; the token never enters argv. */

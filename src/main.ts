@@ -37,6 +37,18 @@ export async function run(): Promise<void> {
     config.warnings.forEach(w => core.warning(w))
     const docker = new Docker(config.dir)
 
+    // While docker logs in, the registry client gets its push token (no extra round trip after
+    // the push),
+    // and docker says whether the buildx plugin is there.
+    const registry = new RegistryClient({
+      registry: names.registry,
+      username: inputs.username,
+      password: inputs.token
+    })
+    const warmUp = inputs.push
+      ? registry.authorize([repositoryScope(names.path, ['pull', 'push'])]).catch(() => undefined)
+      : undefined
+    const buildxProbe = docker.hasBuildx()
     if (inputs.token) {
       await core.group(`Log in to ${names.registry}`, () =>
         docker.login(names.registry, inputs.username, inputs.token).catch(error => {
@@ -48,17 +60,7 @@ export async function run(): Promise<void> {
       core.info('No token given and push is false: building without logging in.')
     }
 
-    // While the image builds, the registry client gets its push token (no extra round trip later).
-    const registry = new RegistryClient({
-      registry: names.registry,
-      username: inputs.username,
-      password: inputs.token
-    })
-    const warmUp = inputs.push
-      ? registry.authorize([repositoryScope(names.path, ['pull', 'push'])]).catch(() => undefined)
-      : undefined
-
-    const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic'
+    const builder = (await buildxProbe) ? 'buildx' : 'classic'
     const imageId = await core.group(
       `Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`,
       () =>
