@@ -51,19 +51,24 @@ function run(cmd, args, { input, ...opts } = {}) {
 
 async function runOk(cmd, args, opts = {}) {
   const r = await run(cmd, args, opts)
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}${r.stdout}`)
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}${r.stdout}`)
   return r
 }
 
 function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts })
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}${r.stdout}`)
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}${r.stdout}`)
   return r.stdout
 }
 
 const envScript = path.join(ROOT, 'scripts', 'e2e-env.sh')
 const startedHere = spawnSync(envScript, ['status'], { stdio: 'ignore' }).status !== 0
-const envFile = sh(envScript, ['start'], { stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()
+const envFile = sh(envScript, ['start'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  .trim()
+  .split('\n')
+  .pop()
 const E2E = {}
 for (const line of readFileSync(envFile, 'utf8').split('\n')) {
   const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line)
@@ -145,7 +150,10 @@ class RequestCounter {
 }
 
 function startProxy(target) {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))]
+  const [host, port] = [
+    target.slice(0, target.lastIndexOf(':')),
+    Number(target.slice(target.lastIndexOf(':') + 1))
+  ]
   const stats = { requests: [] }
   const delayed = (from, to) => {
     from.on('data', chunk => setTimeout(() => to.destroyed || to.write(chunk), DELAY_MS))
@@ -167,7 +175,9 @@ function startProxy(target) {
     upstream.on('close', () => setTimeout(() => client.destroy(), DELAY_MS * 2))
   })
   return new Promise(resolve =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, stats, address: `127.0.0.1:${server.address().port}` }))
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, stats, address: `127.0.0.1:${server.address().port}` })
+    )
   )
 }
 
@@ -183,7 +193,10 @@ function uploadBytes(requests) {
 function project(content) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-'))
   mkdirSync(path.join(dir, 'workspace'))
-  writeFileSync(path.join(dir, 'workspace', 'Dockerfile'), 'FROM scratch\nCOPY layer.bin /layer.bin\n')
+  writeFileSync(
+    path.join(dir, 'workspace', 'Dockerfile'),
+    'FROM scratch\nCOPY layer.bin /layer.bin\n'
+  )
   writeFileSync(path.join(dir, 'workspace', 'layer.bin'), content ?? randomBytes(LAYER_BYTES))
   return dir
 }
@@ -233,7 +246,10 @@ async function runAction(dir, registry, tags) {
   const cwd = path.join(dir, 'workspace')
   await runOk(process.execPath, [DIST], { cwd, env: { ...base, ...inputs } })
   const state = Object.fromEntries(
-    Object.entries(parseFileCommands(readFileSync(files.state, 'utf8'))).map(([k, v]) => [`STATE_${k}`, v])
+    Object.entries(parseFileCommands(readFileSync(files.state, 'utf8'))).map(([k, v]) => [
+      `STATE_${k}`,
+      v
+    ])
   )
   await runOk(process.execPath, [DIST], { cwd, env: { ...base, ...state } })
   return parseFileCommands(readFileSync(files.output, 'utf8')).digest
@@ -244,8 +260,15 @@ async function runPlainCli(dir, registry, tags) {
   mkdirSync(config, { recursive: true })
   const docker = (args, input) => runOk('docker', ['--config', config, ...args], { input })
   const image = `${registry}/octo-org/bench/cli`
-  await docker(['login', registry, '--username', E2E.E2E_REGISTRY_USER, '--password-stdin'], E2E.E2E_REGISTRY_PASSWORD)
-  await docker(['build', ...tags.flatMap(t => ['-t', `${image}:${t}`]), path.join(dir, 'workspace')])
+  await docker(
+    ['login', registry, '--username', E2E.E2E_REGISTRY_USER, '--password-stdin'],
+    E2E.E2E_REGISTRY_PASSWORD
+  )
+  await docker([
+    'build',
+    ...tags.flatMap(t => ['-t', `${image}:${t}`]),
+    path.join(dir, 'workspace')
+  ])
   for (const t of tags) await docker(['push', `${image}:${t}`])
   await docker(['logout', registry])
 }
@@ -267,8 +290,17 @@ async function measure(proxy, fn) {
 
 async function main() {
   const proxy = await startProxy(E2E.E2E_REGISTRY)
-  const results = { delayMs: DELAY_MS, runs: RUNS, layerBytes: LAYER_BYTES, publish: {}, republish: {}, coldStart: {} }
-  console.error(`bench: proxy ${proxy.address} → ${E2E.E2E_REGISTRY}, ${DELAY_MS} ms each way, ${RUNS} runs each`)
+  const results = {
+    delayMs: DELAY_MS,
+    runs: RUNS,
+    layerBytes: LAYER_BYTES,
+    publish: {},
+    republish: {},
+    coldStart: {}
+  }
+  console.error(
+    `bench: proxy ${proxy.address} → ${E2E.E2E_REGISTRY}, ${DELAY_MS} ms each way, ${RUNS} runs each`
+  )
 
   // Warm the daemon and the registry once, outside the figures.
   {
@@ -278,13 +310,18 @@ async function main() {
   }
 
   for (const n of TAG_COUNTS) {
-    for (const [who, fn] of [['action', runAction], ['cli', runPlainCli]]) {
+    for (const [who, fn] of [
+      ['action', runAction],
+      ['cli', runPlainCli]
+    ]) {
       const samples = []
       for (let i = 0; i < RUNS; i++) {
         const dir = project()
         samples.push(await measure(proxy, () => fn(dir, proxy.address, tagsOf(n))))
         rmSync(dir, { recursive: true, force: true })
-        console.error(`bench: ${who} ${n} tag(s) run ${i + 1}: ${samples.at(-1).seconds.toFixed(2)} s, ${samples.at(-1).requests} requests`)
+        console.error(
+          `bench: ${who} ${n} tag(s) run ${i + 1}: ${samples.at(-1).seconds.toFixed(2)} s, ${samples.at(-1).requests} requests`
+        )
       }
       results.publish[`${who}-${n}`] = {
         tags: n,
@@ -296,13 +333,20 @@ async function main() {
   }
 
   // 2. The same unchanged image, published a second time.
-  for (const [who, fn] of [['action', runAction], ['cli', runPlainCli]]) {
+  for (const [who, fn] of [
+    ['action', runAction],
+    ['cli', runPlainCli]
+  ]) {
     const content = randomBytes(LAYER_BYTES)
     const first = project(content)
     const second = project(content)
     const a = await measure(proxy, () => fn(first, proxy.address, ['1.0']))
     const b = await measure(proxy, () => fn(second, proxy.address, ['1.0']))
-    results.republish[who] = { firstUploadBytes: a.uploadBytes, secondUploadBytes: b.uploadBytes, secondRequests: b.requests }
+    results.republish[who] = {
+      firstUploadBytes: a.uploadBytes,
+      secondUploadBytes: b.uploadBytes,
+      secondRequests: b.requests
+    }
     for (const d of [first, second]) rmSync(d, { recursive: true, force: true })
   }
 
@@ -318,9 +362,16 @@ async function main() {
     }
     return median(samples)
   }
-  const noWork = { PATH: process.env.PATH, STATE_isPost: 'true', GITHUB_STATE: path.join(coldDir, 's') }
+  const noWork = {
+    PATH: process.env.PATH,
+    STATE_isPost: 'true',
+    GITHUB_STATE: path.join(coldDir, 's')
+  }
   writeFileSync(noWork.GITHUB_STATE, '')
-  results.coldStart = { action: time([DIST], noWork), node: time(['-e', ''], { PATH: process.env.PATH }) }
+  results.coldStart = {
+    action: time([DIST], noWork),
+    node: time(['-e', ''], { PATH: process.env.PATH })
+  }
   rmSync(coldDir, { recursive: true, force: true })
   proxy.server.close()
 
@@ -332,27 +383,62 @@ async function main() {
   const cliPerExtraTag = (p[`cli-${hi}`].requests - p[`cli-${lo}`].requests) / (hi - lo)
   const targets = [
     ['registry requests per extra tag (action)', perExtraTag, '≤ 1', perExtraTag <= 1],
-    [`wall time ${hi} tags / ${lo} tag (action)`, p[`action-${hi}`].seconds / p[`action-${lo}`].seconds, '≤ 1.3', p[`action-${hi}`].seconds / p[`action-${lo}`].seconds <= 1.3],
-    [`action / plain CLI, ${lo} tag`, p[`action-${lo}`].seconds / p[`cli-${lo}`].seconds, '≤ 1.1', p[`action-${lo}`].seconds / p[`cli-${lo}`].seconds <= 1.1],
-    [`action / plain CLI, ${hi} tags`, p[`action-${hi}`].seconds / p[`cli-${hi}`].seconds, '≤ 0.5', p[`action-${hi}`].seconds / p[`cli-${hi}`].seconds <= 0.5],
-    ['unchanged republish: blob bytes uploaded (action)', results.republish.action.secondUploadBytes, '= 0', results.republish.action.secondUploadBytes === 0]
+    [
+      `wall time ${hi} tags / ${lo} tag (action)`,
+      p[`action-${hi}`].seconds / p[`action-${lo}`].seconds,
+      '≤ 1.3',
+      p[`action-${hi}`].seconds / p[`action-${lo}`].seconds <= 1.3
+    ],
+    [
+      `action / plain CLI, ${lo} tag`,
+      p[`action-${lo}`].seconds / p[`cli-${lo}`].seconds,
+      '≤ 1.1',
+      p[`action-${lo}`].seconds / p[`cli-${lo}`].seconds <= 1.1
+    ],
+    [
+      `action / plain CLI, ${hi} tags`,
+      p[`action-${hi}`].seconds / p[`cli-${hi}`].seconds,
+      '≤ 0.5',
+      p[`action-${hi}`].seconds / p[`cli-${hi}`].seconds <= 0.5
+    ],
+    [
+      'unchanged republish: blob bytes uploaded (action)',
+      results.republish.action.secondUploadBytes,
+      '= 0',
+      results.republish.action.secondUploadBytes === 0
+    ]
   ]
   results.targets = targets.map(([name, value, target, met]) => ({ name, value, target, met }))
   results.cliRequestsPerExtraTag = cliPerExtraTag
 
   const rows = [['', 'tags', 'median s', 'requests']]
-  for (const n of TAG_COUNTS) for (const who of ['action', 'cli']) {
-    const r = p[`${who}-${n}`]
-    rows.push([who === 'cli' ? 'plain docker CLI' : 'action', String(n), r.seconds.toFixed(2), String(r.requests)])
-  }
-  const table = rows.map(r => `| ${r.map((c, i) => (i === 0 ? c.padEnd(16) : c.padStart(8))).join(' | ')} |`)
+  for (const n of TAG_COUNTS)
+    for (const who of ['action', 'cli']) {
+      const r = p[`${who}-${n}`]
+      rows.push([
+        who === 'cli' ? 'plain docker CLI' : 'action',
+        String(n),
+        r.seconds.toFixed(2),
+        String(r.requests)
+      ])
+    }
+  const table = rows.map(
+    r => `| ${r.map((c, i) => (i === 0 ? c.padEnd(16) : c.padStart(8))).join(' | ')} |`
+  )
   console.log(`\nPublishing through a proxy adding ${DELAY_MS} ms each way (medians of ${RUNS}):\n`)
   console.log(table.join('\n'))
-  console.log(`\nRequests per extra tag: action ${perExtraTag.toFixed(2)}, plain CLI ${cliPerExtraTag.toFixed(2)}`)
-  console.log(`Unchanged republish, blob bytes uploaded: action ${results.republish.action.secondUploadBytes} (first publish ${results.republish.action.firstUploadBytes}), plain CLI ${results.republish.cli.secondUploadBytes}`)
-  console.log(`Cold start: node dist/index.js with no work ${(results.coldStart.action * 1000).toFixed(0)} ms, node -e '' ${(results.coldStart.node * 1000).toFixed(0)} ms (×${(results.coldStart.action / results.coldStart.node).toFixed(2)})\n`)
+  console.log(
+    `\nRequests per extra tag: action ${perExtraTag.toFixed(2)}, plain CLI ${cliPerExtraTag.toFixed(2)}`
+  )
+  console.log(
+    `Unchanged republish, blob bytes uploaded: action ${results.republish.action.secondUploadBytes} (first publish ${results.republish.action.firstUploadBytes}), plain CLI ${results.republish.cli.secondUploadBytes}`
+  )
+  console.log(
+    `Cold start: node dist/index.js with no work ${(results.coldStart.action * 1000).toFixed(0)} ms, node -e '' ${(results.coldStart.node * 1000).toFixed(0)} ms (×${(results.coldStart.action / results.coldStart.node).toFixed(2)})\n`
+  )
   console.log('| target | value | wanted | met |')
-  for (const t of results.targets) console.log(`| ${t.name} | ${t.value.toFixed(3)} | ${t.target} | ${t.met ? 'yes' : 'NO'} |`)
+  for (const t of results.targets)
+    console.log(`| ${t.name} | ${t.value.toFixed(3)} | ${t.target} | ${t.met ? 'yes' : 'NO'} |`)
   writeFileSync(path.join(ROOT, 'bench-results.json'), JSON.stringify(results, null, 2) + '\n')
   console.log('\nFigures written to bench-results.json')
 }
