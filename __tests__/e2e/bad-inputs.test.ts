@@ -1,0 +1,261 @@
+/**
+ * A corpus of bad inputs, each run through the committed dist/index.js as the runner runs it. Every
+ * one must fail before any daemon or network call (a recording `docker` on PATH and a recording TCP
+ * listener as the registry see nothing), with a one-line message and no stack trace.
+ */
+import { describe, expect, it } from '@jest/globals'
+import { spawn } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import * as path from 'node:path'
+import { Runner } from './harness.js'
+
+type Case = [what: string, inputs: Record<string, string>, message: RegExp]
+
+const long = (n: number, c = 'a'): string => c.repeat(n)
+const cases: Case[] = [
+  // image names
+  ...['My-App', 'APP', 'app/Release', 'Ünïcode'].map((v): Case => [
+    `uppercase image-name ${v}`,
+    { 'image-name': v },
+    /image-name '.*' must be lowercase: use '/
+  ]),
+  ...[
+    '-app',
+    'app-',
+    '_app',
+    'app_',
+    '.app',
+    'app.',
+    'a..b',
+    'a___b',
+    'a/-b',
+    'a/b-',
+    'app/',
+    '/app',
+    'a//b',
+    'my app',
+    'app:1',
+    'app@x',
+    'a\\b',
+    'a#b',
+    'a%b',
+    'a+b',
+    'é',
+    'a*',
+    'a?b',
+    'a~b',
+    'a,b'
+  ].map((v): Case => [
+    `invalid image-name ${JSON.stringify(v)}`,
+    { 'image-name': v },
+    /image-name '.*' is not a valid image path/
+  ]),
+  [
+    'image-name too long',
+    { 'image-name': long(260) },
+    /is \d+ characters long; registries accept at most 255/
+  ],
+  // tags
+  ...['sha256:' + long(64, 'a'), long(64, 'f'), 'v1@sha256:abc', '@latest'].map((v): Case => [
+    `digest-like tag ${v.slice(0, 20)}`,
+    { tags: v },
+    /looks like a digest: images are pushed as IMAGE_NAME:VERSION/
+  ]),
+  ...[
+    '.hidden',
+    '-rc',
+    'a+b',
+    'v1 2',
+    'ü',
+    'a!',
+    'a$b',
+    'a*',
+    "a'b",
+    'a"b',
+    'a;b',
+    'a|b',
+    'a&b',
+    'tag(1)',
+    'a=b',
+    'a%20'
+  ].map((v): Case => [
+    `invalid tag ${JSON.stringify(v)}`,
+    { tags: `ok,${v}` },
+    /tag '.*' is not valid: /
+  ]),
+  ...['ghcr.io/o/i:1.0', 'name:1.0', 'o/i:latest', 'a/b'].map((v): Case => [
+    `reference as tag ${v}`,
+    { tags: v },
+    /must be only the tag, not an image reference/
+  ]),
+  ['tag too long', { tags: long(129) }, /is not valid: it is 129 characters long \(at most 128\)/],
+  ['only separators as tags', { tags: ' , \n ,' }, /tags is empty/],
+  // registries
+  ...['https://ghcr.io', 'http://localhost:5000', 'oci://ghcr.io'].map((v): Case => [
+    `registry with scheme ${v}`,
+    { registry: v },
+    /must be a host\[:port\] without a scheme: use '/
+  ]),
+  ...['ghcr.io/octo-org', 'ghcr.io/', 'docker.pkg.github.com/o/r'].map((v): Case => [
+    `registry with path ${v}`,
+    { registry: v },
+    /must be only the host\[:port\]/
+  ]),
+  ...[
+    'ghcr_io',
+    'ghcr.io:99999',
+    'ghcr.io:0',
+    'ghcr.io:',
+    '-ghcr.io',
+    'ghcr-.io',
+    'a..b',
+    'host:port',
+    'ghcr.io:80:80',
+    'exa mple.com',
+    'ex@mple.com',
+    '[::1',
+    '.ghcr.io',
+    'ghcr.io.'
+  ].map((v): Case => [
+    `malformed registry ${JSON.stringify(v)}`,
+    { registry: v },
+    /registry '.*' is not a valid host\[:port\]/
+  ]),
+  ...['ghcr', 'containers', 'Docker2', 'auto-detect', 'oci', '1'].map((v): Case => [
+    `registry-type ${JSON.stringify(v)}`,
+    { 'registry-type': v },
+    /registry-type '.*' is not one of auto, container, docker/
+  ]),
+  // owners and repositories
+  ...['octo/org', 'octo org', '-octo', 'octo-', 'oct@', 'o#', 'é'].map((v): Case => [
+    `owner ${JSON.stringify(v)}`,
+    { owner: v },
+    /owner '.*' (must be a single user or organization name|is not a valid image path)/
+  ]),
+  ...['a/b', 'my repo', '.github', 'r-', 'r!'].map((v): Case => [
+    `repository ${JSON.stringify(v)} (docker scheme)`,
+    { repository: v, 'registry-type': 'docker', 'image-name': 'x' },
+    /repository '.*' (must be a single repository name|is not a valid image path)/
+  ]),
+  // build-args and labels
+  ...['=value', 'NOEQUALS', 'A B=1', ' =x', 'KEY WITH SPACE=1'].map((v): Case => [
+    `build-arg ${JSON.stringify(v)}`,
+    { 'build-args': `OK=1\n${v}` },
+    /build-args entry '.*' is not KEY=VALUE/
+  ]),
+  ...['=v', 'NOPE', 'a b=c'].map((v): Case => [
+    `label ${JSON.stringify(v)}`,
+    { labels: v },
+    /labels entry '.*' is not KEY=VALUE/
+  ]),
+  ...['a b', '-stage', 'st@ge'].map((v): Case => [
+    `target ${JSON.stringify(v)}`,
+    { target: v },
+    /target '.*' is not a build stage name/
+  ]),
+  // booleans
+  ...(['push', 'pull', 'no-cache'] as const).flatMap(name =>
+    ['yes', 'no', '1', '0', 'on', 'off', 'treu', 'y'].map((v): Case => [
+      `${name}: ${v}`,
+      { [name]: v },
+      new RegExp(`${name} '${v}' is not a boolean: use true or false\\.`)
+    ])
+  ),
+  // credentials and files
+  [
+    'missing token',
+    { token: '' },
+    /token is empty, so the image cannot be pushed: pass `token: \$\{\{ secrets.GITHUB_TOKEN \}\}`/
+  ],
+  ['missing username', { username: '' }, /username is empty and GITHUB_ACTOR is not set/],
+  ['missing context', { context: 'no-such-dir' }, /context 'no-such-dir' is not a directory/],
+  ['missing Dockerfile', { file: 'nope/Dockerfile' }, /Dockerfile not found at .*nope\/Dockerfile/]
+]
+
+/** A registry address for one case: a listener that only counts who connects. */
+async function recordingRegistry(): Promise<{
+  address: string
+  connections: () => number
+  close: () => Promise<void>
+}> {
+  let connections = 0
+  const server: Server = createServer(socket => {
+    connections++
+    socket.destroy()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    address: `127.0.0.1:${(server.address() as { port: number }).port}`,
+    connections: () => connections,
+    close: () => new Promise(resolve => server.close(() => resolve()))
+  }
+}
+
+function runAsync(
+  runner: Runner,
+  registry: string,
+  inputs: Record<string, string>
+): Promise<{ code: number; out: string }> {
+  return new Promise(resolve => {
+    const env: Record<string, string> = { ...runner.env }
+    const all: Record<string, string> = {
+      registry,
+      token: 'not-a-real-token',
+      username: 'octocat',
+      ...inputs
+    }
+    if (inputs.username === '') delete env.GITHUB_ACTOR
+    for (const [k, v] of Object.entries(all)) env[`INPUT_${k.toUpperCase()}`] = v
+    const child = spawn(process.execPath, [path.resolve('dist/index.js')], {
+      cwd: runner.workspace,
+      env
+    })
+    let out = ''
+    child.stdout.on('data', d => (out += d))
+    child.stderr.on('data', d => (out += d))
+    child.on('close', code => resolve({ code: code ?? -1, out }))
+  })
+}
+
+describe('bad input fails before any daemon or network call', () => {
+  it(`has a corpus of at least 100 cases (${cases.length})`, () => {
+    expect(cases.length).toBeGreaterThanOrEqual(100)
+  })
+
+  it('every case: exit 1, one ::error:: line with the expected message, no stack, no docker, no connection', async () => {
+    const failures: string[] = []
+    const queue = [...cases]
+    const worker = async (): Promise<void> => {
+      for (let c = queue.shift(); c; c = queue.shift()) {
+        const [what, inputs, message] = c
+        const runner = new Runner()
+        runner.write('Dockerfile', 'FROM scratch\n')
+        const bin = path.join(runner.root, 'bin')
+        mkdirSync(bin)
+        const marker = path.join(runner.root, 'docker-was-called')
+        writeFileSync(path.join(bin, 'docker'), `#!/bin/sh\necho "$@" >> '${marker}'\nexit 1\n`)
+        chmodSync(path.join(bin, 'docker'), 0o755)
+        runner.env.PATH = `${bin}:${runner.env.PATH}`
+        const listener = await recordingRegistry()
+        const { code, out } = await runAsync(runner, listener.address, inputs)
+        await listener.close()
+        const errors = out.split('\n').filter(l => l.startsWith('::error::'))
+        const problems = [
+          code !== 1 && `exit code ${code}`,
+          errors.length !== 1 && `${errors.length} error lines`,
+          errors[0] &&
+            !message.test(errors[0]) &&
+            `message ${JSON.stringify(errors[0])} does not match ${message}`,
+          errors[0]?.includes('%0A') && 'message spans several lines',
+          /\n\s+at .+:\d+:\d+/.test(out) && 'stack trace in the output',
+          existsSync(marker) && `docker was called: ${readFileSync(marker, 'utf8').trim()}`,
+          listener.connections() !== 0 && 'the registry was contacted'
+        ].filter(Boolean)
+        if (problems.length) failures.push(`${what}: ${problems.join('; ')}`)
+      }
+    }
+    await Promise.all([worker(), worker(), worker()])
+    expect(failures).toEqual([])
+  }, 180_000)
+})
