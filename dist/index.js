@@ -1,6 +1,770 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
+/***/ 7163:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+const debug = __nccwpck_require__(1159)
+const { MAX_LENGTH, MAX_SAFE_INTEGER } = __nccwpck_require__(5101)
+const { safeRe: re, t } = __nccwpck_require__(5471)
+
+const parseOptions = __nccwpck_require__(356)
+const { compareIdentifiers } = __nccwpck_require__(3348)
+
+const isPrereleaseIdentifier = (prerelease, identifier) => {
+  const identifiers = identifier.split('.')
+  if (identifiers.length > prerelease.length) {
+    return false
+  }
+
+  for (let i = 0; i < identifiers.length; i++) {
+    if (compareIdentifiers(prerelease[i], identifiers[i]) !== 0) {
+      return false
+    }
+  }
+
+  return true
+}
+
+class SemVer {
+  constructor (version, options) {
+    options = parseOptions(options)
+
+    if (version instanceof SemVer) {
+      if (version.loose === !!options.loose &&
+        version.includePrerelease === !!options.includePrerelease) {
+        return version
+      } else {
+        version = version.version
+      }
+    } else if (typeof version !== 'string') {
+      throw new TypeError(`Invalid version. Must be a string. Got type "${typeof version}".`)
+    }
+
+    if (version.length > MAX_LENGTH) {
+      throw new TypeError(
+        `version is longer than ${MAX_LENGTH} characters`
+      )
+    }
+
+    debug('SemVer', version, options)
+    this.options = options
+    this.loose = !!options.loose
+    // this isn't actually relevant for versions, but keep it so that we
+    // don't run into trouble passing this.options around.
+    this.includePrerelease = !!options.includePrerelease
+
+    const m = version.trim().match(options.loose ? re[t.LOOSE] : re[t.FULL])
+
+    if (!m) {
+      throw new TypeError(`Invalid Version: ${version}`)
+    }
+
+    this.raw = version
+
+    // these are actually numbers
+    this.major = +m[1]
+    this.minor = +m[2]
+    this.patch = +m[3]
+
+    if (this.major > MAX_SAFE_INTEGER || this.major < 0) {
+      throw new TypeError('Invalid major version')
+    }
+
+    if (this.minor > MAX_SAFE_INTEGER || this.minor < 0) {
+      throw new TypeError('Invalid minor version')
+    }
+
+    if (this.patch > MAX_SAFE_INTEGER || this.patch < 0) {
+      throw new TypeError('Invalid patch version')
+    }
+
+    // numberify any prerelease numeric ids
+    if (!m[4]) {
+      this.prerelease = []
+    } else {
+      this.prerelease = m[4].split('.').map((id) => {
+        if (/^[0-9]+$/.test(id)) {
+          const num = +id
+          if (num >= 0 && num < MAX_SAFE_INTEGER) {
+            return num
+          }
+        }
+        return id
+      })
+    }
+
+    this.build = m[5] ? m[5].split('.') : []
+    this.format()
+  }
+
+  format () {
+    this.version = `${this.major}.${this.minor}.${this.patch}`
+    if (this.prerelease.length) {
+      this.version += `-${this.prerelease.join('.')}`
+    }
+    return this.version
+  }
+
+  toString () {
+    return this.version
+  }
+
+  compare (other) {
+    debug('SemVer.compare', this.version, this.options, other)
+    if (!(other instanceof SemVer)) {
+      if (typeof other === 'string' && other === this.version) {
+        return 0
+      }
+      other = new SemVer(other, this.options)
+    }
+
+    if (other.version === this.version) {
+      return 0
+    }
+
+    return this.compareMain(other) || this.comparePre(other)
+  }
+
+  compareMain (other) {
+    if (!(other instanceof SemVer)) {
+      other = new SemVer(other, this.options)
+    }
+
+    if (this.major < other.major) {
+      return -1
+    }
+    if (this.major > other.major) {
+      return 1
+    }
+    if (this.minor < other.minor) {
+      return -1
+    }
+    if (this.minor > other.minor) {
+      return 1
+    }
+    if (this.patch < other.patch) {
+      return -1
+    }
+    if (this.patch > other.patch) {
+      return 1
+    }
+    return 0
+  }
+
+  comparePre (other) {
+    if (!(other instanceof SemVer)) {
+      other = new SemVer(other, this.options)
+    }
+
+    // NOT having a prerelease is > having one
+    if (this.prerelease.length && !other.prerelease.length) {
+      return -1
+    } else if (!this.prerelease.length && other.prerelease.length) {
+      return 1
+    } else if (!this.prerelease.length && !other.prerelease.length) {
+      return 0
+    }
+
+    let i = 0
+    do {
+      const a = this.prerelease[i]
+      const b = other.prerelease[i]
+      debug('prerelease compare', i, a, b)
+      if (a === undefined && b === undefined) {
+        return 0
+      } else if (b === undefined) {
+        return 1
+      } else if (a === undefined) {
+        return -1
+      } else if (a === b) {
+        continue
+      } else {
+        return compareIdentifiers(a, b)
+      }
+    } while (++i)
+  }
+
+  compareBuild (other) {
+    if (!(other instanceof SemVer)) {
+      other = new SemVer(other, this.options)
+    }
+
+    let i = 0
+    do {
+      const a = this.build[i]
+      const b = other.build[i]
+      debug('build compare', i, a, b)
+      if (a === undefined && b === undefined) {
+        return 0
+      } else if (b === undefined) {
+        return 1
+      } else if (a === undefined) {
+        return -1
+      } else if (a === b) {
+        continue
+      } else {
+        return compareIdentifiers(a, b)
+      }
+    } while (++i)
+  }
+
+  // preminor will bump the version up to the next minor release, and immediately
+  // down to pre-release. premajor and prepatch work the same way.
+  inc (release, identifier, identifierBase) {
+    if (release.startsWith('pre')) {
+      if (!identifier && identifierBase === false) {
+        throw new Error('invalid increment argument: identifier is empty')
+      }
+      // Avoid an invalid semver results
+      if (identifier) {
+        const match = `-${identifier}`.match(this.options.loose ? re[t.PRERELEASELOOSE] : re[t.PRERELEASE])
+        if (!match || match[1] !== identifier) {
+          throw new Error(`invalid identifier: ${identifier}`)
+        }
+      }
+    }
+
+    switch (release) {
+      case 'premajor':
+        this.prerelease.length = 0
+        this.patch = 0
+        this.minor = 0
+        this.major++
+        this.inc('pre', identifier, identifierBase)
+        break
+      case 'preminor':
+        this.prerelease.length = 0
+        this.patch = 0
+        this.minor++
+        this.inc('pre', identifier, identifierBase)
+        break
+      case 'prepatch':
+        // If this is already a prerelease, it will bump to the next version
+        // drop any prereleases that might already exist, since they are not
+        // relevant at this point.
+        this.prerelease.length = 0
+        this.inc('patch', identifier, identifierBase)
+        this.inc('pre', identifier, identifierBase)
+        break
+      // If the input is a non-prerelease version, this acts the same as
+      // prepatch.
+      case 'prerelease':
+        if (this.prerelease.length === 0) {
+          this.inc('patch', identifier, identifierBase)
+        }
+        this.inc('pre', identifier, identifierBase)
+        break
+      case 'release':
+        if (this.prerelease.length === 0) {
+          throw new Error(`version ${this.raw} is not a prerelease`)
+        }
+        this.prerelease.length = 0
+        break
+
+      case 'major':
+        // If this is a pre-major version, bump up to the same major version.
+        // Otherwise increment major.
+        // 1.0.0-5 bumps to 1.0.0
+        // 1.1.0 bumps to 2.0.0
+        if (
+          this.minor !== 0 ||
+          this.patch !== 0 ||
+          this.prerelease.length === 0
+        ) {
+          this.major++
+        }
+        this.minor = 0
+        this.patch = 0
+        this.prerelease = []
+        break
+      case 'minor':
+        // If this is a pre-minor version, bump up to the same minor version.
+        // Otherwise increment minor.
+        // 1.2.0-5 bumps to 1.2.0
+        // 1.2.1 bumps to 1.3.0
+        if (this.patch !== 0 || this.prerelease.length === 0) {
+          this.minor++
+        }
+        this.patch = 0
+        this.prerelease = []
+        break
+      case 'patch':
+        // If this is not a pre-release version, it will increment the patch.
+        // If it is a pre-release it will bump up to the same patch version.
+        // 1.2.0-5 patches to 1.2.0
+        // 1.2.0 patches to 1.2.1
+        if (this.prerelease.length === 0) {
+          this.patch++
+        }
+        this.prerelease = []
+        break
+      // This probably shouldn't be used publicly.
+      // 1.0.0 'pre' would become 1.0.0-0 which is the wrong direction.
+      case 'pre': {
+        const base = Number(identifierBase) ? 1 : 0
+
+        if (this.prerelease.length === 0) {
+          this.prerelease = [base]
+        } else {
+          let i = this.prerelease.length
+          while (--i >= 0) {
+            if (typeof this.prerelease[i] === 'number') {
+              this.prerelease[i]++
+              i = -2
+            }
+          }
+          if (i === -1) {
+            // didn't increment anything
+            if (identifier === this.prerelease.join('.') && identifierBase === false) {
+              throw new Error('invalid increment argument: identifier already exists')
+            }
+            this.prerelease.push(base)
+          }
+        }
+        if (identifier) {
+          // 1.2.0-beta.1 bumps to 1.2.0-beta.2,
+          // 1.2.0-beta.fooblz or 1.2.0-beta bumps to 1.2.0-beta.0
+          let prerelease = [identifier, base]
+          if (identifierBase === false) {
+            prerelease = [identifier]
+          }
+          if (isPrereleaseIdentifier(this.prerelease, identifier)) {
+            const prereleaseBase = this.prerelease[identifier.split('.').length]
+            if (isNaN(prereleaseBase)) {
+              this.prerelease = prerelease
+            }
+          } else {
+            this.prerelease = prerelease
+          }
+        }
+        break
+      }
+      default:
+        throw new Error(`invalid increment argument: ${release}`)
+    }
+    this.raw = this.format()
+    if (this.build.length) {
+      this.raw += `+${this.build.join('.')}`
+    }
+    return this
+  }
+}
+
+module.exports = SemVer
+
+
+/***/ }),
+
+/***/ 6353:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+const SemVer = __nccwpck_require__(7163)
+const parse = (version, options, throwErrors = false) => {
+  if (version instanceof SemVer) {
+    return version
+  }
+  try {
+    return new SemVer(version, options)
+  } catch (er) {
+    if (!throwErrors) {
+      return null
+    }
+    throw er
+  }
+}
+
+module.exports = parse
+
+
+/***/ }),
+
+/***/ 5101:
+/***/ ((module) => {
+
+
+
+// Note: this is the semver.org version of the spec that it implements
+// Not necessarily the package version of this code.
+const SEMVER_SPEC_VERSION = '2.0.0'
+
+const MAX_LENGTH = 256
+const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER ||
+/* istanbul ignore next */ 9007199254740991
+
+// Max safe segment length for coercion.
+const MAX_SAFE_COMPONENT_LENGTH = 16
+
+// Max safe length for a build identifier. The max length minus 6 characters for
+// the shortest version with a build 0.0.0+BUILD.
+const MAX_SAFE_BUILD_LENGTH = MAX_LENGTH - 6
+
+// ECMAScript whitespace and line terminators matched by \s.
+const WHITESPACE_CHARACTERS = [
+  '\t',
+  '\n',
+  '\v',
+  '\f',
+  '\r',
+  ' ',
+  '\u00a0',
+  '\u1680',
+  '\u2000',
+  '\u2001',
+  '\u2002',
+  '\u2003',
+  '\u2004',
+  '\u2005',
+  '\u2006',
+  '\u2007',
+  '\u2008',
+  '\u2009',
+  '\u200a',
+  '\u2028',
+  '\u2029',
+  '\u202f',
+  '\u205f',
+  '\u3000',
+  '\ufeff',
+]
+
+const RELEASE_TYPES = [
+  'major',
+  'premajor',
+  'minor',
+  'preminor',
+  'patch',
+  'prepatch',
+  'prerelease',
+]
+
+module.exports = {
+  MAX_LENGTH,
+  MAX_SAFE_COMPONENT_LENGTH,
+  MAX_SAFE_BUILD_LENGTH,
+  MAX_SAFE_INTEGER,
+  WHITESPACE_CHARACTERS,
+  RELEASE_TYPES,
+  SEMVER_SPEC_VERSION,
+  FLAG_INCLUDE_PRERELEASE: 0b001,
+  FLAG_LOOSE: 0b010,
+}
+
+
+/***/ }),
+
+/***/ 1159:
+/***/ ((module) => {
+
+
+
+const debug = (
+  typeof process === 'object' &&
+  process.env &&
+  process.env.NODE_DEBUG &&
+  /\bsemver\b/i.test(process.env.NODE_DEBUG)
+) ? (...args) => console.error('SEMVER', ...args)
+  : () => {}
+
+module.exports = debug
+
+
+/***/ }),
+
+/***/ 3348:
+/***/ ((module) => {
+
+
+
+const numeric = /^[0-9]+$/
+const compareIdentifiers = (a, b) => {
+  if (typeof a === 'number' && typeof b === 'number') {
+    return a === b ? 0 : a < b ? -1 : 1
+  }
+
+  const anum = numeric.test(a)
+  const bnum = numeric.test(b)
+
+  if (anum && bnum) {
+    a = +a
+    b = +b
+  }
+
+  return a === b ? 0
+    : (anum && !bnum) ? -1
+    : (bnum && !anum) ? 1
+    : a < b ? -1
+    : 1
+}
+
+const rcompareIdentifiers = (a, b) => compareIdentifiers(b, a)
+
+module.exports = {
+  compareIdentifiers,
+  rcompareIdentifiers,
+}
+
+
+/***/ }),
+
+/***/ 356:
+/***/ ((module) => {
+
+
+
+// parse out just the options we care about
+const looseOption = Object.freeze({ loose: true })
+const emptyOpts = Object.freeze({ })
+const parseOptions = options => {
+  if (!options) {
+    return emptyOpts
+  }
+
+  if (typeof options !== 'object') {
+    return looseOption
+  }
+
+  return options
+}
+module.exports = parseOptions
+
+
+/***/ }),
+
+/***/ 5471:
+/***/ ((module, exports, __nccwpck_require__) => {
+
+
+
+const {
+  MAX_SAFE_COMPONENT_LENGTH,
+  MAX_SAFE_BUILD_LENGTH,
+  MAX_LENGTH,
+} = __nccwpck_require__(5101)
+const debug = __nccwpck_require__(1159)
+exports = module.exports = {}
+
+// The actual regexps go on exports.re
+const re = exports.re = []
+const safeRe = exports.safeRe = []
+const src = exports.src = []
+const safeSrc = exports.safeSrc = []
+const t = exports.t = {}
+let R = 0
+
+const LETTERDASHNUMBER = '[a-zA-Z0-9-]'
+
+// Replace some greedy regex tokens to prevent regex dos issues. These regex are
+// used internally via the safeRe object since all inputs in this library get
+// normalized first to trim and collapse all extra whitespace. The original
+// regexes are exported for userland consumption and lower level usage. A
+// future breaking change could export the safer regex only with a note that
+// all input should have extra whitespace removed.
+const safeRegexReplacements = [
+  ['\\s', 1],
+  ['\\d', MAX_LENGTH],
+  [LETTERDASHNUMBER, MAX_SAFE_BUILD_LENGTH],
+]
+
+const makeSafeRegex = (value) => {
+  for (const [token, max] of safeRegexReplacements) {
+    value = value
+      .split(`${token}*`).join(`${token}{0,${max}}`)
+      .split(`${token}+`).join(`${token}{1,${max}}`)
+  }
+  return value
+}
+
+const createToken = (name, value, isGlobal) => {
+  const safe = makeSafeRegex(value)
+  const index = R++
+  debug(name, index, value)
+  t[name] = index
+  src[index] = value
+  safeSrc[index] = safe
+  re[index] = new RegExp(value, isGlobal ? 'g' : undefined)
+  safeRe[index] = new RegExp(safe, isGlobal ? 'g' : undefined)
+}
+
+// The following Regular Expressions can be used for tokenizing,
+// validating, and parsing SemVer version strings.
+
+// ## Numeric Identifier
+// A single `0`, or a non-zero digit followed by zero or more digits.
+
+createToken('NUMERICIDENTIFIER', '0|[1-9]\\d*')
+createToken('NUMERICIDENTIFIERLOOSE', '\\d+')
+
+// ## Non-numeric Identifier
+// Zero or more digits, followed by a letter or hyphen, and then zero or
+// more letters, digits, or hyphens.
+
+createToken('NONNUMERICIDENTIFIER', `\\d*[a-zA-Z-]${LETTERDASHNUMBER}*`)
+
+// ## Main Version
+// Three dot-separated numeric identifiers.
+
+createToken('MAINVERSION', `(${src[t.NUMERICIDENTIFIER]})\\.` +
+                   `(${src[t.NUMERICIDENTIFIER]})\\.` +
+                   `(${src[t.NUMERICIDENTIFIER]})`)
+
+createToken('MAINVERSIONLOOSE', `(${src[t.NUMERICIDENTIFIERLOOSE]})\\.` +
+                        `(${src[t.NUMERICIDENTIFIERLOOSE]})\\.` +
+                        `(${src[t.NUMERICIDENTIFIERLOOSE]})`)
+
+// ## Pre-release Version Identifier
+// A numeric identifier, or a non-numeric identifier.
+// Non-numeric identifiers include numeric identifiers but can be longer.
+// Therefore non-numeric identifiers must go first.
+
+createToken('PRERELEASEIDENTIFIER', `(?:${src[t.NONNUMERICIDENTIFIER]
+}|${src[t.NUMERICIDENTIFIER]})`)
+
+createToken('PRERELEASEIDENTIFIERLOOSE', `(?:${src[t.NONNUMERICIDENTIFIER]
+}|${src[t.NUMERICIDENTIFIERLOOSE]})`)
+
+// ## Pre-release Version
+// Hyphen, followed by one or more dot-separated pre-release version
+// identifiers.
+
+createToken('PRERELEASE', `(?:-(${src[t.PRERELEASEIDENTIFIER]
+}(?:\\.${src[t.PRERELEASEIDENTIFIER]})*))`)
+
+createToken('PRERELEASELOOSE', `(?:-?(${src[t.PRERELEASEIDENTIFIERLOOSE]
+}(?:\\.${src[t.PRERELEASEIDENTIFIERLOOSE]})*))`)
+
+// ## Build Metadata Identifier
+// Any combination of digits, letters, or hyphens.
+
+createToken('BUILDIDENTIFIER', `${LETTERDASHNUMBER}+`)
+
+// ## Build Metadata
+// Plus sign, followed by one or more period-separated build metadata
+// identifiers.
+
+createToken('BUILD', `(?:\\+(${src[t.BUILDIDENTIFIER]
+}(?:\\.${src[t.BUILDIDENTIFIER]})*))`)
+
+// ## Full Version String
+// A main version, followed optionally by a pre-release version and
+// build metadata.
+
+// Note that the only major, minor, patch, and pre-release sections of
+// the version string are capturing groups.  The build metadata is not a
+// capturing group, because it should not ever be used in version
+// comparison.
+
+createToken('FULLPLAIN', `v?${src[t.MAINVERSION]
+}${src[t.PRERELEASE]}?${
+  src[t.BUILD]}?`)
+
+createToken('FULL', `^${src[t.FULLPLAIN]}$`)
+
+// like full, but allows v1.2.3 and =1.2.3, which people do sometimes.
+// also, 1.0.0alpha1 (prerelease without the hyphen) which is pretty
+// common in the npm registry.
+createToken('LOOSEPLAIN', `[v=\\s]*${src[t.MAINVERSIONLOOSE]
+}${src[t.PRERELEASELOOSE]}?${
+  src[t.BUILD]}?`)
+
+createToken('LOOSE', `^${src[t.LOOSEPLAIN]}$`)
+
+createToken('GTLT', '((?:<|>)?=?)')
+
+// Something like "2.*" or "1.2.x".
+// Note that "x.x" is a valid xRange identifier, meaning "any version"
+// Only the first item is strictly required.
+createToken('XRANGEIDENTIFIERLOOSE', `${src[t.NUMERICIDENTIFIERLOOSE]}|x|X|\\*`)
+createToken('XRANGEIDENTIFIER', `${src[t.NUMERICIDENTIFIER]}|x|X|\\*`)
+
+createToken('XRANGEPLAIN', `[v=\\s]*(${src[t.XRANGEIDENTIFIER]})` +
+                   `(?:\\.(${src[t.XRANGEIDENTIFIER]})` +
+                   `(?:\\.(${src[t.XRANGEIDENTIFIER]})` +
+                   `(?:${src[t.PRERELEASE]})?${
+                     src[t.BUILD]}?` +
+                   `)?)?`)
+
+createToken('XRANGEPLAINLOOSE', `[v=\\s]*(${src[t.XRANGEIDENTIFIERLOOSE]})` +
+                        `(?:\\.(${src[t.XRANGEIDENTIFIERLOOSE]})` +
+                        `(?:\\.(${src[t.XRANGEIDENTIFIERLOOSE]})` +
+                        `(?:${src[t.PRERELEASELOOSE]})?${
+                          src[t.BUILD]}?` +
+                        `)?)?`)
+
+createToken('XRANGE', `^${src[t.GTLT]}\\s*${src[t.XRANGEPLAIN]}$`)
+createToken('XRANGELOOSE', `^${src[t.GTLT]}\\s*${src[t.XRANGEPLAINLOOSE]}$`)
+
+// Coercion.
+// Extract anything that could conceivably be a part of a valid semver
+createToken('COERCEPLAIN', `${'(^|[^\\d])' +
+              '(\\d{1,'}${MAX_SAFE_COMPONENT_LENGTH}})` +
+              `(?:\\.(\\d{1,${MAX_SAFE_COMPONENT_LENGTH}}))?` +
+              `(?:\\.(\\d{1,${MAX_SAFE_COMPONENT_LENGTH}}))?`)
+createToken('COERCE', `${src[t.COERCEPLAIN]}(?:$|[^\\d])`)
+createToken('COERCEFULL', src[t.COERCEPLAIN] +
+              `(?:${src[t.PRERELEASE]})?` +
+              `(?:${src[t.BUILD]})?` +
+              `(?:$|[^\\d])`)
+createToken('COERCERTL', src[t.COERCE], true)
+createToken('COERCERTLFULL', src[t.COERCEFULL], true)
+
+// Tilde ranges.
+// Meaning is "reasonably at or greater than"
+createToken('LONETILDE', '(?:~>?)')
+
+createToken('TILDETRIM', `(\\s*)${src[t.LONETILDE]}\\s+`, true)
+exports.tildeTrimReplace = '$1~'
+
+createToken('TILDE', `^${src[t.LONETILDE]}${src[t.XRANGEPLAIN]}$`)
+createToken('TILDELOOSE', `^${src[t.LONETILDE]}${src[t.XRANGEPLAINLOOSE]}$`)
+
+// Caret ranges.
+// Meaning is "at least and backwards compatible with"
+createToken('LONECARET', '(?:\\^)')
+
+createToken('CARETTRIM', `(\\s*)${src[t.LONECARET]}\\s+`, true)
+exports.caretTrimReplace = '$1^'
+
+createToken('CARET', `^${src[t.LONECARET]}${src[t.XRANGEPLAIN]}$`)
+createToken('CARETLOOSE', `^${src[t.LONECARET]}${src[t.XRANGEPLAINLOOSE]}$`)
+
+// A simple gt/lt/eq thing, or just "" to indicate "any version"
+createToken('COMPARATORLOOSE', `^${src[t.GTLT]}\\s*(${src[t.LOOSEPLAIN]})$|^$`)
+createToken('COMPARATOR', `^${src[t.GTLT]}\\s*(${src[t.FULLPLAIN]})$|^$`)
+
+// An expression to strip any whitespace between the gtlt and the thing
+// it modifies, so that `> 1.2.3` ==> `>1.2.3`
+createToken('COMPARATORTRIM', `(\\s*)${src[t.GTLT]
+}\\s*(${src[t.LOOSEPLAIN]}|${src[t.XRANGEPLAIN]})`, true)
+exports.comparatorTrimReplace = '$1$2$3'
+
+// Something like `1.2.3 - 1.2.4`
+// Note that these all use the loose form, because they'll be
+// checked against either the strict or loose comparator form
+// later.
+createToken('HYPHENRANGE', `^\\s*(${src[t.XRANGEPLAIN]})` +
+                   `\\s+-\\s+` +
+                   `(${src[t.XRANGEPLAIN]})` +
+                   `\\s*$`)
+
+createToken('HYPHENRANGELOOSE', `^\\s*(${src[t.XRANGEPLAINLOOSE]})` +
+                        `\\s+-\\s+` +
+                        `(${src[t.XRANGEPLAINLOOSE]})` +
+                        `\\s*$`)
+
+// Star ranges basically just allow anything at all.
+createToken('STAR', '(<|>)?=?\\s*\\*')
+// >=0.0.0 is like a star
+createToken('GTE0', '^\\s*>=\\s*0\\.0\\.0\\s*$')
+createToken('GTE0PRE', '^\\s*>=\\s*0\\.0\\.0-0\\s*$')
+
+
+/***/ }),
+
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
@@ -28560,6 +29324,19 @@ class Docker {
             (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.rmSync)(dir, { recursive: true, force: true });
         }
     }
+    /** Platform and uncompressed size of a local image (`docker image inspect`). */
+    async inspectImage(image) {
+        const result = await this.run(['image', 'inspect', '--format', '{{json .}}', image], {
+            silent: true
+        });
+        const data = JSON.parse(result.stdout);
+        return {
+            os: data.Os ?? '',
+            architecture: data.Architecture ?? '',
+            variant: data.Variant || undefined,
+            size: Number(data.Size) || 0
+        };
+    }
     /** Pushes one reference; returns the digest docker reports (for a cross-check only). */
     async push(reference) {
         const result = await this.run(['push', reference]);
@@ -28614,7 +29391,7 @@ function errorMessage(error) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3360);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1530);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3708);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
 /** Entry point for both the main and the post step (action.yml runs this file for both). */
@@ -28640,7 +29417,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1530:
+/***/ 3708:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28663,114 +29440,47 @@ var src_docker = __nccwpck_require__(3871);
 var errors = __nccwpck_require__(3916);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-;// CONCATENATED MODULE: ./src/inputs.ts
+;// CONCATENATED MODULE: ./src/event.ts
 /**
- * Reads and checks the action's inputs and the workflow context. Everything here runs before any
- * daemon or network call; a mistake is reported as a UserError that says how to fix it.
+ * The workflow run's context: the GITHUB_* variables and the event payload (the JSON file at
+ * GITHUB_EVENT_PATH). This is the only file of the metadata code that does I/O; everything derived
+ * from the context (tags, labels, push) is computed by the pure functions of metadata.ts.
  */
 
-
-
-
-/** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
-function parseList(value, separators) {
-    const re = separators === 'newline' ? /\r?\n/ : /[\r\n,]+/;
-    return value
-        .split(re)
-        .map(s => s.trim())
-        .filter(s => s !== '');
-}
-/** A YAML 1.2 core boolean, as GitHub documents them; anything else is a clear error. */
-function parseBoolean(name, value, fallback) {
-    const v = value.trim();
-    if (v === '')
-        return fallback;
-    if (/^(true|True|TRUE)$/.test(v))
-        return true;
-    if (/^(false|False|FALSE)$/.test(v))
-        return false;
-    throw new errors/* UserError */.yo(`${name} '${value}' is not a boolean: use true or false.`);
-}
-/** KEY=VALUE lines (build-args, labels). The value may be empty or hold '='; the key may not be empty. */
-function parseKeyValues(name, value) {
-    const entries = parseList(value, 'newline');
-    for (const entry of entries) {
-        const eq = entry.indexOf('=');
-        const key = eq < 0 ? entry : entry.slice(0, eq);
-        if (eq <= 0 || /\s/.test(key)) {
-            throw new errors/* UserError */.yo(`${name} entry '${entry.length > 60 ? entry.slice(0, 60) + '…' : entry}' is not KEY=VALUE: ` +
-                `give one KEY=VALUE per line, with no spaces in KEY.`);
+/** Reads the run's context from the environment and the event file (missing file: empty payload). */
+function readEventContext(env = process.env) {
+    const warnings = [];
+    let payload = {};
+    const file = env.GITHUB_EVENT_PATH;
+    if (file && (0,external_node_fs_.existsSync)(file)) {
+        try {
+            const parsed = JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8'));
+            if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+                payload = parsed;
+            }
+            else {
+                warnings.push(`The event payload ${file} is not a JSON object; it is ignored.`);
+            }
+        }
+        catch (error) {
+            warnings.push(`Could not read the event payload ${file} (${error.message}); it is ignored.`);
         }
     }
-    return entries;
-}
-/**
- * Reads every input. The token is registered as a secret first, before anything can be printed.
- * `getInput` is injectable so the parsing can be tested without environment variables.
- */
-function readInputs(env = process.env, getInput = name => core/* getInput */.V4(name)) {
-    const token = getInput('token');
-    if (token)
-        core/* setSecret */.Pq(token);
-    const inputs = {
-        registry: getInput('registry'),
-        registryType: getInput('registry-type'),
-        username: getInput('username') || env.GITHUB_ACTOR || '',
-        token,
-        owner: getInput('owner'),
-        repository: getInput('repository'),
-        imageName: getInput('image-name'),
-        tags: parseList(getInput('tags') || 'latest', 'comma-newline'),
-        context: getInput('context') || '.',
-        file: getInput('file'),
-        buildArgs: parseKeyValues('build-args', getInput('build-args')),
-        labels: parseKeyValues('labels', getInput('labels')),
-        target: getInput('target').trim(),
-        pull: parseBoolean('pull', getInput('pull'), false),
-        noCache: parseBoolean('no-cache', getInput('no-cache'), false),
-        push: parseBoolean('push', getInput('push'), true),
-        contextRepository: env.GITHUB_REPOSITORY ?? '',
-        serverUrl: env.GITHUB_SERVER_URL ?? ''
+    return {
+        eventName: env.GITHUB_EVENT_NAME ?? '',
+        ref: env.GITHUB_REF ?? '',
+        sha: env.GITHUB_SHA ?? '',
+        repository: env.GITHUB_REPOSITORY ?? '',
+        serverUrl: (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, ''),
+        apiUrl: (env.GITHUB_API_URL ?? '').replace(/\/+$/, ''),
+        payload,
+        warnings
     };
-    if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
-        throw new errors/* UserError */.yo(`target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`);
-    }
-    return inputs;
-}
-/** Credentials are needed to push; without a push they are optional (base images may be public). */
-function checkCredentials(inputs) {
-    if (!inputs.push)
-        return;
-    if (!inputs.token) {
-        throw new errors/* UserError */.yo('token is empty, so the image cannot be pushed: pass `token: ${{ secrets.GITHUB_TOKEN }}` ' +
-            '(with `permissions: packages: write` in the workflow) or a classic personal access token ' +
-            'with the write:packages scope, or set `push: false`.');
-    }
-    if (!inputs.username) {
-        throw new errors/* UserError */.yo('username is empty and GITHUB_ACTOR is not set: set the username input (for example `${{ github.actor }}`).');
-    }
-}
-function isRemoteContext(context) {
-    return /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || context === '-';
-}
-/** The build context and Dockerfile must exist before we start a build (remote contexts excepted). */
-function checkBuildFiles(inputs, cwd = process.cwd()) {
-    if (isRemoteContext(inputs.context))
-        return;
-    const context = external_node_path_.resolve(cwd, inputs.context);
-    if (!(0,external_node_fs_.existsSync)(context) || !(0,external_node_fs_.statSync)(context).isDirectory()) {
-        throw new errors/* UserError */.yo(`context '${inputs.context}' is not a directory (looked in ${context}). ` +
-            'Check out the repository first (actions/checkout) or set context to the folder that holds the build files.');
-    }
-    const file = inputs.file ? external_node_path_.resolve(cwd, inputs.file) : external_node_path_.join(context, 'Dockerfile');
-    if (!(0,external_node_fs_.existsSync)(file) || !(0,external_node_fs_.statSync)(file).isFile()) {
-        throw new errors/* UserError */.yo(`Dockerfile not found at ${file}. Set the file input to its path (relative to the workspace), ` +
-            'or add a Dockerfile to the context.');
-    }
 }
 
+// EXTERNAL MODULE: ./node_modules/semver/functions/parse.js
+var parse = __nccwpck_require__(6353);
+var parse_default = /*#__PURE__*/__nccwpck_require__.n(parse);
 ;// CONCATENATED MODULE: ./src/naming.ts
 /**
  * Image naming for GitHub's registries: which registry, which scheme, and the lowercase,
@@ -28794,6 +29504,23 @@ function defaultRegistry(serverUrl) {
     if (!host || host === 'github.com')
         return 'ghcr.io';
     return `containers.${host}`;
+}
+/**
+ * The GitHub web server whose packages `registry` holds, or undefined for any other registry:
+ * https://github.com for ghcr.io and docker.pkg.github.com; GITHUB_SERVER_URL for the GHES hosts
+ * containers.HOSTNAME, docker.HOSTNAME and HOSTNAME (REGISTRY-FACTS "Hosts and name schemes").
+ */
+function githubServerFor(registry, serverUrl) {
+    const host = registry.replace(/:\d+$/, '').toLowerCase();
+    if (host === 'ghcr.io' || host === 'docker.pkg.github.com')
+        return 'https://github.com';
+    const server = serverHost(serverUrl);
+    if (!server || server === 'github.com')
+        return undefined;
+    if ([`containers.${server}`, `docker.${server}`, server].includes(host)) {
+        return (serverUrl ?? '').replace(/\/+$/, '');
+    }
+    return undefined;
 }
 function serverHost(serverUrl) {
     if (!serverUrl)
@@ -28982,9 +29709,473 @@ function validateTags(tags) {
     return unique;
 }
 
+;// CONCATENATED MODULE: ./src/metadata.ts
+/**
+ * Tags, labels and the push default derived from the workflow run (event name, ref, SHA and the
+ * event payload read by event.ts). Pure functions: no environment, file or network access here.
+ *
+ * Tags when the user gives none:
+ *   push of tag v1.2.3         → 1.2.3, 1.2, 1, latest   (0.y.z: no floating "0" tag)
+ *   push of tag v1.2.3-rc.1    → 1.2.3-rc.1              (prereleases move no other tag)
+ *   push of another tag        → its sanitised name
+ *   push to the default branch → latest, sha-<7 hex>
+ *   push to another branch     → its sanitised name, sha-<7 hex>
+ *   pull_request               → pr-<number>
+ *   schedule                   → nightly
+ *   anything else              → as for its ref (workflow_dispatch, release, …)
+ */
+
+
+
+/** Longest tag the distribution reference grammar allows. */
+const TAG_MAX_LENGTH = 128;
+/** GitHub shows at most 512 characters of org.opencontainers.image.description (REGISTRY-FACTS "Limits"). */
+const DESCRIPTION_MAX_LENGTH = 512;
+/** GitHub reads at most 256 characters of org.opencontainers.image.licenses (REGISTRY-FACTS "Limits"). */
+const LICENSES_MAX_LENGTH = 256;
+/** Events whose GITHUB_TOKEN is read-only when the pull request comes from a fork. */
+const PULL_REQUEST_EVENTS = ['pull_request', 'pull_request_review', 'pull_request_review_comment'];
+/**
+ * Turns any name (branch, git tag) into a valid image tag: lowercase, accents dropped, every run of
+ * other characters replaced by one '-' (and runs of '-' shortened to one), no leading '.' or '-',
+ * no trailing '-' or '.', at most 128 characters. Returns '' when nothing usable is left (e.g. a name made only of CJK characters).
+ */
+function sanitizeTag(name) {
+    return name
+        .toLowerCase()
+        .normalize('NFKD')
+        .replace(/\p{M}/gu, '')
+        .replace(/[^a-z0-9_.-]+/g, '-')
+        .replace(/-{2,}/g, '-')
+        .replace(/^[.-]+/, '')
+        .slice(0, TAG_MAX_LENGTH)
+        .replace(/[.-]+$/, '');
+}
+/** `sha-` and the first 7 hex digits of the commit, or '' when GITHUB_SHA is not a commit SHA. */
+function shaTag(sha) {
+    return /^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(sha) ? `sha-${sha.slice(0, 7).toLowerCase()}` : '';
+}
+/** Tags for a pushed git tag: semver ladders, prereleases alone, other names sanitised. */
+function gitTagTags(name) {
+    const version = parse_default()(name);
+    if (!version)
+        return [sanitizeTag(name)];
+    // version.version drops build metadata (+…), which cannot be part of an image tag and, by
+    // semver's rules, does not make a different version.
+    if (version.prerelease.length > 0)
+        return [sanitizeTag(version.version)];
+    const { major, minor, patch } = version;
+    const tags = [`${major}.${minor}.${patch}`, `${major}.${minor}`];
+    // Major version zero is initial development (semver §4): a floating "0" would cross breaking changes.
+    if (major > 0)
+        tags.push(`${major}`);
+    tags.push('latest');
+    return tags;
+}
+function pullRequestNumber(ctx) {
+    const fromPayload = ctx.payload.number ?? ctx.payload.pull_request?.number;
+    if (typeof fromPayload === 'number' && Number.isInteger(fromPayload))
+        return fromPayload;
+    const fromRef = /^refs\/pull\/(\d+)\//.exec(ctx.ref)?.[1];
+    return fromRef ? Number(fromRef) : undefined;
+}
+/** The tags the run's event calls for; throws a UserError when the event says nothing usable. */
+function deriveTags(ctx) {
+    const notices = [];
+    const tags = [];
+    const pr = pullRequestNumber(ctx);
+    if (ctx.eventName === 'schedule') {
+        tags.push('nightly');
+    }
+    else if (PULL_REQUEST_EVENTS.includes(ctx.eventName) ||
+        ctx.eventName === 'pull_request_target' ||
+        ctx.ref.startsWith('refs/pull/')) {
+        if (pr !== undefined)
+            tags.push(`pr-${pr}`);
+    }
+    else if (ctx.ref.startsWith('refs/tags/')) {
+        const name = ctx.ref.slice('refs/tags/'.length);
+        const fromTag = gitTagTags(name).filter(t => t !== '');
+        if (fromTag.length === 0) {
+            notices.push(`The git tag '${name}' has no characters usable in an image tag.`);
+        }
+        tags.push(...fromTag);
+        if (fromTag.length === 0)
+            tags.push(shaTag(ctx.sha));
+    }
+    else if (ctx.ref.startsWith('refs/heads/')) {
+        const branch = ctx.ref.slice('refs/heads/'.length);
+        const defaultBranch = ctx.payload.repository?.default_branch;
+        if (defaultBranch && branch === defaultBranch) {
+            tags.push('latest');
+        }
+        else {
+            if (!defaultBranch) {
+                notices.push(`The event payload does not name the default branch, so '${branch}' is tagged like any ` +
+                    `other branch (not 'latest'); set the tags input to choose the tags yourself.`);
+            }
+            const name = sanitizeTag(branch);
+            if (name)
+                tags.push(name);
+            else
+                notices.push(`The branch '${branch}' has no characters usable in an image tag.`);
+        }
+        tags.push(shaTag(ctx.sha));
+    }
+    const unique = [...new Set(tags.filter(t => t !== ''))];
+    if (unique.length === 0) {
+        throw new errors/* UserError */.yo(`tags is empty and no tag can be derived from the ${ctx.eventName || 'unknown'} event ` +
+            `(GITHUB_REF '${ctx.ref}'): set the tags input, for example 'latest' or '1.2.3'.`);
+    }
+    return { tags: unique, notices };
+}
+/**
+ * The tags to publish: the user's tags replace the derived ones (the default), or with
+ * `tags-mode: append` are added after them. Nothing is derived when the user's tags replace them.
+ */
+function resolveTags(userTags, mode, ctx) {
+    if (userTags.length > 0 && mode === 'replace')
+        return { tags: userTags, notices: [] };
+    const derived = deriveTags(ctx);
+    return { tags: [...new Set([...derived.tags, ...userTags])], notices: derived.notices };
+}
+/** A pull request whose head branch lives in another repository (or in one that was deleted). */
+function isForkPullRequest(ctx) {
+    if (!PULL_REQUEST_EVENTS.includes(ctx.eventName))
+        return false;
+    const pr = ctx.payload.pull_request;
+    if (!pr)
+        return false;
+    const head = pr.head?.repo?.full_name;
+    const base = pr.base?.repo?.full_name || ctx.repository;
+    if (!head)
+        return true;
+    return head.toLowerCase() !== base.toLowerCase();
+}
+/**
+ * `push` when the user gave it; otherwise true, except on a pull request from a fork, where
+ * GITHUB_TOKEN is read-only (REGISTRY-FACTS "Credentials") and a push could only fail.
+ */
+function resolvePush(given, ctx) {
+    if (given !== undefined)
+        return { push: given };
+    if (isForkPullRequest(ctx)) {
+        const head = ctx.payload.pull_request?.head?.repo?.full_name ?? 'a deleted fork';
+        return {
+            push: false,
+            notice: `This pull request comes from a fork (${head}), where GITHUB_TOKEN is read-only: ` +
+                'the image is built but not pushed. Set `push: true` to push anyway.'
+        };
+    }
+    return { push: true };
+}
+/**
+ * What the payload's repository object says. `complete` is false when it does not carry the
+ * description or license fields at all (the REST API can tell then); a null value means
+ * "the repository has none".
+ */
+function repositoryInfoFromPayload(repo) {
+    if (!repo)
+        return { info: {}, complete: false };
+    return {
+        info: repositoryInfo(repo.description, repo.license?.spdx_id),
+        complete: 'description' in repo && 'license' in repo
+    };
+}
+/** Normalises a description and an SPDX id as GitHub reports them. */
+function repositoryInfo(description, spdxId) {
+    const info = {};
+    if (description?.trim())
+        info.description = description.trim();
+    // NOASSERTION is what GitHub reports for a licence it cannot identify: not an SPDX expression.
+    if (spdxId && spdxId !== 'NOASSERTION' && spdxId.length <= LICENSES_MAX_LENGTH) {
+        info.license = spdxId;
+    }
+    return info;
+}
+/** Cuts text to `max` characters (code points, not UTF-16 units), ending with '…' when cut. */
+function truncate(text, max) {
+    const chars = Array.from(text);
+    return chars.length <= max ? text : chars.slice(0, max - 1).join('') + '…';
+}
+/**
+ * The `created` label: SOURCE_DATE_EPOCH when set (reproducible builds), else `now`, in RFC 3339
+ * (UTC, whole seconds).
+ */
+function createdTimestamp(sourceDateEpoch, now) {
+    const epoch = sourceDateEpoch?.trim();
+    const date = epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : now;
+    return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+/** The repository's web URL on GITHUB_SERVER_URL (what links a package to its repository). */
+function repositoryUrl(ctx) {
+    if (ctx.repository)
+        return `${ctx.serverUrl}/${ctx.repository}`;
+    return ctx.payload.repository?.html_url ?? '';
+}
+const OCI = 'org.opencontainers.image';
+/** The OCI labels the action adds, minus those the user set, plus the user's own. */
+function imageLabels(req) {
+    const { ctx } = req;
+    const url = repositoryUrl(ctx);
+    const title = ctx.payload.repository?.name || ctx.repository.split('/')[1] || '';
+    const ours = [
+        [`${OCI}.source`, url],
+        [`${OCI}.url`, url],
+        [`${OCI}.revision`, ctx.sha],
+        [`${OCI}.created`, req.created],
+        [`${OCI}.version`, req.version],
+        [`${OCI}.title`, title],
+        [`${OCI}.description`, truncate(req.repo.description ?? '', DESCRIPTION_MAX_LENGTH)],
+        [`${OCI}.licenses`, req.repo.license ?? '']
+    ];
+    const user = new Map();
+    for (const entry of req.userLabels) {
+        const eq = entry.indexOf('=');
+        user.set(entry.slice(0, eq), entry.slice(eq + 1));
+    }
+    const added = ours.filter(([key, value]) => value !== '' && !user.has(key));
+    const all = {};
+    for (const [key, value] of [...added, ...user])
+        all[key] = value;
+    return { added: added.map(([key, value]) => `${key}=${value}`), all };
+}
+/**
+ * The package's page on GitHub, for the job summary:
+ *   Container registry (ghcr.io, containers.HOSTNAME):
+ *     SERVER/orgs|users/OWNER/packages/container/package/IMAGE_NAME ('/' in the name as %2F)
+ *   when the owner's kind (user or organization) is unknown, or the legacy Docker registry:
+ *     SERVER/OWNER?tab=packages
+ *   any other registry: undefined (no page on GitHub).
+ * The owner's kind comes from the payload (repository.owner.type), so it is known only when the
+ * package belongs to the repository's owner.
+ */
+function packagePageUrl(names, ctx) {
+    const server = githubServerFor(names.registry, ctx.serverUrl);
+    if (!server)
+        return undefined;
+    const owner = ctx.payload.repository?.owner;
+    const kind = owner?.login?.toLowerCase() === names.owner
+        ? { Organization: 'orgs', User: 'users' }[owner.type ?? '']
+        : undefined;
+    if (names.registryType === 'container' && kind) {
+        return `${server}/${kind}/${names.owner}/packages/container/package/${encodeURIComponent(names.imageName)}`;
+    }
+    return `${server}/${names.owner}?tab=packages`;
+}
+
+;// CONCATENATED MODULE: ./src/github-api.ts
+
+
+async function resolveRepositoryInfo(ctx, registry, token, fetchFn = fetch, timeoutMs = 10_000) {
+    const fromPayload = repositoryInfoFromPayload(ctx.payload.repository);
+    if (fromPayload.complete)
+        return { info: fromPayload.info };
+    const skip = (why) => ({
+        info: fromPayload.info,
+        message: `The event payload has no repository description or licence and ${why}; the description and licenses labels are left out.`
+    });
+    if (!githubServerFor(registry, ctx.serverUrl)) {
+        return skip(`${registry} is not a GitHub registry, so its token is not sent to the GitHub API`);
+    }
+    if (!token)
+        return skip('no token was given to ask the GitHub API');
+    if (!ctx.apiUrl || !/^[^/]+\/[^/]+$/.test(ctx.repository)) {
+        return skip('GITHUB_API_URL or GITHUB_REPOSITORY is not set');
+    }
+    const url = `${ctx.apiUrl}/repos/${ctx.repository}`;
+    try {
+        const response = await fetchFn(url, {
+            headers: {
+                Accept: 'application/vnd.github+json',
+                Authorization: `Bearer ${token}`,
+                'X-GitHub-Api-Version': '2022-11-28',
+                'User-Agent': 'publish-container'
+            },
+            signal: AbortSignal.timeout(timeoutMs)
+        });
+        if (!response.ok) {
+            await response.body?.cancel();
+            throw new Error(`HTTP ${response.status}`);
+        }
+        const body = (await response.json());
+        return { info: repositoryInfo(body.description, body.license?.spdx_id) };
+    }
+    catch (error) {
+        // Only the status or the error's name: never anything that could echo the request headers.
+        const why = error instanceof Error && /^HTTP \d+$/.test(error.message) ? error.message : errorName(error);
+        return {
+            info: fromPayload.info,
+            message: `Could not read the repository's description and licence from ${url} (${why}); the description and licenses labels are left out.`,
+            failed: true
+        };
+    }
+}
+function errorName(error) {
+    if (!(error instanceof Error))
+        return 'request failed';
+    const cause = error.cause;
+    return cause?.code ?? error.name;
+}
+
+;// CONCATENATED MODULE: ./src/image-info.ts
+function platformString(p) {
+    return [p.os || 'unknown', p.architecture || 'unknown', p.variant].filter(Boolean).join('/');
+}
+function layerBytes(manifest) {
+    return (manifest.layers ?? []).reduce((sum, layer) => sum + (Number(layer.size) || 0), 0);
+}
+/** Reads size and platform of `reference` (a digest) from the registry. */
+async function describePushedImage(client, repository, reference) {
+    const top = JSON.parse((await client.getManifest(repository, reference)).bytes.toString('utf8'));
+    if (Array.isArray(top.manifests)) {
+        const images = top.manifests.filter(d => !(d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown'));
+        let size = 0;
+        for (const d of images) {
+            const child = JSON.parse((await client.getManifest(repository, d.digest)).bytes.toString('utf8'));
+            size += layerBytes(child);
+        }
+        return { size, platform: images.map(d => platformString(d.platform ?? {})).join(',') };
+    }
+    if (!top.config)
+        throw new Error(`the manifest of ${repository}@${reference} has no config`);
+    const config = JSON.parse((await client.getBlob(repository, top.config.digest)).toString('utf8'));
+    return { size: layerBytes(top), platform: platformString(config) };
+}
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/inputs.ts
+/**
+ * Reads and checks the action's inputs and the workflow context. Everything here runs before any
+ * daemon or network call; a mistake is reported as a UserError that says how to fix it.
+ */
+
+
+
+
+/** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
+function parseList(value, separators) {
+    const re = separators === 'newline' ? /\r?\n/ : /[\r\n,]+/;
+    return value
+        .split(re)
+        .map(s => s.trim())
+        .filter(s => s !== '');
+}
+/** A YAML 1.2 core boolean, as GitHub documents them; anything else is a clear error. */
+function parseBoolean(name, value, fallback) {
+    const v = value.trim();
+    if (v === '')
+        return fallback;
+    if (/^(true|True|TRUE)$/.test(v))
+        return true;
+    if (/^(false|False|FALSE)$/.test(v))
+        return false;
+    throw new errors/* UserError */.yo(`${name} '${value}' is not a boolean: use true or false.`);
+}
+/** KEY=VALUE lines (build-args, labels). The value may be empty or hold '='; the key may not be empty. */
+function parseKeyValues(name, value) {
+    const entries = parseList(value, 'newline');
+    for (const entry of entries) {
+        const eq = entry.indexOf('=');
+        const key = eq < 0 ? entry : entry.slice(0, eq);
+        if (eq <= 0 || /\s/.test(key)) {
+            throw new errors/* UserError */.yo(`${name} entry '${entry.length > 60 ? entry.slice(0, 60) + '…' : entry}' is not KEY=VALUE: ` +
+                `give one KEY=VALUE per line, with no spaces in KEY.`);
+        }
+    }
+    return entries;
+}
+/** `replace` (the default: the user's tags replace the derived ones) or `append`. */
+function parseTagsMode(value) {
+    const v = value.trim().toLowerCase();
+    if (v === '' || v === 'replace')
+        return 'replace';
+    if (v === 'append')
+        return 'append';
+    throw new errors/* UserError */.yo(`tags-mode '${value}' is not one of replace, append: use 'replace' to publish only the tags ` +
+        `you give, or 'append' to add them to the tags derived from the event.`);
+}
+/**
+ * Reads every input. The token is registered as a secret first, before anything can be printed.
+ * `getInput` is injectable so the parsing can be tested without environment variables.
+ */
+function readInputs(env = process.env, getInput = name => core/* getInput */.V4(name)) {
+    const token = getInput('token');
+    if (token)
+        core/* setSecret */.Pq(token);
+    const inputs = {
+        registry: getInput('registry'),
+        registryType: getInput('registry-type'),
+        username: getInput('username') || env.GITHUB_ACTOR || '',
+        token,
+        owner: getInput('owner'),
+        repository: getInput('repository'),
+        imageName: getInput('image-name'),
+        tags: parseList(getInput('tags'), 'comma-newline'),
+        tagsMode: parseTagsMode(getInput('tags-mode')),
+        context: getInput('context') || '.',
+        file: getInput('file'),
+        buildArgs: parseKeyValues('build-args', getInput('build-args')),
+        labels: parseKeyValues('labels', getInput('labels')),
+        target: getInput('target').trim(),
+        pull: parseBoolean('pull', getInput('pull'), false),
+        noCache: parseBoolean('no-cache', getInput('no-cache'), false),
+        push: getInput('push').trim() === '' ? undefined : parseBoolean('push', getInput('push'), true),
+        contextRepository: env.GITHUB_REPOSITORY ?? '',
+        serverUrl: env.GITHUB_SERVER_URL ?? ''
+    };
+    if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
+        throw new errors/* UserError */.yo(`target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`);
+    }
+    return inputs;
+}
+/** Credentials are needed to push; without a push they are optional (base images may be public). */
+function checkCredentials(inputs, push) {
+    if (!push)
+        return;
+    if (!inputs.token) {
+        throw new errors/* UserError */.yo('token is empty, so the image cannot be pushed: pass `token: ${{ secrets.GITHUB_TOKEN }}` ' +
+            '(with `permissions: packages: write` in the workflow) or a classic personal access token ' +
+            'with the write:packages scope, or set `push: false`.');
+    }
+    if (!inputs.username) {
+        throw new errors/* UserError */.yo('username is empty and GITHUB_ACTOR is not set: set the username input (for example `${{ github.actor }}`).');
+    }
+}
+function isRemoteContext(context) {
+    return /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || context === '-';
+}
+/** The build context and Dockerfile must exist before we start a build (remote contexts excepted). */
+function checkBuildFiles(inputs, cwd = process.cwd()) {
+    if (isRemoteContext(inputs.context))
+        return;
+    const context = external_node_path_.resolve(cwd, inputs.context);
+    if (!(0,external_node_fs_.existsSync)(context) || !(0,external_node_fs_.statSync)(context).isDirectory()) {
+        throw new errors/* UserError */.yo(`context '${inputs.context}' is not a directory (looked in ${context}). ` +
+            'Check out the repository first (actions/checkout) or set context to the folder that holds the build files.');
+    }
+    const file = inputs.file ? external_node_path_.resolve(cwd, inputs.file) : external_node_path_.join(context, 'Dockerfile');
+    if (!(0,external_node_fs_.existsSync)(file) || !(0,external_node_fs_.statSync)(file).isFile()) {
+        throw new errors/* UserError */.yo(`Dockerfile not found at ${file}. Set the file input to its path (relative to the workspace), ` +
+            'or add a Dockerfile to the context.');
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/outputs.ts
 /** The step's outputs and its job summary. */
 
+/** The `metadata` output: one JSON object with what was published. */
+function metadataJson(result) {
+    return JSON.stringify({
+        image: result.names.image,
+        tags: result.names.tags,
+        labels: result.labels,
+        digest: result.digest || null,
+        size: result.size,
+        platform: result.platform || null
+    });
+}
 function setOutputs(result) {
     const { names, digest, imageId } = result;
     core/* setOutput */.uH('digest', digest);
@@ -28992,10 +30183,50 @@ function setOutputs(result) {
     core/* setOutput */.uH('tags', names.references.join('\n'));
     core/* setOutput */.uH('image-ref', digest ? `${names.image}@${digest}` : '');
     core/* setOutput */.uH('imageid', imageId);
+    core/* setOutput */.uH('version', result.version);
+    core/* setOutput */.uH('metadata', metadataJson(result));
+}
+/** 1536 → "1.5 KiB"; exact bytes are given next to it in the summary. */
+function formatBytes(bytes) {
+    const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+}
+function sizeText(result) {
+    if (result.size !== null) {
+        return `${formatBytes(result.size)} compressed (${result.size.toLocaleString('en-US')} bytes)`;
+    }
+    if (!result.digest && result.localSize) {
+        return `${formatBytes(result.localSize)} uncompressed (local image; the compressed size is known once pushed)`;
+    }
+    return 'unknown';
 }
 async function writeSummary(result) {
     const { names, digest, imageId } = result;
     const code = (s) => `<code>${escapeHtml(s)}</code>`;
+    const pull = digest ? `docker pull ${names.image}@${digest}` : '';
+    const rows = [
+        ['Image', code(names.image)],
+        ['Tags', names.tags.map(code).join('<br>')],
+        ['Digest', digest ? code(digest) : 'not pushed (<code>push: false</code>)'],
+        ['Size', escapeHtml(sizeText(result))],
+        ['Platform', result.platform ? code(result.platform) : 'unknown'],
+        ['Pull', pull ? code(pull) : 'not pushed'],
+        [
+            'Package',
+            result.packageUrl
+                ? `<a href="${escapeHtml(result.packageUrl)}">${escapeHtml(result.packageUrl)}</a>`
+                : `no package page on GitHub for ${code(names.registry)}`
+        ],
+        ['Image ID', code(imageId)],
+        ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
+        ['Builder', escapeHtml(result.builder)]
+    ];
     const summary = core/* summary */.z
         .addHeading(digest ? `Published ${names.image}` : `Built ${names.image} (not pushed)`, 3)
         .addTable([
@@ -29003,22 +30234,25 @@ async function writeSummary(result) {
             { data: 'Field', header: true },
             { data: 'Value', header: true }
         ],
-        ['Image', code(names.image)],
-        ['Tags', names.tags.map(code).join(' ')],
-        ['Digest', digest ? code(digest) : 'not pushed (<code>push: false</code>)'],
-        ['Image ID', code(imageId)],
-        ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
-        ['Builder', escapeHtml(result.builder)]
+        ...rows
     ]);
-    if (digest) {
-        summary
-            .addRaw('Pull exactly this image:', true)
-            .addCodeBlock(`docker pull ${names.image}@${digest}`, 'shell');
+    const labels = Object.entries(result.labels);
+    if (labels.length) {
+        const table = labels
+            .map(([k, v]) => `<tr><td>${code(k)}</td><td>${escapeHtml(v)}</td></tr>`)
+            .join('');
+        summary.addDetails(`Labels (${labels.length})`, `<table><tr><th>Label</th><th>Value</th></tr>${table}</table>`);
     }
+    if (pull)
+        summary.addRaw('Pull exactly this image:', true).addCodeBlock(pull, 'shell');
     await summary.write();
 }
 function escapeHtml(s) {
-    return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    return s
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/"/g, '&quot;');
 }
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -29184,6 +30418,31 @@ class RegistryClient {
         const mediaType = (response.headers.get('content-type') ?? '').split(';')[0].trim();
         return { digest, mediaType, bytes };
     }
+    /**
+     * Fetches a (small) blob by digest, such as an image config, and checks that its bytes hash to
+     * that digest. Redirects to a storage backend are followed; fetch drops the Authorization
+     * header when a redirect leaves the registry's origin.
+     */
+    async getBlob(repository, digest, maxBytes = 4 * 1024 * 1024) {
+        const algorithm = /^(sha256|sha512):[0-9a-f]+$/.exec(digest)?.[1];
+        if (!algorithm)
+            throw new RegistryError(`unsupported digest '${digest}'`, 0, 'DIGEST_INVALID');
+        const path = `/v2/${repository}/blobs/${digest}`;
+        const response = await this.request('GET', path, `repository:${repository}:pull`);
+        if (!response.ok)
+            throw await this.errorFrom(response, `GET ${path}`);
+        const length = Number(response.headers.get('content-length') ?? '0');
+        if (length > maxBytes) {
+            await response.body?.cancel();
+            throw new RegistryError(`blob ${digest} is ${length} bytes, more than ${maxBytes}`, response.status, 'SIZE_INVALID');
+        }
+        const bytes = Buffer.from(await response.arrayBuffer());
+        const actual = `${algorithm}:` + (0,external_node_crypto_.createHash)(algorithm).update(bytes).digest('hex');
+        if (actual !== digest) {
+            throw new RegistryError(`${this.options.registry} served blob ${digest} with bytes that hash to ${actual}`, response.status, 'DIGEST_INVALID');
+        }
+        return bytes;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/verify.ts
@@ -29192,8 +30451,7 @@ class RegistryClient {
  * back, and all of them must serve the same manifest.
  */
 
-
-async function verifyPushedDigest(names, username, token, reportedByPush, client = new RegistryClient({ registry: names.registry, username, password: token })) {
+async function verifyPushedDigest(names, reportedByPush, client) {
     const served = [];
     for (const tag of names.tags)
         served.push((await client.getManifest(names.path, tag)).digest);
@@ -29216,9 +30474,15 @@ async function verifyPushedDigest(names, username, token, reportedByPush, client
 var state = __nccwpck_require__(2462);
 ;// CONCATENATED MODULE: ./src/main.ts
 /**
- * The main step, top to bottom: inputs → names → (checks) → own docker config → login → build →
- * push → read the digest back from the registry → outputs and summary.
+ * The main step, top to bottom: inputs and event → tags, push default and names → (checks) →
+ * labels → own docker config → login → build → push → read the digest, size and platform back
+ * from the registry → outputs and summary.
  */
+
+
+
+
+
 
 
 
@@ -29234,14 +30498,33 @@ async function run() {
         core/* saveState */.LZ(state/* STATE */.c.isPost, 'true');
         // 1. Everything that can be checked without docker or the network.
         const inputs = readInputs();
-        const names = resolveNames(inputs);
-        for (const notice of names.notices)
+        const event = readEventContext();
+        event.warnings.forEach(w => core/* warning */.$e(w));
+        const derived = resolveTags(inputs.tags, inputs.tagsMode, event);
+        const names = resolveNames({ ...inputs, tags: derived.tags });
+        const { push, notice: pushNotice } = resolvePush(inputs.push, event);
+        for (const notice of [...derived.notices, ...names.notices])
             core/* notice */.lm(notice);
-        checkCredentials(inputs);
+        if (pushNotice)
+            core/* notice */.lm(pushNotice);
+        checkCredentials(inputs, push);
         checkBuildFiles(inputs);
         core/* info */.pq(`Image: ${names.image}`);
         core/* info */.pq(`Tags: ${names.tags.join(', ')}`);
-        // 2. A Docker config directory of our own; the post step removes it.
+        // 2. OCI labels (the user's win); the repository's description and licence come from the
+        //    payload, or from one GitHub API call when the payload lacks them.
+        const repo = await resolveRepositoryInfo(event, names.registry, inputs.token);
+        if (repo.message)
+            (repo.failed ? core/* notice */.lm : core/* info */.pq)(repo.message);
+        const version = names.tags[0];
+        const labels = imageLabels({
+            ctx: event,
+            version,
+            created: createdTimestamp(process.env.SOURCE_DATE_EPOCH, new Date()),
+            repo: repo.info,
+            userLabels: inputs.labels
+        });
+        // 3. A Docker config directory of our own; the post step removes it.
         const config = (0,docker_config/* createActionConfig */.jj)(names.registry, (0,docker_config/* runnerConfigDir */.Up)(), process.env.RUNNER_TEMP || external_node_os_.tmpdir());
         core/* saveState */.LZ(state/* STATE */.c.configDir, config.dir);
         core/* saveState */.LZ(state/* STATE */.c.registry, names.registry);
@@ -29262,27 +30545,54 @@ async function run() {
             file: inputs.file,
             tags: names.references,
             buildArgs: inputs.buildArgs,
-            labels: inputs.labels,
+            labels: [...labels.added, ...inputs.labels],
             target: inputs.target,
             pull: inputs.pull,
             noCache: inputs.noCache
         }, builder));
         core/* info */.pq(`Built image ${imageId}`);
         let digest = '';
-        if (inputs.push) {
+        let info = { size: null, platform: '' };
+        let localSize;
+        if (push) {
             const reported = await core/* group */.Os(`Push ${names.references.length} tag(s)`, async () => {
                 const digests = [];
                 for (const ref of names.references)
                     digests.push(await docker.push(ref));
                 return digests;
             });
-            digest = await core/* group */.Os('Read the digest back from the registry', () => verifyPushedDigest(names, inputs.username, inputs.token, reported));
+            const registry = new RegistryClient({
+                registry: names.registry,
+                username: inputs.username,
+                password: inputs.token
+            });
+            digest = await core/* group */.Os('Read the digest, size and platform back from the registry', async () => {
+                const verified = await verifyPushedDigest(names, reported, registry);
+                info = await describePushedImage(registry, names.path, verified).catch(error => {
+                    core/* warning */.$e(`Could not read the size and platform of ${names.image}: ${(0,errors/* errorMessage */.gJ)(error)}`);
+                    return info;
+                });
+                return verified;
+            });
             core/* info */.pq(`Digest: ${digest}`);
         }
         else {
             core/* info */.pq('push is false: the image was built and tagged locally, nothing was pushed.');
+            const local = await docker.inspectImage(imageId);
+            info = { size: null, platform: platformString(local) };
+            localSize = local.size;
         }
-        const result = { names, imageId, digest, builder };
+        const result = {
+            names,
+            imageId,
+            digest,
+            builder,
+            version,
+            labels: labels.all,
+            ...info,
+            localSize,
+            packageUrl: packagePageUrl(names, event)
+        };
         setOutputs(result);
         await writeSummary(result);
     }

@@ -1,15 +1,27 @@
 /**
- * The main step, top to bottom: inputs → names → (checks) → own docker config → login → build →
- * push → read the digest back from the registry → outputs and summary.
+ * The main step, top to bottom: inputs and event → tags, push default and names → (checks) →
+ * labels → own docker config → login → build → push → read the digest, size and platform back
+ * from the registry → outputs and summary.
  */
 import * as core from '@actions/core'
 import * as os from 'node:os'
 import { createActionConfig, runnerConfigDir } from './docker-config.js'
 import { Docker } from './docker.js'
 import { DockerCommandError, UserError, errorMessage } from './errors.js'
+import { readEventContext } from './event.js'
+import { resolveRepositoryInfo } from './github-api.js'
+import { describePushedImage, platformString, type ImageInfo } from './image-info.js'
 import { checkBuildFiles, checkCredentials, readInputs } from './inputs.js'
+import {
+  createdTimestamp,
+  imageLabels,
+  packagePageUrl,
+  resolvePush,
+  resolveTags
+} from './metadata.js'
 import { resolveNames } from './naming.js'
 import { setOutputs, writeSummary } from './outputs.js'
+import { RegistryClient } from './registry.js'
 import { verifyPushedDigest } from './verify.js'
 import { STATE } from './state.js'
 
@@ -18,14 +30,32 @@ export async function run(): Promise<void> {
     core.saveState(STATE.isPost, 'true')
     // 1. Everything that can be checked without docker or the network.
     const inputs = readInputs()
-    const names = resolveNames(inputs)
-    for (const notice of names.notices) core.notice(notice)
-    checkCredentials(inputs)
+    const event = readEventContext()
+    event.warnings.forEach(w => core.warning(w))
+    const derived = resolveTags(inputs.tags, inputs.tagsMode, event)
+    const names = resolveNames({ ...inputs, tags: derived.tags })
+    const { push, notice: pushNotice } = resolvePush(inputs.push, event)
+    for (const notice of [...derived.notices, ...names.notices]) core.notice(notice)
+    if (pushNotice) core.notice(pushNotice)
+    checkCredentials(inputs, push)
     checkBuildFiles(inputs)
     core.info(`Image: ${names.image}`)
     core.info(`Tags: ${names.tags.join(', ')}`)
 
-    // 2. A Docker config directory of our own; the post step removes it.
+    // 2. OCI labels (the user's win); the repository's description and licence come from the
+    //    payload, or from one GitHub API call when the payload lacks them.
+    const repo = await resolveRepositoryInfo(event, names.registry, inputs.token)
+    if (repo.message) (repo.failed ? core.notice : core.info)(repo.message)
+    const version = names.tags[0]
+    const labels = imageLabels({
+      ctx: event,
+      version,
+      created: createdTimestamp(process.env.SOURCE_DATE_EPOCH, new Date()),
+      repo: repo.info,
+      userLabels: inputs.labels
+    })
+
+    // 3. A Docker config directory of our own; the post step removes it.
     const config = createActionConfig(
       names.registry,
       runnerConfigDir(),
@@ -57,7 +87,7 @@ export async function run(): Promise<void> {
             file: inputs.file,
             tags: names.references,
             buildArgs: inputs.buildArgs,
-            labels: inputs.labels,
+            labels: [...labels.added, ...inputs.labels],
             target: inputs.target,
             pull: inputs.pull,
             noCache: inputs.noCache
@@ -68,21 +98,51 @@ export async function run(): Promise<void> {
     core.info(`Built image ${imageId}`)
 
     let digest = ''
-    if (inputs.push) {
+    let info: ImageInfo = { size: null, platform: '' }
+    let localSize: number | undefined
+    if (push) {
       const reported = await core.group(`Push ${names.references.length} tag(s)`, async () => {
         const digests: (string | undefined)[] = []
         for (const ref of names.references) digests.push(await docker.push(ref))
         return digests
       })
-      digest = await core.group('Read the digest back from the registry', () =>
-        verifyPushedDigest(names, inputs.username, inputs.token, reported)
+      const registry = new RegistryClient({
+        registry: names.registry,
+        username: inputs.username,
+        password: inputs.token
+      })
+      digest = await core.group(
+        'Read the digest, size and platform back from the registry',
+        async () => {
+          const verified = await verifyPushedDigest(names, reported, registry)
+          info = await describePushedImage(registry, names.path, verified).catch(error => {
+            core.warning(
+              `Could not read the size and platform of ${names.image}: ${errorMessage(error)}`
+            )
+            return info
+          })
+          return verified
+        }
       )
       core.info(`Digest: ${digest}`)
     } else {
       core.info('push is false: the image was built and tagged locally, nothing was pushed.')
+      const local = await docker.inspectImage(imageId)
+      info = { size: null, platform: platformString(local) }
+      localSize = local.size
     }
 
-    const result = { names, imageId, digest, builder }
+    const result = {
+      names,
+      imageId,
+      digest,
+      builder,
+      version,
+      labels: labels.all,
+      ...info,
+      localSize,
+      packageUrl: packagePageUrl(names, event)
+    }
     setOutputs(result)
     await writeSummary(result)
   } catch (error) {

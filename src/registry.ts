@@ -191,4 +191,36 @@ export class RegistryClient {
     const mediaType = (response.headers.get('content-type') ?? '').split(';')[0].trim()
     return { digest, mediaType, bytes }
   }
+
+  /**
+   * Fetches a (small) blob by digest, such as an image config, and checks that its bytes hash to
+   * that digest. Redirects to a storage backend are followed; fetch drops the Authorization
+   * header when a redirect leaves the registry's origin.
+   */
+  async getBlob(repository: string, digest: string, maxBytes = 4 * 1024 * 1024): Promise<Buffer> {
+    const algorithm = /^(sha256|sha512):[0-9a-f]+$/.exec(digest)?.[1]
+    if (!algorithm) throw new RegistryError(`unsupported digest '${digest}'`, 0, 'DIGEST_INVALID')
+    const path = `/v2/${repository}/blobs/${digest}`
+    const response = await this.request('GET', path, `repository:${repository}:pull`)
+    if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
+    const length = Number(response.headers.get('content-length') ?? '0')
+    if (length > maxBytes) {
+      await response.body?.cancel()
+      throw new RegistryError(
+        `blob ${digest} is ${length} bytes, more than ${maxBytes}`,
+        response.status,
+        'SIZE_INVALID'
+      )
+    }
+    const bytes = Buffer.from(await response.arrayBuffer())
+    const actual = `${algorithm}:` + createHash(algorithm).update(bytes).digest('hex')
+    if (actual !== digest) {
+      throw new RegistryError(
+        `${this.options.registry} served blob ${digest} with bytes that hash to ${actual}`,
+        response.status,
+        'DIGEST_INVALID'
+      )
+    }
+    return bytes
+  }
 }

@@ -4,14 +4,12 @@
  */
 import { UserError } from './errors.js'
 import type { ImageNames } from './naming.js'
-import { RegistryClient } from './registry.js'
+import type { RegistryClient } from './registry.js'
 
 export async function verifyPushedDigest(
   names: ImageNames,
-  username: string,
-  token: string,
   reportedByPush: (string | undefined)[],
-  client = new RegistryClient({ registry: names.registry, username, password: token })
+  client: Pick<RegistryClient, 'getManifest'>
 ): Promise<string> {
   const served: string[] = []
   for (const tag of names.tags) served.push((await client.getManifest(names.path, tag)).digest)

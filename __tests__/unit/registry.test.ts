@@ -34,6 +34,8 @@ const manifest = Buffer.from(
   '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
 )
 const digest = 'sha256:' + createHash('sha256').update(manifest).digest('hex')
+const config = Buffer.from('{"os":"linux","architecture":"amd64"}')
+const configDigest = 'sha256:' + createHash('sha256').update(config).digest('hex')
 let server: Server
 let registry = ''
 const seen: string[] = []
@@ -60,6 +62,12 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     res.end(
       JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] })
     )
+    return
+  }
+  if (url.pathname.startsWith('/v2/o/i/blobs/')) {
+    // The config blob, or (for the "tampered" digest) other bytes than the digest promises.
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream' })
+    res.end(url.pathname.endsWith(configDigest) ? config : Buffer.from('tampered'))
     return
   }
   if (url.pathname === '/v2/o/i/manifests/missing') {
@@ -122,6 +130,13 @@ describe('registry client (Bearer token flow)', () => {
       lieAboutDigest = false
     }
   })
+  it('fetches a blob and checks its bytes against the digest', async () => {
+    const client = new RegistryClient({ registry, username: 'u', password: 'good' })
+    expect((await client.getBlob('o/i', configDigest)).equals(config)).toBe(true)
+    const other = 'sha256:' + 'e'.repeat(64)
+    await expect(client.getBlob('o/i', other)).rejects.toMatchObject({ code: 'DIGEST_INVALID' })
+    await expect(client.getBlob('o/i', '../../etc')).rejects.toThrow(/unsupported digest/)
+  })
   it('says when the registry cannot be reached', async () => {
     const closed = createServer()
     await new Promise<void>(resolve => closed.listen(0, '127.0.0.1', resolve))
@@ -136,6 +151,7 @@ describe('registry client (Bearer token flow)', () => {
 })
 
 describe('digest read-back', () => {
+  const client = () => new RegistryClient({ registry, username: 'u', password: 'good' })
   const names = () =>
     resolveNames({
       registry,
@@ -148,11 +164,11 @@ describe('digest read-back', () => {
       serverUrl: ''
     })
   it('returns the digest every tag serves', async () => {
-    expect(await verifyPushedDigest(names(), 'u', 'good', [digest, digest])).toBe(digest)
+    expect(await verifyPushedDigest(names(), [digest, digest], client())).toBe(digest)
   })
   it('fails when docker push reported another digest', async () => {
     await expect(
-      verifyPushedDigest(names(), 'u', 'good', ['sha256:' + '1'.repeat(64)])
+      verifyPushedDigest(names(), ['sha256:' + '1'.repeat(64)], client())
     ).rejects.toThrow(/docker push reported sha256:1+ but .* serves/)
   })
   it('fails when the tags resolve to different manifests', async () => {
@@ -163,7 +179,7 @@ describe('digest read-back', () => {
         bytes: Buffer.alloc(0)
       })
     } as unknown as RegistryClient
-    await expect(verifyPushedDigest(names(), 'u', 'good', [], fake)).rejects.toThrow(
+    await expect(verifyPushedDigest(names(), [], fake)).rejects.toThrow(
       /do not all resolve to one image .*1.0 → sha256:aaa, latest → sha256:bbb/
     )
   })
