@@ -30530,6 +30530,7 @@ async function run() {
         core/* saveState */.LZ(state/* STATE */.c.registry, names.registry);
         config.warnings.forEach(w => core/* warning */.$e(w));
         const docker = new src_docker/* Docker */.Jg(config.dir);
+        // 4. Log in, build, then push and read back (or describe the local image).
         if (inputs.token) {
             await core/* group */.Os(`Log in to ${names.registry}`, () => docker.login(names.registry, inputs.username, inputs.token).catch(error => {
                 throw loginHint(error, names.registry);
@@ -30551,46 +30552,17 @@ async function run() {
             noCache: inputs.noCache
         }, builder));
         core/* info */.pq(`Built image ${imageId}`);
-        let digest = '';
-        let info = { size: null, platform: '' };
-        let localSize;
-        if (push) {
-            const reported = await core/* group */.Os(`Push ${names.references.length} tag(s)`, async () => {
-                const digests = [];
-                for (const ref of names.references)
-                    digests.push(await docker.push(ref));
-                return digests;
-            });
-            const registry = new RegistryClient({
-                registry: names.registry,
-                username: inputs.username,
-                password: inputs.token
-            });
-            digest = await core/* group */.Os('Read the digest, size and platform back from the registry', async () => {
-                const verified = await verifyPushedDigest(names, reported, registry);
-                info = await describePushedImage(registry, names.path, verified).catch(error => {
-                    core/* warning */.$e(`Could not read the size and platform of ${names.image}: ${(0,errors/* errorMessage */.gJ)(error)}`);
-                    return info;
-                });
-                return verified;
-            });
-            core/* info */.pq(`Digest: ${digest}`);
-        }
-        else {
-            core/* info */.pq('push is false: the image was built and tagged locally, nothing was pushed.');
-            const local = await docker.inspectImage(imageId);
-            info = { size: null, platform: platformString(local) };
-            localSize = local.size;
-        }
+        const published = push
+            ? await pushAndReadBack(docker, names, inputs.username, inputs.token)
+            : await describeLocalImage(docker, imageId);
+        // 5. Outputs and job summary.
         const result = {
             names,
             imageId,
-            digest,
             builder,
             version,
             labels: labels.all,
-            ...info,
-            localSize,
+            ...published,
             packageUrl: packagePageUrl(names, event)
         };
         setOutputs(result);
@@ -30598,6 +30570,38 @@ async function run() {
     }
     catch (error) {
         fail(error);
+    }
+}
+/** Pushes every tag, then reads the digest (all tags must agree), size and platform back. */
+async function pushAndReadBack(docker, names, username, token) {
+    const reported = await core/* group */.Os(`Push ${names.references.length} tag(s)`, async () => {
+        const digests = [];
+        for (const ref of names.references)
+            digests.push(await docker.push(ref));
+        return digests;
+    });
+    const registry = new RegistryClient({ registry: names.registry, username, password: token });
+    return core/* group */.Os('Read the digest, size and platform back from the registry', async () => {
+        const digest = await verifyPushedDigest(names, reported, registry);
+        core/* info */.pq(`Digest: ${digest}`);
+        // Size and platform are for the summary and the metadata output: a failure is not fatal.
+        const info = await describePushedImage(registry, names.path, digest).catch(error => {
+            core/* warning */.$e(`Could not read the size and platform of ${names.image}: ${(0,errors/* errorMessage */.gJ)(error)}`);
+            return { size: null, platform: '' };
+        });
+        return { digest, ...info };
+    });
+}
+/** Not pushed: platform and uncompressed size of the local image. */
+async function describeLocalImage(docker, imageId) {
+    core/* info */.pq('push is false: the image was built and tagged locally, nothing was pushed.');
+    try {
+        const local = await docker.inspectImage(imageId);
+        return { digest: '', size: null, platform: platformString(local), localSize: local.size };
+    }
+    catch (error) {
+        core/* warning */.$e(`Could not inspect the local image ${imageId}: ${(0,errors/* errorMessage */.gJ)(error)}`);
+        return { digest: '', size: null, platform: '' };
     }
 }
 /** Adds what to check to docker's own reason for a failed login. */

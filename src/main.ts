@@ -19,7 +19,7 @@ import {
   resolvePush,
   resolveTags
 } from './metadata.js'
-import { resolveNames } from './naming.js'
+import { resolveNames, type ImageNames } from './naming.js'
 import { setOutputs, writeSummary } from './outputs.js'
 import { RegistryClient } from './registry.js'
 import { verifyPushedDigest } from './verify.js'
@@ -66,6 +66,7 @@ export async function run(): Promise<void> {
     config.warnings.forEach(w => core.warning(w))
     const docker = new Docker(config.dir)
 
+    // 4. Log in, build, then push and read back (or describe the local image).
     if (inputs.token) {
       await core.group(`Log in to ${names.registry}`, () =>
         docker.login(names.registry, inputs.username, inputs.token).catch(error => {
@@ -97,56 +98,67 @@ export async function run(): Promise<void> {
     )
     core.info(`Built image ${imageId}`)
 
-    let digest = ''
-    let info: ImageInfo = { size: null, platform: '' }
-    let localSize: number | undefined
-    if (push) {
-      const reported = await core.group(`Push ${names.references.length} tag(s)`, async () => {
-        const digests: (string | undefined)[] = []
-        for (const ref of names.references) digests.push(await docker.push(ref))
-        return digests
-      })
-      const registry = new RegistryClient({
-        registry: names.registry,
-        username: inputs.username,
-        password: inputs.token
-      })
-      digest = await core.group(
-        'Read the digest, size and platform back from the registry',
-        async () => {
-          const verified = await verifyPushedDigest(names, reported, registry)
-          info = await describePushedImage(registry, names.path, verified).catch(error => {
-            core.warning(
-              `Could not read the size and platform of ${names.image}: ${errorMessage(error)}`
-            )
-            return info
-          })
-          return verified
-        }
-      )
-      core.info(`Digest: ${digest}`)
-    } else {
-      core.info('push is false: the image was built and tagged locally, nothing was pushed.')
-      const local = await docker.inspectImage(imageId)
-      info = { size: null, platform: platformString(local) }
-      localSize = local.size
-    }
+    const published = push
+      ? await pushAndReadBack(docker, names, inputs.username, inputs.token)
+      : await describeLocalImage(docker, imageId)
 
+    // 5. Outputs and job summary.
     const result = {
       names,
       imageId,
-      digest,
       builder,
       version,
       labels: labels.all,
-      ...info,
-      localSize,
+      ...published,
       packageUrl: packagePageUrl(names, event)
     }
     setOutputs(result)
     await writeSummary(result)
   } catch (error) {
     fail(error)
+  }
+}
+
+interface Published extends ImageInfo {
+  /** '' when nothing was pushed. */
+  digest: string
+  localSize?: number
+}
+
+/** Pushes every tag, then reads the digest (all tags must agree), size and platform back. */
+async function pushAndReadBack(
+  docker: Docker,
+  names: ImageNames,
+  username: string,
+  token: string
+): Promise<Published> {
+  const reported = await core.group(`Push ${names.references.length} tag(s)`, async () => {
+    const digests: (string | undefined)[] = []
+    for (const ref of names.references) digests.push(await docker.push(ref))
+    return digests
+  })
+  const registry = new RegistryClient({ registry: names.registry, username, password: token })
+  return core.group('Read the digest, size and platform back from the registry', async () => {
+    const digest = await verifyPushedDigest(names, reported, registry)
+    core.info(`Digest: ${digest}`)
+    // Size and platform are for the summary and the metadata output: a failure is not fatal.
+    const info = await describePushedImage(registry, names.path, digest).catch(error => {
+      core.warning(`Could not read the size and platform of ${names.image}: ${errorMessage(error)}`)
+      return { size: null, platform: '' }
+    })
+    return { digest, ...info }
+  })
+}
+
+/** Not pushed: platform and uncompressed size of the local image. */
+async function describeLocalImage(docker: Docker, imageId: string): Promise<Published> {
+  core.info('push is false: the image was built and tagged locally, nothing was pushed.')
+  try {
+    const local = await docker.inspectImage(imageId)
+    return { digest: '', size: null, platform: platformString(local), localSize: local.size }
+  } catch (error) {
+    core.warning(`Could not inspect the local image ${imageId}: ${errorMessage(error)}`)
+    return { digest: '', size: null, platform: '' }
   }
 }
 
