@@ -57,7 +57,7 @@ output() { node -e '
 image_ref=$(output image-ref)
 echo
 echo "== outputs"
-for name in image tags digest image-ref imageid; do printf '%-9s %s\n' "$name:" "$(output $name | paste -sd' ')"; done
+for name in image tags digest image-ref imageid version metadata; do printf '%-9s %s\n' "$name:" "$(output $name | paste -sd' ')"; done
 echo
 echo "== check with real clients: skopeo inspect, then docker pull $image_ref"
 skopeo inspect --tls-verify=false --creds "$E2E_REGISTRY_USER:$E2E_REGISTRY_PASSWORD" \

@@ -139,6 +139,27 @@ export class Docker {
     }
   }
 
+  /** Platform and uncompressed size of a local image (`docker image inspect`). */
+  async inspectImage(
+    image: string
+  ): Promise<{ os: string; architecture: string; variant?: string; size: number }> {
+    const result = await this.run(['image', 'inspect', '--format', '{{json .}}', image], {
+      silent: true
+    })
+    const data = JSON.parse(result.stdout) as {
+      Os?: string
+      Architecture?: string
+      Variant?: string
+      Size?: number
+    }
+    return {
+      os: data.Os ?? '',
+      architecture: data.Architecture ?? '',
+      variant: data.Variant || undefined,
+      size: Number(data.Size) || 0
+    }
+  }
+
   /** Pushes one reference; returns the digest docker reports (for a cross-check only). */
   async push(reference: string): Promise<string | undefined> {
     const result = await this.run(['push', reference])

@@ -6,6 +6,7 @@ import * as core from '@actions/core'
 import { existsSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import { UserError } from './errors.js'
+import type { TagsMode } from './metadata.js'
 
 export interface ActionInputs {
   registry: string
@@ -15,7 +16,9 @@ export interface ActionInputs {
   owner: string
   repository: string
   imageName: string
+  /** The user's tags; empty means "derive them from the event". */
   tags: string[]
+  tagsMode: TagsMode
   context: string
   file: string
   buildArgs: string[]
@@ -23,7 +26,8 @@ export interface ActionInputs {
   target: string
   pull: boolean
   noCache: boolean
-  push: boolean
+  /** undefined when not given: true, except on pull requests from forks (metadata.resolvePush). */
+  push: boolean | undefined
   /** Workflow context (environment of the runner). */
   contextRepository: string
   serverUrl: string
@@ -65,6 +69,17 @@ export function parseKeyValues(name: string, value: string): string[] {
   return entries
 }
 
+/** `replace` (the default: the user's tags replace the derived ones) or `append`. */
+export function parseTagsMode(value: string): TagsMode {
+  const v = value.trim().toLowerCase()
+  if (v === '' || v === 'replace') return 'replace'
+  if (v === 'append') return 'append'
+  throw new UserError(
+    `tags-mode '${value}' is not one of replace, append: use 'replace' to publish only the tags ` +
+      `you give, or 'append' to add them to the tags derived from the event.`
+  )
+}
+
 /**
  * Reads every input. The token is registered as a secret first, before anything can be printed.
  * `getInput` is injectable so the parsing can be tested without environment variables.
@@ -84,7 +99,8 @@ export function readInputs(
     owner: getInput('owner'),
     repository: getInput('repository'),
     imageName: getInput('image-name'),
-    tags: parseList(getInput('tags') || 'latest', 'comma-newline'),
+    tags: parseList(getInput('tags'), 'comma-newline'),
+    tagsMode: parseTagsMode(getInput('tags-mode')),
     context: getInput('context') || '.',
     file: getInput('file'),
     buildArgs: parseKeyValues('build-args', getInput('build-args')),
@@ -92,7 +108,7 @@ export function readInputs(
     target: getInput('target').trim(),
     pull: parseBoolean('pull', getInput('pull'), false),
     noCache: parseBoolean('no-cache', getInput('no-cache'), false),
-    push: parseBoolean('push', getInput('push'), true),
+    push: getInput('push').trim() === '' ? undefined : parseBoolean('push', getInput('push'), true),
     contextRepository: env.GITHUB_REPOSITORY ?? '',
     serverUrl: env.GITHUB_SERVER_URL ?? ''
   }
@@ -105,8 +121,11 @@ export function readInputs(
 }
 
 /** Credentials are needed to push; without a push they are optional (base images may be public). */
-export function checkCredentials(inputs: ActionInputs): void {
-  if (!inputs.push) return
+export function checkCredentials(
+  inputs: Pick<ActionInputs, 'token' | 'username'>,
+  push: boolean
+): void {
+  if (!push) return
   if (!inputs.token) {
     throw new UserError(
       'token is empty, so the image cannot be pushed: pass `token: ${{ secrets.GITHUB_TOKEN }}` ' +

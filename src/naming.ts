@@ -25,6 +25,25 @@ export function defaultRegistry(serverUrl: string | undefined): string {
   return `containers.${host}`
 }
 
+/**
+ * The GitHub web server whose packages `registry` holds, or undefined for any other registry:
+ * https://github.com for ghcr.io and docker.pkg.github.com; GITHUB_SERVER_URL for the GHES hosts
+ * containers.HOSTNAME, docker.HOSTNAME and HOSTNAME (REGISTRY-FACTS "Hosts and name schemes").
+ */
+export function githubServerFor(
+  registry: string,
+  serverUrl: string | undefined
+): string | undefined {
+  const host = registry.replace(/:\d+$/, '').toLowerCase()
+  if (host === 'ghcr.io' || host === 'docker.pkg.github.com') return 'https://github.com'
+  const server = serverHost(serverUrl)
+  if (!server || server === 'github.com') return undefined
+  if ([`containers.${server}`, `docker.${server}`, server].includes(host)) {
+    return (serverUrl ?? '').replace(/\/+$/, '')
+  }
+  return undefined
+}
+
 function serverHost(serverUrl: string | undefined): string {
   if (!serverUrl) return ''
   try {

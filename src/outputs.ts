@@ -8,6 +8,30 @@ export interface PublishResult {
   /** '' when nothing was pushed. */
   digest: string
   builder: string
+  /** The first tag. */
+  version: string
+  /** Every label the action passed to the build (its own and the user's). */
+  labels: Record<string, string>
+  /** Compressed size in bytes as the registry stores it; null when not pushed or not readable. */
+  size: number | null
+  /** Uncompressed size of the local image, shown when nothing was pushed. */
+  localSize?: number
+  /** os/architecture[/variant]; '' when not known. */
+  platform: string
+  /** The package's page on GitHub; undefined for other registries. */
+  packageUrl?: string
+}
+
+/** The `metadata` output: one JSON object with what was published. */
+export function metadataJson(result: PublishResult): string {
+  return JSON.stringify({
+    image: result.names.image,
+    tags: result.names.tags,
+    labels: result.labels,
+    digest: result.digest || null,
+    size: result.size,
+    platform: result.platform || null
+  })
 }
 
 export function setOutputs(result: PublishResult): void {
@@ -17,11 +41,53 @@ export function setOutputs(result: PublishResult): void {
   core.setOutput('tags', names.references.join('\n'))
   core.setOutput('image-ref', digest ? `${names.image}@${digest}` : '')
   core.setOutput('imageid', imageId)
+  core.setOutput('version', result.version)
+  core.setOutput('metadata', metadataJson(result))
+}
+
+/** 1536 → "1.5 KiB"; exact bytes are given next to it in the summary. */
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`
+}
+
+function sizeText(result: PublishResult): string {
+  if (result.size !== null) {
+    return `${formatBytes(result.size)} compressed (${result.size.toLocaleString('en-US')} bytes)`
+  }
+  if (!result.digest && result.localSize) {
+    return `${formatBytes(result.localSize)} uncompressed (local image; the compressed size is known once pushed)`
+  }
+  return 'unknown'
 }
 
 export async function writeSummary(result: PublishResult): Promise<void> {
   const { names, digest, imageId } = result
   const code = (s: string): string => `<code>${escapeHtml(s)}</code>`
+  const pull = digest ? `docker pull ${names.image}@${digest}` : ''
+  const rows: string[][] = [
+    ['Image', code(names.image)],
+    ['Tags', names.tags.map(code).join('<br>')],
+    ['Digest', digest ? code(digest) : 'not pushed (<code>push: false</code>)'],
+    ['Size', escapeHtml(sizeText(result))],
+    ['Platform', result.platform ? code(result.platform) : 'unknown'],
+    ['Pull', pull ? code(pull) : 'not pushed'],
+    [
+      'Package',
+      result.packageUrl
+        ? `<a href="${escapeHtml(result.packageUrl)}">${escapeHtml(result.packageUrl)}</a>`
+        : `no package page on GitHub for ${code(names.registry)}`
+    ],
+    ['Image ID', code(imageId)],
+    ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
+    ['Builder', escapeHtml(result.builder)]
+  ]
   const summary = core.summary
     .addHeading(digest ? `Published ${names.image}` : `Built ${names.image} (not pushed)`, 3)
     .addTable([
@@ -29,21 +95,26 @@ export async function writeSummary(result: PublishResult): Promise<void> {
         { data: 'Field', header: true },
         { data: 'Value', header: true }
       ],
-      ['Image', code(names.image)],
-      ['Tags', names.tags.map(code).join(' ')],
-      ['Digest', digest ? code(digest) : 'not pushed (<code>push: false</code>)'],
-      ['Image ID', code(imageId)],
-      ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
-      ['Builder', escapeHtml(result.builder)]
+      ...rows
     ])
-  if (digest) {
-    summary
-      .addRaw('Pull exactly this image:', true)
-      .addCodeBlock(`docker pull ${names.image}@${digest}`, 'shell')
+  const labels = Object.entries(result.labels)
+  if (labels.length) {
+    const table = labels
+      .map(([k, v]) => `<tr><td>${code(k)}</td><td>${escapeHtml(v)}</td></tr>`)
+      .join('')
+    summary.addDetails(
+      `Labels (${labels.length})`,
+      `<table><tr><th>Label</th><th>Value</th></tr>${table}</table>`
+    )
   }
+  if (pull) summary.addRaw('Pull exactly this image:', true).addCodeBlock(pull, 'shell')
   await summary.write()
 }
 
 function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
 }

@@ -343,16 +343,6 @@ export class RegistryClient {
     return response.headers.get('docker-content-digest') ?? undefined
   }
 
-  /** GET a blob (for small ones: configs). The bytes must hash to the digest. */
-  async getBlob(repository: string, digest: string): Promise<Buffer> {
-    const path = `/v2/${repository}/blobs/${digest}`
-    const response = await this.request('GET', path, [repositoryScope(repository, ['pull'])])
-    if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
-    const bytes = Buffer.from(await response.arrayBuffer())
-    this.checkDigest(`${repository}@${digest}`, digest, sha256(bytes), response.status)
-    return bytes
-  }
-
   /** HEAD a blob: its size, or undefined when the repository does not have it. */
   async headBlob(repository: string, digest: string): Promise<number | undefined> {
     const path = `/v2/${repository}/blobs/${digest}`
@@ -432,6 +422,38 @@ export class RegistryClient {
       )
     }
     return new URL(location, this.baseUrl).toString()
+  }
+
+  /**
+   * Fetches a (small) blob by digest, such as an image config, and checks that its bytes hash to
+   * that digest. Redirects to a storage backend are followed; fetch drops the Authorization
+   * header when a redirect leaves the registry's origin.
+   */
+  async getBlob(repository: string, digest: string, maxBytes = 4 * 1024 * 1024): Promise<Buffer> {
+    const algorithm = /^(sha256|sha512):[0-9a-f]+$/.exec(digest)?.[1]
+    if (!algorithm) throw new RegistryError(`unsupported digest '${digest}'`, 0, 'DIGEST_INVALID')
+    const path = `/v2/${repository}/blobs/${digest}`
+    const response = await this.request('GET', path, [repositoryScope(repository, ['pull'])])
+    if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
+    const length = Number(response.headers.get('content-length') ?? '0')
+    if (length > maxBytes) {
+      await response.body?.cancel()
+      throw new RegistryError(
+        `blob ${digest} is ${length} bytes, more than ${maxBytes}`,
+        response.status,
+        'SIZE_INVALID'
+      )
+    }
+    const bytes = Buffer.from(await response.arrayBuffer())
+    const actual = `${algorithm}:` + createHash(algorithm).update(bytes).digest('hex')
+    if (actual !== digest) {
+      throw new RegistryError(
+        `${this.options.registry} served blob ${digest} with bytes that hash to ${actual}`,
+        response.status,
+        'DIGEST_INVALID'
+      )
+    }
+    return bytes
   }
 }
 

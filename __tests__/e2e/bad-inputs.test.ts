@@ -90,7 +90,11 @@ const cases: Case[] = [
     /must be only the tag, not an image reference/
   ]),
   ['tag too long', { tags: long(129) }, /is not valid: it is 129 characters long \(at most 128\)/],
-  ['only separators as tags', { tags: ' , \n ,' }, /tags is empty/],
+  ...['merge', 'add', 'REPLACE-ALL'].map((v): Case => [
+    `tags-mode ${v}`,
+    { 'tags-mode': v },
+    /tags-mode '.*' is not one of replace, append/
+  ]),
   // registries
   ...['https://ghcr.io', 'http://localhost:5000', 'oci://ghcr.io'].map((v): Case => [
     `registry with scheme ${v}`,

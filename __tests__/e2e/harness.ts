@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { fixtureEnv, type EventFixtureName } from '../fixtures/events.js'
 
 export const ROOT = path.resolve(
   import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
@@ -73,7 +74,10 @@ export function testRegistries(): TestRegistry[] {
   ]
 }
 
-/** A fresh runner: workspace, RUNNER_TEMP, HOME (with its own ~/.docker) and the file commands. */
+/**
+ * A fresh runner: workspace, RUNNER_TEMP, HOME (with its own ~/.docker), the file commands, and the
+ * context of one event (GITHUB_* and the payload at GITHUB_EVENT_PATH) from __tests__/fixtures/events.
+ */
 export class Runner {
   readonly root = mkdtempSync(path.join(os.tmpdir(), 'e2e-runner-'))
   readonly workspace = path.join(this.root, 'workspace')
@@ -87,7 +91,10 @@ export class Runner {
   }
   env: Record<string, string>
 
-  constructor(extraEnv: Record<string, string> = {}) {
+  constructor(
+    event: EventFixtureName = 'push-default-branch',
+    extraEnv: Record<string, string> = {}
+  ) {
     for (const d of [this.workspace, this.temp, this.dockerConfig])
       mkdirSync(d, { recursive: true })
     for (const f of Object.values(this.files)) writeFileSync(f, '')
@@ -110,6 +117,7 @@ export class Runner {
       GITHUB_OUTPUT: this.files.output,
       GITHUB_STATE: this.files.state,
       GITHUB_STEP_SUMMARY: this.files.summary,
+      ...fixtureEnv(event, this.root),
       ...extraEnv
     }
   }
@@ -125,11 +133,12 @@ export class Runner {
     const defaults: Record<string, string> = {
       'registry-type': 'auto',
       username: this.env.GITHUB_ACTOR,
-      tags: 'latest',
+      tags: '',
+      'tags-mode': 'replace',
       context: '.',
       pull: 'false',
       'no-cache': 'false',
-      push: 'true'
+      push: ''
     }
     const env = { ...this.env }
     for (const [name, value] of Object.entries({ ...defaults, ...inputs })) {

@@ -250,7 +250,8 @@ describe('failures', () => {
       "registry 'https://ghcr.io' must be a host[:port] without a scheme: use 'ghcr.io'."
     ],
     [{ token: '' }, 'token is empty, so the image cannot be pushed'],
-    [{ push: 'yes' }, "push 'yes' is not a boolean: use true or false."]
+    [{ push: 'yes' }, "push 'yes' is not a boolean: use true or false."],
+    [{ 'tags-mode': 'merge' }, "tags-mode 'merge' is not one of replace, append"]
   ])('bad input %j fails before any docker call', (inputs, message) => {
     const runner = new Runner()
     scratchProject(runner)

@@ -8,6 +8,7 @@ import {
   parseBoolean,
   parseKeyValues,
   parseList,
+  parseTagsMode,
   readInputs
 } from '../../src/inputs.js'
 import { UserError } from '../../src/errors.js'
@@ -56,13 +57,23 @@ describe('readInputs', () => {
     )
     expect(i).toMatchObject({
       username: 'octocat',
-      tags: ['latest'],
+      tags: [],
+      tagsMode: 'replace',
       context: '.',
-      push: true,
+      push: undefined,
       pull: false,
       noCache: false,
       contextRepository: 'o/r'
     })
+  })
+  it('keeps an explicit push, so the fork default does not override it', () => {
+    expect(read({ push: 'true' }).push).toBe(true)
+    expect(read({ push: 'false' }).push).toBe(false)
+  })
+  it('reads tags-mode', () => {
+    expect(read({ 'tags-mode': 'append' }).tagsMode).toBe('append')
+    expect(parseTagsMode(' Replace ')).toBe('replace')
+    expect(() => parseTagsMode('merge')).toThrow("tags-mode 'merge' is not one of replace, append")
   })
   it('refuses a target that is not a stage name', () => {
     expect(() => read({ target: 'a b' })).toThrow(UserError)
@@ -71,15 +82,15 @@ describe('readInputs', () => {
 
 describe('credentials', () => {
   it('needs a token to push, and says how to give one', () => {
-    expect(() => checkCredentials(read({}, { GITHUB_ACTOR: 'u' }))).toThrow(
+    expect(() => checkCredentials(read({}, { GITHUB_ACTOR: 'u' }), true)).toThrow(
       /token is empty.*permissions: packages: write.*write:packages.*push: false/
     )
   })
   it('needs no token when not pushing', () => {
-    expect(() => checkCredentials(read({ push: 'false' }))).not.toThrow()
+    expect(() => checkCredentials(read({}), false)).not.toThrow()
   })
   it('needs a username', () => {
-    expect(() => checkCredentials(read({ token: 't' }))).toThrow(/username is empty/)
+    expect(() => checkCredentials(read({ token: 't' }), true)).toThrow(/username is empty/)
   })
 })
 

@@ -34,6 +34,8 @@ const manifest = Buffer.from(
   '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
 )
 const digest = 'sha256:' + createHash('sha256').update(manifest).digest('hex')
+const config = Buffer.from('{"os":"linux","architecture":"amd64"}')
+const configDigest = 'sha256:' + createHash('sha256').update(config).digest('hex')
 let server: Server
 let registry = ''
 const seen: string[] = []
@@ -60,6 +62,12 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     res.end(
       JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] })
     )
+    return
+  }
+  if (url.pathname.startsWith('/v2/o/i/blobs/')) {
+    // The config blob, or (for the "tampered" digest) other bytes than the digest promises.
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream' })
+    res.end(url.pathname.endsWith(configDigest) ? config : Buffer.from('tampered'))
     return
   }
   if (url.pathname === '/v2/o/i/manifests/missing') {
@@ -121,6 +129,13 @@ describe('registry client (Bearer token flow)', () => {
     } finally {
       lieAboutDigest = false
     }
+  })
+  it('fetches a blob and checks its bytes against the digest', async () => {
+    const client = new RegistryClient({ registry, username: 'u', password: 'good' })
+    expect((await client.getBlob('o/i', configDigest)).equals(config)).toBe(true)
+    const other = 'sha256:' + 'e'.repeat(64)
+    await expect(client.getBlob('o/i', other)).rejects.toMatchObject({ code: 'DIGEST_INVALID' })
+    await expect(client.getBlob('o/i', '../../etc')).rejects.toThrow(/unsupported digest/)
   })
   it('says when the registry cannot be reached', async () => {
     const closed = createServer()
