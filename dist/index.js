@@ -28560,6 +28560,27 @@ class Docker {
             (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.rmSync)(dir, { recursive: true, force: true });
         }
     }
+    /**
+     * The full ID (`sha256:…`) of a local image, given its ID or a reference; undefined when the
+     * engine has no such image. Only looks locally: `docker image inspect` never pulls.
+     */
+    async localImageId(image) {
+        const args = ['image', 'inspect', '--format', '{{.Id}}', image];
+        const result = await this.execFn('docker', args, {
+            env: this.env,
+            silent: true,
+            ignoreReturnCode: true
+        });
+        if (result.exitCode === 0)
+            return result.stdout.trim();
+        if (/no such image/i.test(result.stderr + result.stdout))
+            return undefined;
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .DockerCommandError */ .YJ('image inspect', result.exitCode, lastErrorLine(result.stderr, result.stdout));
+    }
+    /** `docker tag SOURCE TARGET`. */
+    async tag(source, target) {
+        await this.run(['tag', source, target]);
+    }
     /** Pushes one reference; returns the digest docker reports (for a cross-check only). */
     async push(reference) {
         const result = await this.run(['push', reference]);
@@ -28614,7 +28635,7 @@ function errorMessage(error) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3360);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1530);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2779);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
 /** Entry point for both the main and the post step (action.yml runs this file for both). */
@@ -28640,7 +28661,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1530:
+/***/ 2779:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28665,112 +28686,6 @@ var errors = __nccwpck_require__(3916);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-;// CONCATENATED MODULE: ./src/inputs.ts
-/**
- * Reads and checks the action's inputs and the workflow context. Everything here runs before any
- * daemon or network call; a mistake is reported as a UserError that says how to fix it.
- */
-
-
-
-
-/** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
-function parseList(value, separators) {
-    const re = separators === 'newline' ? /\r?\n/ : /[\r\n,]+/;
-    return value
-        .split(re)
-        .map(s => s.trim())
-        .filter(s => s !== '');
-}
-/** A YAML 1.2 core boolean, as GitHub documents them; anything else is a clear error. */
-function parseBoolean(name, value, fallback) {
-    const v = value.trim();
-    if (v === '')
-        return fallback;
-    if (/^(true|True|TRUE)$/.test(v))
-        return true;
-    if (/^(false|False|FALSE)$/.test(v))
-        return false;
-    throw new errors/* UserError */.yo(`${name} '${value}' is not a boolean: use true or false.`);
-}
-/** KEY=VALUE lines (build-args, labels). The value may be empty or hold '='; the key may not be empty. */
-function parseKeyValues(name, value) {
-    const entries = parseList(value, 'newline');
-    for (const entry of entries) {
-        const eq = entry.indexOf('=');
-        const key = eq < 0 ? entry : entry.slice(0, eq);
-        if (eq <= 0 || /\s/.test(key)) {
-            throw new errors/* UserError */.yo(`${name} entry '${entry.length > 60 ? entry.slice(0, 60) + '…' : entry}' is not KEY=VALUE: ` +
-                `give one KEY=VALUE per line, with no spaces in KEY.`);
-        }
-    }
-    return entries;
-}
-/**
- * Reads every input. The token is registered as a secret first, before anything can be printed.
- * `getInput` is injectable so the parsing can be tested without environment variables.
- */
-function readInputs(env = process.env, getInput = name => core/* getInput */.V4(name)) {
-    const token = getInput('token');
-    if (token)
-        core/* setSecret */.Pq(token);
-    const inputs = {
-        registry: getInput('registry'),
-        registryType: getInput('registry-type'),
-        username: getInput('username') || env.GITHUB_ACTOR || '',
-        token,
-        owner: getInput('owner'),
-        repository: getInput('repository'),
-        imageName: getInput('image-name'),
-        tags: parseList(getInput('tags') || 'latest', 'comma-newline'),
-        context: getInput('context') || '.',
-        file: getInput('file'),
-        buildArgs: parseKeyValues('build-args', getInput('build-args')),
-        labels: parseKeyValues('labels', getInput('labels')),
-        target: getInput('target').trim(),
-        pull: parseBoolean('pull', getInput('pull'), false),
-        noCache: parseBoolean('no-cache', getInput('no-cache'), false),
-        push: parseBoolean('push', getInput('push'), true),
-        contextRepository: env.GITHUB_REPOSITORY ?? '',
-        serverUrl: env.GITHUB_SERVER_URL ?? ''
-    };
-    if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
-        throw new errors/* UserError */.yo(`target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`);
-    }
-    return inputs;
-}
-/** Credentials are needed to push; without a push they are optional (base images may be public). */
-function checkCredentials(inputs) {
-    if (!inputs.push)
-        return;
-    if (!inputs.token) {
-        throw new errors/* UserError */.yo('token is empty, so the image cannot be pushed: pass `token: ${{ secrets.GITHUB_TOKEN }}` ' +
-            '(with `permissions: packages: write` in the workflow) or a classic personal access token ' +
-            'with the write:packages scope, or set `push: false`.');
-    }
-    if (!inputs.username) {
-        throw new errors/* UserError */.yo('username is empty and GITHUB_ACTOR is not set: set the username input (for example `${{ github.actor }}`).');
-    }
-}
-function isRemoteContext(context) {
-    return /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || context === '-';
-}
-/** The build context and Dockerfile must exist before we start a build (remote contexts excepted). */
-function checkBuildFiles(inputs, cwd = process.cwd()) {
-    if (isRemoteContext(inputs.context))
-        return;
-    const context = external_node_path_.resolve(cwd, inputs.context);
-    if (!(0,external_node_fs_.existsSync)(context) || !(0,external_node_fs_.statSync)(context).isDirectory()) {
-        throw new errors/* UserError */.yo(`context '${inputs.context}' is not a directory (looked in ${context}). ` +
-            'Check out the repository first (actions/checkout) or set context to the folder that holds the build files.');
-    }
-    const file = inputs.file ? external_node_path_.resolve(cwd, inputs.file) : external_node_path_.join(context, 'Dockerfile');
-    if (!(0,external_node_fs_.existsSync)(file) || !(0,external_node_fs_.statSync)(file).isFile()) {
-        throw new errors/* UserError */.yo(`Dockerfile not found at ${file}. Set the file input to its path (relative to the workspace), ` +
-            'or add a Dockerfile to the context.');
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/naming.ts
 /**
  * Image naming for GitHub's registries: which registry, which scheme, and the lowercase,
@@ -28980,6 +28895,211 @@ function validateTags(tags) {
         }
     }
     return unique;
+}
+/** An image ID as `docker images` shows it (12 hex digits) up to the full `sha256:…`. */
+const IMAGE_ID = /^(?:sha256:)?[0-9a-f]{12,64}$/;
+/** A local image reference: [DOMAIN[:PORT]/]PATH[:TAG][@DIGEST] (distribution reference grammar). */
+const DOMAIN = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?`;
+const COMPONENT = `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`;
+const REFERENCE = new RegExp(`^(?:${DOMAIN}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`);
+/**
+ * Checks a `source-image` input: an image ID (`38f737a91f39`, `sha256:…`) or a local reference
+ * (`hello_docker:latest`, `localhost:5000/app@sha256:…`). Anything else — and in particular a value
+ * starting with '-', which docker would read as an option — is refused before docker runs.
+ */
+function parseSourceImage(input) {
+    const value = input.trim();
+    if (IMAGE_ID.test(value) || REFERENCE.test(value))
+        return value;
+    const hint = 'Use an image ID or a reference as `docker images` lists them, e.g. 38f737a91f39 or hello_docker:latest.';
+    if (/[A-Z]/.test(value.replace(/^[^/]*\//, '').replace(/:[^/]*$/, '')) && !/\s/.test(value)) {
+        throw new errors/* UserError */.yo(`source-image '${value}' is not a valid image reference: repository names are lowercase. ${hint}`);
+    }
+    throw new errors/* UserError */.yo(`source-image '${value}' is neither an image ID nor an image reference (NAME[:TAG] or NAME@sha256:…). ${hint}`);
+}
+
+;// CONCATENATED MODULE: ./src/inputs.ts
+/**
+ * Reads and checks the action's inputs and the workflow context. Everything here runs before any
+ * daemon or network call; a mistake is reported as a UserError that says how to fix it.
+ */
+
+
+
+
+
+/** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
+function parseList(value, separators) {
+    const re = separators === 'newline' ? /\r?\n/ : /[\r\n,]+/;
+    return value
+        .split(re)
+        .map(s => s.trim())
+        .filter(s => s !== '');
+}
+/** A YAML 1.2 core boolean, as GitHub documents them; anything else is a clear error. */
+function parseBoolean(name, value, fallback) {
+    const v = value.trim();
+    if (v === '')
+        return fallback;
+    if (/^(true|True|TRUE)$/.test(v))
+        return true;
+    if (/^(false|False|FALSE)$/.test(v))
+        return false;
+    throw new errors/* UserError */.yo(`${name} '${value}' is not a boolean: use true or false.`);
+}
+/** KEY=VALUE lines (build-args, labels). The value may be empty or hold '='; the key may not be empty. */
+function parseKeyValues(name, value) {
+    const entries = parseList(value, 'newline');
+    for (const entry of entries) {
+        const eq = entry.indexOf('=');
+        const key = eq < 0 ? entry : entry.slice(0, eq);
+        if (eq <= 0 || /\s/.test(key)) {
+            throw new errors/* UserError */.yo(`${name} entry '${entry.length > 60 ? entry.slice(0, 60) + '…' : entry}' is not KEY=VALUE: ` +
+                `give one KEY=VALUE per line, with no spaces in KEY.`);
+        }
+    }
+    return entries;
+}
+/**
+ * Reads every input. The token is registered as a secret first, before anything can be printed.
+ * `getInput` is injectable so the parsing can be tested without environment variables.
+ */
+function readInputs(env = process.env, getInput = name => core/* getInput */.V4(name)) {
+    const token = getInput('token');
+    if (token)
+        core/* setSecret */.Pq(token);
+    // action.yml gives `context` no default, so a context the workflow wrote is told from none.
+    const rawContext = getInput('context');
+    const inputs = {
+        registry: getInput('registry'),
+        registryType: getInput('registry-type'),
+        username: getInput('username') || env.GITHUB_ACTOR || '',
+        token,
+        owner: getInput('owner'),
+        repository: getInput('repository'),
+        imageName: getInput('image-name'),
+        tags: parseList(getInput('tags') || 'latest', 'comma-newline'),
+        context: rawContext || '.',
+        file: getInput('file'),
+        buildArgs: parseKeyValues('build-args', getInput('build-args')),
+        labels: parseKeyValues('labels', getInput('labels')),
+        target: getInput('target').trim(),
+        pull: parseBoolean('pull', getInput('pull'), false),
+        noCache: parseBoolean('no-cache', getInput('no-cache'), false),
+        push: parseBoolean('push', getInput('push'), true),
+        sourceImage: getInput('source-image').trim(),
+        contextRepository: env.GITHUB_REPOSITORY ?? '',
+        serverUrl: env.GITHUB_SERVER_URL ?? ''
+    };
+    if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
+        throw new errors/* UserError */.yo(`target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`);
+    }
+    if (inputs.sourceImage) {
+        inputs.sourceImage = parseSourceImage(inputs.sourceImage);
+        refuseBuildInputs(inputs, rawContext);
+    }
+    return inputs;
+}
+/**
+ * With `source-image` nothing is built, so inputs that configure a build would be silently
+ * ignored: refuse them instead. (`pull` and `no-cache` only count when true: false is their default.)
+ */
+function refuseBuildInputs(inputs, rawContext) {
+    const given = Object.entries({
+        context: rawContext !== '',
+        file: inputs.file !== '',
+        'build-args': inputs.buildArgs.length > 0,
+        labels: inputs.labels.length > 0,
+        target: inputs.target !== '',
+        pull: inputs.pull,
+        'no-cache': inputs.noCache
+    })
+        .filter(([, isGiven]) => isGiven)
+        .map(([name]) => name);
+    if (given.length === 0)
+        return;
+    throw new errors/* UserError */.yo(`source-image '${inputs.sourceImage}' publishes an existing image, so nothing is built and ` +
+        `${given.join(', ')} ${given.length === 1 ? 'has' : 'have'} no effect: remove ` +
+        `${given.length === 1 ? 'it' : 'them'}, or remove source-image to build from a Dockerfile.`);
+}
+/** Credentials are needed to push; without a push they are optional (base images may be public). */
+function checkCredentials(inputs) {
+    if (!inputs.push)
+        return;
+    if (!inputs.token) {
+        throw new errors/* UserError */.yo('token is empty, so the image cannot be pushed: pass `token: ${{ secrets.GITHUB_TOKEN }}` ' +
+            '(with `permissions: packages: write` in the workflow) or a classic personal access token ' +
+            'with the write:packages scope, or set `push: false`.');
+    }
+    if (!inputs.username) {
+        throw new errors/* UserError */.yo('username is empty and GITHUB_ACTOR is not set: set the username input (for example `${{ github.actor }}`).');
+    }
+}
+function isRemoteContext(context) {
+    return /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || context === '-';
+}
+/** The build context and Dockerfile must exist before we start a build (remote contexts excepted). */
+function checkBuildFiles(inputs, cwd = process.cwd()) {
+    if (inputs.sourceImage || isRemoteContext(inputs.context))
+        return;
+    const context = external_node_path_.resolve(cwd, inputs.context);
+    if (!(0,external_node_fs_.existsSync)(context) || !(0,external_node_fs_.statSync)(context).isDirectory()) {
+        throw new errors/* UserError */.yo(`context '${inputs.context}' is not a directory (looked in ${context}). ` +
+            'Check out the repository first (actions/checkout) or set context to the folder that holds the build files.');
+    }
+    const file = inputs.file ? external_node_path_.resolve(cwd, inputs.file) : external_node_path_.join(context, 'Dockerfile');
+    if (!(0,external_node_fs_.existsSync)(file) || !(0,external_node_fs_.statSync)(file).isFile()) {
+        throw new errors/* UserError */.yo(`Dockerfile not found at ${file}. Set the file input to its path (relative to the workspace), ` +
+            'or add a Dockerfile to the context.');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/image.ts
+/**
+ * Where the image comes from: built from the context, or an existing local image (`source-image`)
+ * tagged under the computed names. Either way the result is the local image ID and every reference
+ * in `names.references` pointing at it.
+ */
+
+
+/**
+ * The full ID of the `source-image`, or a UserError when the runner's engine does not have it.
+ * Runs before login, so a typo fails before anything is sent anywhere.
+ */
+async function findSourceImage(docker, sourceImage) {
+    const id = await docker.localImageId(sourceImage);
+    if (!id) {
+        throw new errors/* UserError */.yo(`source-image '${sourceImage}' is not an image on this runner's Docker engine: build, load or ` +
+            'pull it in an earlier step of the same job (`docker images` lists what is there), or give its image ID.');
+    }
+    return id;
+}
+/** Tags the (already found) source image under every computed reference. */
+async function tagSourceImage(docker, sourceImage, imageId, names) {
+    await core/* group */.Os(`Tag ${sourceImage} (${imageId.slice(0, 19)}…) as ${names.image}`, async () => {
+        // Tag by ID: the image published is exactly the one found, even if the name moves meanwhile.
+        for (const reference of names.references) {
+            await docker.tag(imageId, reference);
+            core/* info */.pq(`Tagged ${reference}`);
+        }
+    });
+    return { imageId, builder: `none: published the local image ${sourceImage}` };
+}
+/** Builds the context with `docker buildx build --load` when buildx is there, else `docker build`. */
+async function buildImage(docker, inputs, names) {
+    const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic';
+    const imageId = await core/* group */.Os(`Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`, () => docker.build({
+        context: inputs.context,
+        file: inputs.file,
+        tags: names.references,
+        buildArgs: inputs.buildArgs,
+        labels: inputs.labels,
+        target: inputs.target,
+        pull: inputs.pull,
+        noCache: inputs.noCache
+    }, builder));
+    core/* info */.pq(`Built image ${imageId}`);
+    return { imageId, builder };
 }
 
 ;// CONCATENATED MODULE: ./src/outputs.ts
@@ -29216,9 +29336,10 @@ async function verifyPushedDigest(names, username, token, reportedByPush, client
 var state = __nccwpck_require__(2462);
 ;// CONCATENATED MODULE: ./src/main.ts
 /**
- * The main step, top to bottom: inputs → names → (checks) → own docker config → login → build →
- * push → read the digest back from the registry → outputs and summary.
+ * The main step, top to bottom: inputs → names → (checks) → own docker config → login → build (or
+ * tag the local source-image) → push → read the digest back from the registry → outputs and summary.
  */
+
 
 
 
@@ -29247,6 +29368,9 @@ async function run() {
         core/* saveState */.LZ(state/* STATE */.c.registry, names.registry);
         config.warnings.forEach(w => core/* warning */.$e(w));
         const docker = new src_docker/* Docker */.Jg(config.dir);
+        // 3. A source-image must exist locally: checked before anything is sent anywhere.
+        const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : '';
+        // 4. Log in, get the image (build it, or tag the source-image), push, read the digest back.
         if (inputs.token) {
             await core/* group */.Os(`Log in to ${names.registry}`, () => docker.login(names.registry, inputs.username, inputs.token).catch(error => {
                 throw loginHint(error, names.registry);
@@ -29254,20 +29378,11 @@ async function run() {
             core/* saveState */.LZ(state/* STATE */.c.loggedIn, 'true');
         }
         else {
-            core/* info */.pq('No token given and push is false: building without logging in.');
+            core/* info */.pq('No token given and push is false: not logging in.');
         }
-        const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic';
-        const imageId = await core/* group */.Os(`Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`, () => docker.build({
-            context: inputs.context,
-            file: inputs.file,
-            tags: names.references,
-            buildArgs: inputs.buildArgs,
-            labels: inputs.labels,
-            target: inputs.target,
-            pull: inputs.pull,
-            noCache: inputs.noCache
-        }, builder));
-        core/* info */.pq(`Built image ${imageId}`);
+        const { imageId, builder } = inputs.sourceImage
+            ? await tagSourceImage(docker, inputs.sourceImage, sourceId, names)
+            : await buildImage(docker, inputs, names);
         let digest = '';
         if (inputs.push) {
             const reported = await core/* group */.Os(`Push ${names.references.length} tag(s)`, async () => {
@@ -29280,7 +29395,7 @@ async function run() {
             core/* info */.pq(`Digest: ${digest}`);
         }
         else {
-            core/* info */.pq('push is false: the image was built and tagged locally, nothing was pushed.');
+            core/* info */.pq('push is false: the image was tagged locally, nothing was pushed.');
         }
         const result = { names, imageId, digest, builder };
         setOutputs(result);

@@ -134,6 +134,31 @@ export class Docker {
     }
   }
 
+  /**
+   * The full ID (`sha256:…`) of a local image, given its ID or a reference; undefined when the
+   * engine has no such image. Only looks locally: `docker image inspect` never pulls.
+   */
+  async localImageId(image: string): Promise<string | undefined> {
+    const args = ['image', 'inspect', '--format', '{{.Id}}', image]
+    const result = await this.execFn('docker', args, {
+      env: this.env,
+      silent: true,
+      ignoreReturnCode: true
+    })
+    if (result.exitCode === 0) return result.stdout.trim()
+    if (/no such image/i.test(result.stderr + result.stdout)) return undefined
+    throw new DockerCommandError(
+      'image inspect',
+      result.exitCode,
+      lastErrorLine(result.stderr, result.stdout)
+    )
+  }
+
+  /** `docker tag SOURCE TARGET`. */
+  async tag(source: string, target: string): Promise<void> {
+    await this.run(['tag', source, target])
+  }
+
   /** Pushes one reference; returns the digest docker reports (for a cross-check only). */
   async push(reference: string): Promise<string | undefined> {
     const result = await this.run(['push', reference])

@@ -6,6 +6,7 @@ import * as core from '@actions/core'
 import { existsSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import { UserError } from './errors.js'
+import { parseSourceImage } from './naming.js'
 
 export interface ActionInputs {
   registry: string
@@ -24,6 +25,8 @@ export interface ActionInputs {
   pull: boolean
   noCache: boolean
   push: boolean
+  /** An existing local image (ID or reference) to publish instead of building; '' to build. */
+  sourceImage: string
   /** Workflow context (environment of the runner). */
   contextRepository: string
   serverUrl: string
@@ -76,6 +79,8 @@ export function readInputs(
   const token = getInput('token')
   if (token) core.setSecret(token)
 
+  // action.yml gives `context` no default, so a context the workflow wrote is told from none.
+  const rawContext = getInput('context')
   const inputs: ActionInputs = {
     registry: getInput('registry'),
     registryType: getInput('registry-type'),
@@ -85,7 +90,7 @@ export function readInputs(
     repository: getInput('repository'),
     imageName: getInput('image-name'),
     tags: parseList(getInput('tags') || 'latest', 'comma-newline'),
-    context: getInput('context') || '.',
+    context: rawContext || '.',
     file: getInput('file'),
     buildArgs: parseKeyValues('build-args', getInput('build-args')),
     labels: parseKeyValues('labels', getInput('labels')),
@@ -93,6 +98,7 @@ export function readInputs(
     pull: parseBoolean('pull', getInput('pull'), false),
     noCache: parseBoolean('no-cache', getInput('no-cache'), false),
     push: parseBoolean('push', getInput('push'), true),
+    sourceImage: getInput('source-image').trim(),
     contextRepository: env.GITHUB_REPOSITORY ?? '',
     serverUrl: env.GITHUB_SERVER_URL ?? ''
   }
@@ -101,7 +107,35 @@ export function readInputs(
       `target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`
     )
   }
+  if (inputs.sourceImage) {
+    inputs.sourceImage = parseSourceImage(inputs.sourceImage)
+    refuseBuildInputs(inputs, rawContext)
+  }
   return inputs
+}
+
+/**
+ * With `source-image` nothing is built, so inputs that configure a build would be silently
+ * ignored: refuse them instead. (`pull` and `no-cache` only count when true: false is their default.)
+ */
+function refuseBuildInputs(inputs: ActionInputs, rawContext: string): void {
+  const given = Object.entries({
+    context: rawContext !== '',
+    file: inputs.file !== '',
+    'build-args': inputs.buildArgs.length > 0,
+    labels: inputs.labels.length > 0,
+    target: inputs.target !== '',
+    pull: inputs.pull,
+    'no-cache': inputs.noCache
+  })
+    .filter(([, isGiven]) => isGiven)
+    .map(([name]) => name)
+  if (given.length === 0) return
+  throw new UserError(
+    `source-image '${inputs.sourceImage}' publishes an existing image, so nothing is built and ` +
+      `${given.join(', ')} ${given.length === 1 ? 'has' : 'have'} no effect: remove ` +
+      `${given.length === 1 ? 'it' : 'them'}, or remove source-image to build from a Dockerfile.`
+  )
 }
 
 /** Credentials are needed to push; without a push they are optional (base images may be public). */
@@ -127,7 +161,7 @@ function isRemoteContext(context: string): boolean {
 
 /** The build context and Dockerfile must exist before we start a build (remote contexts excepted). */
 export function checkBuildFiles(inputs: ActionInputs, cwd = process.cwd()): void {
-  if (isRemoteContext(inputs.context)) return
+  if (inputs.sourceImage || isRemoteContext(inputs.context)) return
   const context = path.resolve(cwd, inputs.context)
   if (!existsSync(context) || !statSync(context).isDirectory()) {
     throw new UserError(

@@ -1,6 +1,6 @@
 /**
- * The main step, top to bottom: inputs → names → (checks) → own docker config → login → build →
- * push → read the digest back from the registry → outputs and summary.
+ * The main step, top to bottom: inputs → names → (checks) → own docker config → login → build (or
+ * tag the local source-image) → push → read the digest back from the registry → outputs and summary.
  */
 import * as core from '@actions/core'
 import * as os from 'node:os'
@@ -9,6 +9,7 @@ import { Docker } from './docker.js'
 import { DockerCommandError, UserError, errorMessage } from './errors.js'
 import { checkBuildFiles, checkCredentials, readInputs } from './inputs.js'
 import { resolveNames } from './naming.js'
+import { buildImage, findSourceImage, tagSourceImage } from './image.js'
 import { setOutputs, writeSummary } from './outputs.js'
 import { verifyPushedDigest } from './verify.js'
 import { STATE } from './state.js'
@@ -35,7 +36,10 @@ export async function run(): Promise<void> {
     core.saveState(STATE.registry, names.registry)
     config.warnings.forEach(w => core.warning(w))
     const docker = new Docker(config.dir)
+    // 3. A source-image must exist locally: checked before anything is sent anywhere.
+    const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : ''
 
+    // 4. Log in, get the image (build it, or tag the source-image), push, read the digest back.
     if (inputs.token) {
       await core.group(`Log in to ${names.registry}`, () =>
         docker.login(names.registry, inputs.username, inputs.token).catch(error => {
@@ -44,28 +48,12 @@ export async function run(): Promise<void> {
       )
       core.saveState(STATE.loggedIn, 'true')
     } else {
-      core.info('No token given and push is false: building without logging in.')
+      core.info('No token given and push is false: not logging in.')
     }
 
-    const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic'
-    const imageId = await core.group(
-      `Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`,
-      () =>
-        docker.build(
-          {
-            context: inputs.context,
-            file: inputs.file,
-            tags: names.references,
-            buildArgs: inputs.buildArgs,
-            labels: inputs.labels,
-            target: inputs.target,
-            pull: inputs.pull,
-            noCache: inputs.noCache
-          },
-          builder
-        )
-    )
-    core.info(`Built image ${imageId}`)
+    const { imageId, builder } = inputs.sourceImage
+      ? await tagSourceImage(docker, inputs.sourceImage, sourceId, names)
+      : await buildImage(docker, inputs, names)
 
     let digest = ''
     if (inputs.push) {
@@ -79,7 +67,7 @@ export async function run(): Promise<void> {
       )
       core.info(`Digest: ${digest}`)
     } else {
-      core.info('push is false: the image was built and tagged locally, nothing was pushed.')
+      core.info('push is false: the image was tagged locally, nothing was pushed.')
     }
 
     const result = { names, imageId, digest, builder }

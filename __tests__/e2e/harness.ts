@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { parse } from 'yaml'
 
 export const ROOT = path.resolve(
   import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
@@ -94,16 +95,16 @@ export class Runner {
     writeFileSync(file, content)
   }
 
-  /** The main step, with action.yml's defaults for inputs that are not given. */
+  /**
+   * The main step, with action.yml's defaults for inputs that are not given, as the runner passes
+   * them: `${{ github.actor }}` is GITHUB_ACTOR; the token has no default here (tests pass one).
+   */
   main(inputs: Record<string, string>): StepResult {
-    const defaults: Record<string, string> = {
-      'registry-type': 'auto',
-      username: this.env.GITHUB_ACTOR,
-      tags: 'latest',
-      context: '.',
-      pull: 'false',
-      'no-cache': 'false',
-      push: 'true'
+    const defaults: Record<string, string> = {}
+    for (const [name, spec] of Object.entries(actionInputs())) {
+      const value = String(spec.default ?? '')
+      if (value === '${{ github.actor }}') defaults[name] = this.env.GITHUB_ACTOR
+      else if (!value.includes('${{')) defaults[name] = value
     }
     const env = { ...this.env }
     for (const [name, value] of Object.entries({ ...defaults, ...inputs })) {
@@ -136,6 +137,11 @@ export class Runner {
       summary: readFileSync(this.files.summary, 'utf8')
     }
   }
+}
+
+/** The inputs action.yml declares. */
+export function actionInputs(): Record<string, { description?: string; default?: unknown }> {
+  return parse(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')).inputs
 }
 
 export interface StepResult {
