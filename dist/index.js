@@ -4,7 +4,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+module.exports = __nccwpck_require__(218);
 
 
 /***/ }),
@@ -24,10 +24,10 @@ var assert = __nccwpck_require__(2613);
 var util = __nccwpck_require__(9023);
 
 
-__webpack_unused_export__ = httpOverHttp;
-__webpack_unused_export__ = httpsOverHttp;
-__webpack_unused_export__ = httpOverHttps;
-__webpack_unused_export__ = httpsOverHttps;
+exports.httpOverHttp = httpOverHttp;
+exports.httpsOverHttp = httpsOverHttp;
+exports.httpOverHttps = httpOverHttps;
+exports.httpsOverHttps = httpsOverHttps;
 
 
 function httpOverHttp(options) {
@@ -317,7 +317,7 @@ __webpack_unused_export__ = Client
 __webpack_unused_export__ = Pool
 __webpack_unused_export__ = BalancedPool
 __webpack_unused_export__ = Agent
-__webpack_unused_export__ = ProxyAgent
+module.exports.kT = ProxyAgent
 __webpack_unused_export__ = EnvHttpProxyAgent
 __webpack_unused_export__ = RetryAgent
 __webpack_unused_export__ = RetryHandler
@@ -28635,7 +28635,7 @@ function errorMessage(error) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3360);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2779);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2794);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
 /** Entry point for both the main and the post step (action.yml runs this file for both). */
@@ -28644,12 +28644,12 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 
 
 
-if (_actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu(_state_js__WEBPACK_IMPORTED_MODULE_4__/* .STATE */ .c.isPost)) {
+if (_actions_core__WEBPACK_IMPORTED_MODULE_0__.getState(_state_js__WEBPACK_IMPORTED_MODULE_4__/* .STATE */ .c.isPost)) {
     try {
         await (0,_post_js__WEBPACK_IMPORTED_MODULE_3__/* .post */ .b)();
     }
     catch (error) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`Cleaning up failed: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .gJ)(error)}`);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__.setFailed(`Cleaning up failed: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .gJ)(error)}`);
     }
 }
 else {
@@ -28661,7 +28661,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2779:
+/***/ 2794:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28682,10 +28682,6 @@ var docker_config = __nccwpck_require__(7706);
 var src_docker = __nccwpck_require__(3871);
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
 ;// CONCATENATED MODULE: ./src/naming.ts
 /**
  * Image naming for GitHub's registries: which registry, which scheme, and the lowercase,
@@ -28918,229 +28914,6 @@ function parseSourceImage(input) {
     throw new errors/* UserError */.yo(`source-image '${value}' is neither an image ID nor an image reference (NAME[:TAG] or NAME@sha256:…). ${hint}`);
 }
 
-;// CONCATENATED MODULE: ./src/inputs.ts
-/**
- * Reads and checks the action's inputs and the workflow context. Everything here runs before any
- * daemon or network call; a mistake is reported as a UserError that says how to fix it.
- */
-
-
-
-
-
-/** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
-function parseList(value, separators) {
-    const re = separators === 'newline' ? /\r?\n/ : /[\r\n,]+/;
-    return value
-        .split(re)
-        .map(s => s.trim())
-        .filter(s => s !== '');
-}
-/** A YAML 1.2 core boolean, as GitHub documents them; anything else is a clear error. */
-function parseBoolean(name, value, fallback) {
-    const v = value.trim();
-    if (v === '')
-        return fallback;
-    if (/^(true|True|TRUE)$/.test(v))
-        return true;
-    if (/^(false|False|FALSE)$/.test(v))
-        return false;
-    throw new errors/* UserError */.yo(`${name} '${value}' is not a boolean: use true or false.`);
-}
-/** KEY=VALUE lines (build-args, labels). The value may be empty or hold '='; the key may not be empty. */
-function parseKeyValues(name, value) {
-    const entries = parseList(value, 'newline');
-    for (const entry of entries) {
-        const eq = entry.indexOf('=');
-        const key = eq < 0 ? entry : entry.slice(0, eq);
-        if (eq <= 0 || /\s/.test(key)) {
-            throw new errors/* UserError */.yo(`${name} entry '${entry.length > 60 ? entry.slice(0, 60) + '…' : entry}' is not KEY=VALUE: ` +
-                `give one KEY=VALUE per line, with no spaces in KEY.`);
-        }
-    }
-    return entries;
-}
-/**
- * Reads every input. The token is registered as a secret first, before anything can be printed.
- * `getInput` is injectable so the parsing can be tested without environment variables.
- */
-function readInputs(env = process.env, getInput = name => core/* getInput */.V4(name)) {
-    const token = getInput('token');
-    if (token)
-        core/* setSecret */.Pq(token);
-    // action.yml gives `context` no default, so a context the workflow wrote is told from none.
-    const rawContext = getInput('context');
-    const inputs = {
-        registry: getInput('registry'),
-        registryType: getInput('registry-type'),
-        username: getInput('username') || env.GITHUB_ACTOR || '',
-        token,
-        owner: getInput('owner'),
-        repository: getInput('repository'),
-        imageName: getInput('image-name'),
-        tags: parseList(getInput('tags') || 'latest', 'comma-newline'),
-        context: rawContext || '.',
-        file: getInput('file'),
-        buildArgs: parseKeyValues('build-args', getInput('build-args')),
-        labels: parseKeyValues('labels', getInput('labels')),
-        target: getInput('target').trim(),
-        pull: parseBoolean('pull', getInput('pull'), false),
-        noCache: parseBoolean('no-cache', getInput('no-cache'), false),
-        push: parseBoolean('push', getInput('push'), true),
-        sourceImage: getInput('source-image').trim(),
-        contextRepository: env.GITHUB_REPOSITORY ?? '',
-        serverUrl: env.GITHUB_SERVER_URL ?? ''
-    };
-    if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
-        throw new errors/* UserError */.yo(`target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`);
-    }
-    if (inputs.sourceImage) {
-        inputs.sourceImage = parseSourceImage(inputs.sourceImage);
-        refuseBuildInputs(inputs, rawContext);
-    }
-    return inputs;
-}
-/**
- * With `source-image` nothing is built, so inputs that configure a build would be silently
- * ignored: refuse them instead. (`pull` and `no-cache` only count when true: false is their default.)
- */
-function refuseBuildInputs(inputs, rawContext) {
-    const given = Object.entries({
-        context: rawContext !== '',
-        file: inputs.file !== '',
-        'build-args': inputs.buildArgs.length > 0,
-        labels: inputs.labels.length > 0,
-        target: inputs.target !== '',
-        pull: inputs.pull,
-        'no-cache': inputs.noCache
-    })
-        .filter(([, isGiven]) => isGiven)
-        .map(([name]) => name);
-    if (given.length === 0)
-        return;
-    throw new errors/* UserError */.yo(`source-image '${inputs.sourceImage}' publishes an existing image, so nothing is built and ` +
-        `${given.join(', ')} ${given.length === 1 ? 'has' : 'have'} no effect: remove ` +
-        `${given.length === 1 ? 'it' : 'them'}, or remove source-image to build from a Dockerfile.`);
-}
-/** Credentials are needed to push; without a push they are optional (base images may be public). */
-function checkCredentials(inputs) {
-    if (!inputs.push)
-        return;
-    if (!inputs.token) {
-        throw new errors/* UserError */.yo('token is empty, so the image cannot be pushed: pass `token: ${{ secrets.GITHUB_TOKEN }}` ' +
-            '(with `permissions: packages: write` in the workflow) or a classic personal access token ' +
-            'with the write:packages scope, or set `push: false`.');
-    }
-    if (!inputs.username) {
-        throw new errors/* UserError */.yo('username is empty and GITHUB_ACTOR is not set: set the username input (for example `${{ github.actor }}`).');
-    }
-}
-function isRemoteContext(context) {
-    return /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || context === '-';
-}
-/** The build context and Dockerfile must exist before we start a build (remote contexts excepted). */
-function checkBuildFiles(inputs, cwd = process.cwd()) {
-    if (inputs.sourceImage || isRemoteContext(inputs.context))
-        return;
-    const context = external_node_path_.resolve(cwd, inputs.context);
-    if (!(0,external_node_fs_.existsSync)(context) || !(0,external_node_fs_.statSync)(context).isDirectory()) {
-        throw new errors/* UserError */.yo(`context '${inputs.context}' is not a directory (looked in ${context}). ` +
-            'Check out the repository first (actions/checkout) or set context to the folder that holds the build files.');
-    }
-    const file = inputs.file ? external_node_path_.resolve(cwd, inputs.file) : external_node_path_.join(context, 'Dockerfile');
-    if (!(0,external_node_fs_.existsSync)(file) || !(0,external_node_fs_.statSync)(file).isFile()) {
-        throw new errors/* UserError */.yo(`Dockerfile not found at ${file}. Set the file input to its path (relative to the workspace), ` +
-            'or add a Dockerfile to the context.');
-    }
-}
-
-;// CONCATENATED MODULE: ./src/image.ts
-/**
- * Where the image comes from: built from the context, or an existing local image (`source-image`)
- * tagged under the computed names. Either way the result is the local image ID and every reference
- * in `names.references` pointing at it.
- */
-
-
-/**
- * The full ID of the `source-image`, or a UserError when the runner's engine does not have it.
- * Runs before login, so a typo fails before anything is sent anywhere.
- */
-async function findSourceImage(docker, sourceImage) {
-    const id = await docker.localImageId(sourceImage);
-    if (!id) {
-        throw new errors/* UserError */.yo(`source-image '${sourceImage}' is not an image on this runner's Docker engine: build, load or ` +
-            'pull it in an earlier step of the same job (`docker images` lists what is there), or give its image ID.');
-    }
-    return id;
-}
-/** Tags the (already found) source image under every computed reference. */
-async function tagSourceImage(docker, sourceImage, imageId, names) {
-    await core/* group */.Os(`Tag ${sourceImage} (${imageId.slice(0, 19)}…) as ${names.image}`, async () => {
-        // Tag by ID: the image published is exactly the one found, even if the name moves meanwhile.
-        for (const reference of names.references) {
-            await docker.tag(imageId, reference);
-            core/* info */.pq(`Tagged ${reference}`);
-        }
-    });
-    return { imageId, builder: `none: published the local image ${sourceImage}` };
-}
-/** Builds the context with `docker buildx build --load` when buildx is there, else `docker build`. */
-async function buildImage(docker, inputs, names) {
-    const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic';
-    const imageId = await core/* group */.Os(`Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`, () => docker.build({
-        context: inputs.context,
-        file: inputs.file,
-        tags: names.references,
-        buildArgs: inputs.buildArgs,
-        labels: inputs.labels,
-        target: inputs.target,
-        pull: inputs.pull,
-        noCache: inputs.noCache
-    }, builder));
-    core/* info */.pq(`Built image ${imageId}`);
-    return { imageId, builder };
-}
-
-;// CONCATENATED MODULE: ./src/outputs.ts
-/** The step's outputs and its job summary. */
-
-function setOutputs(result) {
-    const { names, digest, imageId } = result;
-    core/* setOutput */.uH('digest', digest);
-    core/* setOutput */.uH('image', names.image);
-    core/* setOutput */.uH('tags', names.references.join('\n'));
-    core/* setOutput */.uH('image-ref', digest ? `${names.image}@${digest}` : '');
-    core/* setOutput */.uH('imageid', imageId);
-}
-async function writeSummary(result) {
-    const { names, digest, imageId } = result;
-    const code = (s) => `<code>${escapeHtml(s)}</code>`;
-    const summary = core/* summary */.z
-        .addHeading(digest ? `Published ${names.image}` : `Built ${names.image} (not pushed)`, 3)
-        .addTable([
-        [
-            { data: 'Field', header: true },
-            { data: 'Value', header: true }
-        ],
-        ['Image', code(names.image)],
-        ['Tags', names.tags.map(code).join(' ')],
-        ['Digest', digest ? code(digest) : 'not pushed (<code>push: false</code>)'],
-        ['Image ID', code(imageId)],
-        ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
-        ['Builder', escapeHtml(result.builder)]
-    ]);
-    if (digest) {
-        summary
-            .addRaw('Pull exactly this image:', true)
-            .addCodeBlock(`docker pull ${names.image}@${digest}`, 'shell');
-    }
-    await summary.write();
-}
-function escapeHtml(s) {
-    return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/registry.ts
@@ -29306,6 +29079,325 @@ class RegistryClient {
     }
 }
 
+;// CONCATENATED MODULE: ./src/diagnostics.ts
+/**
+ * Advice from GitHub's guidance, kept in two tables so more cases are added as rows, not as code:
+ *
+ * - FAILURE_RULES explain a failed login, push or digest read-back from the error text (docker's
+ *   last error line or the registry's message). The first matching rule wins, so specific rules
+ *   come before general ones.
+ * - TOKEN_RULES look at the token and the target before anything runs, and advise on a choice that
+ *   works but is not the recommended one.
+ *
+ * Facts cited are from shared/REGISTRY-FACTS.md ("Credentials"). Nothing here may echo the token.
+ */
+
+
+
+const TOKEN_KINDS = 'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
+    'write:packages; fine-grained tokens are not accepted by GitHub Packages';
+const FAILURE_RULES = [
+    {
+        // A 403 from an organization that enforces SAML single sign-on: the token works, but has not
+        // been authorized for that organization.
+        id: 'saml-sso',
+        matches: text => /\b403\b|forbidden|denied/i.test(text) && /\bSAML\b|\bSSO\b|single sign-on/i.test(text),
+        explain: () => 'The organization enforces SAML single sign-on, and the token is not authorized for it: ' +
+            'authorize it (GitHub → Settings → Developer settings → Personal access tokens → Configure ' +
+            'SSO → Authorize, next to the organization), or use GITHUB_TOKEN, which needs no SSO authorization.'
+    },
+    {
+        id: 'login-failed',
+        phases: ['login'],
+        matches: () => true,
+        explain: ({ registry }) => `Check that the token is valid for ${registry} and belongs to the username: ${TOKEN_KINDS}.`
+    }
+];
+/** The explanation of the first rule that matches, or undefined. */
+function explainFailure(text, context, rules = FAILURE_RULES) {
+    const rule = rules.find(r => (!r.phases || r.phases.includes(context.phase)) && r.matches(text, context));
+    return rule?.explain(context);
+}
+/**
+ * A failure reported by docker or the registry, with its explanation appended, as a one-line
+ * UserError (the user can act on it). Unchanged when no rule matches, and for anything else (a bug
+ * of ours keeps its stack trace for the debug log).
+ */
+function withExplanation(error, context) {
+    const external = error instanceof errors/* DockerCommandError */.YJ ||
+        error instanceof RegistryError ||
+        error instanceof errors/* UserError */.yo;
+    if (!external)
+        return error;
+    const message = error.message;
+    const explanation = explainFailure(message, context);
+    if (!explanation)
+        return error;
+    return new errors/* UserError */.yo(`${message.replace(/[.\s]+$/, '')}. ${explanation}`);
+}
+/** ghcr.io on github.com, containers.HOSTNAME on GHES: the registry GITHUB_TOKEN can push to. */
+function isContainerRegistryOfServer(context) {
+    return context.registry === defaultRegistry(context.serverUrl);
+}
+const TOKEN_RULES = [
+    {
+        // A classic PAT pushing to the repository's own package: GITHUB_TOKEN does that, scoped to
+        // the repository and expiring with the job, and is what GitHub recommends.
+        id: 'classic-pat-for-own-package',
+        level: 'notice',
+        applies: c => c.inWorkflow &&
+            c.push &&
+            c.token.startsWith('ghp_') &&
+            isContainerRegistryOfServer(c) &&
+            c.repositoryOwner !== '' &&
+            c.owner === c.repositoryOwner.toLowerCase(),
+        message: c => `A classic personal access token is used to push to ${c.registry}/${c.owner}, a package of ` +
+            "this repository's owner. GITHUB_TOKEN with `permissions: packages: write` is the recommended, " +
+            'safer choice: it is limited to this repository and expires with the job. Leave the token input ' +
+            'unset (it defaults to GITHUB_TOKEN) and grant the job `packages: write`.'
+    },
+    {
+        // shared/REGISTRY-FACTS.md: fine-grained tokens are not accepted by GitHub Packages.
+        id: 'fine-grained-pat',
+        level: 'warning',
+        applies: c => c.token.startsWith('github_pat_') && isContainerRegistryOfServer(c),
+        message: c => `A fine-grained personal access token (github_pat_…) is given, but ${c.registry} (GitHub ` +
+            `Packages) does not accept them: use ${TOKEN_KINDS.replace(/; fine-grained.*$/, '')}.`
+    }
+];
+function tokenAdvice(context, rules = TOKEN_RULES) {
+    return rules
+        .filter(rule => rule.applies(context))
+        .map(rule => ({ level: rule.level, message: rule.message(context) }));
+}
+
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/inputs.ts
+/**
+ * Reads and checks the action's inputs and the workflow context. Everything here runs before any
+ * daemon or network call; a mistake is reported as a UserError that says how to fix it.
+ */
+
+
+
+
+
+/** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
+function parseList(value, separators) {
+    const re = separators === 'newline' ? /\r?\n/ : /[\r\n,]+/;
+    return value
+        .split(re)
+        .map(s => s.trim())
+        .filter(s => s !== '');
+}
+/** A YAML 1.2 core boolean, as GitHub documents them; anything else is a clear error. */
+function parseBoolean(name, value, fallback) {
+    const v = value.trim();
+    if (v === '')
+        return fallback;
+    if (/^(true|True|TRUE)$/.test(v))
+        return true;
+    if (/^(false|False|FALSE)$/.test(v))
+        return false;
+    throw new errors/* UserError */.yo(`${name} '${value}' is not a boolean: use true or false.`);
+}
+/** KEY=VALUE lines (build-args, labels). The value may be empty or hold '='; the key may not be empty. */
+function parseKeyValues(name, value) {
+    const entries = parseList(value, 'newline');
+    for (const entry of entries) {
+        const eq = entry.indexOf('=');
+        const key = eq < 0 ? entry : entry.slice(0, eq);
+        if (eq <= 0 || /\s/.test(key)) {
+            throw new errors/* UserError */.yo(`${name} entry '${entry.length > 60 ? entry.slice(0, 60) + '…' : entry}' is not KEY=VALUE: ` +
+                `give one KEY=VALUE per line, with no spaces in KEY.`);
+        }
+    }
+    return entries;
+}
+/**
+ * Reads every input. The token is registered as a secret first, before anything can be printed.
+ * `getInput` is injectable so the parsing can be tested without environment variables.
+ */
+function readInputs(env = process.env, getInput = name => core.getInput(name)) {
+    const token = getInput('token');
+    if (token)
+        core.setSecret(token);
+    // action.yml gives `context` no default, so a context the workflow wrote is told from none.
+    const rawContext = getInput('context');
+    const inputs = {
+        registry: getInput('registry'),
+        registryType: getInput('registry-type'),
+        username: getInput('username') || env.GITHUB_ACTOR || '',
+        token,
+        owner: getInput('owner'),
+        repository: getInput('repository'),
+        imageName: getInput('image-name'),
+        tags: parseList(getInput('tags') || 'latest', 'comma-newline'),
+        context: rawContext || '.',
+        file: getInput('file'),
+        buildArgs: parseKeyValues('build-args', getInput('build-args')),
+        labels: parseKeyValues('labels', getInput('labels')),
+        target: getInput('target').trim(),
+        pull: parseBoolean('pull', getInput('pull'), false),
+        noCache: parseBoolean('no-cache', getInput('no-cache'), false),
+        push: parseBoolean('push', getInput('push'), true),
+        sourceImage: getInput('source-image').trim(),
+        contextRepository: env.GITHUB_REPOSITORY ?? '',
+        serverUrl: env.GITHUB_SERVER_URL ?? ''
+    };
+    if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
+        throw new errors/* UserError */.yo(`target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`);
+    }
+    if (inputs.sourceImage) {
+        inputs.sourceImage = parseSourceImage(inputs.sourceImage);
+        refuseBuildInputs(inputs, rawContext);
+    }
+    return inputs;
+}
+/**
+ * With `source-image` nothing is built, so inputs that configure a build would be silently
+ * ignored: refuse them instead. (`pull` and `no-cache` only count when true: false is their default.)
+ */
+function refuseBuildInputs(inputs, rawContext) {
+    const given = Object.entries({
+        context: rawContext !== '',
+        file: inputs.file !== '',
+        'build-args': inputs.buildArgs.length > 0,
+        labels: inputs.labels.length > 0,
+        target: inputs.target !== '',
+        pull: inputs.pull,
+        'no-cache': inputs.noCache
+    })
+        .filter(([, isGiven]) => isGiven)
+        .map(([name]) => name);
+    if (given.length === 0)
+        return;
+    throw new errors/* UserError */.yo(`source-image '${inputs.sourceImage}' publishes an existing image, so nothing is built and ` +
+        `${given.join(', ')} ${given.length === 1 ? 'has' : 'have'} no effect: remove ` +
+        `${given.length === 1 ? 'it' : 'them'}, or remove source-image to build from a Dockerfile.`);
+}
+/** Credentials are needed to push; without a push they are optional (base images may be public). */
+function checkCredentials(inputs) {
+    if (!inputs.push)
+        return;
+    if (!inputs.token) {
+        throw new errors/* UserError */.yo('token is empty, so the image cannot be pushed: pass `token: ${{ secrets.GITHUB_TOKEN }}` ' +
+            '(with `permissions: packages: write` in the workflow) or a classic personal access token ' +
+            'with the write:packages scope, or set `push: false`.');
+    }
+    if (!inputs.username) {
+        throw new errors/* UserError */.yo('username is empty and GITHUB_ACTOR is not set: set the username input (for example `${{ github.actor }}`).');
+    }
+}
+function isRemoteContext(context) {
+    return /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || context === '-';
+}
+/** The build context and Dockerfile must exist before we start a build (remote contexts excepted). */
+function checkBuildFiles(inputs, cwd = process.cwd()) {
+    if (inputs.sourceImage || isRemoteContext(inputs.context))
+        return;
+    const context = external_node_path_.resolve(cwd, inputs.context);
+    if (!(0,external_node_fs_.existsSync)(context) || !(0,external_node_fs_.statSync)(context).isDirectory()) {
+        throw new errors/* UserError */.yo(`context '${inputs.context}' is not a directory (looked in ${context}). ` +
+            'Check out the repository first (actions/checkout) or set context to the folder that holds the build files.');
+    }
+    const file = inputs.file ? external_node_path_.resolve(cwd, inputs.file) : external_node_path_.join(context, 'Dockerfile');
+    if (!(0,external_node_fs_.existsSync)(file) || !(0,external_node_fs_.statSync)(file).isFile()) {
+        throw new errors/* UserError */.yo(`Dockerfile not found at ${file}. Set the file input to its path (relative to the workspace), ` +
+            'or add a Dockerfile to the context.');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/image.ts
+/**
+ * Where the image comes from: built from the context, or an existing local image (`source-image`)
+ * tagged under the computed names. Either way the result is the local image ID and every reference
+ * in `names.references` pointing at it.
+ */
+
+
+/**
+ * The full ID of the `source-image`, or a UserError when the runner's engine does not have it.
+ * Runs before login, so a typo fails before anything is sent anywhere.
+ */
+async function findSourceImage(docker, sourceImage) {
+    const id = await docker.localImageId(sourceImage);
+    if (!id) {
+        throw new errors/* UserError */.yo(`source-image '${sourceImage}' is not an image on this runner's Docker engine: build, load or ` +
+            'pull it in an earlier step of the same job (`docker images` lists what is there), or give its image ID.');
+    }
+    return id;
+}
+/** Tags the (already found) source image under every computed reference. */
+async function tagSourceImage(docker, sourceImage, imageId, names) {
+    await core.group(`Tag ${sourceImage} (${imageId.slice(0, 19)}…) as ${names.image}`, async () => {
+        // Tag by ID: the image published is exactly the one found, even if the name moves meanwhile.
+        for (const reference of names.references) {
+            await docker.tag(imageId, reference);
+            core.info(`Tagged ${reference}`);
+        }
+    });
+    return { imageId, builder: `none: published the local image ${sourceImage}` };
+}
+/** Builds the context with `docker buildx build --load` when buildx is there, else `docker build`. */
+async function buildImage(docker, inputs, names) {
+    const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic';
+    const imageId = await core.group(`Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`, () => docker.build({
+        context: inputs.context,
+        file: inputs.file,
+        tags: names.references,
+        buildArgs: inputs.buildArgs,
+        labels: inputs.labels,
+        target: inputs.target,
+        pull: inputs.pull,
+        noCache: inputs.noCache
+    }, builder));
+    core.info(`Built image ${imageId}`);
+    return { imageId, builder };
+}
+
+;// CONCATENATED MODULE: ./src/outputs.ts
+/** The step's outputs and its job summary. */
+
+function setOutputs(result) {
+    const { names, digest, imageId } = result;
+    core.setOutput('digest', digest);
+    core.setOutput('image', names.image);
+    core.setOutput('tags', names.references.join('\n'));
+    core.setOutput('image-ref', digest ? `${names.image}@${digest}` : '');
+    core.setOutput('imageid', imageId);
+}
+async function writeSummary(result) {
+    const { names, digest, imageId } = result;
+    const code = (s) => `<code>${escapeHtml(s)}</code>`;
+    const summary = core.summary
+        .addHeading(digest ? `Published ${names.image}` : `Built ${names.image} (not pushed)`, 3)
+        .addTable([
+        [
+            { data: 'Field', header: true },
+            { data: 'Value', header: true }
+        ],
+        ['Image', code(names.image)],
+        ['Tags', names.tags.map(code).join(' ')],
+        ['Digest', digest ? code(digest) : 'not pushed (<code>push: false</code>)'],
+        ['Image ID', code(imageId)],
+        ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
+        ['Builder', escapeHtml(result.builder)]
+    ]);
+    if (digest) {
+        summary
+            .addRaw('Pull exactly this image:', true)
+            .addCodeBlock(`docker pull ${names.image}@${digest}`, 'shell');
+    }
+    await summary.write();
+}
+function escapeHtml(s) {
+    return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 ;// CONCATENATED MODULE: ./src/verify.ts
 /**
  * The `digest` output comes from the registry, not from local image data: every pushed tag is read
@@ -29350,52 +29442,61 @@ var state = __nccwpck_require__(2462);
 
 
 
+
 async function run() {
     try {
-        core/* saveState */.LZ(state/* STATE */.c.isPost, 'true');
+        core.saveState(state/* STATE */.c.isPost, 'true');
         // 1. Everything that can be checked without docker or the network.
         const inputs = readInputs();
         const names = resolveNames(inputs);
         for (const notice of names.notices)
-            core/* notice */.lm(notice);
+            core.notice(notice);
         checkCredentials(inputs);
         checkBuildFiles(inputs);
-        core/* info */.pq(`Image: ${names.image}`);
-        core/* info */.pq(`Tags: ${names.tags.join(', ')}`);
+        for (const advice of tokenAdvice(tokenContext(inputs, names))) {
+            core[advice.level](advice.message);
+        }
+        core.info(`Image: ${names.image}`);
+        core.info(`Tags: ${names.tags.join(', ')}`);
         // 2. A Docker config directory of our own; the post step removes it.
         const config = (0,docker_config/* createActionConfig */.jj)(names.registry, (0,docker_config/* runnerConfigDir */.Up)(), process.env.RUNNER_TEMP || external_node_os_.tmpdir());
-        core/* saveState */.LZ(state/* STATE */.c.configDir, config.dir);
-        core/* saveState */.LZ(state/* STATE */.c.registry, names.registry);
-        config.warnings.forEach(w => core/* warning */.$e(w));
+        core.saveState(state/* STATE */.c.configDir, config.dir);
+        core.saveState(state/* STATE */.c.registry, names.registry);
+        config.warnings.forEach(w => core.warning(w));
         const docker = new src_docker/* Docker */.Jg(config.dir);
         // 3. A source-image must exist locally: checked before anything is sent anywhere.
         const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : '';
         // 4. Log in, get the image (build it, or tag the source-image), push, read the digest back.
+        // A failure of the registry steps is explained from its text where GitHub's guidance can.
+        const explain = (phase) => (error) => {
+            throw withExplanation(error, { phase, registry: names.registry });
+        };
         if (inputs.token) {
-            await core/* group */.Os(`Log in to ${names.registry}`, () => docker.login(names.registry, inputs.username, inputs.token).catch(error => {
-                throw loginHint(error, names.registry);
-            }));
-            core/* saveState */.LZ(state/* STATE */.c.loggedIn, 'true');
+            await core.group(`Log in to ${names.registry}`, () => docker.login(names.registry, inputs.username, inputs.token))
+                .catch(explain('login'));
+            core.saveState(state/* STATE */.c.loggedIn, 'true');
         }
         else {
-            core/* info */.pq('No token given and push is false: not logging in.');
+            core.info('No token given and push is false: not logging in.');
         }
         const { imageId, builder } = inputs.sourceImage
             ? await tagSourceImage(docker, inputs.sourceImage, sourceId, names)
             : await buildImage(docker, inputs, names);
         let digest = '';
         if (inputs.push) {
-            const reported = await core/* group */.Os(`Push ${names.references.length} tag(s)`, async () => {
+            const reported = await core.group(`Push ${names.references.length} tag(s)`, async () => {
                 const digests = [];
                 for (const ref of names.references)
                     digests.push(await docker.push(ref));
                 return digests;
-            });
-            digest = await core/* group */.Os('Read the digest back from the registry', () => verifyPushedDigest(names, inputs.username, inputs.token, reported));
-            core/* info */.pq(`Digest: ${digest}`);
+            })
+                .catch(explain('push'));
+            digest = await core.group('Read the digest back from the registry', () => verifyPushedDigest(names, inputs.username, inputs.token, reported))
+                .catch(explain('read-back'));
+            core.info(`Digest: ${digest}`);
         }
         else {
-            core/* info */.pq('push is false: the image was tagged locally, nothing was pushed.');
+            core.info('push is false: the image was tagged locally, nothing was pushed.');
         }
         const result = { names, imageId, digest, builder };
         setOutputs(result);
@@ -29405,22 +29506,26 @@ async function run() {
         fail(error);
     }
 }
-/** Adds what to check to docker's own reason for a failed login. */
-function loginHint(error, registry) {
-    if (!(error instanceof errors/* DockerCommandError */.YJ))
-        return error;
-    return new errors/* UserError */.yo(`${error.message}. Check that the token is valid for ${registry} and belongs to the username: ` +
-        'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
-        'write:packages; fine-grained tokens are not accepted by GitHub Packages.');
+/** What the token advice looks at: the token, where it pushes, and the workflow context. */
+function tokenContext(inputs, names) {
+    return {
+        token: inputs.token,
+        registry: names.registry,
+        owner: names.owner,
+        push: inputs.push,
+        repositoryOwner: process.env.GITHUB_REPOSITORY_OWNER || inputs.contextRepository.split('/')[0] || '',
+        serverUrl: inputs.serverUrl,
+        inWorkflow: process.env.GITHUB_ACTIONS === 'true'
+    };
 }
 /** One clear line for the user; stack traces only in debug logs, and only for our own bugs. */
 function fail(error) {
     if (error instanceof errors/* UserError */.yo || error instanceof errors/* DockerCommandError */.YJ) {
-        core/* setFailed */.C1(error.message);
+        core.setFailed(error.message);
         return;
     }
-    core/* debug */.Yz(error instanceof Error ? (error.stack ?? error.message) : String(error));
-    core/* setFailed */.C1((0,errors/* errorMessage */.gJ)(error));
+    core.debug(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    core.setFailed((0,errors/* errorMessage */.gJ)(error));
 }
 
 
@@ -29450,23 +29555,23 @@ function fail(error) {
 
 
 async function post() {
-    const dir = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .STATE */ .c.configDir);
-    const registry = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .STATE */ .c.registry);
+    const dir = _actions_core__WEBPACK_IMPORTED_MODULE_0__.getState(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .STATE */ .c.configDir);
+    const registry = _actions_core__WEBPACK_IMPORTED_MODULE_0__.getState(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .STATE */ .c.registry);
     if (!dir) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('Nothing to clean up.');
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__.info('Nothing to clean up.');
         return;
     }
-    if (registry && _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .STATE */ .c.loggedIn) && (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.existsSync)(dir)) {
+    if (registry && _actions_core__WEBPACK_IMPORTED_MODULE_0__.getState(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .STATE */ .c.loggedIn) && (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.existsSync)(dir)) {
         try {
             await new _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .Docker */ .Jg(dir).logout(registry);
         }
         catch (error) {
             // The credentials live only in `dir`, which is deleted next; a failed logout leaves nothing.
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`docker logout ${registry} failed (${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .gJ)(error)}); removing the credentials anyway.`);
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__.warning(`docker logout ${registry} failed (${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .gJ)(error)}); removing the credentials anyway.`);
         }
     }
     (0,_docker_config_js__WEBPACK_IMPORTED_MODULE_3__/* .removeActionConfig */ .X9)(dir);
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Removed the action's Docker config directory ${dir}.`);
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__.info(`Removed the action's Docker config directory ${dir}.`);
 }
 
 
@@ -29730,24 +29835,52 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ 3360:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
+// ESM COMPAT FLAG
+__nccwpck_require__.r(__webpack_exports__);
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  Yz: () => (/* binding */ core_debug),
-  V4: () => (/* binding */ getInput),
-  Gu: () => (/* binding */ getState),
-  Os: () => (/* binding */ group),
-  pq: () => (/* binding */ info),
-  lm: () => (/* binding */ notice),
-  LZ: () => (/* binding */ saveState),
-  C1: () => (/* binding */ setFailed),
-  uH: () => (/* binding */ setOutput),
-  Pq: () => (/* binding */ core_setSecret),
-  z: () => (/* reexport */ summary),
-  $e: () => (/* binding */ warning)
+  ExitCode: () => (/* binding */ ExitCode),
+  addPath: () => (/* binding */ addPath),
+  debug: () => (/* binding */ debug),
+  endGroup: () => (/* binding */ endGroup),
+  error: () => (/* binding */ error),
+  exportVariable: () => (/* binding */ exportVariable),
+  getBooleanInput: () => (/* binding */ getBooleanInput),
+  getIDToken: () => (/* binding */ getIDToken),
+  getInput: () => (/* binding */ getInput),
+  getMultilineInput: () => (/* binding */ getMultilineInput),
+  getState: () => (/* binding */ getState),
+  group: () => (/* binding */ group),
+  info: () => (/* binding */ info),
+  isDebug: () => (/* binding */ isDebug),
+  markdownSummary: () => (/* reexport */ markdownSummary),
+  notice: () => (/* binding */ notice),
+  platform: () => (/* reexport */ platform_namespaceObject),
+  saveState: () => (/* binding */ saveState),
+  setCommandEcho: () => (/* binding */ setCommandEcho),
+  setFailed: () => (/* binding */ setFailed),
+  setOutput: () => (/* binding */ setOutput),
+  setSecret: () => (/* binding */ setSecret),
+  startGroup: () => (/* binding */ startGroup),
+  summary: () => (/* reexport */ summary),
+  toPlatformPath: () => (/* reexport */ toPlatformPath),
+  toPosixPath: () => (/* reexport */ toPosixPath),
+  toWin32Path: () => (/* reexport */ toWin32Path),
+  warning: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, isDebug, markdownSummary, platform, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// NAMESPACE OBJECT: ./node_modules/@actions/core/lib/platform.js
+var platform_namespaceObject = {};
+__nccwpck_require__.r(platform_namespaceObject);
+__nccwpck_require__.d(platform_namespaceObject, {
+  arch: () => (arch),
+  getDetails: () => (getDetails),
+  isLinux: () => (isLinux),
+  isMacOS: () => (isMacOS),
+  isWindows: () => (isWindows),
+  platform: () => (platform)
+});
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -29758,7 +29891,7 @@ var external_os_ = __nccwpck_require__(857);
  * Sanitizes an input into a string so it can be passed into issueCommand safely
  * @param input input to sanitize into a string
  */
-function utils_toCommandValue(input) {
+function toCommandValue(input) {
     if (input === null || input === undefined) {
         return '';
     }
@@ -29823,12 +29956,12 @@ function toCommandProperties(annotationProperties) {
  * This is an internal utility function that powers the public API functions
  * such as setSecret, warning, error, and exportVariable.
  */
-function command_issueCommand(command, properties, message) {
+function issueCommand(command, properties, message) {
     const cmd = new Command(command, properties, message);
     process.stdout.write(cmd.toString() + external_os_.EOL);
 }
-function command_issue(name, message = '') {
-    command_issueCommand(name, {}, message);
+function issue(name, message = '') {
+    issueCommand(name, {}, message);
 }
 const CMD_STRING = '::';
 class Command {
@@ -29865,13 +29998,13 @@ class Command {
     }
 }
 function escapeData(s) {
-    return utils_toCommandValue(s)
+    return toCommandValue(s)
         .replace(/%/g, '%25')
         .replace(/\r/g, '%0D')
         .replace(/\n/g, '%0A');
 }
 function escapeProperty(s) {
-    return utils_toCommandValue(s)
+    return toCommandValue(s)
         .replace(/%/g, '%25')
         .replace(/\r/g, '%0D')
         .replace(/\n/g, '%0A')
@@ -29891,7 +30024,7 @@ var external_fs_ = __nccwpck_require__(9896);
 
 
 
-function file_command_issueFileCommand(command, message) {
+function issueFileCommand(command, message) {
     const filePath = process.env[`GITHUB_${command}`];
     if (!filePath) {
         throw new Error(`Unable to find environment variable for file command ${command}`);
@@ -29899,13 +30032,13 @@ function file_command_issueFileCommand(command, message) {
     if (!external_fs_.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_.EOL}`, {
+    external_fs_.appendFileSync(filePath, `${toCommandValue(message)}${external_os_.EOL}`, {
         encoding: 'utf8'
     });
 }
-function file_command_prepareKeyValueMessage(key, value) {
+function prepareKeyValueMessage(key, value) {
     const delimiter = `ghadelimiter_${external_crypto_namespaceObject.randomUUID()}`;
-    const convertedValue = utils_toCommandValue(value);
+    const convertedValue = toCommandValue(value);
     // These should realistically never happen, but just in case someone finds a
     // way to exploit uuid generation let's not allow keys or values that contain
     // the delimiter.
@@ -29922,8 +30055,10 @@ function file_command_prepareKeyValueMessage(key, value) {
 var external_path_ = __nccwpck_require__(6928);
 // EXTERNAL MODULE: external "http"
 var external_http_ = __nccwpck_require__(8611);
+var external_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_http_, 2);
 // EXTERNAL MODULE: external "https"
 var external_https_ = __nccwpck_require__(5692);
+var external_https_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_https_, 2);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
 function getProxyUrl(reqUrl) {
     const usingSsl = reqUrl.protocol === 'https:';
@@ -30016,7 +30151,7 @@ class DecodedURL extends URL {
 }
 //# sourceMappingURL=proxy.js.map
 // EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var node_modules_tunnel = __nccwpck_require__(770);
+var tunnel = __nccwpck_require__(770);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
 var undici = __nccwpck_require__(6752);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
@@ -30094,7 +30229,7 @@ const HttpResponseRetryCodes = [
     HttpCodes.ServiceUnavailable,
     HttpCodes.GatewayTimeout
 ];
-const RetryableHttpVerbs = (/* unused pure expression or super */ null && (['OPTIONS', 'GET', 'DELETE', 'HEAD']));
+const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
 const ExponentialBackoffCeiling = 10;
 const ExponentialBackoffTimeSlice = 5;
 class HttpClientError extends Error {
@@ -30140,7 +30275,7 @@ function isHttps(requestUrl) {
     const parsedUrl = new URL(requestUrl);
     return parsedUrl.protocol === 'https:';
 }
-class lib_HttpClient {
+class HttpClient {
     constructor(userAgent, handlers, requestOptions) {
         this._ignoreSslError = false;
         this._allowRedirects = true;
@@ -30443,7 +30578,7 @@ class lib_HttpClient {
     }
     getAgentDispatcher(serverUrl) {
         const parsedUrl = new URL(serverUrl);
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
         const useProxy = proxyUrl && proxyUrl.hostname;
         if (!useProxy) {
             return;
@@ -30454,7 +30589,7 @@ class lib_HttpClient {
         const info = {};
         info.parsedUrl = requestUrl;
         const usingSsl = info.parsedUrl.protocol === 'https:';
-        info.httpModule = usingSsl ? https : http;
+        info.httpModule = usingSsl ? external_https_namespaceObject : external_http_namespaceObject;
         const defaultPort = usingSsl ? 443 : 80;
         info.options = {};
         info.options.host = info.parsedUrl.hostname;
@@ -30553,7 +30688,7 @@ class lib_HttpClient {
     }
     _getAgent(parsedUrl) {
         let agent;
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
         const useProxy = proxyUrl && proxyUrl.hostname;
         if (this._keepAlive && useProxy) {
             agent = this._proxyAgent;
@@ -30568,7 +30703,7 @@ class lib_HttpClient {
         const usingSsl = parsedUrl.protocol === 'https:';
         let maxSockets = 100;
         if (this.requestOptions) {
-            maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
+            maxSockets = this.requestOptions.maxSockets || external_http_.globalAgent.maxSockets;
         }
         // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
         if (proxyUrl && proxyUrl.hostname) {
@@ -30593,7 +30728,7 @@ class lib_HttpClient {
         // if tunneling agent isn't assigned create a new agent
         if (!agent) {
             const options = { keepAlive: this._keepAlive, maxSockets };
-            agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
+            agent = usingSsl ? new external_https_.Agent(options) : new external_http_.Agent(options);
             this._agent = agent;
         }
         if (usingSsl && this._ignoreSslError) {
@@ -30616,7 +30751,7 @@ class lib_HttpClient {
             return proxyAgent;
         }
         const usingSsl = parsedUrl.protocol === 'https:';
-        proxyAgent = new ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+        proxyAgent = new undici/* ProxyAgent */.kT(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
             token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
         })));
         this._proxyAgentDispatcher = proxyAgent;
@@ -30747,7 +30882,7 @@ class BasicCredentialHandler {
         });
     }
 }
-class auth_BearerCredentialHandler {
+class BearerCredentialHandler {
     constructor(token) {
         this.token = token;
     }
@@ -30805,13 +30940,13 @@ var oidc_utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg
 
 
 
-class oidc_utils_OidcClient {
+class OidcClient {
     static createHttpClient(allowRetry = true, maxRetry = 10) {
         const requestOptions = {
             allowRetries: allowRetry,
             maxRetries: maxRetry
         };
-        return new HttpClient('actions/oidc-client', [new BearerCredentialHandler(oidc_utils_OidcClient.getRequestToken())], requestOptions);
+        return new HttpClient('actions/oidc-client', [new BearerCredentialHandler(OidcClient.getRequestToken())], requestOptions);
     }
     static getRequestToken() {
         const token = process.env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
@@ -30830,7 +30965,7 @@ class oidc_utils_OidcClient {
     static getCall(id_token_url) {
         return oidc_utils_awaiter(this, void 0, void 0, function* () {
             var _a;
-            const httpclient = oidc_utils_OidcClient.createHttpClient();
+            const httpclient = OidcClient.createHttpClient();
             const res = yield httpclient
                 .getJson(id_token_url)
                 .catch(error => {
@@ -30849,13 +30984,13 @@ class oidc_utils_OidcClient {
         return oidc_utils_awaiter(this, void 0, void 0, function* () {
             try {
                 // New ID Token is requested from action service
-                let id_token_url = oidc_utils_OidcClient.getIDTokenUrl();
+                let id_token_url = OidcClient.getIDTokenUrl();
                 if (audience) {
                     const encodedAudience = encodeURIComponent(audience);
                     id_token_url = `${id_token_url}&audience=${encodedAudience}`;
                 }
                 debug(`ID token url is ${id_token_url}`);
-                const id_token = yield oidc_utils_OidcClient.getCall(id_token_url);
+                const id_token = yield OidcClient.getCall(id_token_url);
                 setSecret(id_token);
                 return id_token;
             }
@@ -31144,7 +31279,7 @@ const _summary = new Summary();
 /**
  * @deprecated use `core.summary`
  */
-const markdownSummary = (/* unused pure expression or super */ null && (_summary));
+const markdownSummary = _summary;
 const summary = _summary;
 //# sourceMappingURL=summary.js.map
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/path-utils.js
@@ -31178,11 +31313,11 @@ function toWin32Path(pth) {
  * @return string The platform-specific path.
  */
 function toPlatformPath(pth) {
-    return pth.replace(/[/\\]/g, path.sep);
+    return pth.replace(/[/\\]/g, external_path_.sep);
 }
 //# sourceMappingURL=path-utils.js.map
 // EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 5 modules
-var lib_exec = __nccwpck_require__(2876);
+var exec = __nccwpck_require__(2876);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/platform.js
 var platform_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -31196,10 +31331,10 @@ var platform_awaiter = (undefined && undefined.__awaiter) || function (thisArg, 
 
 
 const getWindowsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
-    const { stdout: version } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Version"', undefined, {
+    const { stdout: version } = yield exec/* getExecOutput */.H('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Version"', undefined, {
         silent: true
     });
-    const { stdout: name } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Caption"', undefined, {
+    const { stdout: name } = yield exec/* getExecOutput */.H('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Caption"', undefined, {
         silent: true
     });
     return {
@@ -31209,7 +31344,7 @@ const getWindowsInfo = () => platform_awaiter(void 0, void 0, void 0, function* 
 });
 const getMacOsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
     var _a, _b, _c, _d;
-    const { stdout } = yield exec.getExecOutput('sw_vers', undefined, {
+    const { stdout } = yield exec/* getExecOutput */.H('sw_vers', undefined, {
         silent: true
     });
     const version = (_b = (_a = stdout.match(/ProductVersion:\s*(.+)/)) === null || _a === void 0 ? void 0 : _a[1]) !== null && _b !== void 0 ? _b : '';
@@ -31220,7 +31355,7 @@ const getMacOsInfo = () => platform_awaiter(void 0, void 0, void 0, function* ()
     };
 });
 const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
-    const { stdout } = yield exec.getExecOutput('lsb_release', ['-i', '-r', '-s'], {
+    const { stdout } = yield exec/* getExecOutput */.H('lsb_release', ['-i', '-r', '-s'], {
         silent: true
     });
     const [name, version] = stdout.trim().split('\n');
@@ -31325,8 +31460,8 @@ function exportVariable(name, val) {
  * console.log(`Using token: ${apiToken}`); // Outputs: "Using token: ***"
  * ```
  */
-function core_setSecret(secret) {
-    command_issueCommand('add-mask', {}, secret);
+function setSecret(secret) {
+    issueCommand('add-mask', {}, secret);
 }
 /**
  * Prepends inputPath to the PATH (for this action and future actions)
@@ -31340,7 +31475,7 @@ function addPath(inputPath) {
     else {
         issueCommand('add-path', {}, inputPath);
     }
-    process.env['PATH'] = `${inputPath}${path.delimiter}${process.env['PATH']}`;
+    process.env['PATH'] = `${inputPath}${external_path_.delimiter}${process.env['PATH']}`;
 }
 /**
  * Gets the value of an input.
@@ -31409,10 +31544,10 @@ function getBooleanInput(name, options) {
 function setOutput(name, value) {
     const filePath = process.env['GITHUB_OUTPUT'] || '';
     if (filePath) {
-        return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
+        return issueFileCommand('OUTPUT', prepareKeyValueMessage(name, value));
     }
     process.stdout.write(external_os_.EOL);
-    command_issueCommand('set-output', { name }, utils_toCommandValue(value));
+    issueCommand('set-output', { name }, toCommandValue(value));
 }
 /**
  * Enables or disables the echoing of commands into stdout for the rest of the step.
@@ -31447,8 +31582,8 @@ function isDebug() {
  * Writes debug message to user log
  * @param message debug message
  */
-function core_debug(message) {
-    command_issueCommand('debug', {}, message);
+function debug(message) {
+    issueCommand('debug', {}, message);
 }
 /**
  * Adds an error issue
@@ -31456,7 +31591,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -31464,7 +31599,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -31472,7 +31607,7 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.
@@ -31489,13 +31624,13 @@ function info(message) {
  * @param name The name of the output group
  */
 function startGroup(name) {
-    command_issue('group', name);
+    issue('group', name);
 }
 /**
  * End an output group.
  */
 function endGroup() {
-    command_issue('endgroup');
+    issue('endgroup');
 }
 /**
  * Wrap an asynchronous function call in a group.
@@ -31531,9 +31666,9 @@ function group(name, fn) {
 function saveState(name, value) {
     const filePath = process.env['GITHUB_STATE'] || '';
     if (filePath) {
-        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
+        return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
     }
-    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
+    issueCommand('save-state', { name }, toCommandValue(value));
 }
 /**
  * Gets the value of an state set by this action's main execution.
@@ -32836,6 +32971,36 @@ function getExecOutput(commandLine, args, options) {
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/define property getters */
 /******/ (() => {
 /******/ 	// define getter functions for harmony exports
@@ -32851,6 +33016,17 @@ function getExecOutput(commandLine, args, options) {
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
 /******/ })();
 /******/ 
 /************************************************************************/

@@ -6,9 +6,10 @@ import * as core from '@actions/core'
 import * as os from 'node:os'
 import { createActionConfig, runnerConfigDir } from './docker-config.js'
 import { Docker } from './docker.js'
+import { tokenAdvice, withExplanation, type Phase, type TokenContext } from './diagnostics.js'
 import { DockerCommandError, UserError, errorMessage } from './errors.js'
-import { checkBuildFiles, checkCredentials, readInputs } from './inputs.js'
-import { resolveNames } from './naming.js'
+import { checkBuildFiles, checkCredentials, readInputs, type ActionInputs } from './inputs.js'
+import { resolveNames, type ImageNames } from './naming.js'
 import { buildImage, findSourceImage, tagSourceImage } from './image.js'
 import { setOutputs, writeSummary } from './outputs.js'
 import { verifyPushedDigest } from './verify.js'
@@ -23,6 +24,9 @@ export async function run(): Promise<void> {
     for (const notice of names.notices) core.notice(notice)
     checkCredentials(inputs)
     checkBuildFiles(inputs)
+    for (const advice of tokenAdvice(tokenContext(inputs, names))) {
+      core[advice.level](advice.message)
+    }
     core.info(`Image: ${names.image}`)
     core.info(`Tags: ${names.tags.join(', ')}`)
 
@@ -40,12 +44,18 @@ export async function run(): Promise<void> {
     const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : ''
 
     // 4. Log in, get the image (build it, or tag the source-image), push, read the digest back.
+    // A failure of the registry steps is explained from its text where GitHub's guidance can.
+    const explain =
+      (phase: Phase) =>
+      (error: unknown): never => {
+        throw withExplanation(error, { phase, registry: names.registry })
+      }
     if (inputs.token) {
-      await core.group(`Log in to ${names.registry}`, () =>
-        docker.login(names.registry, inputs.username, inputs.token).catch(error => {
-          throw loginHint(error, names.registry)
-        })
-      )
+      await core
+        .group(`Log in to ${names.registry}`, () =>
+          docker.login(names.registry, inputs.username, inputs.token)
+        )
+        .catch(explain('login'))
       core.saveState(STATE.loggedIn, 'true')
     } else {
       core.info('No token given and push is false: not logging in.')
@@ -57,14 +67,18 @@ export async function run(): Promise<void> {
 
     let digest = ''
     if (inputs.push) {
-      const reported = await core.group(`Push ${names.references.length} tag(s)`, async () => {
-        const digests: (string | undefined)[] = []
-        for (const ref of names.references) digests.push(await docker.push(ref))
-        return digests
-      })
-      digest = await core.group('Read the digest back from the registry', () =>
-        verifyPushedDigest(names, inputs.username, inputs.token, reported)
-      )
+      const reported = await core
+        .group(`Push ${names.references.length} tag(s)`, async () => {
+          const digests: (string | undefined)[] = []
+          for (const ref of names.references) digests.push(await docker.push(ref))
+          return digests
+        })
+        .catch(explain('push'))
+      digest = await core
+        .group('Read the digest back from the registry', () =>
+          verifyPushedDigest(names, inputs.username, inputs.token, reported)
+        )
+        .catch(explain('read-back'))
       core.info(`Digest: ${digest}`)
     } else {
       core.info('push is false: the image was tagged locally, nothing was pushed.')
@@ -78,14 +92,18 @@ export async function run(): Promise<void> {
   }
 }
 
-/** Adds what to check to docker's own reason for a failed login. */
-function loginHint(error: unknown, registry: string): unknown {
-  if (!(error instanceof DockerCommandError)) return error
-  return new UserError(
-    `${error.message}. Check that the token is valid for ${registry} and belongs to the username: ` +
-      'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
-      'write:packages; fine-grained tokens are not accepted by GitHub Packages.'
-  )
+/** What the token advice looks at: the token, where it pushes, and the workflow context. */
+function tokenContext(inputs: ActionInputs, names: ImageNames): TokenContext {
+  return {
+    token: inputs.token,
+    registry: names.registry,
+    owner: names.owner,
+    push: inputs.push,
+    repositoryOwner:
+      process.env.GITHUB_REPOSITORY_OWNER || inputs.contextRepository.split('/')[0] || '',
+    serverUrl: inputs.serverUrl,
+    inWorkflow: process.env.GITHUB_ACTIONS === 'true'
+  }
 }
 
 /** One clear line for the user; stack traces only in debug logs, and only for our own bugs. */
