@@ -29372,6 +29372,11 @@ function setOutputs(result) {
 }
 async function writeSummary(result) {
     const { names, digest, imageId } = result;
+    // Always set on a runner; not when run locally (e.g. with @github/local-action).
+    if (!process.env.GITHUB_STEP_SUMMARY) {
+        core.info('GITHUB_STEP_SUMMARY is not set: no job summary written.');
+        return;
+    }
     const code = (s) => `<code>${escapeHtml(s)}</code>`;
     const summary = core.summary
         .addHeading(digest ? `Published ${names.image}` : `Built ${names.image} (not pushed)`, 3)
@@ -29537,6 +29542,7 @@ function fail(error) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
+/* unused harmony export run */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3360);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
@@ -29573,6 +29579,8 @@ async function post() {
     (0,_docker_config_js__WEBPACK_IMPORTED_MODULE_3__/* .removeActionConfig */ .X9)(dir);
     _actions_core__WEBPACK_IMPORTED_MODULE_0__.info(`Removed the action's Docker config directory ${dir}.`);
 }
+/** The post step under the name @github/local-action calls (`--post src/post.ts`). */
+
 
 
 /***/ }),

@@ -3,9 +3,9 @@
  * dist/ must be what `npm run build` makes of the committed src/, or no release is tagged.
  * (The script's other refusals are unit-tested on throwaway repositories.)
  */
-import { describe, expect, it } from '@jest/globals'
+import { afterAll, describe, expect, it } from '@jest/globals'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { appendFileSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { ROOT } from './harness.js'
@@ -18,9 +18,13 @@ const GIT_ENV = {
   GIT_COMMITTER_EMAIL: 'test@example.com'
 }
 
+const clones: string[] = []
+afterAll(() => clones.forEach(dir => rmSync(dir, { recursive: true, force: true })))
+
 describe('release script on a clone of this repository', () => {
   it('checks dist/ with the real build, then tags; refuses once src/ changes without dist/', () => {
     const clone = path.join(mkdtempSync(path.join(os.tmpdir(), 'release-clone-')), 'repo')
+    clones.push(path.dirname(clone))
     const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
     const git = (...args: string[]): string =>
       execFileSync('git', args, { cwd: clone, encoding: 'utf8', env: GIT_ENV }).trim()
@@ -28,7 +32,10 @@ describe('release script on a clone of this repository', () => {
     git('checkout', '-q', '-b', 'release-test', head)
     git('remote', 'set-url', 'origin', 'https://github.com/acme/publish-container.git')
     git('config', 'remote.origin.pushurl', '/nonexistent/never-pushed')
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'))
+    // A hard-linked copy, not a symlink: ncc numbers modules by their real paths, so a build
+    // through a symlinked node_modules differs from the committed one.
+    const modules = [path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules')]
+    if (spawnSync('cp', ['-al', ...modules]).status !== 0) execFileSync('cp', ['-a', ...modules])
     appendFileSync(path.join(clone, 'CHANGELOG.md'), '\n## [99.0.0] - test\n')
     git('commit', '-q', '-am', 'changelog for the test release')
     const release = () =>

@@ -4,9 +4,9 @@
  * missing changelog entry. Its origin pushes into a local bare repository, which must stay empty:
  * the script never pushes.
  */
-import { beforeEach, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeEach, describe, expect, it } from '@jest/globals'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
@@ -49,8 +49,12 @@ function release(...args: string[]): { status: number | null; out: string } {
   return { status: r.status, out: r.stdout + r.stderr }
 }
 
+const roots: string[] = []
+afterAll(() => roots.forEach(dir => rmSync(dir, { recursive: true, force: true })))
+
 beforeEach(() => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'release-test-'))
+  roots.push(root)
   repo = path.join(root, 'repo')
   bare = path.join(root, 'remote.git')
   mkdirSync(repo)
