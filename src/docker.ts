@@ -103,12 +103,17 @@ export class Docker {
   }
 
   async hasBuildx(): Promise<boolean> {
+    return (await this.buildxVersion()) !== undefined
+  }
+
+  /** What `docker buildx version` prints, or undefined when docker finds no buildx plugin. */
+  async buildxVersion(): Promise<string | undefined> {
     const result = await this.execFn('docker', ['buildx', 'version'], {
       env: this.env,
       silent: true,
       ignoreReturnCode: true
     })
-    return result.exitCode === 0
+    return result.exitCode === 0 ? result.stdout.trim() : undefined
   }
 
   /** `docker login REGISTRY --username USER --password-stdin`; the token never enters argv. */

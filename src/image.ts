@@ -4,6 +4,7 @@
  * in `names.references` pointing at it.
  */
 import * as core from '@actions/core'
+import { chooseBuilder } from './buildx.js'
 import type { Docker } from './docker.js'
 import { UserError } from './errors.js'
 import type { ActionInputs } from './inputs.js'
@@ -47,13 +48,17 @@ export async function tagSourceImage(
   return { imageId, builder: `none: published the local image ${sourceImage}` }
 }
 
-/** Builds the context with `docker buildx build --load` when buildx is there, else `docker build`. */
+/**
+ * Builds the context with `docker buildx build --load` when buildx is there (or installed, see
+ * buildx.ts), else with the classic `docker build`.
+ */
 export async function buildImage(
   docker: Docker,
   inputs: ActionInputs,
-  names: ImageNames
+  names: ImageNames,
+  configDir: string
 ): Promise<LocalImage> {
-  const builder = (await docker.hasBuildx()) ? 'buildx' : 'classic'
+  const builder = await chooseBuilder(docker, inputs.buildx, configDir)
   const imageId = await core.group(
     `Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`,
     () =>

@@ -6,6 +6,7 @@ import * as core from '@actions/core'
 import { existsSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import { UserError } from './errors.js'
+import { DEFAULT_BUILDX_BASE_URL, DEFAULT_BUILDX_VERSION, type BuildxSettings } from './buildx.js'
 import { parseSourceImage } from './naming.js'
 
 export interface ActionInputs {
@@ -27,6 +28,7 @@ export interface ActionInputs {
   push: boolean
   /** An existing local image (ID or reference) to publish instead of building; '' to build. */
   sourceImage: string
+  buildx: BuildxSettings
   /** Workflow context (environment of the runner). */
   contextRepository: string
   serverUrl: string
@@ -99,6 +101,7 @@ export function readInputs(
     noCache: parseBoolean('no-cache', getInput('no-cache'), false),
     push: parseBoolean('push', getInput('push'), true),
     sourceImage: getInput('source-image').trim(),
+    buildx: parseBuildx(getInput),
     contextRepository: env.GITHUB_REPOSITORY ?? '',
     serverUrl: env.GITHUB_SERVER_URL ?? ''
   }
@@ -114,6 +117,42 @@ export function readInputs(
   return inputs
 }
 
+/** buildx (auto/true/false), buildx-version (a release tag) and buildx-download-url (http[s]). */
+export function parseBuildx(getInput: (name: string) => string): BuildxSettings {
+  const raw = getInput('buildx').trim()
+  const mode = /^(|auto)$/i.test(raw)
+    ? 'auto'
+    : /^(true|false)$/i.test(raw)
+      ? (raw.toLowerCase() as 'true' | 'false')
+      : undefined
+  if (!mode) {
+    throw new UserError(
+      `buildx '${raw}' is not one of auto, true, false: auto uses buildx when the runner has it, ` +
+        'true installs it when missing, false always uses the classic docker build.'
+    )
+  }
+  const version = getInput('buildx-version').trim() || DEFAULT_BUILDX_VERSION
+  if (!/^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(version)) {
+    throw new UserError(
+      `buildx-version '${version}' is not a docker/buildx release tag: use one such as ${DEFAULT_BUILDX_VERSION}.`
+    )
+  }
+  const baseUrl = getInput('buildx-download-url').trim() || DEFAULT_BUILDX_BASE_URL
+  let url: URL | undefined
+  try {
+    url = new URL(baseUrl)
+  } catch {
+    url = undefined
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.search || url.hash) {
+    throw new UserError(
+      `buildx-download-url '${baseUrl}' is not an http(s) URL of a releases folder: use one laid out like ` +
+        `${DEFAULT_BUILDX_BASE_URL} (VERSION/buildx-VERSION.OS-ARCH and VERSION/checksums.txt below it).`
+    )
+  }
+  return { mode, version, baseUrl }
+}
+
 /**
  * With `source-image` nothing is built, so inputs that configure a build would be silently
  * ignored: refuse them instead. (`pull` and `no-cache` only count when true: false is their default.)
@@ -125,6 +164,7 @@ function refuseBuildInputs(inputs: ActionInputs, rawContext: string): void {
     'build-args': inputs.buildArgs.length > 0,
     labels: inputs.labels.length > 0,
     target: inputs.target !== '',
+    buildx: inputs.buildx.mode === 'true',
     pull: inputs.pull,
     'no-cache': inputs.noCache
   })

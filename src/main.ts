@@ -63,7 +63,7 @@ export async function run(): Promise<void> {
 
     const { imageId, builder } = inputs.sourceImage
       ? await tagSourceImage(docker, inputs.sourceImage, sourceId, names)
-      : await buildImage(docker, inputs, names)
+      : await buildImage(docker, inputs, names, config.dir)
 
     let digest = ''
     if (inputs.push) {

@@ -6,29 +6,17 @@
  * - Classic PAT: the notice is printed from the inputs alone, before any docker call.
  */
 import { describe, expect, it } from '@jest/globals'
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { ROOT, Runner, e2eEnv } from './harness.js'
+import { Runner, e2eEnv, startFixture } from './harness.js'
 
 const env = e2eEnv()
 
 /** Starts the proxy in front of the test registry; resolves with its host:port and a stop function. */
 async function forbiddingProxy(): Promise<{ registry: string; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [path.join(ROOT, '__tests__/e2e/fixtures/forbidding-proxy.mjs'), `http://${env.registry}`],
-    { stdio: ['ignore', 'pipe', 'inherit'] }
-  )
-  const port = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      const m = /listening (\d+)/.exec(chunk.toString())
-      if (m) resolve(m[1])
-    })
-    child.on('exit', code => reject(new Error(`proxy exited (${code})`)))
-  })
-  return { registry: `127.0.0.1:${port}`, stop: () => child.kill() }
+  const proxy = await startFixture('forbidding-proxy.mjs', [`http://${env.registry}`])
+  return { registry: `127.0.0.1:${proxy.port}`, stop: proxy.stop }
 }
 
 /** A docker on PATH that records its calls and fails each of them. */

@@ -3,7 +3,7 @@
  * GITHUB_OUTPUT / GITHUB_STATE / GITHUB_STEP_SUMMARY files, then the post step with STATE_*.
  * Needs the engine and registry of scripts/e2e-env.sh (scripts/test.sh starts them).
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -213,4 +213,29 @@ export function skopeoInspect(env: E2EEnv, reference: string, raw = false): stri
 export function filesContaining(dir: string, needle: string): string[] {
   const r = spawnSync('grep', ['-rlF', '--no-messages', '--', needle, dir], { encoding: 'utf8' })
   return r.stdout.split('\n').filter(Boolean)
+}
+
+/**
+ * Starts a fixture server (a script in __tests__/e2e/fixtures that prints "listening PORT") as a
+ * separate process, so it keeps serving while the harness runs the action synchronously.
+ */
+export async function startFixture(
+  script: string,
+  args: string[]
+): Promise<{ port: number; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, '__tests__/e2e/fixtures', script), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit']
+    }
+  )
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const m = /listening (\d+)/.exec(chunk.toString())
+      if (m) resolve(Number(m[1]))
+    })
+    child.on('exit', code => reject(new Error(`${script} exited (${code})`)))
+  })
+  return { port, stop: () => child.kill() }
 }

@@ -156,6 +156,13 @@ describe('source-image', () => {
     ).toThrow(/and file, build-args, labels, target, pull, no-cache have no effect: remove them/)
   })
 
+  it('refuses buildx: true (it configures a build), but not the default auto', () => {
+    expect(() => read({ 'source-image': 'app:1', buildx: 'true' })).toThrow(
+      /nothing is built and buildx has no effect/
+    )
+    expect(read({ 'source-image': 'app:1', buildx: 'auto' }).sourceImage).toBe('app:1')
+  })
+
   it('accepts pull and no-cache at their default false', () => {
     expect(read({ 'source-image': 'app:1', pull: 'false', 'no-cache': 'false' }).sourceImage).toBe(
       'app:1'
