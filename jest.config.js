@@ -2,7 +2,7 @@
 // dist/index.js against a real Docker engine and registry started by scripts/e2e-env.sh.
 const common = {
   testEnvironment: 'node',
-  moduleFileExtensions: ['ts', 'js'],
+  moduleFileExtensions: ['ts', 'js', 'json'],
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   transformIgnorePatterns: ['node_modules/(?!(@actions)/)'],

@@ -104,15 +104,23 @@ export class Docker {
 
   /** Whether the buildx plugin answers; never rejects (a missing docker surfaces at login). */
   async hasBuildx(): Promise<boolean> {
+    return (await this.buildxVersion()) !== undefined
+  }
+
+  /**
+   * What `docker buildx version` prints, or undefined when docker finds no buildx plugin. Never
+   * rejects (a missing docker surfaces at login).
+   */
+  async buildxVersion(): Promise<string | undefined> {
     try {
       const result = await this.execFn('docker', ['buildx', 'version'], {
         env: this.env,
         silent: true,
         ignoreReturnCode: true
       })
-      return result.exitCode === 0
+      return result.exitCode === 0 ? result.stdout.trim() : undefined
     } catch {
-      return false
+      return undefined
     }
   }
 
@@ -158,6 +166,31 @@ export class Docker {
       variant: data.Variant || undefined,
       size: Number(data.Size) || 0
     }
+  }
+
+  /**
+   * The full ID (`sha256:…`) of a local image, given its ID or a reference; undefined when the
+   * engine has no such image. Only looks locally: `docker image inspect` never pulls.
+   */
+  async localImageId(image: string): Promise<string | undefined> {
+    const args = ['image', 'inspect', '--format', '{{.Id}}', image]
+    const result = await this.execFn('docker', args, {
+      env: this.env,
+      silent: true,
+      ignoreReturnCode: true
+    })
+    if (result.exitCode === 0) return result.stdout.trim()
+    if (/no such image/i.test(result.stderr + result.stdout)) return undefined
+    throw new DockerCommandError(
+      'image inspect',
+      result.exitCode,
+      lastErrorLine(result.stderr, result.stdout)
+    )
+  }
+
+  /** `docker tag SOURCE TARGET`. */
+  async tag(source: string, target: string): Promise<void> {
+    await this.run(['tag', source, target])
   }
 
   /** Pushes one reference; returns the digest docker reports (for a cross-check only). */

@@ -14,3 +14,6 @@ if (core.getState(STATE.isPost)) {
 } else {
   await run()
 }
+// Work started in the background (the registry token warm-up, the buildx probe) must not keep a
+// finished step alive, e.g. a fetch to a registry that drops packets after the step has failed.
+process.exit()

@@ -6,7 +6,9 @@ import * as core from '@actions/core'
 import { existsSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import { UserError } from './errors.js'
+import { DEFAULT_BUILDX_BASE_URL, DEFAULT_BUILDX_VERSION, type BuildxSettings } from './buildx.js'
 import type { TagsMode } from './metadata.js'
+import { parseSourceImage } from './naming.js'
 
 export interface ActionInputs {
   registry: string
@@ -28,6 +30,9 @@ export interface ActionInputs {
   noCache: boolean
   /** undefined when not given: true, except on pull requests from forks (metadata.resolvePush). */
   push: boolean | undefined
+  /** An existing local image (ID or reference) to publish instead of building; '' to build. */
+  sourceImage: string
+  buildx: BuildxSettings
   /** Workflow context (environment of the runner). */
   contextRepository: string
   serverUrl: string
@@ -91,6 +96,8 @@ export function readInputs(
   const token = getInput('token')
   if (token) core.setSecret(token)
 
+  // action.yml gives `context` no default, so a context the workflow wrote is told from none.
+  const rawContext = getInput('context')
   const inputs: ActionInputs = {
     registry: getInput('registry'),
     registryType: getInput('registry-type'),
@@ -101,7 +108,7 @@ export function readInputs(
     imageName: getInput('image-name'),
     tags: parseList(getInput('tags'), 'comma-newline'),
     tagsMode: parseTagsMode(getInput('tags-mode')),
-    context: getInput('context') || '.',
+    context: rawContext || '.',
     file: getInput('file'),
     buildArgs: parseKeyValues('build-args', getInput('build-args')),
     labels: parseKeyValues('labels', getInput('labels')),
@@ -109,6 +116,8 @@ export function readInputs(
     pull: parseBoolean('pull', getInput('pull'), false),
     noCache: parseBoolean('no-cache', getInput('no-cache'), false),
     push: getInput('push').trim() === '' ? undefined : parseBoolean('push', getInput('push'), true),
+    sourceImage: getInput('source-image').trim(),
+    buildx: parseBuildx(getInput),
     contextRepository: env.GITHUB_REPOSITORY ?? '',
     serverUrl: env.GITHUB_SERVER_URL ?? ''
   }
@@ -117,7 +126,72 @@ export function readInputs(
       `target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`
     )
   }
+  if (inputs.sourceImage) {
+    inputs.sourceImage = parseSourceImage(inputs.sourceImage)
+    refuseBuildInputs(inputs, rawContext)
+  }
   return inputs
+}
+
+/** buildx (auto/true/false), buildx-version (a release tag) and buildx-download-url (http[s]). */
+export function parseBuildx(getInput: (name: string) => string): BuildxSettings {
+  const raw = getInput('buildx').trim()
+  const mode = /^(|auto)$/i.test(raw)
+    ? 'auto'
+    : /^(true|false)$/i.test(raw)
+      ? (raw.toLowerCase() as 'true' | 'false')
+      : undefined
+  if (!mode) {
+    throw new UserError(
+      `buildx '${raw}' is not one of auto, true, false: auto uses buildx when the runner has it, ` +
+        'true installs it when missing, false always uses the classic docker build.'
+    )
+  }
+  const version = getInput('buildx-version').trim() || DEFAULT_BUILDX_VERSION
+  if (!/^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(version)) {
+    throw new UserError(
+      `buildx-version '${version}' is not a docker/buildx release tag: use one such as ${DEFAULT_BUILDX_VERSION}.`
+    )
+  }
+  const baseUrl = getInput('buildx-download-url').trim() || DEFAULT_BUILDX_BASE_URL
+  let url: URL | undefined
+  try {
+    url = new URL(baseUrl)
+  } catch {
+    url = undefined
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.search || url.hash) {
+    throw new UserError(
+      `buildx-download-url '${baseUrl}' is not an http(s) URL of a releases folder: use one laid out like ` +
+        `${DEFAULT_BUILDX_BASE_URL} (VERSION/buildx-VERSION.OS-ARCH and VERSION/checksums.txt below it).`
+    )
+  }
+  return { mode, version, baseUrl }
+}
+
+/**
+ * With `source-image` nothing is built, so inputs that configure a build would be silently
+ * ignored: refuse them instead. (`pull` and `no-cache` only count when true: false is their default.)
+ */
+function refuseBuildInputs(inputs: ActionInputs, rawContext: string): void {
+  const given = Object.entries({
+    context: rawContext !== '',
+    file: inputs.file !== '',
+    'build-args': inputs.buildArgs.length > 0,
+    labels: inputs.labels.length > 0,
+    target: inputs.target !== '',
+    buildx: inputs.buildx.mode === 'true',
+    pull: inputs.pull,
+    'no-cache': inputs.noCache
+  })
+    .filter(([, isGiven]) => isGiven)
+    .map(([name]) => name)
+  if (given.length === 0) return
+  throw new UserError(
+    `source-image '${inputs.sourceImage}' publishes an existing image, so nothing is built and ` +
+      `${given.join(', ')} ${given.length === 1 ? 'has' : 'have'} no effect: remove ` +
+      `${given.length === 1 ? 'it' : 'them'}, or remove source-image to build from a Dockerfile.`
+  )
 }
 
 /** Credentials are needed to push; without a push they are optional (base images may be public). */
@@ -146,7 +220,7 @@ function isRemoteContext(context: string): boolean {
 
 /** The build context and Dockerfile must exist before we start a build (remote contexts excepted). */
 export function checkBuildFiles(inputs: ActionInputs, cwd = process.cwd()): void {
-  if (isRemoteContext(inputs.context)) return
+  if (inputs.sourceImage || isRemoteContext(inputs.context)) return
   const context = path.resolve(cwd, inputs.context)
   if (!existsSync(context) || !statSync(context).isDirectory()) {
     throw new UserError(

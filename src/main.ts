@@ -1,18 +1,20 @@
 /**
- * The main step, top to bottom: inputs and event → tags, push default and names → (checks) →
- * own docker config → login (meanwhile: registry token, buildx probe, repository info) → labels →
- * build → push the first tag → tag the rest through the registry API and read the digest back →
- * outputs and summary.
+ * The main step, top to bottom: inputs and event → tags, push default and names → (checks, token
+ * advice) → own docker config → source-image exists? → login (meanwhile: registry token, buildx
+ * probe, repository info) → labels → build (or tag the source-image) → push the first tag → tag the
+ * rest through the registry API and read the digest back → outputs and summary.
  */
 import * as core from '@actions/core'
 import * as os from 'node:os'
 import { createActionConfig, runnerConfigDir } from './docker-config.js'
 import { Docker } from './docker.js'
+import { tokenAdvice, withExplanation, type Phase, type TokenContext } from './diagnostics.js'
 import { DockerCommandError, UserError, errorMessage } from './errors.js'
 import { readEventContext } from './event.js'
 import { resolveRepositoryInfo } from './github-api.js'
 import { describePushedImage, platformString, type ImageInfo } from './image-info.js'
-import { checkBuildFiles, checkCredentials, readInputs } from './inputs.js'
+import { buildImage, findSourceImage, tagSourceImage } from './image.js'
+import { checkBuildFiles, checkCredentials, readInputs, type ActionInputs } from './inputs.js'
 import {
   createdTimestamp,
   imageLabels,
@@ -39,7 +41,10 @@ export async function run(): Promise<void> {
     for (const notice of [...derived.notices, ...names.notices]) core.notice(notice)
     if (pushNotice) core.notice(pushNotice)
     checkCredentials(inputs, push)
-    checkBuildFiles(inputs)
+    if (!inputs.sourceImage) checkBuildFiles(inputs)
+    for (const advice of tokenAdvice(tokenContext(inputs, names, push))) {
+      core[advice.level](advice.message)
+    }
     core.info(`Image: ${names.image}`)
     core.info(`Tags: ${names.tags.join(', ')}`)
 
@@ -53,6 +58,14 @@ export async function run(): Promise<void> {
     core.saveState(STATE.registry, names.registry)
     config.warnings.forEach(w => core.warning(w))
     const docker = new Docker(config.dir)
+    // A source-image must exist locally: checked before anything is sent anywhere.
+    const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : ''
+    // A failure of the registry steps is explained from its text where GitHub's guidance can.
+    const explain =
+      (phase: Phase) =>
+      (error: unknown): never => {
+        throw withExplanation(error, { phase, registry: names.registry })
+      }
 
     // 3. While docker logs in: the registry client gets its push token (no 401 round trip after
     //    the push), docker says whether buildx is there, and the repository's description and
@@ -65,20 +78,23 @@ export async function run(): Promise<void> {
     const warmUp = push
       ? registry.authorize([repositoryScope(names.path, ['pull', 'push'])]).catch(() => undefined)
       : undefined
-    const buildxProbe = docker.hasBuildx()
+    const buildxProbe =
+      inputs.sourceImage || inputs.buildx.mode === 'false'
+        ? Promise.resolve(false)
+        : docker.hasBuildx()
     const repoInfo = resolveRepositoryInfo(event, names.registry, inputs.token)
     if (inputs.token) {
-      await core.group(`Log in to ${names.registry}`, () =>
-        docker.login(names.registry, inputs.username, inputs.token).catch(error => {
-          throw loginHint(error, names.registry)
-        })
-      )
+      await core
+        .group(`Log in to ${names.registry}`, () =>
+          docker.login(names.registry, inputs.username, inputs.token)
+        )
+        .catch(explain('login'))
       core.saveState(STATE.loggedIn, 'true')
     } else {
-      core.info('No token given and push is false: building without logging in.')
+      core.info('No token given and push is false: not logging in.')
     }
 
-    // 4. OCI labels (the user's win), then the build with every tag.
+    // 4. OCI labels (the user's win), then the build with every tag (or tag the source-image).
     const repo = await repoInfo
     if (repo.message) (repo.failed ? core.notice : core.info)(repo.message)
     const version = names.tags[0]
@@ -89,29 +105,20 @@ export async function run(): Promise<void> {
       repo: repo.info,
       userLabels: inputs.labels
     })
-    const builder = (await buildxProbe) ? 'buildx' : 'classic'
-    const imageId = await core.group(
-      `Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`,
-      () =>
-        docker.build(
-          {
-            context: inputs.context,
-            file: inputs.file,
-            tags: names.references,
-            buildArgs: inputs.buildArgs,
-            labels: [...labels.added, ...inputs.labels],
-            target: inputs.target,
-            pull: inputs.pull,
-            noCache: inputs.noCache
-          },
-          builder
+    const { imageId, builder } = inputs.sourceImage
+      ? await tagSourceImage(docker, inputs.sourceImage, sourceId, names)
+      : await buildImage(
+          docker,
+          inputs,
+          names,
+          config.dir,
+          [...labels.added, ...inputs.labels],
+          buildxProbe
         )
-    )
-    core.info(`Built image ${imageId}`)
 
     // 5. Push once, tag the rest through the registry API, read the digest back.
     const published = push
-      ? await publish(docker, registry, names, imageId, warmUp)
+      ? await publish(docker, registry, names, imageId, warmUp, explain)
       : await describeLocalImage(docker, imageId)
 
     // 6. Outputs and job summary.
@@ -120,7 +127,8 @@ export async function run(): Promise<void> {
       imageId,
       builder,
       version,
-      labels: labels.all,
+      // A source-image is published as it is: it carries its own labels, none were added.
+      labels: inputs.sourceImage ? {} : labels.all,
       ...published,
       packageUrl: packagePageUrl(names, event)
     }
@@ -147,22 +155,27 @@ async function publish(
   registry: RegistryClient,
   names: ImageNames,
   imageId: string,
-  warmUp: Promise<unknown> | undefined
+  warmUp: Promise<unknown> | undefined,
+  explain: (phase: Phase) => (error: unknown) => never
 ): Promise<Published> {
   const [firstRef] = names.references
   const local = docker.inspectImage(imageId).catch(() => undefined)
-  const reported = await core.group(`Push ${firstRef}`, () => docker.push(firstRef))
+  const reported = await core
+    .group(`Push ${firstRef}`, () => docker.push(firstRef))
+    .catch(explain('push'))
   await warmUp // its failure, if any, resurfaces in the requests below with a clear error
-  const manifest = await core.group(
-    names.tags.length > 1
-      ? `Tag ${names.tags.length - 1} more through the registry API, and read the digest back`
-      : 'Read the digest back from the registry',
-    async () => {
-      const m = await tagAndVerify(registry, names, reported)
-      for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
-      return m
-    }
-  )
+  const manifest = await core
+    .group(
+      names.tags.length > 1
+        ? `Tag ${names.tags.length - 1} more through the registry API, and read the digest back`
+        : 'Read the digest back from the registry',
+      async () => {
+        const m = await tagAndVerify(registry, names, reported)
+        for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
+        return m
+      }
+    )
+    .catch(explain('read-back'))
   core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
   const localImage = await local
   // Size and platform are for the summary and the metadata output: a failure is not fatal.
@@ -178,7 +191,7 @@ async function publish(
 
 /** Not pushed: platform and uncompressed size of the local image. */
 async function describeLocalImage(docker: Docker, imageId: string): Promise<Published> {
-  core.info('push is false: the image was built and tagged locally, nothing was pushed.')
+  core.info('push is false: the image was tagged locally, nothing was pushed.')
   try {
     const local = await docker.inspectImage(imageId)
     return { digest: '', size: null, platform: platformString(local), localSize: local.size }
@@ -188,14 +201,18 @@ async function describeLocalImage(docker: Docker, imageId: string): Promise<Publ
   }
 }
 
-/** Adds what to check to docker's own reason for a failed login. */
-function loginHint(error: unknown, registry: string): unknown {
-  if (!(error instanceof DockerCommandError)) return error
-  return new UserError(
-    `${error.message}. Check that the token is valid for ${registry} and belongs to the username: ` +
-      'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
-      'write:packages; fine-grained tokens are not accepted by GitHub Packages.'
-  )
+/** What the token advice looks at: the token, where it pushes, and the workflow context. */
+function tokenContext(inputs: ActionInputs, names: ImageNames, push: boolean): TokenContext {
+  return {
+    token: inputs.token,
+    registry: names.registry,
+    owner: names.owner,
+    push,
+    repositoryOwner:
+      process.env.GITHUB_REPOSITORY_OWNER || inputs.contextRepository.split('/')[0] || '',
+    serverUrl: inputs.serverUrl,
+    inWorkflow: process.env.GITHUB_ACTIONS === 'true'
+  }
 }
 
 /** One clear line for the user; stack traces only in debug logs, and only for our own bugs. */

@@ -313,3 +313,32 @@ export function validateTags(tags: string[]): string[] {
   }
   return unique
 }
+
+/** An image ID as `docker images` shows it (12 hex digits) up to the full `sha256:…`. */
+const IMAGE_ID = /^(?:sha256:)?[0-9a-f]{12,64}$/
+/** A local image reference: [DOMAIN[:PORT]/]PATH[:TAG][@DIGEST] (distribution reference grammar). */
+const DOMAIN = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?`
+const COMPONENT = `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
+const REFERENCE = new RegExp(
+  `^(?:${DOMAIN}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`
+)
+
+/**
+ * Checks a `source-image` input: an image ID (`38f737a91f39`, `sha256:…`) or a local reference
+ * (`hello_docker:latest`, `localhost:5000/app@sha256:…`). Anything else — and in particular a value
+ * starting with '-', which docker would read as an option — is refused before docker runs.
+ */
+export function parseSourceImage(input: string): string {
+  const value = input.trim()
+  if (IMAGE_ID.test(value) || REFERENCE.test(value)) return value
+  const hint =
+    'Use an image ID or a reference as `docker images` lists them, e.g. 38f737a91f39 or hello_docker:latest.'
+  if (/[A-Z]/.test(value.replace(/^[^/]*\//, '').replace(/:[^/]*$/, '')) && !/\s/.test(value)) {
+    throw new UserError(
+      `source-image '${value}' is not a valid image reference: repository names are lowercase. ${hint}`
+    )
+  }
+  throw new UserError(
+    `source-image '${value}' is neither an image ID nor an image reference (NAME[:TAG] or NAME@sha256:…). ${hint}`
+  )
+}

@@ -69,6 +69,11 @@ function sizeText(result: PublishResult): string {
 
 export async function writeSummary(result: PublishResult): Promise<void> {
   const { names, digest, imageId } = result
+  // Always set on a runner; not when run locally (e.g. with @github/local-action).
+  if (!process.env.GITHUB_STEP_SUMMARY) {
+    core.info('GITHUB_STEP_SUMMARY is not set: no job summary written.')
+    return
+  }
   const code = (s: string): string => `<code>${escapeHtml(s)}</code>`
   const pull = digest ? `docker pull ${names.image}@${digest}` : ''
   const rows: string[][] = [

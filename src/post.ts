@@ -29,3 +29,6 @@ export async function post(): Promise<void> {
   removeActionConfig(dir)
   core.info(`Removed the action's Docker config directory ${dir}.`)
 }
+
+/** The post step under the name @github/local-action calls (`--post src/post.ts`). */
+export { post as run }

@@ -3,10 +3,11 @@
  * GITHUB_OUTPUT / GITHUB_STATE / GITHUB_STEP_SUMMARY files, then the post step with STATE_*.
  * Needs the engine and registry of scripts/e2e-env.sh (scripts/test.sh starts them).
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { parse } from 'yaml'
 import { fixtureEnv, type EventFixtureName } from '../fixtures/events.js'
 
 export const ROOT = path.resolve(
@@ -128,17 +129,16 @@ export class Runner {
     writeFileSync(file, content)
   }
 
-  /** The main step, with action.yml's defaults for inputs that are not given. */
+  /**
+   * The main step, with action.yml's defaults for inputs that are not given, as the runner passes
+   * them: `${{ github.actor }}` is GITHUB_ACTOR; the token has no default here (tests pass one).
+   */
   main(inputs: Record<string, string>): StepResult {
-    const defaults: Record<string, string> = {
-      'registry-type': 'auto',
-      username: this.env.GITHUB_ACTOR,
-      tags: '',
-      'tags-mode': 'replace',
-      context: '.',
-      pull: 'false',
-      'no-cache': 'false',
-      push: ''
+    const defaults: Record<string, string> = {}
+    for (const [name, spec] of Object.entries(actionInputs())) {
+      const value = String(spec.default ?? '')
+      if (value === '${{ github.actor }}') defaults[name] = this.env.GITHUB_ACTOR
+      else if (!value.includes('${{')) defaults[name] = value
     }
     const env = { ...this.env }
     for (const [name, value] of Object.entries({ ...defaults, ...inputs })) {
@@ -171,6 +171,11 @@ export class Runner {
       summary: readFileSync(this.files.summary, 'utf8')
     }
   }
+}
+
+/** The inputs action.yml declares. */
+export function actionInputs(): Record<string, { description?: string; default?: unknown }> {
+  return parse(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')).inputs
 }
 
 export interface StepResult {
@@ -248,4 +253,29 @@ export function skopeoInspect(
 export function filesContaining(dir: string, needle: string): string[] {
   const r = spawnSync('grep', ['-rlF', '--no-messages', '--', needle, dir], { encoding: 'utf8' })
   return r.stdout.split('\n').filter(Boolean)
+}
+
+/**
+ * Starts a fixture server (a script in __tests__/e2e/fixtures that prints "listening PORT") as a
+ * separate process, so it keeps serving while the harness runs the action synchronously.
+ */
+export async function startFixture(
+  script: string,
+  args: string[]
+): Promise<{ port: number; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, '__tests__/e2e/fixtures', script), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit']
+    }
+  )
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const m = /listening (\d+)/.exec(chunk.toString())
+      if (m) resolve(Number(m[1]))
+    })
+    child.on('exit', code => reject(new Error(`${script} exited (${code})`)))
+  })
+  return { port, stop: () => child.kill() }
 }

@@ -251,7 +251,12 @@ describe('failures', () => {
     ],
     [{ token: '' }, 'token is empty, so the image cannot be pushed'],
     [{ push: 'yes' }, "push 'yes' is not a boolean: use true or false."],
-    [{ 'tags-mode': 'merge' }, "tags-mode 'merge' is not one of replace, append"]
+    [{ 'tags-mode': 'merge' }, "tags-mode 'merge' is not one of replace, append"],
+    [
+      { 'source-image': 'app:1', context: 'app' },
+      "source-image 'app:1' publishes an existing image, so nothing is built and context has no effect"
+    ],
+    [{ 'source-image': '--help' }, "source-image '--help' is neither an image ID"]
   ])('bad input %j fails before any docker call', (inputs, message) => {
     const runner = new Runner()
     scratchProject(runner)

@@ -116,4 +116,26 @@ describe('docker CLI', () => {
     expect(lastErrorLine('x\n', 'b')).toBe('x')
     expect(lastErrorLine('', '')).toBe('')
   })
+
+  it('finds a local image by ID or reference, without pulling', async () => {
+    const { calls, fn } = recorder(args =>
+      args[4] === 'hello:1'
+        ? { exitCode: 0, stdout: `sha256:${'c'.repeat(64)}\n` }
+        : { exitCode: 1, stderr: 'Error: No such image: missing:1' }
+    )
+    const docker = new Docker('/c', fn)
+    expect(await docker.localImageId('hello:1')).toBe(`sha256:${'c'.repeat(64)}`)
+    expect(await docker.localImageId('missing:1')).toBeUndefined()
+    expect(calls[0].args).toEqual(['image', 'inspect', '--format', '{{.Id}}', 'hello:1'])
+  })
+
+  it('reports other inspect failures (e.g. no daemon) as docker errors', async () => {
+    const { fn } = recorder(() => ({
+      exitCode: 1,
+      stderr: 'Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?'
+    }))
+    await expect(new Docker('/c', fn).localImageId('a')).rejects.toThrow(
+      /docker image inspect failed \(exit code 1\): Cannot connect/
+    )
+  })
 })

@@ -124,3 +124,64 @@ describe('build files', () => {
     ).not.toThrow()
   })
 })
+
+describe('source-image', () => {
+  it.each([
+    '38f737a91f39',
+    'sha256:38f737a91f39',
+    `sha256:${'a'.repeat(64)}`,
+    'hello_docker:latest',
+    'hello_docker',
+    'localhost:5000/team/app:1.0',
+    `ghcr.io/o/app@sha256:${'b'.repeat(64)}`
+  ])('takes %s and builds nothing', image => {
+    const i = read({ token: 't', 'source-image': ` ${image} ` })
+    expect(i.sourceImage).toBe(image)
+  })
+
+  it.each([
+    ['-v', /is neither an image ID nor an image reference/],
+    ['--help', /is neither an image ID nor an image reference/],
+    ['a b', /is neither an image ID nor an image reference/],
+    ['Hello_Docker:latest', /repository names are lowercase/],
+    ['app:', /is neither/],
+    ['app:tag@sha256:abc', /is neither/]
+  ])('refuses %s before docker runs', (image, message) => {
+    expect(() => read({ 'source-image': image })).toThrow(message)
+  })
+
+  it('refuses build inputs instead of ignoring them, naming each one', () => {
+    expect(() => read({ 'source-image': 'app:1', context: '.' })).toThrow(
+      "source-image 'app:1' publishes an existing image, so nothing is built and context has no effect: remove it, or remove source-image to build from a Dockerfile."
+    )
+    expect(() =>
+      read({
+        'source-image': 'app:1',
+        file: 'Dockerfile',
+        'build-args': 'A=1',
+        labels: 'k=v',
+        target: 't',
+        pull: 'true',
+        'no-cache': 'true'
+      })
+    ).toThrow(/and file, build-args, labels, target, pull, no-cache have no effect: remove them/)
+  })
+
+  it('refuses buildx: true (it configures a build), but not the default auto', () => {
+    expect(() => read({ 'source-image': 'app:1', buildx: 'true' })).toThrow(
+      /nothing is built and buildx has no effect/
+    )
+    expect(read({ 'source-image': 'app:1', buildx: 'auto' }).sourceImage).toBe('app:1')
+  })
+
+  it('accepts pull and no-cache at their default false', () => {
+    expect(read({ 'source-image': 'app:1', pull: 'false', 'no-cache': 'false' }).sourceImage).toBe(
+      'app:1'
+    )
+  })
+
+  it('skips the Dockerfile check', () => {
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'inputs-test-'))
+    expect(() => checkBuildFiles(read({ 'source-image': 'app:1' }), empty)).not.toThrow()
+  })
+})

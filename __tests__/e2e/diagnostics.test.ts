@@ -1,0 +1,91 @@
+/**
+ * End to end: the advice of src/diagnostics.ts as a user sees it, from dist/index.js.
+ * - SAML/SSO: the real Docker engine pushes through a stand-in proxy that answers uploads with
+ *   GitHub's SAML-enforcement 403 (fixtures/forbidding-proxy.mjs); everything else reaches the real
+ *   registry.
+ * - Classic PAT: the notice is printed from the inputs alone, before any docker call.
+ */
+import { describe, expect, it } from '@jest/globals'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import * as path from 'node:path'
+import { Runner, e2eEnv, startFixture } from './harness.js'
+
+const env = e2eEnv()
+
+/** Starts the proxy in front of the test registry; resolves with its host:port and a stop function. */
+async function forbiddingProxy(): Promise<{ registry: string; stop: () => void }> {
+  const proxy = await startFixture('forbidding-proxy.mjs', [`http://${env.registry}`])
+  return { registry: `127.0.0.1:${proxy.port}`, stop: proxy.stop }
+}
+
+/** A docker on PATH that records its calls and fails each of them. */
+function forbidDocker(runner: Runner): string {
+  const bin = path.join(runner.root, 'bin')
+  mkdirSync(bin)
+  const marker = path.join(runner.root, 'docker-calls')
+  // It reads stdin like docker does: @actions/exec writes the token there, and a pipe closed
+  // before that write would crash the step with EPIPE.
+  writeFileSync(
+    path.join(bin, 'docker'),
+    `#!/bin/sh\necho "$@" >> '${marker}'\ncat >/dev/null\necho 'stub: refused' >&2\nexit 1\n`
+  )
+  chmodSync(path.join(bin, 'docker'), 0o755)
+  runner.env.PATH = `${bin}:${runner.env.PATH}`
+  return marker
+}
+
+describe('diagnostics', () => {
+  it('a push refused with a SAML-enforcement 403 explains that the token needs SSO authorization', async () => {
+    const proxy = await forbiddingProxy()
+    try {
+      const runner = new Runner()
+      runner.write('Dockerfile', 'FROM scratch\nCOPY hello.txt /\n')
+      runner.write('hello.txt', randomBytes(8).toString('hex'))
+      const main = runner.main({
+        registry: proxy.registry,
+        token: env.password,
+        username: env.user,
+        'image-name': 'sso-protected'
+      })
+      expect(main.exitCode).toBe(1)
+      // docker's own reason, then the explanation, on one ::error:: line.
+      expect(main.stdout).toMatch(
+        /::error::docker push failed \(exit code 1\): .*Resource protected by organization SAML enforcement.*\. The organization enforces SAML single sign-on, and the token is not authorized for it: authorize it \(GitHub → Settings → Developer settings → Personal access tokens → Configure SSO → Authorize/
+      )
+      expect(main.stdout).not.toMatch(/\n\s+at /)
+      expect(runner.post().exitCode).toBe(0)
+    } finally {
+      proxy.stop()
+    }
+  })
+
+  it('a classic PAT pushing to the repository’s own ghcr.io package gets a notice recommending GITHUB_TOKEN', () => {
+    const runner = new Runner()
+    runner.write('Dockerfile', 'FROM scratch\n')
+    const calls = forbidDocker(runner)
+    const pat = 'ghp_' + randomBytes(18).toString('hex')
+    const main = runner.main({ token: pat }) // registry ghcr.io, owner octo-org from the context
+    const notice = main.stdout.indexOf(
+      "::notice::A classic personal access token is used to push to ghcr.io/octo-org, a package of this repository's owner. GITHUB_TOKEN with `permissions: packages: write` is the recommended, safer choice"
+    )
+    expect(notice).toBeGreaterThan(-1)
+    // Printed from the inputs, before the first docker call (which the stub then fails).
+    expect(notice).toBeLessThan(main.stdout.indexOf('[command]'))
+    // The first docker calls: the buildx probe (run while docker logs in) and the login.
+    expect(readFileSync(calls, 'utf8').split('\n')).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^login ghcr.io /)])
+    )
+    expect(main.stdout).toMatch(/::error::docker login failed \(exit code 1\): stub: refused/)
+    expect(main.stdout.replace(`::add-mask::${pat}`, '')).not.toContain(pat)
+    expect(runner.post().exitCode).toBe(0)
+
+    // No notice for another owner's package.
+    const other = new Runner()
+    other.write('Dockerfile', 'FROM scratch\n')
+    forbidDocker(other)
+    const otherMain = other.main({ token: pat, owner: 'someone-else' })
+    expect(otherMain.stdout).toContain('[command]')
+    expect(otherMain.stdout).not.toContain('classic personal access token is used')
+  })
+})

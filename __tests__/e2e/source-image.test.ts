@@ -1,0 +1,112 @@
+/**
+ * End to end: `source-image` publishes an image built outside the action (by ID and by name),
+ * with no Dockerfile in the workspace, and the digest pulls back with a real client.
+ */
+import { describe, expect, it } from '@jest/globals'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { Runner, clientDocker, e2eEnv, skopeoInspect } from './harness.js'
+
+const env = e2eEnv()
+const client = clientDocker(env)
+const nonce = (): string => randomBytes(8).toString('hex')
+
+/** Builds an image with the docker CLI, outside the action, as an earlier step would; returns its ID. */
+function buildElsewhere(tag: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-elsewhere-'))
+  writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY made.txt /made.txt\n')
+  writeFileSync(path.join(dir, 'made.txt'), `built outside the action ${nonce()}\n`)
+  client(['build', '--quiet', '--tag', tag, dir])
+  return client(['image', 'inspect', '--format', '{{.Id}}', tag]).trim()
+}
+
+/** Removes the local copies, pulls IMAGE@DIGEST from the registry and returns the pulled image's ID. */
+function pullBack(reference: string, ...localNames: string[]): string {
+  client(['image', 'rm', '--force', ...localNames])
+  const pulled = client(['pull', reference])
+  expect(pulled).toMatch(/Pull complete|Downloaded newer image/)
+  return client(['image', 'inspect', '--format', '{{.Id}}', reference]).trim()
+}
+
+describe('source-image: publish an image that is already there', () => {
+  it('by its short image ID, with no Dockerfile in the workspace', () => {
+    const local = `hello_docker:${nonce()}`
+    const id = buildElsewhere(local)
+    const runner = new Runner()
+    const main = runner.main({
+      registry: env.registry,
+      token: env.password,
+      username: env.user,
+      'image-name': 'from-id',
+      tags: 'v1\nlatest',
+      'source-image': id.replace('sha256:', '').slice(0, 12)
+    })
+    expect(main.stderr).toBe('')
+    expect(main.exitCode).toBe(0)
+    const image = `${env.registry}/octo-org/from-id`
+    expect(main.outputs.imageid).toBe(id)
+    expect(main.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(main.stdout).not.toMatch(/docker build|Build /)
+    for (const tag of ['v1', 'latest']) {
+      expect(JSON.parse(skopeoInspect(env, `${image}:${tag}`)).Digest).toBe(main.outputs.digest)
+    }
+    expect(main.summary).toContain(`none: published the local image ${id.slice(7, 19)}`)
+    // What the registry serves under the digest is the image built outside: same image ID.
+    expect(pullBack(main.outputs['image-ref'], local, `${image}:v1`, `${image}:latest`)).toBe(id)
+    expect(runner.post().exitCode).toBe(0)
+  })
+
+  it('by its local name (NAME:TAG), and by its full sha256: ID', () => {
+    const local = `hello_docker:${nonce()}`
+    const id = buildElsewhere(local)
+    const byName = new Runner()
+    const main = byName.main({
+      registry: env.registry,
+      token: env.password,
+      username: env.user,
+      'image-name': 'from-name',
+      tags: '2.0.0',
+      'source-image': local
+    })
+    expect(main.exitCode).toBe(0)
+    expect(main.outputs.imageid).toBe(id)
+    const image = `${env.registry}/octo-org/from-name`
+    expect(main.outputs['image-ref']).toBe(`${image}@${main.outputs.digest}`)
+    expect(JSON.parse(skopeoInspect(env, `${image}:2.0.0`)).Digest).toBe(main.outputs.digest)
+    expect(byName.post().exitCode).toBe(0)
+
+    const byFullId = new Runner()
+    const again = byFullId.main({
+      registry: env.registry,
+      token: env.password,
+      username: env.user,
+      'image-name': 'from-name',
+      tags: '2.0.1',
+      'source-image': id
+    })
+    expect(again.exitCode).toBe(0)
+    // The same image pushed again under another tag: the registry serves the same manifest.
+    expect(again.outputs.digest).toBe(main.outputs.digest)
+    expect(byFullId.post().exitCode).toBe(0)
+    expect(pullBack(main.outputs['image-ref'], local, `${image}:2.0.0`, `${image}:2.0.1`)).toBe(id)
+  })
+
+  it('an image the engine does not have fails clearly, before logging in', () => {
+    const runner = new Runner()
+    const main = runner.main({
+      registry: env.registry,
+      token: env.password,
+      username: env.user,
+      'source-image': `not-built-here:${nonce()}`
+    })
+    expect(main.exitCode).toBe(1)
+    expect(main.stdout).toMatch(
+      /::error::source-image 'not-built-here:[0-9a-f]+' is not an image on this runner's Docker engine: build, load or pull it in an earlier step/
+    )
+    expect(main.stdout).not.toContain('Log in to')
+    expect(main.stdout).not.toMatch(/\n\s+at /)
+    expect(runner.post().exitCode).toBe(0)
+  })
+})

@@ -1,0 +1,153 @@
+/**
+ * Advice from GitHub's guidance, kept in two tables so more cases are added as rows, not as code:
+ *
+ * - FAILURE_RULES explain a failed login, push or digest read-back from the error text (docker's
+ *   last error line or the registry's message). The first matching rule wins, so specific rules
+ *   come before general ones.
+ * - TOKEN_RULES look at the token and the target before anything runs, and advise on a choice that
+ *   works but is not the recommended one.
+ *
+ * Facts cited are from shared/REGISTRY-FACTS.md ("Credentials"). Nothing here may echo the token.
+ */
+import { DockerCommandError, UserError } from './errors.js'
+import { defaultRegistry } from './naming.js'
+import { RegistryError } from './registry.js'
+
+/** What the action was doing when it failed. */
+export type Phase = 'login' | 'push' | 'read-back'
+
+export interface FailureContext {
+  phase: Phase
+  registry: string
+}
+
+export interface FailureRule {
+  id: string
+  /** Phases the rule applies to; all when absent. */
+  phases?: readonly Phase[]
+  matches: (text: string, context: FailureContext) => boolean
+  explain: (context: FailureContext) => string
+}
+
+const TOKEN_KINDS =
+  'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
+  'write:packages; fine-grained tokens are not accepted by GitHub Packages'
+
+export const FAILURE_RULES: readonly FailureRule[] = [
+  {
+    // A 403 from an organization that enforces SAML single sign-on: the token works, but has not
+    // been authorized for that organization.
+    id: 'saml-sso',
+    matches: text =>
+      /\b403\b|forbidden|denied/i.test(text) && /\bSAML\b|\bSSO\b|single sign-on/i.test(text),
+    explain: () =>
+      'The organization enforces SAML single sign-on, and the token is not authorized for it: ' +
+      'authorize it (GitHub → Settings → Developer settings → Personal access tokens → Configure ' +
+      'SSO → Authorize, next to the organization), or use GITHUB_TOKEN, which needs no SSO authorization.'
+  },
+  {
+    id: 'login-failed',
+    phases: ['login'],
+    matches: () => true,
+    explain: ({ registry }) =>
+      `Check that the token is valid for ${registry} and belongs to the username: ${TOKEN_KINDS}.`
+  }
+]
+
+/** The explanation of the first rule that matches, or undefined. */
+export function explainFailure(
+  text: string,
+  context: FailureContext,
+  rules: readonly FailureRule[] = FAILURE_RULES
+): string | undefined {
+  const rule = rules.find(
+    r => (!r.phases || r.phases.includes(context.phase)) && r.matches(text, context)
+  )
+  return rule?.explain(context)
+}
+
+/**
+ * A failure reported by docker or the registry, with its explanation appended, as a one-line
+ * UserError (the user can act on it). Unchanged when no rule matches, and for anything else (a bug
+ * of ours keeps its stack trace for the debug log).
+ */
+export function withExplanation(error: unknown, context: FailureContext): unknown {
+  const external =
+    error instanceof DockerCommandError ||
+    error instanceof RegistryError ||
+    error instanceof UserError
+  if (!external) return error
+  const message = error.message
+  const explanation = explainFailure(message, context)
+  if (!explanation) return error
+  return new UserError(`${message.replace(/[.\s]+$/, '')}. ${explanation}`)
+}
+
+export interface TokenContext {
+  token: string
+  /** The registry pushed to, and the package owner, as resolved (lowercase). */
+  registry: string
+  owner: string
+  push: boolean
+  /** GITHUB_REPOSITORY_OWNER (or the owner part of GITHUB_REPOSITORY). */
+  repositoryOwner: string
+  serverUrl: string
+  /** Running in a workflow (GITHUB_ACTIONS=true), not on a developer's machine. */
+  inWorkflow: boolean
+}
+
+export interface Advice {
+  level: 'notice' | 'warning'
+  message: string
+}
+
+export interface TokenRule {
+  id: string
+  level: Advice['level']
+  applies: (context: TokenContext) => boolean
+  message: (context: TokenContext) => string
+}
+
+/** ghcr.io on github.com, containers.HOSTNAME on GHES: the registry GITHUB_TOKEN can push to. */
+function isContainerRegistryOfServer(context: TokenContext): boolean {
+  return context.registry === defaultRegistry(context.serverUrl)
+}
+
+export const TOKEN_RULES: readonly TokenRule[] = [
+  {
+    // A classic PAT pushing to the repository's own package: GITHUB_TOKEN does that, scoped to
+    // the repository and expiring with the job, and is what GitHub recommends.
+    id: 'classic-pat-for-own-package',
+    level: 'notice',
+    applies: c =>
+      c.inWorkflow &&
+      c.push &&
+      c.token.startsWith('ghp_') &&
+      isContainerRegistryOfServer(c) &&
+      c.repositoryOwner !== '' &&
+      c.owner === c.repositoryOwner.toLowerCase(),
+    message: c =>
+      `A classic personal access token is used to push to ${c.registry}/${c.owner}, a package of ` +
+      "this repository's owner. GITHUB_TOKEN with `permissions: packages: write` is the recommended, " +
+      'safer choice: it is limited to this repository and expires with the job. Leave the token input ' +
+      'unset (it defaults to GITHUB_TOKEN) and grant the job `packages: write`.'
+  },
+  {
+    // shared/REGISTRY-FACTS.md: fine-grained tokens are not accepted by GitHub Packages.
+    id: 'fine-grained-pat',
+    level: 'warning',
+    applies: c => c.token.startsWith('github_pat_') && isContainerRegistryOfServer(c),
+    message: c =>
+      `A fine-grained personal access token (github_pat_…) is given, but ${c.registry} (GitHub ` +
+      `Packages) does not accept them: use ${TOKEN_KINDS.replace(/; fine-grained.*$/, '')}.`
+  }
+]
+
+export function tokenAdvice(
+  context: TokenContext,
+  rules: readonly TokenRule[] = TOKEN_RULES
+): Advice[] {
+  return rules
+    .filter(rule => rule.applies(context))
+    .map(rule => ({ level: rule.level, message: rule.message(context) }))
+}
