@@ -48,7 +48,8 @@ export const FAILURE_RULES: readonly FailureRule[] = [
   {
     id: 'login-failed',
     phases: ['login'],
-    matches: () => true,
+    // Not after giving up on transient errors: the token is not the problem then.
+    matches: text => !/kept answering with transient errors/.test(text),
     explain: ({ registry }) =>
       `Check that the token is valid for ${registry} and belongs to the username: ${TOKEN_KINDS}.`
   }

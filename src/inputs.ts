@@ -30,6 +30,8 @@ export interface ActionInputs {
   noCache: boolean
   /** undefined when not given: true, except on pull requests from forks (metadata.resolvePush). */
   push: boolean | undefined
+  /** Retries of transient registry failures per operation (login, push, each API request). */
+  retries: number
   /** An existing local image (ID or reference) to publish instead of building; '' to build. */
   sourceImage: string
   buildx: BuildxSettings
@@ -116,6 +118,7 @@ export function readInputs(
     pull: parseBoolean('pull', getInput('pull'), false),
     noCache: parseBoolean('no-cache', getInput('no-cache'), false),
     push: getInput('push').trim() === '' ? undefined : parseBoolean('push', getInput('push'), true),
+    retries: parseRetries(getInput('retries')),
     sourceImage: getInput('source-image').trim(),
     buildx: parseBuildx(getInput),
     contextRepository: env.GITHUB_REPOSITORY ?? '',
@@ -131,6 +134,18 @@ export function readInputs(
     refuseBuildInputs(inputs, rawContext)
   }
   return inputs
+}
+
+/** A whole number of retries, 0 to 20; 3 when not given. */
+export function parseRetries(value: string): number {
+  const v = value.trim()
+  if (v === '') return 3
+  if (!/^\d+$/.test(v) || Number(v) > 20) {
+    throw new UserError(
+      `retries '${value}' is not a whole number from 0 to 20: use for example 3 (the default), or 0 to never retry.`
+    )
+  }
+  return Number(v)
 }
 
 /** buildx (auto/true/false), buildx-version (a release tag) and buildx-download-url (http[s]). */

@@ -25,6 +25,7 @@ import {
 import { resolveNames, type ImageNames } from './naming.js'
 import { setOutputs, writeSummary } from './outputs.js'
 import { RegistryClient, repositoryScope } from './registry.js'
+import { DEFAULT_POLICY, classifyDockerText, withRetries, type RetryPolicy } from './retry.js'
 import { STATE } from './state.js'
 import { tagAndVerify } from './tags.js'
 
@@ -70,10 +71,13 @@ export async function run(): Promise<void> {
     // 3. While docker logs in: the registry client gets its push token (no 401 round trip after
     //    the push), docker says whether buildx is there, and the repository's description and
     //    licence come from the event payload (or one GitHub API call when it lacks them).
+    const retry: RetryPolicy = { ...DEFAULT_POLICY, retries: inputs.retries }
     const registry = new RegistryClient({
       registry: names.registry,
       username: inputs.username,
-      password: inputs.token
+      password: inputs.token,
+      retry,
+      onRetry: message => core.info(`Transient failure: ${message}`)
     })
     const warmUp = push
       ? registry.authorize([repositoryScope(names.path, ['pull', 'push'])]).catch(() => undefined)
@@ -86,7 +90,9 @@ export async function run(): Promise<void> {
     if (inputs.token) {
       await core
         .group(`Log in to ${names.registry}`, () =>
-          docker.login(names.registry, inputs.username, inputs.token)
+          retryDocker('docker login', retry, registry, () =>
+            docker.login(names.registry, inputs.username, inputs.token)
+          )
         )
         .catch(explain('login'))
       core.saveState(STATE.loggedIn, 'true')
@@ -118,7 +124,7 @@ export async function run(): Promise<void> {
 
     // 5. Push once, tag the rest through the registry API, read the digest back.
     const published = push
-      ? await publish(docker, registry, names, imageId, warmUp, explain)
+      ? await publish(docker, registry, names, imageId, warmUp, explain, retry)
       : await describeLocalImage(docker, imageId)
 
     // 6. Outputs and job summary.
@@ -156,12 +162,15 @@ async function publish(
   names: ImageNames,
   imageId: string,
   warmUp: Promise<unknown> | undefined,
-  explain: (phase: Phase) => (error: unknown) => never
+  explain: (phase: Phase) => (error: unknown) => never,
+  retry: RetryPolicy
 ): Promise<Published> {
   const [firstRef] = names.references
   const local = docker.inspectImage(imageId).catch(() => undefined)
   const reported = await core
-    .group(`Push ${firstRef}`, () => docker.push(firstRef))
+    .group(`Push ${firstRef}`, () =>
+      retryDocker('docker push', retry, registry, () => docker.push(firstRef))
+    )
     .catch(explain('push'))
   await warmUp // its failure, if any, resurfaces in the requests below with a clear error
   const manifest = await core
@@ -199,6 +208,56 @@ async function describeLocalImage(docker: Docker, imageId: string): Promise<Publ
     core.warning(`Could not inspect the local image ${imageId}: ${errorMessage(error)}`)
     return { digest: '', size: null, platform: '' }
   }
+}
+
+/**
+ * A docker command retried on transient failures, judged from docker's own error text (the
+ * daemon talks to the registry, so its words are all there is); the wait is logged.
+ */
+function retryDocker<T>(
+  what: string,
+  policy: RetryPolicy,
+  registry: RegistryClient,
+  run: () => Promise<T>
+): Promise<T> {
+  return withRetries(
+    what,
+    () => run().catch(error => reconsiderUnauthorized(error, registry)),
+    error =>
+      error instanceof DockerCommandError
+        ? error instanceof AuthenticationLost
+          ? { transient: true, reason: 'unauthorized, but the credentials are valid' }
+          : classifyDockerText(error.detail)
+        : { transient: false, reason: 'error' },
+    policy,
+    {
+      onRetry: ({ attempt, delayMs, reason }) =>
+        core.info(
+          `${what}: transient failure (${reason}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`
+        )
+    }
+  )
+}
+
+/** A docker 401 although the registry accepts the credentials: a transient fault in disguise. */
+class AuthenticationLost extends DockerCommandError {}
+
+/**
+ * When the daemon's first `GET /v2/` meets a 503 or a dropped connection, it never learns the
+ * auth challenge, sends the next request without credentials and reports `401 Unauthorized`. A
+ * 401 is final only if the registry also refuses the credentials when our client asks it (with
+ * its own retries); if it accepts them, docker's 401 is retried like any transient failure.
+ */
+async function reconsiderUnauthorized(error: unknown, registry: RegistryClient): Promise<never> {
+  if (
+    error instanceof DockerCommandError &&
+    /\b401\b|unauthorized/i.test(error.detail) &&
+    !/denied/i.test(error.detail) &&
+    (await registry.verifyCredentials().catch(() => false))
+  ) {
+    throw new AuthenticationLost(error.command, error.exitCode, error.detail)
+  }
+  throw error
 }
 
 /** What the token advice looks at: the token, where it pushes, and the workflow context. */

@@ -9,6 +9,13 @@
  * each, and the maintained registry clients on npm pull in their own HTTP stacks (cold start).
  */
 import { createHash } from 'node:crypto'
+import {
+  DEFAULT_POLICY,
+  parseRetryAfter,
+  withRetries,
+  type RetryPolicy,
+  type Verdict
+} from './retry.js'
 
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -25,8 +32,10 @@ export class RegistryError extends Error {
     readonly status: number,
     /** The registry's error code (UNAUTHORIZED, DENIED, MANIFEST_UNKNOWN, …), NETWORK, or HTTP_<status>. */
     readonly code: string,
-    /** The registry's own error message, when it sent one. */
-    readonly detail: string = ''
+    /** The registry's own error message, when it sent one (for NETWORK: the error code). */
+    readonly detail: string = '',
+    /** Retry-After of a 429 or 503, in seconds. */
+    readonly retryAfterSeconds?: number
   ) {
     super(message)
     this.name = 'RegistryError'
@@ -80,6 +89,32 @@ export interface RegistryClientOptions {
   password?: string
   fetchFn?: typeof fetch
   timeoutMs?: number
+  /** Retries of transient failures (5xx, 429, resets, timeouts), per request. */
+  retry?: RetryPolicy
+  /** Told before each retry, for the log. */
+  onRetry?: (message: string) => void
+  /** For tests: how to wait between retries. */
+  sleep?: (ms: number) => Promise<void>
+}
+
+/** Network errors worth another try; anything else (a DNS name that does not exist…) is final. */
+const TRANSIENT_NETWORK =
+  /^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|UND_ERR_SOCKET|UND_ERR_CONNECT_TIMEOUT|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED|TimeoutError)$/
+
+/** Whether a failed request may be tried again. */
+export function classifyRegistryError(error: unknown): Verdict {
+  if (!(error instanceof RegistryError)) return { transient: false, reason: 'error' }
+  if (error.code === 'NETWORK') {
+    return { transient: TRANSIENT_NETWORK.test(error.detail), reason: error.detail || 'network' }
+  }
+  if (error.status === 429 || error.status >= 500) {
+    return {
+      transient: true,
+      retryAfterSeconds: error.retryAfterSeconds,
+      reason: String(error.status)
+    }
+  }
+  return { transient: false, reason: String(error.status) }
 }
 
 type Action = 'pull' | 'push'
@@ -135,18 +170,54 @@ export class RegistryClient {
     return undefined
   }
 
+  /**
+   * One HTTP request, retried on transient failures (5xx, 429 with its Retry-After, resets,
+   * timeouts). A 5xx/429 that outlasts the retries ends in an error that says so.
+   */
   private async send(url: string, init: RequestInit): Promise<Response> {
+    const what = `${init.method ?? 'GET'} ${new URL(url).pathname}`
+    return withRetries(
+      `${what} on ${this.options.registry}`,
+      () => this.sendOnce(url, init),
+      classifyRegistryError,
+      this.options.retry ?? DEFAULT_POLICY,
+      {
+        sleep: this.options.sleep,
+        onRetry: ({ attempt, delayMs, reason }) =>
+          this.options.onRetry?.(
+            `${what} on ${this.options.registry}: ${reason}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`
+          )
+      }
+    )
+  }
+
+  private async sendOnce(url: string, init: RequestInit): Promise<Response> {
     this.requests++
+    let response: Response
     try {
-      return await this.fetchFn(url, {
+      response = await this.fetchFn(url, {
         ...init,
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000)
       })
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause
-      const why = cause?.code ?? cause?.message ?? (error as Error).message
-      throw new RegistryError(`cannot reach ${this.options.registry} (${why})`, 0, 'NETWORK')
+      const e = error as {
+        name?: string
+        message?: string
+        cause?: { code?: string; message?: string }
+      }
+      const code = e.cause?.code ?? (e.name === 'TimeoutError' ? 'TimeoutError' : '')
+      const why = code || e.cause?.message || e.message || 'unknown error'
+      throw new RegistryError(`cannot reach ${this.options.registry} (${why})`, 0, 'NETWORK', code)
     }
+    if (response.status === 429 || response.status >= 500) {
+      const retryAfter = parseRetryAfter(response.headers.get('retry-after'))
+      const error = await this.errorFrom(
+        response,
+        `${init.method ?? 'GET'} ${new URL(url).pathname}`
+      )
+      throw new RegistryError(error.message, error.status, error.code, error.detail, retryAfter)
+    }
+    return response
   }
 
   /** `GET /v2/`: learns how the registry wants to be authenticated. */
@@ -161,6 +232,41 @@ export class RegistryClient {
         response.status,
         `HTTP_${response.status}`
       )
+    }
+  }
+
+  /**
+   * Whether the registry accepts the credentials, asked the way `docker login` does (Basic: an
+   * authenticated `GET /v2/`; Bearer: a token from the realm with no scope). True for a registry
+   * that asks for none. Transient failures are retried like every request; the answer is cached.
+   */
+  async verifyCredentials(): Promise<boolean> {
+    this.credentialsValid ??= this.askCredentials()
+    return this.credentialsValid
+  }
+
+  private credentialsValid: Promise<boolean> | undefined
+
+  private async askCredentials(): Promise<boolean> {
+    if (!this.challenge) await this.ping()
+    if (!this.challenge) return true
+    if (this.challenge.scheme === 'basic') {
+      const basic = this.basicHeader()
+      if (!basic) return false
+      const response = await this.send(`${this.baseUrl}/v2/`, {
+        method: 'GET',
+        headers: { Authorization: basic }
+      })
+      await response.body?.cancel()
+      return response.ok
+    }
+    try {
+      await this.fetchToken(this.challenge.params, [])
+      return true
+    } catch (error) {
+      if (error instanceof RegistryError && (error.status === 401 || error.status === 403))
+        return false
+      throw error
     }
   }
 

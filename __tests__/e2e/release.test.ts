@@ -45,7 +45,11 @@ describe('release script on a clone of this repository', () => {
         env: GIT_ENV
       })
 
-    writeFileSync(path.join(clone, 'src', 'extra.ts'), 'export const x = 1\n')
+    // A change with an effect, so the (minified, tree-shaken) bundle must differ.
+    writeFileSync(
+      path.join(clone, 'src', 'extra.ts'),
+      "console.log('src changed after the build')\n"
+    )
     appendFileSync(path.join(clone, 'src', 'index.ts'), "import './extra.js'\n")
     git('add', '-A')
     git('commit', '-q', '-m', 'src changed, dist not rebuilt')

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { RegistryClient, RegistryError, isLoopback, parseChallenge } from '../../src/registry.js'
+import { DEFAULT_POLICY } from '../../src/retry.js'
 import { mapLimit, tagAndVerify } from '../../src/tags.js'
 import { resolveNames } from '../../src/naming.js'
 
@@ -142,11 +143,29 @@ describe('registry client (Bearer token flow)', () => {
     await new Promise<void>(resolve => closed.listen(0, '127.0.0.1', resolve))
     const port = (closed.address() as AddressInfo).port
     await new Promise(resolve => closed.close(resolve))
-    const err = await new RegistryClient({ registry: `127.0.0.1:${port}` })
+    const once = await new RegistryClient({
+      registry: `127.0.0.1:${port}`,
+      retry: { ...DEFAULT_POLICY, retries: 0 }
+    })
       .getManifest('o/i', 'x')
       .catch(e => e)
-    expect(err).toMatchObject({ code: 'NETWORK' })
-    expect(err.message).toBe(`cannot reach 127.0.0.1:${port} (ECONNREFUSED)`)
+    expect(once.message).toMatch(
+      new RegExp(
+        `failed after 1 attempt .*: cannot reach 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`
+      )
+    )
+    // Connection refused is transient: retried, with the waits between attempts.
+    const waits: number[] = []
+    const retried = await new RegistryClient({
+      registry: `127.0.0.1:${port}`,
+      sleep: async ms => {
+        waits.push(ms)
+      }
+    })
+      .getManifest('o/i', 'x')
+      .catch(e => e)
+    expect(waits).toHaveLength(3)
+    expect(retried.message).toMatch(/failed after 4 attempts .*\(retries: 3\).*ECONNREFUSED/)
   })
 })
 
