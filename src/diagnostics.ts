@@ -46,6 +46,56 @@ export const FAILURE_RULES: readonly FailureRule[] = [
       'SSO → Authorize, next to the organization), or use GITHUB_TOKEN, which needs no SSO authorization.'
   },
   {
+    // shared/REGISTRY-FACTS.md, ghcr.io's error strings: the token may not write this package.
+    id: 'write-package',
+    matches: text =>
+      /permission_denied: write_package|installation not allowed to (Create|Write) organization package/i.test(
+        text
+      ),
+    explain: () =>
+      'The token may not write this package: give the job `permissions: packages: write` (and ' +
+      '`contents: read`). If the package already exists and is not linked to this repository, grant ' +
+      "the repository access in the package's settings (Manage Actions access), or link it with the " +
+      '`org.opencontainers.image.source` label (this action adds it). On a `pull_request` from a fork ' +
+      'the token is read-only: set `push: false` there.'
+  },
+  {
+    id: 'installation-missing',
+    matches: text => /The requested installation does not exist/i.test(text),
+    explain: () =>
+      'The package does not exist yet and this token cannot create it: publish it first from a ' +
+      'workflow of this repository with GITHUB_TOKEN and `permissions: packages: write`, or with a ' +
+      'classic personal access token that has write:packages.'
+  },
+  {
+    // Bad credentials at login: ghcr.io says `unauthorized: unauthenticated` or `denied: denied`.
+    id: 'bad-credentials',
+    phases: ['login'],
+    matches: text =>
+      /unauthorized: unauthenticated|denied: denied|\b401\b|unauthorized/i.test(text) &&
+      !/kept answering with transient errors/.test(text),
+    explain: ({ registry }) =>
+      `The registry refused the credentials: the token is missing, expired or revoked, or does not ` +
+      `belong to the username. Use ${TOKEN_KINDS}; check that the secret passed as token is set ` +
+      `and valid for ${registry}.`
+  },
+  {
+    id: 'forbidden-blob',
+    phases: ['push', 'read-back'],
+    matches: text => /\b403\b|forbidden/i.test(text),
+    explain: () =>
+      'The registry forbids this operation for the token (403): it needs write access to the ' +
+      'package (`permissions: packages: write`, or write:packages on a classic token).'
+  },
+  {
+    id: 'rate-limited',
+    matches: text =>
+      /toomanyrequests|\b429\b/i.test(text) && /kept answering with transient errors/.test(text),
+    explain: () =>
+      'The registry rate-limits this token or runner (429): re-run later, or spread the publishes of ' +
+      'concurrent jobs (a concurrency group).'
+  },
+  {
     id: 'login-failed',
     phases: ['login'],
     // Not after giving up on transient errors: the token is not the problem then.

@@ -4,6 +4,7 @@
  * docker's own last error line.
  */
 import * as exec from '@actions/exec'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -41,11 +42,6 @@ export function lastErrorLine(stderr: string, stdout: string): string {
     if (lines.length) return lines[lines.length - 1]
   }
   return ''
-}
-
-/** The digest `docker push` reports, e.g. "latest: digest: sha256:… size: 528". */
-export function parsePushDigest(output: string): string | undefined {
-  return /digest: (sha256:[0-9a-f]{64})/.exec(output)?.[1]
 }
 
 /** Build arguments, in order. `builder` is 'buildx' when the plugin is present. */
@@ -193,9 +189,33 @@ export class Docker {
     await this.run(['tag', source, target])
   }
 
-  /** Pushes one reference; returns the digest docker reports (for a cross-check only). */
-  async push(reference: string): Promise<string | undefined> {
-    const result = await this.run(['push', reference])
-    return parsePushDigest(result.stdout)
+  /**
+   * `docker save IMAGE | tar -x -C DIR`: the image's config, layers and manifest.json as files,
+   * streamed (the tar archive itself is never written). Both exit codes are checked.
+   */
+  async saveTo(image: string, dir: string): Promise<void> {
+    const run = (command: string, args: string[]) => {
+      const child = spawn(command, args, { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
+      let stderr = ''
+      child.stderr.on('data', d => (stderr += d))
+      const done = new Promise<{ code: number; stderr: string }>((resolve, reject) => {
+        child.on('error', reject)
+        child.on('close', code => resolve({ code: code ?? -1, stderr }))
+      })
+      return { child, done }
+    }
+    const save = run('docker', ['save', image])
+    const tar = run('tar', ['-x', '-f', '-', '-C', dir])
+    save.child.stdout.pipe(tar.child.stdin)
+    const [saved, extracted] = await Promise.all([save.done, tar.done])
+    if (saved.code !== 0)
+      throw new DockerCommandError('save', saved.code, lastErrorLine(saved.stderr, ''))
+    if (extracted.code !== 0) {
+      throw new DockerCommandError(
+        'save (extracting with tar)',
+        extracted.code,
+        lastErrorLine(extracted.stderr, '')
+      )
+    }
   }
 }

@@ -25,8 +25,15 @@ import {
 import { resolveNames, type ImageNames } from './naming.js'
 import { setOutputs, writeSummary } from './outputs.js'
 import { RegistryClient, repositoryScope } from './registry.js'
-import { DEFAULT_POLICY, classifyDockerText, withRetries, type RetryPolicy } from './retry.js'
+import {
+  DEFAULT_POLICY,
+  RetriesExhausted,
+  classifyDockerText,
+  withRetries,
+  type RetryPolicy
+} from './retry.js'
 import { STATE } from './state.js'
+import { pushImage } from './push.js'
 import { tagAndVerify } from './tags.js'
 
 export async function run(): Promise<void> {
@@ -92,7 +99,7 @@ export async function run(): Promise<void> {
         .group(`Log in to ${names.registry}`, () =>
           retryDocker('docker login', retry, registry, () =>
             docker.login(names.registry, inputs.username, inputs.token)
-          )
+          ).catch(error => loginOutlasted(error, push, registry))
         )
         .catch(explain('login'))
       core.saveState(STATE.loggedIn, 'true')
@@ -124,7 +131,7 @@ export async function run(): Promise<void> {
 
     // 5. Push once, tag the rest through the registry API, read the digest back.
     const published = push
-      ? await publish(docker, registry, names, imageId, warmUp, explain, retry)
+      ? await publish(docker, registry, names, imageId, warmUp, explain)
       : await describeLocalImage(docker, imageId)
 
     // 6. Outputs and job summary.
@@ -162,24 +169,36 @@ async function publish(
   names: ImageNames,
   imageId: string,
   warmUp: Promise<unknown> | undefined,
-  explain: (phase: Phase) => (error: unknown) => never,
-  retry: RetryPolicy
+  explain: (phase: Phase) => (error: unknown) => never
 ): Promise<Published> {
-  const [firstRef] = names.references
+  const [firstTag] = names.tags
   const local = docker.inspectImage(imageId).catch(() => undefined)
-  const reported = await core
-    .group(`Push ${firstRef}`, () =>
-      retryDocker('docker push', retry, registry, () => docker.push(firstRef))
-    )
-    .catch(explain('push'))
   await warmUp // its failure, if any, resurfaces in the requests below with a clear error
+  const pushed = await core
+    .group(`Push ${names.image}:${firstTag}`, async () => {
+      const report = await pushImage(
+        docker,
+        registry,
+        names.path,
+        imageId,
+        firstTag,
+        process.env.RUNNER_TEMP || os.tmpdir(),
+        message => core.info(message)
+      )
+      core.info(
+        `${report.layers} layer(s); ${report.uploaded} blob(s) uploaded (${registry.uploadedBytes} bytes), ` +
+          `${report.existing} already in the registry`
+      )
+      return report
+    })
+    .catch(explain('push'))
   const manifest = await core
     .group(
       names.tags.length > 1
-        ? `Tag ${names.tags.length - 1} more through the registry API, and read the digest back`
-        : 'Read the digest back from the registry',
+        ? `Tag ${names.tags.length - 1} more through the registry API`
+        : 'The registry’s digest',
       async () => {
-        const m = await tagAndVerify(registry, names, reported)
+        const m = await tagAndVerify(registry, names, pushed)
         for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
         return m
       }
@@ -236,6 +255,26 @@ function retryDocker<T>(
           `${what}: transient failure (${reason}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`
         )
     }
+  )
+}
+
+/**
+ * docker login kept failing with transient errors, but the registry accepts the credentials when
+ * our client asks (with its own per-request retries): the push does not need docker's login (it
+ * goes through our client), so go on with a warning; only a build that pulls from this registry
+ * would miss it. Anything else is rethrown.
+ */
+async function loginOutlasted(
+  error: unknown,
+  push: boolean,
+  registry: RegistryClient
+): Promise<void> {
+  if (!(error instanceof RetriesExhausted) || !push) throw error
+  if (!(await registry.verifyCredentials().catch(() => false))) throw error
+  core.warning(
+    `${error.message.split('; ')[0]}, but ${registry.registry} accepts the credentials: going on, ` +
+      'since the push goes through the action’s own registry client. A build step that pulls a ' +
+      `private image from ${registry.registry} may fail for want of docker's login.`
   )
 }
 

@@ -119,6 +119,25 @@ export function classifyRegistryError(error: unknown): Verdict {
 
 type Action = 'pull' | 'push'
 
+/** A blob to upload, read a piece at a time (a file on disk, or bytes in memory). */
+export interface BlobSource {
+  digest: string
+  size: number
+  read: (offset: number, length: number) => Promise<Buffer>
+}
+
+/** Blobs up to this size go up in one PUT; larger ones in chunks of CHUNK_SIZE. */
+export const MONOLITHIC_MAX = 64 * 1024 * 1024
+export const CHUNK_SIZE = 32 * 1024 * 1024
+
+export function bufferSource(bytes: Buffer): BlobSource {
+  return {
+    digest: sha256(bytes),
+    size: bytes.length,
+    read: async (offset, length) => bytes.subarray(offset, offset + length)
+  }
+}
+
 /** `repository:NAME:pull` or `repository:NAME:pull,push`. */
 export function repositoryScope(repository: string, actions: Action[]): string {
   return `repository:${repository}:${[...new Set(actions)].sort().join(',')}`
@@ -461,15 +480,18 @@ export class RegistryClient {
   /**
    * Uploads a blob unless the repository has it: first a cross-repository mount from `mountFrom`
    * when given (201 = mounted, no bytes sent), else a monolithic upload (POST, then one PUT with the
-   * bytes), or a chunked one (POST, PATCH per chunk, final PUT) when `chunkSize` is given.
+   * bytes), or a chunked one (POST, PATCH per chunk, final PUT) when `chunkSize` is given or the
+   * blob is larger than MONOLITHIC_MAX. The blob is bytes in memory, or a BlobSource read chunk by
+   * chunk (so a layer of gigabytes never sits in memory, and each request can be retried).
    * Returns how the blob got there.
    */
   async uploadBlob(
     repository: string,
-    bytes: Buffer,
+    blob: Buffer | BlobSource,
     options: { mountFrom?: string; chunkSize?: number } = {}
   ): Promise<'exists' | 'mounted' | 'uploaded'> {
-    const digest = sha256(bytes)
+    const source: BlobSource = Buffer.isBuffer(blob) ? bufferSource(blob) : blob
+    const { digest, size } = source
     if ((await this.headBlob(repository, digest)) !== undefined) return 'exists'
     const scopes = [repositoryScope(repository, ['pull', 'push'])]
     let path = `/v2/${repository}/blobs/uploads/`
@@ -486,17 +508,17 @@ export class RegistryClient {
     await start.body?.cancel()
     let location = this.location(start, path)
 
-    const chunkSize = options.chunkSize ?? 0
+    const chunkSize = options.chunkSize ?? (size > MONOLITHIC_MAX ? CHUNK_SIZE : 0)
     if (chunkSize > 0) {
-      for (let offset = 0; offset < bytes.length; offset += chunkSize) {
-        const chunk = bytes.subarray(offset, Math.min(offset + chunkSize, bytes.length))
+      for (let offset = 0; offset < size; offset += chunkSize) {
+        const chunk = await source.read(offset, Math.min(chunkSize, size - offset))
         const patch = await this.request('PATCH', location, scopes, {
           headers: {
             'Content-Type': 'application/octet-stream',
             'Content-Range': `${offset}-${offset + chunk.length - 1}`,
             'Content-Length': String(chunk.length)
           },
-          body: Buffer.from(chunk)
+          body: chunk
         })
         if (patch.status !== 202) throw await this.errorFrom(patch, `PATCH blob upload`)
         await patch.body?.cancel()
@@ -505,7 +527,7 @@ export class RegistryClient {
     }
     const finish = new URL(location, this.baseUrl)
     finish.searchParams.set('digest', digest)
-    const body = chunkSize > 0 ? Buffer.alloc(0) : bytes
+    const body = chunkSize > 0 ? Buffer.alloc(0) : await source.read(0, size)
     const put = await this.request('PUT', finish.toString(), scopes, {
       headers: {
         'Content-Type': 'application/octet-stream',
@@ -515,8 +537,12 @@ export class RegistryClient {
     })
     if (put.status !== 201) throw await this.errorFrom(put, `PUT blob upload`)
     await put.body?.cancel()
+    this.uploadedBytes += size
     return 'uploaded'
   }
+
+  /** Blob bytes this client uploaded (0 for blobs the registry had or mounted). */
+  uploadedBytes = 0
 
   private location(response: Response, fallback: string): string {
     const location = response.headers.get('location')

@@ -22,6 +22,9 @@ export const DEFAULT_POLICY: RetryPolicy = {
   totalMs: 120_000
 }
 
+/** Gave up on a failure that stayed transient: retries or time ran out. */
+export class RetriesExhausted extends UserError {}
+
 /** What the caller says about one failure. */
 export interface Verdict {
   transient: boolean
@@ -85,7 +88,7 @@ export async function withRetries<T>(
       )
       const giveUp = (why: string): never => {
         const message = error instanceof Error ? error.message : String(error)
-        throw new UserError(
+        throw new RetriesExhausted(
           `${what} failed after ${attempt} attempt${attempt === 1 ? '' : 's'} over ` +
             `${(elapsed / 1000).toFixed(1)} s (${why}); the registry kept answering with transient ` +
             `errors (last: ${verdict.reason}): ${message.replace(/[.\s]+$/, '')}. ` +

@@ -1,8 +1,7 @@
 /**
- * Tags without re-push: the image is pushed once (first tag) by docker; every further tag is one
- * manifest PUT of the same bytes through the registry client. The `digest` output is what the
- * registry serves: the first tag is read back (GET, hashed), and every further tag is checked
- * against the digest the registry answers its PUT with (a HEAD where it does not answer one).
+ * Tags without re-push: the image is pushed once (first tag); every further tag is one manifest
+ * PUT of the same bytes through the registry client, checked against the digest the registry
+ * answers its PUT with (a HEAD where it does not answer one).
  */
 import { UserError } from './errors.js'
 import type { ImageNames } from './naming.js'
@@ -32,21 +31,18 @@ export async function mapLimit<T, R>(
   return results
 }
 
+/**
+ * The image is in the registry under the first tag already (`manifest`, with the digest the
+ * registry answered); every further tag is one PUT of the same bytes, and must be answered with
+ * the same digest (read back with a HEAD where the registry does not say).
+ */
 export async function tagAndVerify(
   client: RegistryClient,
   names: ImageNames,
-  reportedByPush: string | undefined,
+  manifest: PublishedManifest,
   concurrency = 8
 ): Promise<PublishedManifest> {
-  const [first, ...rest] = names.tags
-  const manifest = await client.getManifest(names.path, first)
-  if (reportedByPush && reportedByPush !== manifest.digest) {
-    throw new UserError(
-      `docker push reported ${reportedByPush} but ${names.registry} serves ${manifest.digest} for ` +
-        `${names.image}:${first}: another push changed the tag in between; give concurrent jobs ` +
-        'distinct tags or a concurrency group, and re-run.'
-    )
-  }
+  const rest = names.tags.slice(1)
   const served = await mapLimit(rest, concurrency, async tag => {
     const said = await client.putManifest(names.path, tag, manifest.bytes, manifest.mediaType)
     return said ?? (await client.headManifest(names.path, tag))?.digest

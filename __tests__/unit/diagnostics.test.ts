@@ -6,6 +6,7 @@ import {
   type FailureRule,
   type TokenContext
 } from '../../src/diagnostics.js'
+import type { Phase } from '../../src/diagnostics.js'
 import { DockerCommandError, UserError } from '../../src/errors.js'
 import { RegistryError } from '../../src/registry.js'
 
@@ -36,13 +37,57 @@ describe('explainFailure', () => {
   })
 
   it('explains any failed login with what to check, after the specific rules', () => {
-    expect(explainFailure('401 Unauthorized', { phase: 'login', registry: 'ghcr.io' })).toBe(
+    expect(explainFailure('connection refused', { phase: 'login', registry: 'ghcr.io' })).toBe(
       'Check that the token is valid for ghcr.io and belongs to the username: GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with write:packages; fine-grained tokens are not accepted by GitHub Packages.'
+    )
+    expect(explainFailure('401 Unauthorized', { phase: 'login', registry: 'ghcr.io' })).toMatch(
+      /^The registry refused the credentials: the token is missing, expired or revoked/
     )
     expect(explainFailure(SAML, { phase: 'login', registry: 'ghcr.io' })).toMatch(/SAML/)
     expect(
       explainFailure('blob upload unknown', { phase: 'push', registry: 'ghcr.io' })
     ).toBeUndefined()
+  })
+
+  it.each([
+    [
+      'denied: permission_denied: write_package',
+      'push',
+      /permissions: packages: write.*Manage Actions access.*org\.opencontainers\.image\.source.*push: false/
+    ],
+    [
+      'denied: installation not allowed to Create organization package',
+      'push',
+      /permissions: packages: write/
+    ],
+    [
+      'denied: installation not allowed to Write organization package',
+      'read-back',
+      /permissions: packages: write/
+    ],
+    [
+      'denied: permission_denied: The requested installation does not exist.',
+      'push',
+      /does not exist yet and this token cannot create it/
+    ],
+    [
+      'unauthorized: unauthenticated: User cannot be authenticated with the token provided.',
+      'login',
+      /missing, expired or revoked/
+    ],
+    ['Error response from daemon: denied: denied', 'login', /missing, expired or revoked/],
+    [
+      'HEAD https://ghcr.io/v2/o/i/blobs/sha256:abc: 403 Forbidden',
+      'push',
+      /forbids this operation .*403/
+    ],
+    [
+      'docker push failed after 4 attempts over 9.1 s (retries: 3); the registry kept answering with transient errors (last: toomanyrequests): toomanyrequests',
+      'push',
+      /rate-limits/
+    ]
+  ] as [string, Phase, RegExp][])('explains %s', (text, phase, advice) => {
+    expect(explainFailure(text, { phase, registry: 'ghcr.io' })).toMatch(advice)
   })
 
   it('takes another table (the shape later rules plug into)', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { writeFileSync } from 'node:fs'
-import { Docker, buildArgs, lastErrorLine, parsePushDigest, type ExecFn } from '../../src/docker.js'
+import { Docker, buildArgs, lastErrorLine, type ExecFn } from '../../src/docker.js'
 import { DockerCommandError } from '../../src/errors.js'
 
 interface Call {
@@ -101,14 +101,6 @@ describe('docker CLI', () => {
   it('detects buildx by its exit code', async () => {
     expect(await new Docker('/c', recorder(() => ({ exitCode: 0 })).fn).hasBuildx()).toBe(true)
     expect(await new Docker('/c', recorder(() => ({ exitCode: 1 })).fn).hasBuildx()).toBe(false)
-  })
-
-  it('reads the digest docker push reports', () => {
-    const d = 'sha256:' + 'ab'.repeat(32)
-    expect(
-      parsePushDigest(`The push refers to repository [r/i]\nlatest: digest: ${d} size: 528\n`)
-    ).toBe(d)
-    expect(parsePushDigest('nothing')).toBeUndefined()
   })
 
   it('last error line prefers stderr, falls back to stdout', () => {

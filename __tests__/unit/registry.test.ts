@@ -201,34 +201,34 @@ describe('tags without re-push', () => {
     return { calls, client: client as unknown as RegistryClient }
   }
 
-  it('reads the first tag back and PUTs the same bytes under every other tag, one request each', async () => {
+  const pushed = {
+    digest,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    bytes: manifest
+  }
+
+  it('PUTs the same bytes under every tag after the first, one request each', async () => {
     const { calls, client } = fakeClient(() => digest)
-    const m = await tagAndVerify(client, names(['1', '2', '3']), digest)
+    const m = await tagAndVerify(client, names(['1', '2', '3']), pushed)
     expect(m.digest).toBe(digest)
     expect(calls.sort()).toEqual([
-      'GET o/i:1',
       'PUT o/i:2 application/vnd.oci.image.manifest.v1+json true',
       'PUT o/i:3 application/vnd.oci.image.manifest.v1+json true'
     ])
   })
-  it('works with the real client against a registry', async () => {
-    const client = new RegistryClient({ registry, username: 'u', password: 'good' })
-    expect((await tagAndVerify(client, names(['latest']), undefined)).digest).toBe(digest)
+  it('one tag: no request at all (the push already answered with the digest)', async () => {
+    const { calls, client } = fakeClient(() => digest)
+    expect((await tagAndVerify(client, names(['latest']), pushed)).digest).toBe(digest)
+    expect(calls).toEqual([])
   })
   it('reads a tag back with HEAD when the registry does not answer the PUT with a digest', async () => {
     const { calls, client } = fakeClient(() => undefined)
-    await tagAndVerify(client, names(['1', '2']), undefined)
+    await tagAndVerify(client, names(['1', '2']), pushed)
     expect(calls).toContain('HEAD o/i:2')
-  })
-  it('fails when docker push reported another digest', async () => {
-    const { client } = fakeClient(() => digest)
-    await expect(tagAndVerify(client, names(['1']), 'sha256:' + '1'.repeat(64))).rejects.toThrow(
-      /docker push reported sha256:1+ but .* serves/
-    )
   })
   it('fails when a tag resolves to another manifest', async () => {
     const { client } = fakeClient(tag => (tag === '3' ? 'sha256:other' : digest))
-    await expect(tagAndVerify(client, names(['1', '2', '3']), undefined)).rejects.toThrow(
+    await expect(tagAndVerify(client, names(['1', '2', '3']), pushed)).rejects.toThrow(
       /do not all resolve to sha256:[0-9a-f]+ .*\(3 → sha256:other\)/
     )
   })
