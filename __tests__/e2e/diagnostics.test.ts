@@ -49,9 +49,9 @@ describe('diagnostics', () => {
         'image-name': 'sso-protected'
       })
       expect(main.exitCode).toBe(1)
-      // docker's own reason, then the explanation, on one ::error:: line.
+      // the registry’s own reason, then the explanation, on one ::error:: line.
       expect(main.stdout).toMatch(
-        /::error::docker push failed \(exit code 1\): .*Resource protected by organization SAML enforcement.*\. The organization enforces SAML single sign-on, and the token is not authorized for it: authorize it \(GitHub → Settings → Developer settings → Personal access tokens → Configure SSO → Authorize/
+        /::error::POST \/v2\/\S+\/blobs\/uploads\/ on [\d.:]+: 403 denied: Resource protected by organization SAML enforcement.*\. The organization enforces SAML single sign-on, and the token is not authorized for it: authorize it \(GitHub → Settings → Developer settings → Personal access tokens → Configure SSO → Authorize/
       )
       expect(main.stdout).not.toMatch(/\n\s+at /)
       expect(runner.post().exitCode).toBe(0)
