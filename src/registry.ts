@@ -9,6 +9,7 @@
  * each, and the maintained registry clients on npm pull in their own HTTP stacks (cold start).
  */
 import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -83,6 +84,17 @@ export interface RegistryClientOptions {
 }
 
 type Action = 'pull' | 'push'
+
+/** A blob in a file, sent as a stream (a layer may be larger than memory). */
+export interface FileBlob {
+  file: string
+  /** sha256 of the file's bytes, computed while it was written. */
+  digest: string
+  size: number
+}
+
+/** A request body: bytes, or a function opening a fresh stream for each attempt. */
+type Body = Buffer | (() => AsyncIterable<Uint8Array>)
 
 /** `repository:NAME:pull` or `repository:NAME:pull,push`. */
 export function repositoryScope(repository: string, actions: Action[]): string {
@@ -203,18 +215,23 @@ export class RegistryClient {
   /**
    * Sends a request with the credentials for `scopes`; on a 401 it answers the challenge (fetching
    * a Bearer token, or switching to Basic) and sends the request once more. `body` must be
-   * replayable (a Buffer), since it may be sent twice.
+   * replayable (a Buffer, or a function that opens the stream again), since it may be sent twice.
    */
   async request(
     method: string,
     pathOrUrl: string,
     scopes: string[],
-    init: { headers?: Record<string, string>; body?: Buffer } = {}
+    init: { headers?: Record<string, string>; body?: Body } = {}
   ): Promise<Response> {
     const url = new URL(pathOrUrl, this.baseUrl).toString()
     const attempt = (): Promise<Response> => {
       const auth = this.authHeader(scopes)
       const headers = auth ? { ...init.headers, Authorization: auth } : { ...init.headers }
+      if (typeof init.body === 'function') {
+        // A streamed body: fetch needs duplex 'half' (undici); RequestInit's types lack both.
+        const body = init.body() as unknown as RequestInit['body']
+        return this.send(url, { method, headers, body, duplex: 'half' } as RequestInit)
+      }
       return this.send(url, { method, headers, body: init.body })
     }
     const response = await attempt()
@@ -355,15 +372,18 @@ export class RegistryClient {
   /**
    * Uploads a blob unless the repository has it: first a cross-repository mount from `mountFrom`
    * when given (201 = mounted, no bytes sent), else a monolithic upload (POST, then one PUT with the
-   * bytes), or a chunked one (POST, PATCH per chunk, final PUT) when `chunkSize` is given.
+   * bytes), or a chunked one (POST, PATCH per chunk, final PUT) when `chunkSize` is given. A
+   * FileBlob is streamed from its file in the monolithic PUT (as containerd pushes).
    * Returns how the blob got there.
    */
   async uploadBlob(
     repository: string,
-    bytes: Buffer,
+    blob: Buffer | FileBlob,
     options: { mountFrom?: string; chunkSize?: number } = {}
   ): Promise<'exists' | 'mounted' | 'uploaded'> {
-    const digest = sha256(bytes)
+    const bytes = Buffer.isBuffer(blob) ? blob : undefined
+    const file = Buffer.isBuffer(blob) ? undefined : blob
+    const digest = bytes ? sha256(bytes) : file!.digest
     if ((await this.headBlob(repository, digest)) !== undefined) return 'exists'
     const scopes = [repositoryScope(repository, ['pull', 'push'])]
     let path = `/v2/${repository}/blobs/uploads/`
@@ -380,8 +400,8 @@ export class RegistryClient {
     await start.body?.cancel()
     let location = this.location(start, path)
 
-    const chunkSize = options.chunkSize ?? 0
-    if (chunkSize > 0) {
+    const chunkSize = bytes ? (options.chunkSize ?? 0) : 0
+    if (bytes && chunkSize > 0) {
       for (let offset = 0; offset < bytes.length; offset += chunkSize) {
         const chunk = bytes.subarray(offset, Math.min(offset + chunkSize, bytes.length))
         const patch = await this.request('PATCH', location, scopes, {
@@ -399,12 +419,14 @@ export class RegistryClient {
     }
     const finish = new URL(location, this.baseUrl)
     finish.searchParams.set('digest', digest)
-    const body = chunkSize > 0 ? Buffer.alloc(0) : bytes
+    const body: Body = file
+      ? () => createReadStream(file.file)
+      : chunkSize > 0
+        ? Buffer.alloc(0)
+        : bytes!
+    const length = file ? file.size : chunkSize > 0 ? 0 : bytes!.length
     const put = await this.request('PUT', finish.toString(), scopes, {
-      headers: {
-        'Content-Type': 'application/octet-stream',
-        'Content-Length': String(body.length)
-      },
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(length) },
       body
     })
     if (put.status !== 201) throw await this.errorFrom(put, `PUT blob upload`)
