@@ -217,7 +217,7 @@ async function buildFlow(
       buildLabels,
       push,
       buildxProbe
-    )
+    ).catch(explain('build'))
     await warmUp
     const published: Published = push
       ? await checkBuildxPush(registry, names, built, explain)
