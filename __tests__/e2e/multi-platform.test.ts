@@ -157,17 +157,19 @@ describe.each(testRegistries())('multi-platform images on the $mode registry', r
     return { step, runner }
   }
 
-  it('push-by-digest: pushes the built image without any tag; the digest pulls the very image built', async () => {
+  it('push-by-digest: pushes the image without any tag; the digest pulls the very image built', async () => {
     const imageName = `matrix/by-digest-${nonce()}`
     const repository = `${OWNER}/${imageName}`
     const image = `${reg.registry}/${repository}`
-    const { step, runner } = buildJob(imageName)
+    // Built by the action once (htpasswd); the same push of a source-image on the token registry.
+    const built = reg.mode === 'htpasswd'
+    const { step, runner } = buildJob(imageName, built)
     expect(step.stderr).toBe('')
     expect(step.exitCode).toBe(0)
     expect(step.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
     expect(step.outputs['image-ref']).toBe(`${image}@${step.outputs.digest}`)
     expect(step.outputs.tags).toBe('')
-    expect(step.stdout).not.toMatch(/\[command\]\S*docker push/)
+    expect(step.stdout).not.toMatch(/\[command\]\S*docker (push|tag)/)
     expect(step.stdout).toMatch(/\[command\]\S*docker save --output \S+ sha256:[0-9a-f]{64}/)
     // No tag at all, as the registry's tag list and skopeo see it.
     expect(await listTags(reg, repository)).toEqual([])
@@ -189,7 +191,7 @@ describe.each(testRegistries())('multi-platform images on the $mode registry', r
       manifest.layers.reduce((s: number, l: { size: number }) => s + l.size, 0)
     )
     // The version label still follows the event (push to the default branch → latest).
-    expect(metadata.labels['org.opencontainers.image.version']).toBe('latest')
+    if (built) expect(metadata.labels['org.opencontainers.image.version']).toBe('latest')
     expect(step.summary).toContain('none: pushed by digest')
     // docker pull by digest fetches it: same image ID as the one built.
     client(['image', 'rm', '--force', step.outputs.imageid])
@@ -310,29 +312,8 @@ describe.each(testRegistries())('multi-platform images on the $mode registry', r
   }, 120_000)
 })
 
-describe('source-image with push-by-digest, and platforms without buildx', () => {
+describe('platforms without buildx', () => {
   const reg = testRegistries()[0]
-  const client = clientDocker(reg)
-
-  it('publishes an image built elsewhere by digest, without tagging it', async () => {
-    const runner = new Runner()
-    project(runner)
-    const local = `elsewhere:${nonce()}`
-    client(['build', '--quiet', '--tag', local, runner.workspace])
-    const id = client(['image', 'inspect', '--format', '{{.Id}}', local]).trim()
-    const imageName = `matrix/source-${nonce()}`
-    const step = runner.main({
-      ...inputsFor(reg, imageName),
-      'source-image': local,
-      'push-by-digest': 'true'
-    })
-    expect(step.exitCode).toBe(0)
-    expect(step.stdout).not.toMatch(/\[command\]\S*docker (tag|push)/)
-    expect(await listTags(reg, `${OWNER}/${imageName}`)).toEqual([])
-    const manifest = JSON.parse(skopeoInspect(reg, step.outputs['image-ref'], true))
-    expect(manifest.config.digest).toBe(id)
-    expect(runner.post().exitCode).toBe(0)
-  }, 120_000)
 
   it('platforms on a runner without buildx fails clearly, naming buildx: true and the matrix way, before building', () => {
     const runner = new Runner()
