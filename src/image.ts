@@ -99,7 +99,8 @@ export interface PlatformImage {
  * under the first tag (the rest are tagged through the registry API), or by digest without any
  * tag; with push false the build is only checked. Attestations (provenance, sbom) are off unless
  * asked for, so GitHub's package page lists no unknown/unknown platform. Index annotations carry
- * the labels where the result is an index (GitHub reads a multi-platform image's description there).
+ * the labels where the result is an index (GitHub reads a multi-platform image's description there:
+ * shared/REGISTRY-FACTS.md, "Limits").
  */
 export async function buildForPlatforms(
   docker: Docker,

@@ -112,7 +112,7 @@ async function labelsFor(
 /**
  * merge-digests: no docker at all (no config directory, no login): the registry client reads each
  * image and PUTs the index under every tag. The labels become the index's annotations, where
- * GitHub reads a multi-platform image's description.
+ * GitHub reads a multi-platform image's description (shared/REGISTRY-FACTS.md, "Limits").
  */
 async function mergeFlow(
   inputs: ActionInputs,

@@ -251,7 +251,8 @@ describe.each(testRegistries())('multi-platform images on the $mode registry', r
         platform: { architecture: 'arm64', os: 'linux', variant: 'v8' }
       }
     ])
-    // The labels of the run became the index's annotations (GitHub reads the description there).
+    // The labels of the run became the index's annotations: GitHub reads a multi-platform image's
+    // description there (shared/REGISTRY-FACTS.md, "Limits").
     expect(index.annotations).toMatchObject({
       'org.opencontainers.image.source': 'https://github.com/Octo-Org/Hello-World',
       'org.opencontainers.image.version': '1.0.0',
