@@ -34,6 +34,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import type { Docker } from './docker.js'
 import { UserError } from './errors.js'
+import { MATRIX_WAY } from './platforms.js'
 
 /** Keep in step with the default of the buildx-version input in action.yml (a test checks). */
 export const DEFAULT_BUILDX_VERSION = 'v0.29.1'
@@ -194,28 +195,34 @@ async function download(url: string, dest: string): Promise<string> {
 }
 
 /**
- * The builder for this build. `needsBuildx` is true when the build uses something only buildx
- * does (multi-platform builds, cache exports); nothing does yet, so today only `buildx: true`
- * installs buildx.
+ * The builder for this build. `needs` names what only buildx does when the build uses it (a
+ * multi-platform build: "platforms linux/amd64,linux/arm64"); such a build fails clearly without
+ * buildx under `buildx: auto`, and `buildx: true` installs it. Other builds install buildx only
+ * under `buildx: true`.
  */
 export async function chooseBuilder(
   docker: Docker,
   settings: BuildxSettings,
   configDir: string,
-  needsBuildx = false,
+  needs?: string,
   /** An answer to `docker buildx version` already under way (probed while docker logs in). */
   probe?: Promise<boolean>
 ): Promise<'buildx' | 'classic'> {
   if (settings.mode === 'false') {
-    if (needsBuildx) {
-      throw new UserError(
-        'this build needs buildx, but buildx is false: set buildx to auto or true.'
-      )
+    if (needs) {
+      throw new UserError(`${needs} needs buildx, but buildx is false: set buildx to auto or true.`)
     }
     return 'classic'
   }
   if (await (probe ?? docker.hasBuildx())) return 'buildx'
-  if (settings.mode === 'auto' && !needsBuildx) return 'classic'
+  if (settings.mode === 'auto' && !needs) return 'classic'
+  if (settings.mode === 'auto') {
+    throw new UserError(
+      `${needs} needs the docker buildx plugin, which this runner does not have: set buildx: true ` +
+        `to install it (a multi-platform build also needs QEMU and a builder that can build for ` +
+        `every platform, e.g. from docker/setup-qemu-action and docker/setup-buildx-action), ${MATRIX_WAY}.`
+    )
+  }
   await core.group(
     `Install buildx ${settings.version} (the runner has no buildx plugin)`,
     async () => {

@@ -11,10 +11,11 @@
  */
 import { DockerCommandError, UserError } from './errors.js'
 import { defaultRegistry } from './naming.js'
+import { MATRIX_WAY } from './platforms.js'
 import { RegistryError } from './registry.js'
 
 /** What the action was doing when it failed. */
-export type Phase = 'login' | 'push' | 'read-back'
+export type Phase = 'login' | 'build' | 'push' | 'read-back'
 
 export interface FailureContext {
   phase: Phase
@@ -94,6 +95,23 @@ export const FAILURE_RULES: readonly FailureRule[] = [
     explain: () =>
       'The registry rate-limits this token or runner (429): re-run later, or spread the publishes of ' +
       'concurrent jobs (a concurrency group).'
+  },
+  {
+    // buildx's default builder (the docker driver, classic image store) builds for one platform
+    // only: "ERROR: Multi-platform build is not supported for the docker driver." followed by
+    // "Switch to a different driver, …" and "Learn more at https://docs.docker.com/go/build-multi-platform/"
+    // (the last line is what a DockerCommandError carries).
+    id: 'multi-platform-docker-driver',
+    phases: ['build'],
+    matches: text =>
+      /multi-platform build is not supported for the docker driver|\/go\/build-multi-platform\b/i.test(
+        text
+      ),
+    explain: () =>
+      'A platforms build needs a builder that can build for several platforms: add ' +
+      'docker/setup-qemu-action and docker/setup-buildx-action steps before this one, ' +
+      MATRIX_WAY +
+      '.'
   },
   {
     id: 'login-failed',

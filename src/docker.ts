@@ -4,7 +4,6 @@
  * docker's own last error line.
  */
 import * as exec from '@actions/exec'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -30,6 +29,51 @@ export interface BuildRequest {
   target: string
   pull: boolean
   noCache: boolean
+}
+
+/** A buildx build for `platforms`, which buildx pushes itself (the image store cannot hold it). */
+export interface PlatformBuildRequest extends BuildRequest {
+  platforms: string[]
+  /**
+   * Pushed as `name` (IMAGE:TAG; IMAGE alone when by digest: no tag at all), or only built (the
+   * build is checked, nothing is stored).
+   */
+  output: { push: true; name: string; byDigest: boolean } | { push: false }
+  /** --provenance value: false, true, mode=min, mode=max. */
+  provenance: string
+  sbom: boolean
+  /** KEY=VALUE annotations of the index (given only when the result is an index). */
+  indexAnnotations: string[]
+}
+
+/** What buildx wrote to --metadata-file about the pushed image. */
+export interface BuildxResult {
+  /** The pushed manifest or index (containerimage.digest); undefined when nothing was pushed. */
+  digest?: string
+  /** The image config (single platform only). */
+  configDigest?: string
+}
+
+/** Arguments of a `docker buildx build` for `platforms`, in order. */
+export function platformBuildArgs(req: PlatformBuildRequest, metadataFile: string): string[] {
+  const args = ['buildx', 'build', '--platform', req.platforms.join(',')]
+  args.push(`--provenance=${req.provenance}`, `--sbom=${req.sbom}`)
+  if (req.output.push) {
+    const byDigest = req.output.byDigest ? ',push-by-digest=true,name-canonical=true' : ''
+    args.push('--output', `type=image,name=${req.output.name}${byDigest},push=true`)
+  } else {
+    args.push('--output', 'type=cacheonly')
+  }
+  args.push('--metadata-file', metadataFile)
+  if (req.file) args.push('--file', req.file)
+  for (const arg of req.buildArgs) args.push('--build-arg', arg)
+  for (const label of req.labels) args.push('--label', label)
+  for (const annotation of req.indexAnnotations) args.push('--annotation', `index:${annotation}`)
+  if (req.target) args.push('--target', req.target)
+  if (req.pull) args.push('--pull')
+  if (req.noCache) args.push('--no-cache')
+  args.push(req.context)
+  return args
 }
 
 /** Docker's last meaningful error line: the last non-empty line of stderr, else of stdout. */
@@ -143,6 +187,40 @@ export class Docker {
     }
   }
 
+  /** Builds for several platforms with buildx, which pushes the result itself. */
+  async buildPlatforms(req: PlatformBuildRequest): Promise<BuildxResult> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-metadata-'))
+    const file = path.join(dir, 'metadata.json')
+    try {
+      await this.run(platformBuildArgs(req, file))
+      let metadata: Record<string, unknown> = {}
+      try {
+        metadata = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+      } catch {
+        // no metadata file (nothing pushed, or an old buildx): the registry is asked instead
+      }
+      const text = (key: string): string | undefined =>
+        typeof metadata[key] === 'string' ? (metadata[key] as string) : undefined
+      return {
+        digest: text('containerimage.digest'),
+        configDigest: text('containerimage.config.digest')
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  /** `docker save -o FILE IMAGE`: the image, its config and layers, as a tar file. */
+  async save(image: string, file: string): Promise<void> {
+    await this.run(['save', '--output', file, image])
+  }
+
+  /** The engine's version (`docker version`), e.g. 20.10.24. */
+  async serverVersion(): Promise<string> {
+    const result = await this.run(['version', '--format', '{{.Server.Version}}'], { silent: true })
+    return result.stdout.trim()
+  }
+
   /** Platform and uncompressed size of a local image (`docker image inspect`). */
   async inspectImage(
     image: string
@@ -187,35 +265,5 @@ export class Docker {
   /** `docker tag SOURCE TARGET`. */
   async tag(source: string, target: string): Promise<void> {
     await this.run(['tag', source, target])
-  }
-
-  /**
-   * `docker save IMAGE | tar -x -C DIR`: the image's config, layers and manifest.json as files,
-   * streamed (the tar archive itself is never written). Both exit codes are checked.
-   */
-  async saveTo(image: string, dir: string): Promise<void> {
-    const run = (command: string, args: string[]) => {
-      const child = spawn(command, args, { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
-      let stderr = ''
-      child.stderr.on('data', d => (stderr += d))
-      const done = new Promise<{ code: number; stderr: string }>((resolve, reject) => {
-        child.on('error', reject)
-        child.on('close', code => resolve({ code: code ?? -1, stderr }))
-      })
-      return { child, done }
-    }
-    const save = run('docker', ['save', image])
-    const tar = run('tar', ['-x', '-f', '-', '-C', dir])
-    save.child.stdout.pipe(tar.child.stdin)
-    const [saved, extracted] = await Promise.all([save.done, tar.done])
-    if (saved.code !== 0)
-      throw new DockerCommandError('save', saved.code, lastErrorLine(saved.stderr, ''))
-    if (extracted.code !== 0) {
-      throw new DockerCommandError(
-        'save (extracting with tar)',
-        extracted.code,
-        lastErrorLine(extracted.stderr, '')
-      )
-    }
   }
 }

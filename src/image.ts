@@ -38,6 +38,8 @@ export async function tagSourceImage(
   imageId: string,
   names: ImageNames
 ): Promise<LocalImage> {
+  const builder = `none: published the local image ${sourceImage}`
+  if (names.references.length === 0) return { imageId, builder } // push-by-digest: no tag
   await core.group(`Tag ${sourceImage} (${imageId.slice(0, 19)}…) as ${names.image}`, async () => {
     // Tag by ID: the image published is exactly the one found, even if the name moves meanwhile.
     for (const reference of names.references) {
@@ -45,7 +47,7 @@ export async function tagSourceImage(
       core.info(`Tagged ${reference}`)
     }
   })
-  return { imageId, builder: `none: published the local image ${sourceImage}` }
+  return { imageId, builder }
 }
 
 /**
@@ -61,7 +63,7 @@ export async function buildImage(
   labels: string[],
   buildxProbe?: Promise<boolean>
 ): Promise<LocalImage> {
-  const builder = await chooseBuilder(docker, inputs.buildx, configDir, false, buildxProbe)
+  const builder = await chooseBuilder(docker, inputs.buildx, configDir, undefined, buildxProbe)
   const imageId = await core.group(
     `Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`,
     () =>
@@ -81,4 +83,65 @@ export async function buildImage(
   )
   core.info(`Built image ${imageId}`)
   return { imageId, builder }
+}
+
+export interface PlatformImage {
+  /** What buildx pushed (index or manifest); undefined when nothing was pushed. */
+  digest?: string
+  /** The config of a single-platform build; '' for an index (there is no one image). */
+  imageId: string
+  builder: string
+}
+
+/**
+ * Builds for `platforms` with buildx, which pushes the result itself: a multi-platform image cannot
+ * be loaded into the classic image store, so there is no `--load` and no `docker push`. Pushed
+ * under the first tag (the rest are tagged through the registry API), or by digest without any
+ * tag; with push false the build is only checked. Attestations (provenance, sbom) are off unless
+ * asked for, so GitHub's package page lists no unknown/unknown platform. Index annotations carry
+ * the labels where the result is an index (GitHub reads a multi-platform image's description there:
+ * shared/REGISTRY-FACTS.md, "Limits").
+ */
+export async function buildForPlatforms(
+  docker: Docker,
+  inputs: ActionInputs,
+  names: ImageNames,
+  configDir: string,
+  labels: string[],
+  push: boolean,
+  buildxProbe?: Promise<boolean>
+): Promise<PlatformImage> {
+  const platforms = inputs.platforms.join(',')
+  await chooseBuilder(docker, inputs.buildx, configDir, `platforms (${platforms})`, buildxProbe)
+  const index = inputs.platforms.length > 1 || inputs.provenance !== 'false' || inputs.sbom
+  const output = !push
+    ? ({ push: false } as const)
+    : inputs.pushByDigest
+      ? ({ push: true, name: names.image, byDigest: true } as const)
+      : ({ push: true, name: names.references[0], byDigest: false } as const)
+  const what = !push ? 'not pushed' : inputs.pushByDigest ? 'pushed by digest' : 'pushed by buildx'
+  const result = await core.group(
+    `Build ${names.image} for ${platforms} (docker buildx build, ${what})`,
+    () =>
+      docker.buildPlatforms({
+        context: inputs.context,
+        file: inputs.file,
+        tags: [],
+        buildArgs: inputs.buildArgs,
+        labels,
+        target: inputs.target,
+        pull: inputs.pull,
+        noCache: inputs.noCache,
+        platforms: inputs.platforms,
+        output,
+        provenance: inputs.provenance,
+        sbom: inputs.sbom,
+        indexAnnotations: index ? labels : []
+      })
+  )
+  return {
+    digest: push ? result.digest : undefined,
+    imageId: index ? '' : (result.configDigest ?? ''),
+    builder: `buildx for ${platforms}`
+  }
 }

@@ -7,8 +7,10 @@ import { existsSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import { UserError } from './errors.js'
 import { DEFAULT_BUILDX_BASE_URL, DEFAULT_BUILDX_VERSION, type BuildxSettings } from './buildx.js'
+import { parseMergeDigests, type MergeEntry } from './merge.js'
 import type { TagsMode } from './metadata.js'
 import { parseSourceImage } from './naming.js'
+import { MATRIX_WAY, parsePlatforms } from './platforms.js'
 
 export interface ActionInputs {
   registry: string
@@ -35,6 +37,15 @@ export interface ActionInputs {
   /** An existing local image (ID or reference) to publish instead of building; '' to build. */
   sourceImage: string
   buildx: BuildxSettings
+  /** Platforms to build for with buildx (which then pushes itself); empty for a plain build. */
+  platforms: string[]
+  /** buildx --provenance value: 'false' (the default), 'true', 'mode=min' or 'mode=max'. */
+  provenance: string
+  sbom: boolean
+  /** Push the image without a tag, for a later merge-digests. */
+  pushByDigest: boolean
+  /** Images to merge into one index instead of building; empty to build. */
+  mergeDigests: MergeEntry[]
   /** Workflow context (environment of the runner). */
   contextRepository: string
   serverUrl: string
@@ -121,6 +132,11 @@ export function readInputs(
     retries: parseRetries(getInput('retries')),
     sourceImage: getInput('source-image').trim(),
     buildx: parseBuildx(getInput),
+    platforms: parsePlatforms(getInput('platforms')),
+    provenance: parseProvenance(getInput('provenance')),
+    sbom: parseBoolean('sbom', getInput('sbom'), false),
+    pushByDigest: parseBoolean('push-by-digest', getInput('push-by-digest'), false),
+    mergeDigests: parseMergeDigests(getInput('merge-digests')),
     contextRepository: env.GITHUB_REPOSITORY ?? '',
     serverUrl: env.GITHUB_SERVER_URL ?? ''
   }
@@ -129,10 +145,12 @@ export function readInputs(
       `target '${inputs.target}' is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`
     )
   }
+  if (inputs.mergeDigests.length) refuseWithMerge(inputs, rawContext)
   if (inputs.sourceImage) {
     inputs.sourceImage = parseSourceImage(inputs.sourceImage)
     refuseBuildInputs(inputs, rawContext)
   }
+  checkPlatformInputs(inputs)
   return inputs
 }
 
@@ -146,6 +164,91 @@ export function parseRetries(value: string): number {
     )
   }
   return Number(v)
+}
+
+/** `provenance`: empty or false (the default: no attestation), true, mode=min or mode=max. */
+export function parseProvenance(value: string): string {
+  const v = value.trim()
+  if (v === '') return 'false'
+  if (/^(true|True|TRUE|false|False|FALSE)$/.test(v)) return v.toLowerCase()
+  if (/^mode=(min|max)$/.test(v)) return v
+  throw new UserError(
+    `provenance '${value}' is not one of false, true, mode=min, mode=max: false (the default) ` +
+      'attaches no provenance attestation, true or mode=min a minimal one, mode=max a detailed one.'
+  )
+}
+
+/**
+ * platforms, provenance, sbom and push-by-digest: combinations that cannot work are refused
+ * rather than ignored.
+ */
+function checkPlatformInputs(inputs: ActionInputs): void {
+  if (inputs.platforms.length && inputs.buildx.mode === 'false') {
+    throw new UserError(
+      `platforms (${inputs.platforms.join(',')}) builds with docker buildx, but buildx is false: ` +
+        `set buildx to auto or true, ${MATRIX_WAY}.`
+    )
+  }
+  const attestations = [
+    inputs.provenance !== 'false' && 'provenance',
+    inputs.sbom && 'sbom'
+  ].filter(Boolean)
+  if (attestations.length && !inputs.platforms.length) {
+    throw new UserError(
+      `${attestations.join(' and ')} ${attestations.length > 1 ? 'are attestations' : 'is an attestation'} ` +
+        'that buildx attaches when it pushes the image itself, which it does when platforms is given: ' +
+        `set platforms (e.g. linux/amd64 for one platform), or remove ${attestations.join(' and ')}.`
+    )
+  }
+  if (inputs.pushByDigest) {
+    if (inputs.push === false) {
+      throw new UserError(
+        'push-by-digest pushes the image without a tag, but push is false: remove one of them.'
+      )
+    }
+    if (inputs.tags.length) {
+      throw new UserError(
+        `push-by-digest pushes no tag, so tags (${inputs.tags.join(', ')}) would have no effect: ` +
+          'give the tags to the step with merge-digests, which tags the merged index.'
+      )
+    }
+  }
+}
+
+/**
+ * merge-digests builds nothing and pushes an index of images that are already in the registry:
+ * inputs that configure a build or its push are refused rather than ignored. (labels stay: they
+ * become the index's annotations.)
+ */
+function refuseWithMerge(inputs: ActionInputs, rawContext: string): void {
+  const given = Object.entries({
+    'source-image': inputs.sourceImage !== '',
+    context: rawContext !== '',
+    file: inputs.file !== '',
+    'build-args': inputs.buildArgs.length > 0,
+    target: inputs.target !== '',
+    pull: inputs.pull,
+    'no-cache': inputs.noCache,
+    buildx: inputs.buildx.mode === 'true',
+    platforms: inputs.platforms.length > 0,
+    provenance: inputs.provenance !== 'false',
+    sbom: inputs.sbom,
+    'push-by-digest': inputs.pushByDigest
+  })
+    .filter(([, isGiven]) => isGiven)
+    .map(([name]) => name)
+  if (given.length) {
+    throw new UserError(
+      `merge-digests merges images that are already pushed, so nothing is built and ` +
+        `${given.join(', ')} ${given.length === 1 ? 'has' : 'have'} no effect: remove ` +
+        `${given.length === 1 ? 'it' : 'them'} from the merge step (they belong to the build jobs).`
+    )
+  }
+  if (inputs.push === false) {
+    throw new UserError(
+      'merge-digests pushes an index under the tags, but push is false: remove push: false from the merge step.'
+    )
+  }
 }
 
 /** buildx (auto/true/false), buildx-version (a release tag) and buildx-download-url (http[s]). */
@@ -197,7 +300,10 @@ function refuseBuildInputs(inputs: ActionInputs, rawContext: string): void {
     target: inputs.target !== '',
     buildx: inputs.buildx.mode === 'true',
     pull: inputs.pull,
-    'no-cache': inputs.noCache
+    'no-cache': inputs.noCache,
+    platforms: inputs.platforms.length > 0,
+    provenance: inputs.provenance !== 'false',
+    sbom: inputs.sbom
   })
     .filter(([, isGiven]) => isGiven)
     .map(([name]) => name)

@@ -1,8 +1,15 @@
 /**
  * The main step, top to bottom: inputs and event → tags, push default and names → (checks, token
- * advice) → own docker config → source-image exists? → login (meanwhile: registry token, buildx
- * probe, repository info) → labels → build (or tag the source-image) → push the first tag → tag the
- * rest through the registry API and read the digest back → outputs and summary.
+ * advice) → then one of two flows:
+ *
+ *   merge-digests: no build, no docker: the registry client reads the images and pushes one index
+ *     under every tag (merge.ts).
+ *   build: own docker config → source-image exists? → login (meanwhile: registry token, buildx
+ *     probe, repository info) → labels → build (or take the source-image) → push: the first tag by
+ *     docker and the rest through the registry API; or by digest without a tag; or, for platforms,
+ *     by buildx itself → read the digest back.
+ *
+ * → outputs and summary.
  */
 import * as core from '@actions/core'
 import * as os from 'node:os'
@@ -10,21 +17,32 @@ import { createActionConfig, runnerConfigDir } from './docker-config.js'
 import { Docker } from './docker.js'
 import { tokenAdvice, withExplanation, type Phase, type TokenContext } from './diagnostics.js'
 import { DockerCommandError, UserError, errorMessage } from './errors.js'
-import { readEventContext } from './event.js'
+import { readEventContext, type EventContext } from './event.js'
 import { resolveRepositoryInfo } from './github-api.js'
-import { describePushedImage, platformString, type ImageInfo } from './image-info.js'
-import { buildImage, findSourceImage, tagSourceImage } from './image.js'
+import { buildForPlatforms, buildImage, findSourceImage, tagSourceImage } from './image.js'
 import { checkBuildFiles, checkCredentials, readInputs, type ActionInputs } from './inputs.js'
+import { checkMergeImages } from './merge.js'
 import {
   createdTimestamp,
   imageLabels,
   packagePageUrl,
+  type ImageLabels,
   resolvePush,
-  resolveTags
+  resolveTags,
+  versionForDigestPush
 } from './metadata.js'
 import { resolveNames, type ImageNames } from './naming.js'
-import { setOutputs, writeSummary } from './outputs.js'
+import { setOutputs, writeSummary, type PublishResult } from './outputs.js'
+import {
+  checkBuildxPush,
+  describeLocalImage,
+  mergeIndex,
+  pushByDigest,
+  pushTags,
+  type Published
+} from './publish.js'
 import { RegistryClient, repositoryScope } from './registry.js'
+import { checkEngineForRegistry, registryNotices } from './registry-rules.js'
 import {
   DEFAULT_POLICY,
   RetriesExhausted,
@@ -33,41 +51,38 @@ import {
   type RetryPolicy
 } from './retry.js'
 import { STATE } from './state.js'
-import { pushImage } from './push.js'
-import { tagAndVerify } from './tags.js'
 
 export async function run(): Promise<void> {
   try {
     core.saveState(STATE.isPost, 'true')
-    // 1. Everything that can be checked without docker or the network.
+    // 1. Everything that can be checked without docker or the network. push-by-digest pushes no
+    //    tag: the tags the event calls for only give the version label.
     const inputs = readInputs()
     const event = readEventContext()
     event.warnings.forEach(w => core.warning(w))
-    const derived = resolveTags(inputs.tags, inputs.tagsMode, event)
-    const names = resolveNames({ ...inputs, tags: derived.tags })
+    const derived = inputs.pushByDigest
+      ? { tags: [], notices: [] }
+      : resolveTags(inputs.tags, inputs.tagsMode, event)
+    const names = resolveNames({ ...inputs, tags: derived.tags, allowNoTags: inputs.pushByDigest })
     const { push, notice: pushNotice } = resolvePush(inputs.push, event)
-    for (const notice of [...derived.notices, ...names.notices]) core.notice(notice)
+    for (const notice of [
+      ...derived.notices,
+      ...names.notices,
+      ...registryNotices(names, inputs.serverUrl)
+    ]) {
+      core.notice(notice)
+    }
     if (pushNotice) core.notice(pushNotice)
     checkCredentials(inputs, push)
-    if (!inputs.sourceImage) checkBuildFiles(inputs)
+    const merging = inputs.mergeDigests.length > 0
+    if (merging) checkMergeImages(inputs.mergeDigests, names)
+    if (!inputs.sourceImage && !merging) checkBuildFiles(inputs)
     for (const advice of tokenAdvice(tokenContext(inputs, names, push))) {
       core[advice.level](advice.message)
     }
     core.info(`Image: ${names.image}`)
-    core.info(`Tags: ${names.tags.join(', ')}`)
-
-    // 2. A Docker config directory of our own; the post step removes it.
-    const config = createActionConfig(
-      names.registry,
-      runnerConfigDir(),
-      process.env.RUNNER_TEMP || os.tmpdir()
-    )
-    core.saveState(STATE.configDir, config.dir)
-    core.saveState(STATE.registry, names.registry)
-    config.warnings.forEach(w => core.warning(w))
-    const docker = new Docker(config.dir)
-    // A source-image must exist locally: checked before anything is sent anywhere.
-    const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : ''
+    core.info(`Tags: ${names.tags.join(', ') || 'none (push-by-digest pushes no tag)'}`)
+    const version = inputs.pushByDigest ? versionForDigestPush(event) : names.tags[0]
     // A failure of the registry steps is explained from its text where GitHub's guidance can.
     const explain =
       (phase: Phase) =>
@@ -75,76 +90,12 @@ export async function run(): Promise<void> {
         throw withExplanation(error, { phase, registry: names.registry })
       }
 
-    // 3. While docker logs in: the registry client gets its push token (no 401 round trip after
-    //    the push), docker says whether buildx is there, and the repository's description and
-    //    licence come from the event payload (or one GitHub API call when it lacks them).
-    const retry: RetryPolicy = { ...DEFAULT_POLICY, retries: inputs.retries }
-    const registry = new RegistryClient({
-      registry: names.registry,
-      username: inputs.username,
-      password: inputs.token,
-      retry,
-      onRetry: message => core.info(`Transient failure: ${message}`)
-    })
-    const warmUp = push
-      ? registry.authorize([repositoryScope(names.path, ['pull', 'push'])]).catch(() => undefined)
-      : undefined
-    const buildxProbe =
-      inputs.sourceImage || inputs.buildx.mode === 'false'
-        ? Promise.resolve(false)
-        : docker.hasBuildx()
-    const repoInfo = resolveRepositoryInfo(event, names.registry, inputs.token)
-    if (inputs.token) {
-      await core
-        .group(`Log in to ${names.registry}`, () =>
-          retryDocker('docker login', retry, registry, () =>
-            docker.login(names.registry, inputs.username, inputs.token)
-          ).catch(error => loginOutlasted(error, push, registry))
-        )
-        .catch(explain('login'))
-      core.saveState(STATE.loggedIn, 'true')
-    } else {
-      core.info('No token given and push is false: not logging in.')
-    }
+    // 2. Merge the images pushed by digest into one index, or build and push.
+    const result = merging
+      ? await mergeFlow(inputs, event, names, push, version, explain)
+      : await buildFlow(inputs, event, names, push, version, explain)
 
-    // 4. OCI labels (the user's win), then the build with every tag (or tag the source-image).
-    const repo = await repoInfo
-    if (repo.message) (repo.failed ? core.notice : core.info)(repo.message)
-    const version = names.tags[0]
-    const labels = imageLabels({
-      ctx: event,
-      version,
-      created: createdTimestamp(process.env.SOURCE_DATE_EPOCH, new Date()),
-      repo: repo.info,
-      userLabels: inputs.labels
-    })
-    const { imageId, builder } = inputs.sourceImage
-      ? await tagSourceImage(docker, inputs.sourceImage, sourceId, names)
-      : await buildImage(
-          docker,
-          inputs,
-          names,
-          config.dir,
-          [...labels.added, ...inputs.labels],
-          buildxProbe
-        )
-
-    // 5. Push once, tag the rest through the registry API, read the digest back.
-    const published = push
-      ? await publish(docker, registry, names, imageId, warmUp, explain)
-      : await describeLocalImage(docker, imageId)
-
-    // 6. Outputs and job summary.
-    const result = {
-      names,
-      imageId,
-      builder,
-      version,
-      // A source-image is published as it is: it carries its own labels, none were added.
-      labels: inputs.sourceImage ? {} : labels.all,
-      ...published,
-      packageUrl: packagePageUrl(names, event)
-    }
+    // 3. Outputs and job summary.
     setOutputs(result)
     await writeSummary(result)
   } catch (error) {
@@ -152,81 +103,174 @@ export async function run(): Promise<void> {
   }
 }
 
-interface Published extends ImageInfo {
-  /** '' when nothing was pushed. */
-  digest: string
-  localSize?: number
+type Explain = (phase: Phase) => (error: unknown) => never
+
+/** The OCI labels for this run: the action's (from the event and repository) and the user's. */
+async function labelsFor(
+  inputs: ActionInputs,
+  event: EventContext,
+  version: string,
+  registry: string
+): Promise<ImageLabels> {
+  const repo = await resolveRepositoryInfo(event, registry, inputs.token)
+  if (repo.message) (repo.failed ? core.notice : core.info)(repo.message)
+  return imageLabels({
+    ctx: event,
+    version,
+    created: createdTimestamp(process.env.SOURCE_DATE_EPOCH, new Date()),
+    repo: repo.info,
+    userLabels: inputs.labels
+  })
 }
 
 /**
- * `docker push` of the first tag; every further tag is one manifest PUT of the same bytes. The
- * digest is what the registry serves. Size comes from the manifest's layers; the platform from the
- * local image's config (inspected while the push runs) when it is the config that was pushed.
+ * merge-digests: no docker at all (no config directory, no login): the registry client reads each
+ * image and PUTs the index under every tag. The labels become the index's annotations, where
+ * GitHub reads a multi-platform image's description (shared/REGISTRY-FACTS.md, "Limits").
  */
-async function publish(
-  docker: Docker,
-  registry: RegistryClient,
+async function mergeFlow(
+  inputs: ActionInputs,
+  event: EventContext,
   names: ImageNames,
-  imageId: string,
-  warmUp: Promise<unknown> | undefined,
-  explain: (phase: Phase) => (error: unknown) => never
-): Promise<Published> {
-  const [firstTag] = names.tags
-  const local = docker.inspectImage(imageId).catch(() => undefined)
-  await warmUp // its failure, if any, resurfaces in the requests below with a clear error
-  const pushed = await core
-    .group(`Push ${names.image}:${firstTag}`, async () => {
-      const report = await pushImage(
-        docker,
-        registry,
-        names.path,
-        imageId,
-        firstTag,
-        process.env.RUNNER_TEMP || os.tmpdir(),
-        message => core.info(message)
-      )
-      core.info(
-        `${report.layers} layer(s); ${report.uploaded} blob(s) uploaded (${registry.uploadedBytes} bytes), ` +
-          `${report.existing} already in the registry`
-      )
-      return report
-    })
-    .catch(explain('push'))
-  const manifest = await core
-    .group(
-      names.tags.length > 1
-        ? `Tag ${names.tags.length - 1} more through the registry API`
-        : 'The registry’s digest',
-      async () => {
-        const m = await tagAndVerify(registry, names, pushed)
-        for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
-        return m
-      }
-    )
-    .catch(explain('read-back'))
-  core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
-  const localImage = await local
-  // Size and platform are for the summary and the metadata output: a failure is not fatal.
-  const info = await describePushedImage(registry, names.path, manifest.digest, {
-    manifest: manifest.bytes,
-    config: localImage && { digest: imageId, platform: platformString(localImage) }
-  }).catch(error => {
-    core.warning(`Could not read the size and platform of ${names.image}: ${errorMessage(error)}`)
-    return { size: null, platform: '' }
-  })
-  return { digest: manifest.digest, ...info }
+  push: boolean,
+  version: string,
+  explain: Explain
+): Promise<PublishResult> {
+  const base = { names, imageId: '', version, packageUrl: packagePageUrl(names, event) }
+  if (!push) {
+    // Only on a pull request from a fork, where the build jobs pushed nothing either.
+    core.notice('push is false, so the images are not merged: nothing was pushed.')
+    return { ...base, builder: 'none', labels: {}, digest: '', size: null, platform: '' }
+  }
+  const registry = registryClient(inputs, names)
+  const warmUp = registry
+    .authorize([repositoryScope(names.path, ['pull', 'push'])])
+    .catch(() => undefined)
+  const labels = await labelsFor(inputs, event, version, names.registry)
+  await warmUp
+  const published = await mergeIndex(registry, names, inputs.mergeDigests, labels.all, explain)
+  return {
+    ...base,
+    builder: `none: merged ${inputs.mergeDigests.length} images into an index`,
+    labels: labels.all,
+    labelsAre: 'annotations',
+    ...published
+  }
 }
 
-/** Not pushed: platform and uncompressed size of the local image. */
-async function describeLocalImage(docker: Docker, imageId: string): Promise<Published> {
-  core.info('push is false: the image was tagged locally, nothing was pushed.')
-  try {
-    const local = await docker.inspectImage(imageId)
-    return { digest: '', size: null, platform: platformString(local), localSize: local.size }
-  } catch (error) {
-    core.warning(`Could not inspect the local image ${imageId}: ${errorMessage(error)}`)
-    return { digest: '', size: null, platform: '' }
+/** Build (or take the source-image) and push: by tag, by digest, or by buildx for platforms. */
+async function buildFlow(
+  inputs: ActionInputs,
+  event: EventContext,
+  names: ImageNames,
+  push: boolean,
+  version: string,
+  explain: Explain
+): Promise<PublishResult> {
+  // A Docker config directory of our own; the post step removes it.
+  const config = createActionConfig(
+    names.registry,
+    runnerConfigDir(),
+    process.env.RUNNER_TEMP || os.tmpdir()
+  )
+  core.saveState(STATE.configDir, config.dir)
+  core.saveState(STATE.registry, names.registry)
+  config.warnings.forEach(w => core.warning(w))
+  const docker = new Docker(config.dir)
+  // A source-image must exist locally: checked before anything is sent anywhere.
+  const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : ''
+
+  // While docker logs in: the registry client gets its push token (no 401 round trip after the
+  // push), docker says whether buildx is there, and the repository's description and licence
+  // come from the event payload (or one GitHub API call when it lacks them).
+  const registry = registryClient(inputs, names)
+  const warmUp = push
+    ? registry.authorize([repositoryScope(names.path, ['pull', 'push'])]).catch(() => undefined)
+    : undefined
+  const buildxProbe =
+    inputs.sourceImage || inputs.buildx.mode === 'false'
+      ? Promise.resolve(false)
+      : docker.hasBuildx()
+  const labelsPromise = labelsFor(inputs, event, version, names.registry)
+  // The GHES Docker registry refuses Engine 25+: asked while docker logs in, checked before the build.
+  const engineCheck =
+    names.registryType === 'docker' && push
+      ? docker.serverVersion().then(
+          v => () => checkEngineForRegistry(names, v),
+          () => () => undefined
+        )
+      : Promise.resolve(() => undefined)
+  if (inputs.token) {
+    await core
+      .group(`Log in to ${names.registry}`, () =>
+        retryDocker('docker login', policy(inputs), registry, () =>
+          docker.login(names.registry, inputs.username, inputs.token)
+        ).catch(error => loginOutlasted(error, push, registry))
+      )
+      .catch(explain('login'))
+    core.saveState(STATE.loggedIn, 'true')
+  } else {
+    core.info('No token given and push is false: not logging in.')
   }
+
+  const checkEngine = await engineCheck
+  checkEngine()
+  // OCI labels (the user's win); a source-image is published as it is: it carries its own.
+  const labels = await labelsPromise
+  const buildLabels = [...labels.added, ...inputs.labels]
+  const base = {
+    names,
+    version,
+    labels: inputs.sourceImage ? {} : labels.all,
+    packageUrl: packagePageUrl(names, event)
+  }
+
+  // platforms: buildx builds and pushes in one go; then the digest is read back.
+  if (inputs.platforms.length) {
+    const built = await buildForPlatforms(
+      docker,
+      inputs,
+      names,
+      config.dir,
+      buildLabels,
+      push,
+      buildxProbe
+    ).catch(explain('build'))
+    await warmUp
+    const published: Published = push
+      ? await checkBuildxPush(registry, names, built, explain)
+      : { digest: '', size: null, platform: inputs.platforms.join(',') }
+    if (!push)
+      core.info('push is false: the build was checked for every platform; nothing was stored.')
+    return { ...base, imageId: built.imageId, builder: built.builder, ...published }
+  }
+
+  // Build with every tag (or tag the source-image), then push.
+  const { imageId, builder } = inputs.sourceImage
+    ? await tagSourceImage(docker, inputs.sourceImage, sourceId, names)
+    : await buildImage(docker, inputs, names, config.dir, buildLabels, buildxProbe)
+  const published = !push
+    ? await describeLocalImage(docker, imageId)
+    : inputs.pushByDigest
+      ? await pushByDigest(docker, registry, names, imageId, warmUp, explain)
+      : await pushTags(docker, registry, names, imageId, warmUp, explain)
+  return { ...base, imageId, builder, ...published }
+}
+
+/** The retry policy of the `retries` input. */
+function policy(inputs: ActionInputs): RetryPolicy {
+  return { ...DEFAULT_POLICY, retries: inputs.retries }
+}
+
+/** The registry client, with the action's retries and a log line for each. */
+function registryClient(inputs: ActionInputs, names: ImageNames): RegistryClient {
+  return new RegistryClient({
+    registry: names.registry,
+    username: inputs.username,
+    password: inputs.token,
+    retry: policy(inputs),
+    onRetry: message => core.info(`Transient failure: ${message}`)
+  })
 }
 
 /**

@@ -139,6 +139,19 @@ export function resolveTags(userTags: string[], mode: TagsMode, ctx: EventContex
   return { tags: [...new Set([...derived.tags, ...userTags])], notices: derived.notices }
 }
 
+/**
+ * push-by-digest pushes no tag, but its image gets the same version label as a tagged one: the
+ * first tag the event calls for, or none ('') when the event calls for none.
+ */
+export function versionForDigestPush(ctx: EventContext): string {
+  try {
+    return deriveTags(ctx).tags[0]
+  } catch (error) {
+    if (error instanceof UserError) return ''
+    throw error
+  }
+}
+
 /** A pull request whose head branch lives in another repository (or in one that was deleted). */
 export function isForkPullRequest(ctx: EventContext): boolean {
   if (!PULL_REQUEST_EVENTS.includes(ctx.eventName)) return false

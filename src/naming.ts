@@ -134,6 +134,8 @@ export interface NameInputs {
   repository: string
   imageName: string
   tags: string[]
+  /** No tags is fine (push-by-digest pushes none); otherwise at least one is needed. */
+  allowNoTags?: boolean
   /** owner/name from GITHUB_REPOSITORY. */
   contextRepository: string
   serverUrl: string
@@ -263,7 +265,7 @@ export function resolveNames(inputs: NameInputs): ImageNames {
     )
   }
 
-  const tags = validateTags(inputs.tags)
+  const tags = inputs.allowNoTags && inputs.tags.length === 0 ? [] : validateTags(inputs.tags)
   return {
     registry,
     registryType,

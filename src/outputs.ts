@@ -12,6 +12,8 @@ export interface PublishResult {
   version: string
   /** Every label the action passed to the build (its own and the user's). */
   labels: Record<string, string>
+  /** 'annotations' when they were set on an index the action made (merge-digests). */
+  labelsAre?: 'labels' | 'annotations'
   /** Compressed size in bytes as the registry stores it; null when not pushed or not readable. */
   size: number | null
   /** Uncompressed size of the local image, shown when nothing was pushed. */
@@ -78,7 +80,7 @@ export async function writeSummary(result: PublishResult): Promise<void> {
   const pull = digest ? `docker pull ${names.image}@${digest}` : ''
   const rows: string[][] = [
     ['Image', code(names.image)],
-    ['Tags', names.tags.map(code).join('<br>')],
+    ['Tags', names.tags.length ? names.tags.map(code).join('<br>') : 'none: pushed by digest'],
     ['Digest', digest ? code(digest) : 'not pushed (<code>push: false</code>)'],
     ['Size', escapeHtml(sizeText(result))],
     ['Platform', result.platform ? code(result.platform) : 'unknown'],
@@ -89,7 +91,7 @@ export async function writeSummary(result: PublishResult): Promise<void> {
         ? `<a href="${escapeHtml(result.packageUrl)}">${escapeHtml(result.packageUrl)}</a>`
         : `no package page on GitHub for ${code(names.registry)}`
     ],
-    ['Image ID', code(imageId)],
+    ['Image ID', imageId ? code(imageId) : 'none (no single local image)'],
     ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
     ['Builder', escapeHtml(result.builder)]
   ]
@@ -107,9 +109,11 @@ export async function writeSummary(result: PublishResult): Promise<void> {
     const table = labels
       .map(([k, v]) => `<tr><td>${code(k)}</td><td>${escapeHtml(v)}</td></tr>`)
       .join('')
+    const title = result.labelsAre === 'annotations' ? 'Index annotations' : 'Labels'
+    const head = result.labelsAre === 'annotations' ? 'Annotation' : 'Label'
     summary.addDetails(
-      `Labels (${labels.length})`,
-      `<table><tr><th>Label</th><th>Value</th></tr>${table}</table>`
+      `${title} (${labels.length})`,
+      `<table><tr><th>${head}</th><th>Value</th></tr>${table}</table>`
     )
   }
   if (pull) summary.addRaw('Pull exactly this image:', true).addCodeBlock(pull, 'shell')

@@ -9,6 +9,7 @@
  * each, and the maintained registry clients on npm pull in their own HTTP stacks (cold start).
  */
 import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import {
   DEFAULT_POLICY,
   parseRetryAfter,
@@ -119,24 +120,16 @@ export function classifyRegistryError(error: unknown): Verdict {
 
 type Action = 'pull' | 'push'
 
-/** A blob to upload, read a piece at a time (a file on disk, or bytes in memory). */
-export interface BlobSource {
+/** A blob in a file, sent as a stream (a layer may be larger than memory). */
+export interface FileBlob {
+  file: string
+  /** sha256 of the file's bytes, computed while it was written. */
   digest: string
   size: number
-  read: (offset: number, length: number) => Promise<Buffer>
 }
 
-/** Blobs up to this size go up in one PUT; larger ones in chunks of CHUNK_SIZE. */
-export const MONOLITHIC_MAX = 64 * 1024 * 1024
-export const CHUNK_SIZE = 32 * 1024 * 1024
-
-export function bufferSource(bytes: Buffer): BlobSource {
-  return {
-    digest: sha256(bytes),
-    size: bytes.length,
-    read: async (offset, length) => bytes.subarray(offset, offset + length)
-  }
-}
+/** A request body: bytes, or a function opening a fresh stream for each attempt. */
+type Body = Buffer | (() => AsyncIterable<Uint8Array>)
 
 /** `repository:NAME:pull` or `repository:NAME:pull,push`. */
 export function repositoryScope(repository: string, actions: Action[]): string {
@@ -152,6 +145,8 @@ export class RegistryClient {
   private challenge: Challenge | undefined
   /** Number of HTTP requests sent (registry and token realm), for diagnostics and benchmarks. */
   requests = 0
+  /** Blob bytes this client uploaded (0 for blobs the registry had or mounted). */
+  uploadedBytes = 0
 
   constructor(private readonly options: RegistryClientOptions) {
     this.baseUrl = `${isLoopback(options.registry) ? 'http' : 'https'}://${options.registry}`
@@ -191,13 +186,15 @@ export class RegistryClient {
 
   /**
    * One HTTP request, retried on transient failures (5xx, 429 with its Retry-After, resets,
-   * timeouts). A 5xx/429 that outlasts the retries ends in an error that says so.
+   * timeouts). `init` is made afresh for each attempt (a streamed body cannot be sent twice). A
+   * 5xx/429 that outlasts the retries ends in an error that says so.
    */
-  private async send(url: string, init: RequestInit): Promise<Response> {
-    const what = `${init.method ?? 'GET'} ${new URL(url).pathname}`
+  private async send(url: string, init: RequestInit | (() => RequestInit)): Promise<Response> {
+    const make = typeof init === 'function' ? init : () => init
+    const what = `${make().method ?? 'GET'} ${new URL(url).pathname}`
     return withRetries(
       `${what} on ${this.options.registry}`,
-      () => this.sendOnce(url, init),
+      () => this.sendOnce(url, make()),
       classifyRegistryError,
       this.options.retry ?? DEFAULT_POLICY,
       {
@@ -283,8 +280,9 @@ export class RegistryClient {
       await this.fetchToken(this.challenge.params, [])
       return true
     } catch (error) {
-      if (error instanceof RegistryError && (error.status === 401 || error.status === 403))
+      if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) {
         return false
+      }
       throw error
     }
   }
@@ -328,19 +326,34 @@ export class RegistryClient {
   /**
    * Sends a request with the credentials for `scopes`; on a 401 it answers the challenge (fetching
    * a Bearer token, or switching to Basic) and sends the request once more. `body` must be
-   * replayable (a Buffer), since it may be sent twice.
+   * replayable (a Buffer, or a function that opens the stream again), since it may be sent twice.
    */
   async request(
     method: string,
     pathOrUrl: string,
     scopes: string[],
-    init: { headers?: Record<string, string>; body?: Buffer } = {}
+    init: { headers?: Record<string, string>; body?: Body } = {}
   ): Promise<Response> {
     const url = new URL(pathOrUrl, this.baseUrl).toString()
     const attempt = (): Promise<Response> => {
       const auth = this.authHeader(scopes)
       const headers = auth ? { ...init.headers, Authorization: auth } : { ...init.headers }
-      return this.send(url, { method, headers, body: init.body })
+      const stream = init.body
+      if (typeof stream === 'function') {
+        // A streamed body, opened afresh for every attempt: fetch needs duplex 'half' (undici);
+        // RequestInit's types lack both.
+        return this.send(
+          url,
+          () =>
+            ({
+              method,
+              headers,
+              body: stream() as unknown as RequestInit['body'],
+              duplex: 'half'
+            }) as RequestInit
+        )
+      }
+      return this.send(url, { method, headers, body: stream })
     }
     const response = await attempt()
     if (response.status !== 401) return response
@@ -480,18 +493,18 @@ export class RegistryClient {
   /**
    * Uploads a blob unless the repository has it: first a cross-repository mount from `mountFrom`
    * when given (201 = mounted, no bytes sent), else a monolithic upload (POST, then one PUT with the
-   * bytes), or a chunked one (POST, PATCH per chunk, final PUT) when `chunkSize` is given or the
-   * blob is larger than MONOLITHIC_MAX. The blob is bytes in memory, or a BlobSource read chunk by
-   * chunk (so a layer of gigabytes never sits in memory, and each request can be retried).
+   * bytes), or a chunked one (POST, PATCH per chunk, final PUT) when `chunkSize` is given. A
+   * FileBlob is streamed from its file in the monolithic PUT (as containerd pushes).
    * Returns how the blob got there.
    */
   async uploadBlob(
     repository: string,
-    blob: Buffer | BlobSource,
+    blob: Buffer | FileBlob,
     options: { mountFrom?: string; chunkSize?: number } = {}
   ): Promise<'exists' | 'mounted' | 'uploaded'> {
-    const source: BlobSource = Buffer.isBuffer(blob) ? bufferSource(blob) : blob
-    const { digest, size } = source
+    const bytes = Buffer.isBuffer(blob) ? blob : undefined
+    const file = Buffer.isBuffer(blob) ? undefined : blob
+    const digest = bytes ? sha256(bytes) : file!.digest
     if ((await this.headBlob(repository, digest)) !== undefined) return 'exists'
     const scopes = [repositoryScope(repository, ['pull', 'push'])]
     let path = `/v2/${repository}/blobs/uploads/`
@@ -508,17 +521,17 @@ export class RegistryClient {
     await start.body?.cancel()
     let location = this.location(start, path)
 
-    const chunkSize = options.chunkSize ?? (size > MONOLITHIC_MAX ? CHUNK_SIZE : 0)
-    if (chunkSize > 0) {
-      for (let offset = 0; offset < size; offset += chunkSize) {
-        const chunk = await source.read(offset, Math.min(chunkSize, size - offset))
+    const chunkSize = bytes ? (options.chunkSize ?? 0) : 0
+    if (bytes && chunkSize > 0) {
+      for (let offset = 0; offset < bytes.length; offset += chunkSize) {
+        const chunk = bytes.subarray(offset, Math.min(offset + chunkSize, bytes.length))
         const patch = await this.request('PATCH', location, scopes, {
           headers: {
             'Content-Type': 'application/octet-stream',
             'Content-Range': `${offset}-${offset + chunk.length - 1}`,
             'Content-Length': String(chunk.length)
           },
-          body: chunk
+          body: Buffer.from(chunk)
         })
         if (patch.status !== 202) throw await this.errorFrom(patch, `PATCH blob upload`)
         await patch.body?.cancel()
@@ -527,22 +540,21 @@ export class RegistryClient {
     }
     const finish = new URL(location, this.baseUrl)
     finish.searchParams.set('digest', digest)
-    const body = chunkSize > 0 ? Buffer.alloc(0) : await source.read(0, size)
+    const body: Body = file
+      ? () => createReadStream(file.file)
+      : chunkSize > 0
+        ? Buffer.alloc(0)
+        : bytes!
+    const length = file ? file.size : chunkSize > 0 ? 0 : bytes!.length
     const put = await this.request('PUT', finish.toString(), scopes, {
-      headers: {
-        'Content-Type': 'application/octet-stream',
-        'Content-Length': String(body.length)
-      },
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(length) },
       body
     })
     if (put.status !== 201) throw await this.errorFrom(put, `PUT blob upload`)
     await put.body?.cancel()
-    this.uploadedBytes += size
+    this.uploadedBytes += file ? file.size : bytes!.length
     return 'uploaded'
   }
-
-  /** Blob bytes this client uploaded (0 for blobs the registry had or mounted). */
-  uploadedBytes = 0
 
   private location(response: Response, fallback: string): string {
     const location = response.headers.get('location')

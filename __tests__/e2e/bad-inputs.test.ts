@@ -166,6 +166,88 @@ const cases: Case[] = [
       new RegExp(`${name} '${v}' is not a boolean: use true or false\\.`)
     ])
   ),
+  // multi-platform: platforms, attestations, push-by-digest, merge-digests
+  ...['linux/x86_64', 'amd64', 'Linux/AMD64', 'linux amd64', 'linux/arm/v7/x'].map((v): Case => [
+    `platforms ${JSON.stringify(v)}`,
+    { platforms: v },
+    /platforms entry '.*' is not a platform: .*os\/architecture\[\/variant\]/
+  ]),
+  [
+    'platforms twice the same',
+    { platforms: 'linux/arm64,linux/arm64/v8' },
+    /platforms lists the same platform twice/
+  ],
+  [
+    'platforms with buildx: false',
+    { platforms: 'linux/amd64,linux/arm64', buildx: 'false' },
+    /builds with docker buildx, but buildx is false: .*push-by-digest: true .*merge-digests/
+  ],
+  ...['yes', 'mode=full', 'max'].map((v): Case => [
+    `provenance ${v}`,
+    { platforms: 'linux/amd64', provenance: v },
+    /provenance '.*' is not one of false, true, mode=min, mode=max/
+  ]),
+  ...(['provenance', 'sbom'] as const).map((name): Case => [
+    `${name} without platforms`,
+    { [name]: 'true' },
+    new RegExp(`^::error::${name} is an attestation that buildx attaches .*set platforms`)
+  ]),
+  ...(['sbom', 'push-by-digest'] as const).flatMap(name =>
+    ['yes', '1', 'on'].map((v): Case => [
+      `${name}: ${v}`,
+      { [name]: v },
+      new RegExp(`${name} '${v}' is not a boolean: use true or false\\.`)
+    ])
+  ),
+  [
+    'push-by-digest with push: false',
+    { 'push-by-digest': 'true', push: 'false' },
+    /push-by-digest pushes the image without a tag, but push is false/
+  ],
+  [
+    'push-by-digest with tags',
+    { 'push-by-digest': 'true', tags: 'latest' },
+    /push-by-digest pushes no tag, so tags \(latest\) would have no effect/
+  ],
+  ...[
+    'latest',
+    'a'.repeat(64),
+    'sha256:abc',
+    `sha256:${'A'.repeat(64)}`,
+    `sha256:${'a'.repeat(64)} sha384:x`
+  ].map((v): Case => [
+    `merge-digests ${JSON.stringify(v.slice(0, 20))}`,
+    { 'merge-digests': v },
+    /merge-digests entry '.*' is not a digest: /
+  ]),
+  [
+    'merge-digests twice the same',
+    { 'merge-digests': `sha256:${'b'.repeat(64)}\nsha256:${'b'.repeat(64)}` },
+    /merge-digests lists sha256:b{64} twice/
+  ],
+  [
+    'merge-digests of another image',
+    { 'merge-digests': `ghcr.io/other/app@sha256:${'b'.repeat(64)}`, 'image-name': 'app' },
+    /is an image of ghcr.io\/other\/app, but the index is pushed to .*\/octo-org\/app/
+  ],
+  ...(
+    [
+      { context: '.' },
+      { platforms: 'linux/amd64' },
+      { 'source-image': 'app:1' },
+      { 'push-by-digest': 'true' },
+      { 'build-args': 'A=1', target: 'prod' }
+    ] as Record<string, string>[]
+  ).map((extra): Case => [
+    `merge-digests with ${Object.keys(extra).join(', ')}`,
+    { 'merge-digests': `sha256:${'c'.repeat(64)}`, ...extra },
+    /merge-digests merges images that are already pushed, so nothing is built and .* no effect: remove/
+  ]),
+  [
+    'merge-digests with push: false',
+    { 'merge-digests': `sha256:${'c'.repeat(64)}`, push: 'false' },
+    /merge-digests pushes an index under the tags, but push is false/
+  ],
   // credentials and files
   [
     'missing token',

@@ -141,8 +141,24 @@ describe('choosing the builder', () => {
   )
 
   it('false refuses a build that needs buildx', async () => {
-    await expect(chooseBuilder(docker(true).docker, settings('false'), '/c', true)).rejects.toThrow(
-      'this build needs buildx, but buildx is false'
+    await expect(
+      chooseBuilder(docker(true).docker, settings('false'), '/c', 'platforms linux/arm64')
+    ).rejects.toThrow('platforms linux/arm64 needs buildx, but buildx is false')
+  })
+
+  it('auto without buildx refuses a build that needs it, naming buildx: true and the matrix way', async () => {
+    const d = docker(false)
+    await expect(
+      chooseBuilder(d.docker, settings('auto'), '/c', 'platforms linux/amd64,linux/arm64')
+    ).rejects.toThrow(
+      /^platforms linux\/amd64,linux\/arm64 needs the docker buildx plugin, which this runner does not have: set buildx: true to install it .* push-by-digest: true .* merge-digests/
+    )
+    expect(d.calls).toEqual([['buildx', 'version']]) // asked, nothing installed
+  })
+
+  it('auto with buildx builds a build that needs it with buildx', async () => {
+    expect(await chooseBuilder(docker(true).docker, settings('auto'), '/c', 'platforms x')).toBe(
+      'buildx'
     )
   })
 })

@@ -9,6 +9,7 @@ import {
 import type { Phase } from '../../src/diagnostics.js'
 import { DockerCommandError, UserError } from '../../src/errors.js'
 import { RegistryError } from '../../src/registry.js'
+import { lastErrorLine } from '../../src/docker.js'
 
 // The text GitHub answers with when an organization enforces SAML SSO and the token is not authorized.
 const SAML =
@@ -88,6 +89,23 @@ describe('explainFailure', () => {
     ]
   ] as [string, Phase, RegExp][])('explains %s', (text, phase, advice) => {
     expect(explainFailure(text, { phase, registry: 'ghcr.io' })).toMatch(advice)
+  })
+
+  it('explains a platforms build on the docker driver, naming setup-buildx and the matrix way', () => {
+    // What buildx prints; docker's last error line is the third one.
+    const stderr =
+      'ERROR: Multi-platform build is not supported for the docker driver.\n' +
+      'Switch to a different driver, or turn on the containerd image store, and try again.\n' +
+      'Learn more at https://docs.docker.com/go/build-multi-platform/\n'
+    const error = new DockerCommandError('buildx build', 1, lastErrorLine(stderr, ''))
+    const explained = withExplanation(error, { phase: 'build', registry: 'ghcr.io' })
+    expect(explained).toBeInstanceOf(UserError)
+    expect((explained as Error).message).toMatch(
+      /^docker buildx build failed \(exit code 1\): Learn more at https:\/\/docs.docker.com\/go\/build-multi-platform\/\. A platforms build needs a builder that can build for several platforms: add docker\/setup-qemu-action and docker\/setup-buildx-action .*push-by-digest: true .*merge-digests/
+    )
+    const first = stderr.split('\n')[0]
+    expect(explainFailure(first, { phase: 'build', registry: 'ghcr.io' })).toMatch(/setup-buildx/)
+    expect(explainFailure(first, { phase: 'push', registry: 'ghcr.io' })).toBeUndefined()
   })
 
   it('takes another table (the shape later rules plug into)', () => {

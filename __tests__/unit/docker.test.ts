@@ -1,6 +1,13 @@
 import { describe, expect, it } from '@jest/globals'
 import { writeFileSync } from 'node:fs'
-import { Docker, buildArgs, lastErrorLine, type ExecFn } from '../../src/docker.js'
+import {
+  Docker,
+  buildArgs,
+  lastErrorLine,
+  platformBuildArgs,
+  type ExecFn,
+  type PlatformBuildRequest
+} from '../../src/docker.js'
 import { DockerCommandError } from '../../src/errors.js'
 
 interface Call {
@@ -128,6 +135,105 @@ describe('docker CLI', () => {
     }))
     await expect(new Docker('/c', fn).localImageId('a')).rejects.toThrow(
       /docker image inspect failed \(exit code 1\): Cannot connect/
+    )
+  })
+
+  it('saves an image to a file (push-by-digest), the image its own argv entry', async () => {
+    const { calls, fn } = recorder(() => ({ exitCode: 0 }))
+    await new Docker('/c', fn).save('sha256:abc', '/t/image.tar')
+    expect(calls[0].args).toEqual(['save', '--output', '/t/image.tar', 'sha256:abc'])
+  })
+})
+
+describe('docker buildx build for platforms (buildx pushes; there is no buildx on the test machine)', () => {
+  const platformRequest: PlatformBuildRequest = {
+    ...request,
+    tags: [],
+    platforms: ['linux/amd64', 'linux/arm64'],
+    output: { push: true, name: 'ghcr.io/o/i:1.0', byDigest: false },
+    provenance: 'false',
+    sbom: false,
+    indexAnnotations: ['org.opencontainers.image.description=A, b']
+  }
+
+  it('pushes under the first tag, attestations off, index annotations, no --load and no --tag', () => {
+    expect(platformBuildArgs(platformRequest, '/t/meta.json')).toEqual([
+      'buildx',
+      'build',
+      '--platform',
+      'linux/amd64,linux/arm64',
+      '--provenance=false',
+      '--sbom=false',
+      '--output',
+      'type=image,name=ghcr.io/o/i:1.0,push=true',
+      '--metadata-file',
+      '/t/meta.json',
+      '--build-arg',
+      'A=1 2',
+      '--label',
+      'k=v; rm -rf /',
+      '--annotation',
+      'index:org.opencontainers.image.description=A, b',
+      '--target',
+      'prod',
+      '--pull',
+      '.'
+    ])
+  })
+
+  it('pushes by digest without a tag (push-by-digest, name-canonical), and only builds when not pushing', () => {
+    const byDigest = platformBuildArgs(
+      {
+        ...platformRequest,
+        output: { push: true, name: 'ghcr.io/o/i', byDigest: true },
+        provenance: 'mode=max',
+        sbom: true
+      },
+      '/m'
+    )
+    expect(byDigest).toEqual(
+      expect.arrayContaining([
+        '--provenance=mode=max',
+        '--sbom=true',
+        'type=image,name=ghcr.io/o/i,push-by-digest=true,name-canonical=true,push=true'
+      ])
+    )
+    const notPushed = platformBuildArgs({ ...platformRequest, output: { push: false } }, '/m')
+    expect(notPushed[notPushed.indexOf('--output') + 1]).toBe('type=cacheonly')
+    expect(notPushed).not.toContain('--load')
+  })
+
+  it('reads the pushed digest and config from the metadata file buildx writes', async () => {
+    const { calls, fn } = recorder(args => {
+      writeFileSync(
+        args[args.indexOf('--metadata-file') + 1],
+        JSON.stringify({
+          'containerimage.digest': 'sha256:index',
+          'containerimage.config.digest': 'sha256:config',
+          'image.name': 'ghcr.io/o/i:1.0'
+        })
+      )
+      return { exitCode: 0 }
+    })
+    expect(await new Docker('/c', fn).buildPlatforms(platformRequest)).toEqual({
+      digest: 'sha256:index',
+      configDigest: 'sha256:config'
+    })
+    expect(calls[0].args.slice(0, 2)).toEqual(['buildx', 'build'])
+    const { fn: silent } = recorder(() => ({ exitCode: 0 })) // writes no metadata file
+    expect(await new Docker('/c', silent).buildPlatforms(platformRequest)).toEqual({
+      digest: undefined,
+      configDigest: undefined
+    })
+  })
+
+  it('fails with buildx’s own last error line', async () => {
+    const { fn } = recorder(() => ({
+      exitCode: 1,
+      stderr: 'ERROR: failed to solve: something\n'
+    }))
+    await expect(new Docker('/c', fn).buildPlatforms(platformRequest)).rejects.toThrow(
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: something'
     )
   })
 })

@@ -185,3 +185,100 @@ describe('source-image', () => {
     expect(() => checkBuildFiles(read({ 'source-image': 'app:1' }), empty)).not.toThrow()
   })
 })
+
+describe('multi-platform inputs', () => {
+  const digest = `sha256:${'a'.repeat(64)}`
+
+  it('reads platforms, provenance, sbom, push-by-digest and merge-digests, off by default', () => {
+    expect(read({})).toMatchObject({
+      platforms: [],
+      provenance: 'false',
+      sbom: false,
+      pushByDigest: false,
+      mergeDigests: []
+    })
+    expect(
+      read({
+        platforms: 'linux/amd64,linux/arm64',
+        provenance: 'mode=max',
+        sbom: 'true',
+        'push-by-digest': 'true'
+      })
+    ).toMatchObject({
+      platforms: ['linux/amd64', 'linux/arm64'],
+      provenance: 'mode=max',
+      sbom: true,
+      pushByDigest: true
+    })
+    expect(read({ 'merge-digests': digest, tags: 'v1' }).mergeDigests).toEqual([{ digest }])
+  })
+
+  it.each(['yes', 'mode=full', 'max', '1'])('refuses provenance %s', v => {
+    expect(() => read({ platforms: 'linux/amd64', provenance: v })).toThrow(
+      new RegExp(`provenance '${v}' is not one of false, true, mode=min, mode=max`)
+    )
+  })
+  it.each(['true', 'True', 'mode=min', 'false'])('takes provenance %s', v => {
+    expect(read({ platforms: 'linux/amd64', provenance: v }).provenance).toBe(v.toLowerCase())
+  })
+
+  it('refuses attestations without platforms (only a buildx push attaches them)', () => {
+    expect(() => read({ provenance: 'true' })).toThrow(
+      /^provenance is an attestation that buildx attaches when it pushes the image itself, which it does when platforms is given: set platforms/
+    )
+    expect(() => read({ provenance: 'mode=max', sbom: 'true' })).toThrow(
+      /^provenance and sbom are attestations .* or remove provenance and sbom\.$/
+    )
+  })
+
+  it('refuses platforms with buildx: false, naming the matrix way', () => {
+    expect(() => read({ platforms: 'linux/amd64,linux/arm64', buildx: 'false' })).toThrow(
+      /builds with docker buildx, but buildx is false: set buildx to auto or true, or build each platform .*push-by-digest: true .*merge-digests/
+    )
+  })
+
+  it('refuses push-by-digest with push: false, and with tags', () => {
+    expect(() => read({ 'push-by-digest': 'true', push: 'false' })).toThrow(
+      'push-by-digest pushes the image without a tag, but push is false'
+    )
+    expect(() => read({ 'push-by-digest': 'true', tags: '1.0, latest' })).toThrow(
+      /push-by-digest pushes no tag, so tags \(1.0, latest\) would have no effect: give the tags to the step with merge-digests/
+    )
+    expect(read({ 'push-by-digest': 'true', 'source-image': 'app:1' }).pushByDigest).toBe(true)
+  })
+
+  it('refuses every build input with merge-digests, naming them; keeps labels (index annotations)', () => {
+    expect(() =>
+      read({
+        'merge-digests': digest,
+        'source-image': 'app:1',
+        context: '.',
+        file: 'Dockerfile',
+        'build-args': 'A=1',
+        target: 't',
+        pull: 'true',
+        'no-cache': 'true',
+        buildx: 'true',
+        platforms: 'linux/amd64',
+        provenance: 'true',
+        sbom: 'true',
+        'push-by-digest': 'true'
+      })
+    ).toThrow(
+      'merge-digests merges images that are already pushed, so nothing is built and source-image, context, file, build-args, target, pull, no-cache, buildx, platforms, provenance, sbom, push-by-digest have no effect: remove them from the merge step (they belong to the build jobs).'
+    )
+    expect(() => read({ 'merge-digests': digest, platforms: 'linux/arm64' })).toThrow(
+      /and platforms has no effect: remove it/
+    )
+    expect(read({ 'merge-digests': digest, labels: 'a=b' }).labels).toEqual(['a=b'])
+    expect(() => read({ 'merge-digests': digest, push: 'false' })).toThrow(
+      'merge-digests pushes an index under the tags, but push is false'
+    )
+  })
+
+  it('refuses platforms, provenance and sbom with source-image', () => {
+    expect(() => read({ 'source-image': 'app:1', platforms: 'linux/amd64', sbom: 'true' })).toThrow(
+      /nothing is built and platforms, sbom have no effect/
+    )
+  })
+})

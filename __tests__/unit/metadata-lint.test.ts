@@ -46,6 +46,7 @@ function asWorkflow(snippet: string): string {
       .map(l => (l ? ' '.repeat(n) + l : l))
       .join('\n')
   const head = 'on: push\n'
+  if (/^(name|on):/.test(first)) return snippet // a whole workflow
   if (/^jobs:/.test(first)) return head + snippet
   if (/^steps:/.test(first))
     return `${head}jobs:\n  example:\n    runs-on: ubuntu-latest\n${indent(snippet, 4)}`
@@ -101,7 +102,11 @@ describe('workflows and README examples', () => {
     expect(workflowFiles.map(w => w.name)).toEqual(
       expect.arrayContaining(['.github/workflows/ci.yml', '.github/workflows/publish.yml'])
     )
-    expect(readmeExamples().length).toBeGreaterThanOrEqual(8)
+    expect(readmeExamples().length).toBeGreaterThanOrEqual(10)
+    // The matrix workflow of "Multi-platform images" is linted whole, as a user would copy it.
+    expect(readmeExamples().map(e => e.workflow)).toContainEqual(
+      expect.stringMatching(/^name: Publish a multi-platform image\n[\s\S]*merge-digests:/)
+    )
   })
 
   it.each(all)('$name passes actionlint', async ({ name, workflow }) => {

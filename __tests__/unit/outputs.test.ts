@@ -85,6 +85,23 @@ describe('job summary', () => {
     expect(text).toContain('no package page on GitHub for <code>ghcr.io</code>')
   })
 
+  it('pushed by digest: no tags; a merged index: no image ID, the labels shown as index annotations', async () => {
+    const byDigest = result()
+    byDigest.names = { ...byDigest.names, tags: [], references: [] }
+    await writeSummary(byDigest)
+    expect(readFileSync(file, 'utf8')).toContain('<td>Tags</td><td>none: pushed by digest</td>')
+    writeFileSync(file, '')
+    core.summary.emptyBuffer()
+    await writeSummary(
+      result({ imageId: '', labelsAre: 'annotations', platform: 'linux/amd64,linux/arm64' })
+    )
+    const text = readFileSync(file, 'utf8')
+    expect(text).toContain('<td>Image ID</td><td>none (no single local image)</td>')
+    expect(text).toContain('Index annotations (2)')
+    expect(text).toContain('<th>Annotation</th>')
+    expect(text).toContain('<code>linux/amd64,linux/arm64</code>')
+  })
+
   it('formats sizes', () => {
     expect(formatBytes(512)).toBe('512 bytes')
     expect(formatBytes(1536)).toBe('1.5 KiB')

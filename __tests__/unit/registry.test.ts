@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { RegistryClient, RegistryError, isLoopback, parseChallenge } from '../../src/registry.js'
 import { DEFAULT_POLICY } from '../../src/retry.js'
-import { mapLimit, tagAndVerify } from '../../src/tags.js'
+import { mapLimit, tagTheRest } from '../../src/tags.js'
 import { resolveNames } from '../../src/naming.js'
 
 describe('WWW-Authenticate', () => {
@@ -209,7 +209,7 @@ describe('tags without re-push', () => {
 
   it('PUTs the same bytes under every tag after the first, one request each', async () => {
     const { calls, client } = fakeClient(() => digest)
-    const m = await tagAndVerify(client, names(['1', '2', '3']), pushed)
+    const m = await tagTheRest(client, names(['1', '2', '3']), pushed)
     expect(m.digest).toBe(digest)
     expect(calls.sort()).toEqual([
       'PUT o/i:2 application/vnd.oci.image.manifest.v1+json true',
@@ -218,17 +218,17 @@ describe('tags without re-push', () => {
   })
   it('one tag: no request at all (the push already answered with the digest)', async () => {
     const { calls, client } = fakeClient(() => digest)
-    expect((await tagAndVerify(client, names(['latest']), pushed)).digest).toBe(digest)
+    expect((await tagTheRest(client, names(['latest']), pushed)).digest).toBe(digest)
     expect(calls).toEqual([])
   })
   it('reads a tag back with HEAD when the registry does not answer the PUT with a digest', async () => {
     const { calls, client } = fakeClient(() => undefined)
-    await tagAndVerify(client, names(['1', '2']), pushed)
+    await tagTheRest(client, names(['1', '2']), pushed)
     expect(calls).toContain('HEAD o/i:2')
   })
   it('fails when a tag resolves to another manifest', async () => {
     const { client } = fakeClient(tag => (tag === '3' ? 'sha256:other' : digest))
-    await expect(tagAndVerify(client, names(['1', '2', '3']), pushed)).rejects.toThrow(
+    await expect(tagTheRest(client, names(['1', '2', '3']), pushed)).rejects.toThrow(
       /do not all resolve to sha256:[0-9a-f]+ .*\(3 → sha256:other\)/
     )
   })
@@ -243,5 +243,58 @@ describe('tags without re-push', () => {
     })
     expect(out).toEqual([50, 10, 30, 20, 40])
     expect(peak).toBe(2)
+  })
+})
+
+describe('uploading a blob from a file (push-by-digest layers)', () => {
+  it('streams the file in the PUT, and opens it again when the registry asks for a fresh token', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs')
+    const os = await import('node:os')
+    const path = await import('node:path')
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 7, 'x')
+    const blobDigest = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'blob-')), 'layer')
+    writeFileSync(file, bytes)
+
+    const log: string[] = []
+    let puts = 0
+    const upload = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', c => chunks.push(c))
+      req.on('end', () => {
+        const body = Buffer.concat(chunks)
+        log.push(`${req.method} ${req.url?.split('?')[0]} ${body.length}`)
+        const url = new URL(req.url ?? '/', 'http://x')
+        if (req.method === 'HEAD') res.writeHead(404).end()
+        else if (req.method === 'POST') res.writeHead(202, { Location: '/upload/1' }).end()
+        // The token expired while the upload was under way: answer with a challenge.
+        else if (puts++ === 0) res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="r"' }).end()
+        else {
+          const ok =
+            url.searchParams.get('digest') === blobDigest &&
+            'sha256:' + createHash('sha256').update(body).digest('hex') === blobDigest &&
+            req.headers['content-length'] === String(bytes.length)
+          res.writeHead(ok ? 201 : 400).end()
+        }
+      })
+    })
+    await new Promise<void>(resolve => upload.listen(0, '127.0.0.1', resolve))
+    try {
+      const client = new RegistryClient({
+        registry: `127.0.0.1:${(upload.address() as AddressInfo).port}`,
+        username: 'u',
+        password: 'p'
+      })
+      const how = await client.uploadBlob('o/i', { file, digest: blobDigest, size: bytes.length })
+      expect(how).toBe('uploaded')
+      expect(log).toEqual([
+        `HEAD /v2/o/i/blobs/${blobDigest} 0`,
+        'POST /v2/o/i/blobs/uploads/ 0',
+        `PUT /upload/1 ${bytes.length}`,
+        `PUT /upload/1 ${bytes.length}`
+      ])
+    } finally {
+      await new Promise(resolve => upload.close(resolve))
+    }
   })
 })
