@@ -43,6 +43,7 @@ import {
 } from './publish.js'
 import { RegistryClient, repositoryScope } from './registry.js'
 import { checkEngineForRegistry, registryNotices } from './registry-rules.js'
+import { checkTokenScopes } from './token-scopes.js'
 import {
   DEFAULT_POLICY,
   RetriesExhausted,
@@ -192,6 +193,19 @@ async function buildFlow(
       ? Promise.resolve(false)
       : docker.hasBuildx()
   const labelsPromise = labelsFor(inputs, event, version, names.registry)
+  // A classic PAT's scopes, read from the GitHub API while docker logs in; checked before the build.
+  const scopeCheck = checkTokenScopes({
+    token: inputs.token,
+    push,
+    registry: names.registry,
+    serverUrl: inputs.serverUrl,
+    apiUrl: process.env.GITHUB_API_URL ?? ''
+  }).then(
+    result => () => result,
+    (error: unknown) => () => {
+      throw error
+    }
+  )
   // The GHES Docker registry refuses Engine 25+: asked while docker logs in, checked before the build.
   const engineCheck =
     names.registryType === 'docker' && push
@@ -215,6 +229,10 @@ async function buildFlow(
 
   const checkEngine = await engineCheck
   checkEngine()
+  const scopes = (await scopeCheck)()
+  if (scopes.warning) core.warning(scopes.warning)
+  if (scopes.notice) core.notice(scopes.notice)
+  if (scopes.scopes) core.info(`Classic token scopes: ${scopes.scopes.join(', ')}`)
   // OCI labels (the user's win); a source-image is published as it is: it carries its own.
   const labels = await labelsPromise
   const buildLabels = [...labels.added, ...inputs.labels]

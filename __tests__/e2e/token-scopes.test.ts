@@ -1,0 +1,93 @@
+/**
+ * A classic PAT's scopes are read from the GitHub API (a fake one on loopback, GITHUB_API_URL)
+ * before the build: without write:packages the step fails before building; with repo it warns.
+ * The registry is ghcr.io (unreachable here): docker is a recording stub whose login succeeds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { spawn } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import * as path from 'node:path'
+import { Runner } from './harness.js'
+
+let scopes = ''
+let server: Server
+let api = ''
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    res.writeHead(req.url === '/user' ? 200 : 404, {
+      'X-OAuth-Scopes': scopes,
+      'Content-Type': 'application/json'
+    })
+    res.end('{}')
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+afterAll(async () => {
+  await new Promise(resolve => server.close(resolve))
+})
+
+function stubDocker(runner: Runner): string {
+  const bin = path.join(runner.root, 'bin')
+  mkdirSync(bin)
+  const calls = path.join(runner.root, 'docker-calls')
+  writeFileSync(
+    path.join(bin, 'docker'),
+    `#!/bin/sh\necho "$1" >> '${calls}'\n[ "$1" = login ] && { cat >/dev/null; echo 'Login Succeeded'; exit 0; }\n` +
+      `[ "$1" = version ] && { echo 20.10.24; exit 0; }\necho "stub: $1 refused" >&2; exit 1\n`
+  )
+  chmodSync(path.join(bin, 'docker'), 0o755)
+  runner.env.PATH = `${bin}:${runner.env.PATH}`
+  return calls
+}
+
+function mainStep(runner: Runner): Promise<{ code: number; out: string }> {
+  const env: Record<string, string> = {
+    ...runner.env,
+    GITHUB_API_URL: api,
+    INPUT_TOKEN: 'ghp_' + 'x'.repeat(36),
+    INPUT_TAGS: 'v1',
+    'INPUT_IMAGE-NAME': 'scoped'
+  }
+  return new Promise(resolve => {
+    const child = spawn(process.execPath, [path.resolve('dist/index.js')], {
+      cwd: runner.workspace,
+      env
+    })
+    let out = ''
+    child.stdout.on('data', d => (out += d))
+    child.stderr.on('data', d => (out += d))
+    child.on('close', code => resolve({ code: code ?? -1, out }))
+  })
+}
+
+describe('classic PAT scopes, before the build', () => {
+  it('without write:packages the step fails before building, saying what the token has', async () => {
+    scopes = 'read:packages, gist'
+    const runner = new Runner()
+    runner.write('Dockerfile', 'FROM scratch\n')
+    const calls = stubDocker(runner)
+    const main = await mainStep(runner)
+    expect(main.code).toBe(1)
+    expect(main.out).toMatch(
+      /::error::the classic personal access token lacks the write:packages scope, which pushing needs \(it has: read:packages, gist\)/
+    )
+    const called = existsSync(calls) ? readFileSync(calls, 'utf8') : ''
+    expect(called).not.toMatch(/^build$/m)
+    expect(main.out.replace(/::add-mask::.*\n/, '')).not.toContain('x'.repeat(36))
+  })
+
+  it('with repo it warns that the token grants far more than publishing needs, and goes on', async () => {
+    scopes = 'repo, write:packages'
+    const runner = new Runner()
+    runner.write('Dockerfile', 'FROM scratch\n')
+    const calls = stubDocker(runner)
+    const main = await mainStep(runner)
+    expect(main.out).toMatch(/::warning::The classic personal access token has the repo scope/)
+    expect(main.out).toContain('Classic token scopes: repo, write:packages')
+    // It went on to the build (which the stub then refuses).
+    expect(readFileSync(calls, 'utf8')).toMatch(/^build$/m)
+  })
+})
