@@ -4,7 +4,6 @@
  * listener as the registry see nothing), with a one-line message and no stack trace.
  */
 import { describe, expect, it } from '@jest/globals'
-import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import * as path from 'node:path'
@@ -278,32 +277,6 @@ async function recordingRegistry(): Promise<{
   }
 }
 
-function runAsync(
-  runner: Runner,
-  registry: string,
-  inputs: Record<string, string>
-): Promise<{ code: number; out: string }> {
-  return new Promise(resolve => {
-    const env: Record<string, string> = { ...runner.env }
-    const all: Record<string, string> = {
-      registry,
-      token: 'not-a-real-token',
-      username: 'octocat',
-      ...inputs
-    }
-    if (inputs.username === '') delete env.GITHUB_ACTOR
-    for (const [k, v] of Object.entries(all)) env[`INPUT_${k.toUpperCase()}`] = v
-    const child = spawn(process.execPath, [path.resolve('dist/index.js')], {
-      cwd: runner.workspace,
-      env
-    })
-    let out = ''
-    child.stdout.on('data', d => (out += d))
-    child.stderr.on('data', d => (out += d))
-    child.on('close', code => resolve({ code: code ?? -1, out }))
-  })
-}
-
 describe('bad input fails before any daemon or network call', () => {
   it(`has a corpus of at least 100 cases (${cases.length})`, () => {
     expect(cases.length).toBeGreaterThanOrEqual(100)
@@ -324,7 +297,13 @@ describe('bad input fails before any daemon or network call', () => {
         chmodSync(path.join(bin, 'docker'), 0o755)
         runner.env.PATH = `${bin}:${runner.env.PATH}`
         const listener = await recordingRegistry()
-        const { code, out } = await runAsync(runner, listener.address, inputs)
+        if (inputs.username === '') delete runner.env.GITHUB_ACTOR
+        const { code, out } = await runner.mainAsync({
+          registry: listener.address,
+          token: 'not-a-real-token',
+          username: 'octocat',
+          ...inputs
+        })
         await listener.close()
         const errors = out.split('\n').filter(l => l.startsWith('::error::'))
         const problems = [

@@ -134,17 +134,41 @@ export class Runner {
    * them: `${{ github.actor }}` is GITHUB_ACTOR; the token has no default here (tests pass one).
    */
   main(inputs: Record<string, string>): StepResult {
+    return this.step(this.inputEnv(inputs))
+  }
+
+  /**
+   * The main step without blocking the event loop, for tests whose servers (proxies, fake APIs)
+   * live in the test process. stdout and stderr together, and how long it took.
+   */
+  mainAsync(
+    inputs: Record<string, string>,
+    extraEnv: Record<string, string> = {}
+  ): Promise<{ code: number; out: string; ms: number }> {
+    const start = Date.now()
+    const env = { ...this.inputEnv(inputs), ...extraEnv }
+    return new Promise(resolve => {
+      const child = spawn(process.execPath, [DIST], { cwd: this.workspace, env })
+      let out = ''
+      child.stdout.on('data', d => (out += d))
+      child.stderr.on('data', d => (out += d))
+      child.on('close', code => resolve({ code: code ?? -1, out, ms: Date.now() - start }))
+    })
+  }
+
+  /** The runner's environment with INPUT_* for `inputs` over action.yml's defaults. */
+  private inputEnv(inputs: Record<string, string>): Record<string, string> {
     const defaults: Record<string, string> = {}
     for (const [name, spec] of Object.entries(actionInputs())) {
       const value = String(spec.default ?? '')
-      if (value === '${{ github.actor }}') defaults[name] = this.env.GITHUB_ACTOR
+      if (value === '${{ github.actor }}') defaults[name] = this.env.GITHUB_ACTOR ?? ''
       else if (!value.includes('${{')) defaults[name] = value
     }
     const env = { ...this.env }
     for (const [name, value] of Object.entries({ ...defaults, ...inputs })) {
       env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value
     }
-    return this.step(env)
+    return env
   }
 
   /** The post step: STATE_* from what the main step saved. */

@@ -4,33 +4,11 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import * as path from 'node:path'
 import { startFaultProxy } from '../support/fault-proxy.js'
 import { Runner, clientDocker, e2eEnv, parseFileCommand, skopeoInspect } from './harness.js'
 
 const env = e2eEnv()
-
-/** The main step without blocking the event loop (the proxy lives in this process). */
-function mainStep(
-  runner: Runner,
-  inputs: Record<string, string>
-): Promise<{ code: number; out: string; ms: number }> {
-  const start = Date.now()
-  const envVars: Record<string, string> = { ...runner.env }
-  for (const [k, v] of Object.entries(inputs)) envVars[`INPUT_${k.toUpperCase()}`] = v
-  return new Promise(resolve => {
-    const child = spawn(process.execPath, [path.resolve('dist/index.js')], {
-      cwd: runner.workspace,
-      env: envVars
-    })
-    let out = ''
-    child.stdout.on('data', d => (out += d))
-    child.stderr.on('data', d => (out += d))
-    child.on('close', code => resolve({ code: code ?? -1, out, ms: Date.now() - start }))
-  })
-}
 
 function project(runner: Runner): void {
   runner.write('Dockerfile', 'FROM scratch\nCOPY hello.txt /hello.txt\n')
@@ -52,7 +30,7 @@ describe('a flaky registry', () => {
       try {
         const runner = new Runner()
         project(runner)
-        const main = await mainStep(runner, {
+        const main = await runner.mainAsync({
           registry: proxy.address,
           username: env.user,
           token: env.password,
@@ -95,7 +73,7 @@ describe('a flaky registry', () => {
     try {
       const runner = new Runner()
       project(runner)
-      const main = await mainStep(runner, {
+      const main = await runner.mainAsync({
         registry: proxy.address,
         username: env.user,
         token: env.password,

@@ -4,7 +4,6 @@
  * The registry is ghcr.io (unreachable here): docker is a recording stub whose login succeeds.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -44,23 +43,10 @@ function stubDocker(runner: Runner): string {
 }
 
 function mainStep(runner: Runner): Promise<{ code: number; out: string }> {
-  const env: Record<string, string> = {
-    ...runner.env,
-    GITHUB_API_URL: api,
-    INPUT_TOKEN: 'ghp_' + 'x'.repeat(36),
-    INPUT_TAGS: 'v1',
-    'INPUT_IMAGE-NAME': 'scoped'
-  }
-  return new Promise(resolve => {
-    const child = spawn(process.execPath, [path.resolve('dist/index.js')], {
-      cwd: runner.workspace,
-      env
-    })
-    let out = ''
-    child.stdout.on('data', d => (out += d))
-    child.stderr.on('data', d => (out += d))
-    child.on('close', code => resolve({ code: code ?? -1, out }))
-  })
+  return runner.mainAsync(
+    { token: 'ghp_' + 'x'.repeat(36), tags: 'v1', 'image-name': 'scoped' },
+    { GITHUB_API_URL: api }
+  )
 }
 
 describe('classic PAT scopes, before the build', () => {
