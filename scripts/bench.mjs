@@ -31,6 +31,18 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 50)
 const TAG_COUNTS = (process.env.BENCH_TAGS ?? '1,5,20').split(',').map(Number)
 const LAYER_BYTES = 512 * 1024
+const EVENT = {
+  ref: 'refs/heads/main',
+  head_commit: {
+    id: 'a9993e364706816aba3e25717850c26c9cd0d89d',
+    timestamp: new Date().toISOString()
+  },
+  repository: {
+    full_name: 'octo-org/bench',
+    default_branch: 'main',
+    html_url: 'https://github.com/octo-org/bench'
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Environment: reuse a running one, or start (and later stop) our own.
@@ -219,7 +231,14 @@ async function runAction(dir, registry, tags) {
   Object.values(files).forEach(f => writeFileSync(f, ''))
   mkdirSync(path.join(dir, 'temp'), { recursive: true })
   mkdirSync(path.join(dir, 'home'), { recursive: true })
+  // A push of one commit to the default branch, as in a workflow run (the same for every run: a
+  // republish is a re-run on the same commit).
+  writeFileSync(path.join(dir, 'event.json'), JSON.stringify(EVENT))
   const base = {
+    GITHUB_EVENT_NAME: 'push',
+    GITHUB_EVENT_PATH: path.join(dir, 'event.json'),
+    GITHUB_REF: 'refs/heads/main',
+    GITHUB_SHA: EVENT.head_commit.id,
     PATH: process.env.PATH,
     DOCKER_HOST: E2E.DOCKER_HOST,
     HOME: path.join(dir, 'home'),

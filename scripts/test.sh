@@ -11,8 +11,11 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 started_env=""
+# Every temporary file of the tests goes below one folder, removed at the end.
+TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/publish-container-tests.XXXXXX")
+export TMPDIR
 cleanup() { if [ -n "$started_env" ]; then scripts/e2e-env.sh stop || true; fi; }
-trap cleanup EXIT
+trap 'cleanup; rm -rf "$TMPDIR"' EXIT
 
 echo "== lint and type check"
 npm run -s lint
@@ -28,7 +31,7 @@ report() {
     }
     console.log(`tests: ${p} passed, ${f} failed`)' "$results"/*.json
 }
-trap 'report; cleanup; rm -rf "$results"' EXIT
+trap 'report; cleanup; rm -rf "$results" "$TMPDIR"' EXIT
 
 echo "== unit tests"
 NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects unit --json --outputFile="$results/unit.json"

@@ -21,6 +21,8 @@ export interface PayloadRepository {
 export interface EventPayload {
   repository?: PayloadRepository
   number?: number
+  /** push events: the commit pushed, with its committer timestamp (ISO 8601). */
+  head_commit?: { id?: string; timestamp?: string } | null
   pull_request?: {
     number?: number
     head?: { repo?: { full_name?: string } | null }

@@ -118,7 +118,11 @@ async function labelsFor(
   return imageLabels({
     ctx: event,
     version,
-    created: createdTimestamp(process.env.SOURCE_DATE_EPOCH, new Date()),
+    created: createdTimestamp(
+      process.env.SOURCE_DATE_EPOCH,
+      new Date(),
+      event.payload.head_commit?.timestamp ?? undefined
+    ),
     repo: repo.info,
     userLabels: inputs.labels
   })

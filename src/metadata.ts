@@ -230,9 +230,25 @@ export function truncate(text: string, max: number): string {
  * The `created` label: SOURCE_DATE_EPOCH when set (reproducible builds), else `now`, in RFC 3339
  * (UTC, whole seconds).
  */
-export function createdTimestamp(sourceDateEpoch: string | undefined, now: Date): string {
+/**
+ * org.opencontainers.image.created: SOURCE_DATE_EPOCH when set (the reproducible-builds
+ * convention), else the time of the commit built (push events carry it), else now. A run repeated
+ * on the same commit so builds the same image, with the same digest, and a republish of it uploads
+ * nothing; with "now" every run would make a new config, a new image and a new digest.
+ */
+export function createdTimestamp(
+  sourceDateEpoch: string | undefined,
+  now: Date,
+  commitTime?: string
+): string {
   const epoch = sourceDateEpoch?.trim()
-  const date = epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : now
+  const commit = commitTime ? new Date(commitTime) : undefined
+  const date =
+    epoch && /^\d+$/.test(epoch)
+      ? new Date(Number(epoch) * 1000)
+      : commit && !Number.isNaN(commit.getTime())
+        ? commit
+        : now
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 

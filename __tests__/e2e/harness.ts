@@ -4,7 +4,8 @@
  * Needs the engine and registry of scripts/e2e-env.sh (scripts/test.sh starts them).
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { afterAll } from '@jest/globals'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parse } from 'yaml'
@@ -75,12 +76,23 @@ export function testRegistries(): TestRegistry[] {
   ]
 }
 
+/** Folders made by the harness (runners, client docker configs): removed after each test file. */
+const madeHere: string[] = []
+afterAll(() => {
+  for (const dir of madeHere.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
+  madeHere.push(dir)
+  return dir
+}
+
 /**
  * A fresh runner: workspace, RUNNER_TEMP, HOME (with its own ~/.docker), the file commands, and the
  * context of one event (GITHUB_* and the payload at GITHUB_EVENT_PATH) from __tests__/fixtures/events.
  */
 export class Runner {
-  readonly root = mkdtempSync(path.join(os.tmpdir(), 'e2e-runner-'))
+  readonly root = tempDir('e2e-runner-')
   readonly workspace = path.join(this.root, 'workspace')
   readonly temp = path.join(this.root, 'runner-temp')
   readonly home = path.join(this.root, 'home')
@@ -249,7 +261,7 @@ export function sh(
 export function clientDocker(
   env: Pick<E2EEnv, 'registry' | 'user' | 'password'>
 ): (args: string[], input?: string) => string {
-  const config = mkdtempSync(path.join(os.tmpdir(), 'e2e-client-docker-'))
+  const config = tempDir('e2e-client-docker-')
   sh('docker', ['login', env.registry, '--username', env.user, '--password-stdin'], {
     input: env.password,
     env: { DOCKER_CONFIG: config }

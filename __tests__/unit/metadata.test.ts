@@ -262,6 +262,14 @@ describe('labels', () => {
     )
     expect(createdTimestamp('1700000000', new Date())).toBe('2023-11-14T22:13:20Z')
     expect(createdTimestamp('not a number', new Date(0))).toBe('1970-01-01T00:00:00Z')
+    // The commit's time, so a run repeated on the same commit builds the same image.
+    expect(createdTimestamp(undefined, new Date(), '2025-05-14T11:30:00+02:00')).toBe(
+      '2025-05-14T09:30:00Z'
+    )
+    expect(createdTimestamp('1700000000', new Date(), '2025-05-14T11:30:00+02:00')).toBe(
+      '2023-11-14T22:13:20Z'
+    )
+    expect(createdTimestamp(undefined, new Date(0), 'garbage')).toBe('1970-01-01T00:00:00Z')
   })
 })
 
