@@ -9,7 +9,7 @@ import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { Runner, e2eEnv, filesContaining } from './harness.js'
+import { Runner, e2eEnv, filesContaining, type StepResult } from './harness.js'
 
 const env = e2eEnv()
 
@@ -53,6 +53,18 @@ function leaks(runner: Runner, token: string, texts: Record<string, string>): st
   return found
 }
 
+/** What the steps printed and wrote, the token's one legitimate mention (::add-mask::) left out. */
+function stepTexts(runner: Runner, main: StepResult, post: StepResult): Record<string, string> {
+  return {
+    'step stdout': main.stdout.replace(`::add-mask::${env.password}`, ''),
+    'step stderr': main.stderr,
+    'post output': post.stdout + post.stderr,
+    GITHUB_OUTPUT: readFileSync(runner.files.output, 'utf8'),
+    GITHUB_STATE: readFileSync(runner.files.state, 'utf8'),
+    'step summary': readFileSync(runner.files.summary, 'utf8')
+  }
+}
+
 describe('the token never leaks', () => {
   it('in a successful publish and its post step', () => {
     const runner = new Runner()
@@ -69,16 +81,7 @@ describe('the token never leaks', () => {
     expect(main.stdout).toContain(`::add-mask::${env.password}`)
     const post = runner.post()
     expect(post.exitCode).toBe(0)
-    expect(
-      leaks(runner, env.password, {
-        'step stdout': main.stdout.replace(`::add-mask::${env.password}`, ''),
-        'step stderr': main.stderr,
-        'post output': post.stdout + post.stderr,
-        GITHUB_OUTPUT: readFileSync(runner.files.output, 'utf8'),
-        GITHUB_STATE: readFileSync(runner.files.state, 'utf8'),
-        'step summary': readFileSync(runner.files.summary, 'utf8')
-      })
-    ).toEqual([])
+    expect(leaks(runner, env.password, stepTexts(runner, main, post))).toEqual([])
   })
 
   it('in a failing publish (the build fails after login) and its post step', () => {
@@ -95,16 +98,7 @@ describe('the token never leaks', () => {
     expect(readFileSync(shim.argv, 'utf8')).toMatch(/^build /m)
     const post = runner.post()
     expect(post.exitCode).toBe(0)
-    expect(
-      leaks(runner, env.password, {
-        'step stdout': main.stdout.replace(`::add-mask::${env.password}`, ''),
-        'step stderr': main.stderr,
-        'post output': post.stdout + post.stderr,
-        GITHUB_OUTPUT: readFileSync(runner.files.output, 'utf8'),
-        GITHUB_STATE: readFileSync(runner.files.state, 'utf8'),
-        'step summary': readFileSync(runner.files.summary, 'utf8')
-      })
-    ).toEqual([])
+    expect(leaks(runner, env.password, stepTexts(runner, main, post))).toEqual([])
   })
 
   it('the check can fail: a token written to a file under the runner is found', () => {
