@@ -122,10 +122,6 @@ function checkPath(what: string, value: string, hint: string): void {
   }
 }
 
-export interface Notice {
-  message: string
-}
-
 export interface NameInputs {
   registry: string
   registryType: string

@@ -2,8 +2,9 @@
  * How the image reaches the registry, once it is built (or found, or — for merge-digests — not
  * there at all). Each way returns the digest the registry serves, with size and platform:
  *
- *   pushTags          docker push of the first tag; every further tag is one manifest PUT (tags.ts)
- *   pushByDigest      docker save, then the registry client uploads it without any tag
+ *   pushTags          docker save, then the registry client uploads it under the first tag;
+ *                     every further tag is one manifest PUT (tags.ts)
+ *   pushByDigest      the same upload, by digest, without any tag
  *   checkBuildxPush   buildx pushed it (platforms): read it back, tag the rest
  *   mergeIndex        an OCI index of images already pushed, PUT under every tag (merge.ts)
  *   describeLocalImage  nothing pushed (push: false)

@@ -38,7 +38,7 @@ export async function tagAndVerify(
   names: ImageNames,
   reportedByPush: string | undefined,
   /** What pushed the image, for the message when the tag moved in between. */
-  pushedBy = 'docker push',
+  pushedBy: string,
   concurrency = 8
 ): Promise<PublishedManifest> {
   const [first, ...rest] = names.tags

@@ -36,11 +36,6 @@ describe('a flaky registry', () => {
           token: env.password,
           tags: 'a,b,c',
           'image-name': 'flaky',
-          'tags-mode': 'replace',
-          'registry-type': 'auto',
-          context: '.',
-          pull: 'false',
-          'no-cache': 'false',
           push: 'true',
           retries: RETRIES
         })
@@ -79,11 +74,6 @@ describe('a flaky registry', () => {
         token: env.password,
         tags: 'x',
         'image-name': 'down',
-        'tags-mode': 'replace',
-        'registry-type': 'auto',
-        context: '.',
-        pull: 'false',
-        'no-cache': 'false',
         push: 'true',
         retries: '3'
       })
