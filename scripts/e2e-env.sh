@@ -12,6 +12,7 @@
 #   - a base image e2e/busybox:latest built from Debian's busybox-static (nothing can be pulled)
 #
 # Usage:
+#   scripts/e2e-env.sh install  # only install the packages of both engines (as start does)
 #   scripts/e2e-env.sh start    # install if needed, start (or reuse), print the path of the env file
 #   scripts/e2e-env.sh status   # exit 0 if everything is alive and answering, else 1
 #   scripts/e2e-env.sh stop     # stop by pid, unmount leftovers, remove $E2E_DIR
@@ -967,11 +968,17 @@ cmd_restart_registry() {
   log "registry restarted on 127.0.0.1:$port (pid $(pid_of registry docker-registry))"
 }
 
+# Installs the packages of both engines (scripts/test.sh runs this first: the unit tests need git).
+cmd_install() {
+  ENGINE=modern ensure_packages
+}
+
 case "${1:-}" in
+  install) cmd_install ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   forget-pushes) cmd_forget_pushes ;;
   restart-registry) cmd_restart_registry ;;
-  *) echo "usage: [E2E_ENGINE=classic|modern] $0 start|stop|status|forget-pushes|restart-registry" >&2; exit 2 ;;
+  *) echo "usage: [E2E_ENGINE=classic|modern] $0 install|start|stop|status|forget-pushes|restart-registry" >&2; exit 2 ;;
 esac
