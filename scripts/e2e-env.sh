@@ -57,7 +57,11 @@ APT_LOG="$CACHE/apt.log"
 
 # The engine: the one this directory was started with, else E2E_ENGINE, else classic.
 ENGINE=""
-[[ -r "$DIR/engine" ]] && ENGINE=$(cat "$DIR/engine")
+if [[ -r "$DIR/engine" ]]; then
+  ENGINE=$(cat "$DIR/engine")
+elif [[ -e "$DIR/containerd.toml" || -e "$DIR/dockerd.pid" ]]; then
+  ENGINE=classic # made by a version of this script that did not record the engine
+fi
 if [[ -n "${E2E_ENGINE:-}" && -n "$ENGINE" && "$E2E_ENGINE" != "$ENGINE" && "${1:-}" == start ]]; then
   echo "e2e-env: error: $DIR holds a $ENGINE environment; stop it first or use another E2E_DIR" >&2
   exit 1
@@ -410,12 +414,14 @@ TRIXIE_PACKAGES=(docker.io docker-cli docker-buildx containerd runc ca-certifica
 # The trixie root, made once and kept in $CACHE (bookworm cannot install trixie's packages
 # without upgrading its libc). Made under a lock, in a temporary folder renamed when complete,
 # so a crash or a concurrent start never leaves a half-made root that looks usable.
+trixie_root_ok() { [[ "$(head -n 1 "$TRIXIE_OK" 2>/dev/null)" == "packages: ${TRIXIE_PACKAGES[*]}" ]]; }
+
 ensure_trixie_root() {
-  [[ -e "$TRIXIE_OK" ]] && return 0
+  trixie_root_ok && return 0
   mkdir -p "$CACHE"
   exec 8>"$CACHE/trixie-root.lock"
   flock 8
-  if [[ -e "$TRIXIE_OK" ]]; then exec 8>&-; return 0; fi
+  if trixie_root_ok; then exec 8>&-; return 0; fi
   local new="$CACHE/trixie-root.new" t0=$SECONDS
   # Only our own unshare'd namespaces ever mounted anything in there, and they are gone.
   if [[ -e "$new" ]]; then rm -rf --one-file-system -- "$new"; fi
@@ -423,7 +429,11 @@ ensure_trixie_root() {
   log "making the Debian trixie root in $TRIXIE_ROOT (once; debootstrap, log: $APT_LOG)"
   {
     echo "== $(date -u +%FT%TZ) debootstrap trixie"
-    debootstrap --variant=minbase trixie "$new" http://deb.debian.org/debian
+    # In a mount namespace of its own: the /proc and /sys it mounts in the root go with it,
+    # even when it fails half-way.
+    # No TMPDIR: the caller's (e.g. scripts/test.sh's) does not exist inside the root.
+    unshare --mount --propagation private --fork env -u TMPDIR -u TMP -u TEMP \
+      debootstrap --variant=minbase trixie "$new" http://deb.debian.org/debian
   } >>"$APT_LOG" 2>&1 || { tail -n 15 "$APT_LOG" >&2; die "debootstrap failed; log: $APT_LOG"; }
   printf '#!/bin/sh\nexit 101\n' >"$new/usr/sbin/policy-rc.d"
   chmod 755 "$new/usr/sbin/policy-rc.d"
@@ -432,7 +442,7 @@ ensure_trixie_root() {
   # In a mount namespace of its own: /proc and /dev for dpkg's scripts vanish with it.
   {
     echo "== $(date -u +%FT%TZ) trixie root: apt-get install ${TRIXIE_PACKAGES[*]}"
-    unshare --mount --propagation private --fork bash -c '
+    unshare --mount --propagation private --fork env -u TMPDIR -u TMP -u TEMP bash -c '
       set -e
       mount -t proc proc "$1/proc"
       mount --rbind /dev "$1/dev"
@@ -442,11 +452,15 @@ ensure_trixie_root() {
       chroot "$root" apt-get clean
     ' _ "$new" "${TRIXIE_PACKAGES[@]}"
   } >>"$APT_LOG" 2>&1 || { tail -n 15 "$APT_LOG" >&2; die "installing into the trixie root failed; log: $APT_LOG"; }
-  chroot "$new" dpkg-query -W docker.io docker-buildx containerd runc >"$new/.publish-container-root.tmp"
+  # First line: what was asked for (a root made for another list is made again); then versions.
+  {
+    echo "packages: ${TRIXIE_PACKAGES[*]}"
+    chroot "$new" dpkg-query -W docker.io docker-buildx containerd runc
+  } >"$new/.publish-container-root.tmp"
   mv "$new/.publish-container-root.tmp" "$new/.publish-container-root"
   mv "$new" "$TRIXIE_ROOT"
   exec 8>&-
-  log "trixie root ready in $((SECONDS - t0)) s: $(tr '\n\t' '; ' <"$TRIXIE_OK")"
+  log "trixie root ready in $((SECONDS - t0)) s: $(tail -n +2 "$TRIXIE_OK" | tr '\n\t' '; ')"
 }
 
 # The namespace's init: pid 1 of a new pid namespace (bash reaps whatever is re-parented to it),
@@ -472,7 +486,9 @@ mount --bind "$dir/docker-data" "$r/var/lib/docker"
 mount --bind "$dir/io" "$r/e2e"
 hostname e2e-modern
 cd /
-chroot "$r" /usr/sbin/dockerd \
+# A clean environment: nothing of the caller's (TMPDIR, DOCKER_*, ...) means anything in there.
+chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  HOME=/root LANG=C.UTF-8 /usr/sbin/dockerd \
   --config-file=/e2e/daemon.json \
   --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
   --bridge="$bridge" --cgroup-parent="$cgparent" \
