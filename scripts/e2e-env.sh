@@ -241,6 +241,9 @@ apt_install() {
     done
   fi
   if [[ -e "$policy" ]]; then saved=$(mktemp); cp -a "$policy" "$saved"; fi
+  # Put back as it was, also when this script is interrupted or fails half-way.
+  # shellcheck disable=SC2064 # the paths are fixed now
+  trap "if [[ -n '$saved' ]]; then mv -f '$saved' '$policy'; else rm -f '$policy'; fi" EXIT
   printf '#!/bin/sh\n# scripts/e2e-env.sh: no service starts while it installs packages\nexit 101\n' >"$policy"
   chmod 755 "$policy"
   local rc=0
@@ -251,6 +254,7 @@ apt_install() {
       DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "$@"
   } >>"$APT_LOG" 2>&1 || rc=$?
   if [[ -n "$saved" ]]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
+  trap - EXIT
   if systemd_running; then
     for u in "${UNITS[@]}"; do
       if [[ -z "${was_enabled[$u]:-}" ]] && systemctl is-enabled --quiet "$u" 2>/dev/null; then
