@@ -24,6 +24,7 @@ import {
 } from '../../../src/plan/build-options.js'
 import { parseBuildArgs, readInputs } from '../../../src/plan/inputs.js'
 import { builderNeeds, checkBuildEnvironment } from '../../../src/plan/rules.js'
+import { imageManifest } from '../../../src/publish/upload.js'
 
 const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
   readInputs({ actor: 'a', repository: 'o/r', serverUrl: '', env }, name => values[name] ?? '')
@@ -297,6 +298,20 @@ describe('annotations', () => {
       expect.arrayContaining(['--annotation', 'manifest:a=1', '--annotation', 'index:a=1'])
     )
   })
+  it('are written into the OCI manifest the action pushes, and only when given', () => {
+    const image = {
+      config: Buffer.from('{}'),
+      layers: [
+        { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: 'sha256:aa', size: 1 }
+      ]
+    } as unknown as Parameters<typeof imageManifest>[0]
+    const annotated = JSON.parse(imageManifest(image, 'sha256:cc', { a: '1, 2' }).toString())
+    expect(annotated.annotations).toEqual({ a: '1, 2' })
+    expect(JSON.parse(imageManifest(image, 'sha256:cc').toString())).not.toHaveProperty(
+      'annotations'
+    )
+  })
+
   it('an index annotation without platforms is refused', () => {
     expect(() => read({ annotations: 'index:a=1' })).toThrow(
       /is for an index or a platform's manifest/
