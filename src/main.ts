@@ -8,6 +8,7 @@
  *   labels    from the event and the repository
  *   produce   build, or build for platforms (buildx pushes), or take the source-image
  *   publish   upload under the tags, or by digest, or read buildx's push back, or nothing
+ *   keep-login the login also in the runner's Docker config, for later steps (post undoes it)
  *   report    outputs and the job summary
  * merge-digests takes a shorter road: no docker; one index of the images pushed by digest.
  */

@@ -22,7 +22,14 @@ export async function post(): Promise<void> {
 async function cleanUp(): Promise<void> {
   // First: its copy of the runner's config lives in the action's config directory.
   const kept = core.getState(STATE.keptLogin)
-  if (kept) await undoKeptLogin(JSON.parse(kept) as KeptLogin)
+  if (kept) {
+    try {
+      await undoKeptLogin(JSON.parse(kept) as KeptLogin)
+    } catch (error) {
+      // The action's own credentials are removed below in any case.
+      core.warning(`keep-login: could not undo the login for later steps (${errorMessage(error)}).`)
+    }
+  }
   const dir = core.getState(STATE.configDir)
   const registry = core.getState(STATE.registry)
   if (!dir) {

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import type { BuilderNeeds } from '../docker/buildx.js'
 import { UserError } from '../util/errors.js'
-import { attr, splitAnnotation, type BuildOptions } from './build-options.js'
+import { attr, splitAnnotation, type BuildOptions, type CacheEntry } from './build-options.js'
 import type { ActionInputs } from './inputs.js'
 import { parseSourceImage } from './names.js'
 import { MATRIX_WAY } from './platforms.js'
@@ -29,19 +29,25 @@ export function checkInputCombinations(inputs: ActionInputs): void {
  * every other cache, and build-contexts, need buildx.
  */
 export function builderNeeds(build: BuildOptions): BuilderNeeds {
+  // What the built-in BuildKit does: read a registry cache by reference, write an inline one.
+  const plainRegistry = (e: CacheEntry): boolean =>
+    e.type === 'registry' && e.attrs.every(([k]) => k === 'ref')
+  const plainInline = (e: CacheEntry): boolean => e.type === 'inline' && e.attrs.length === 0
+  const from = build.cacheFrom.find(e => !plainRegistry(e))
+  const to = build.cacheTo.find(e => !plainInline(e))
   const buildx = [
     build.buildContexts.length > 0 && 'build-contexts',
-    build.cacheFrom.some(e => e.type !== 'registry' || e.attrs.some(([k]) => k !== 'ref')) &&
-      `cache-from type=${build.cacheFrom.find(e => e.type !== 'registry' || e.attrs.some(([k]) => k !== 'ref'))?.type}`,
-    build.cacheTo.some(e => e.type !== 'inline' || e.attrs.length > 0) &&
-      `cache-to type=${build.cacheTo.find(e => e.type !== 'inline' || e.attrs.length > 0)?.type}`
-  ].filter(Boolean) as string[]
+    from && `cache-from type=${from.type}`,
+    to && `cache-to type=${to.type}`
+  ]
   const buildKit = [
     build.secrets.length > 0 && 'secrets',
     build.ssh.length > 0 && 'ssh',
     build.cacheTo.length > 0 && 'cache-to'
-  ].filter(Boolean) as string[]
-  return { buildx: buildx.join(' and '), buildKit: buildKit.join(' and ') }
+  ]
+  const names = (list: (string | false | undefined)[]): string =>
+    list.filter((n): n is string => Boolean(n)).join(' and ')
+  return { buildx: names(buildx), buildKit: names(buildKit) }
 }
 
 /** The BuildKit inputs against buildx: false, and annotations that need an index. */
