@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 # The e2e files that run on the modern engine (the others assume the classic store or no buildx).
 MODERN_FILES=(
   __tests__/e2e/modern-engine.test.ts
+  __tests__/e2e/build-buildx.test.ts
   __tests__/e2e/e2e-env.test.ts
   __tests__/e2e/metadata.test.ts
   __tests__/e2e/registry-client.test.ts

@@ -27,6 +27,8 @@ export interface PushEnvironment {
   temp: string
   /** The registry token for the push, asked for while the image was built. */
   warmUp?: Promise<unknown>
+  /** Annotations of the manifest (the annotations input). */
+  annotations?: Record<string, string>
 }
 
 /** The image uploaded under the first tag; every further tag is one manifest PUT. */
@@ -82,7 +84,7 @@ export async function pushByDigest(
 
 /** docker save, then the upload through the registry client (by digest, or under `tag`). */
 async function uploadSavedImage(
-  { docker, registry, temp, warmUp }: PushEnvironment,
+  { docker, registry, temp, warmUp, annotations }: PushEnvironment,
   names: ImageNames,
   imageId: string,
   tag?: string
@@ -98,7 +100,7 @@ async function uploadSavedImage(
     const warnings = checkImageForRegistry(names, { os: config.os ?? '', layers: image.layers })
     warnings.forEach(w => core.warning(w))
     await warmUp
-    const result = await pushSavedImage(registry, names.path, image, 3, tag)
+    const result = await pushSavedImage(registry, names.path, image, 3, tag, annotations)
     core.info(
       `${image.layers.length} layer(s); ${result.uploaded} blob(s) uploaded ` +
         `(${registry.uploadedBytes} bytes), ${result.existing} already in the registry` +

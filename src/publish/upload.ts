@@ -12,14 +12,19 @@ import { CONFIG_MEDIA_TYPE, MEDIA_TYPES } from '../oci/media-types.js'
 import type { RegistryClient } from '../registry/client.js'
 import { mapLimit } from '../util/concurrency.js'
 
-/** The OCI image manifest of a saved image. */
-export function imageManifest(image: SavedImage, configDigest: string): Buffer {
+/** The OCI image manifest of a saved image, with the `annotations` input's when there are any. */
+export function imageManifest(
+  image: SavedImage,
+  configDigest: string,
+  annotations: Record<string, string> = {}
+): Buffer {
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MEDIA_TYPES.ociManifest,
       config: { mediaType: CONFIG_MEDIA_TYPE, digest: configDigest, size: image.config.length },
-      layers: image.layers.map(l => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }))
+      layers: image.layers.map(l => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+      ...(Object.keys(annotations).length ? { annotations } : {})
     })
   )
 }
@@ -43,7 +48,9 @@ export async function pushSavedImage(
   image: SavedImage,
   concurrency = 3,
   /** A tag to store the manifest under; by its digest (no tag) when not given. */
-  tag?: string
+  tag?: string,
+  /** The manifest's annotations (the annotations input). */
+  annotations?: Record<string, string>
 ): Promise<PushedByDigest> {
   // The config's own hash: with the containerd image store the image ID is not the config's.
   const configDigest = sha256(image.config)
@@ -52,7 +59,7 @@ export async function pushSavedImage(
   )
   const how = await mapLimit(unique, concurrency, layer => client.uploadBlob(repository, layer))
   how.push(await client.uploadBlob(repository, image.config))
-  const manifest = imageManifest(image, configDigest)
+  const manifest = imageManifest(image, configDigest, annotations)
   const digest = sha256(manifest)
   const stored =
     (await client.putManifest(repository, tag ?? digest, manifest, MEDIA_TYPES.ociManifest)) ??
