@@ -99,12 +99,18 @@ async function mergeDigests(session: Session): Promise<PublishResult> {
   const warmUp = session.warmUp()
   const labels = await readLabels(plan, run)
   await warmUp
-  const published = await mergeIndex(registry, plan.names, plan.inputs.mergeDigests, labels.all)
+  const { annotated, ...published } = await mergeIndex(
+    registry,
+    plan.names,
+    plan.inputs.mergeDigests,
+    labels.all,
+    plan.mediaTypes
+  )
   return {
     ...result(plan, run),
     imageId: '',
     builder: `none: merged ${plan.inputs.mergeDigests.length} images into an index`,
-    labels: labels.all,
+    labels: annotated ? labels.all : {},
     labelsAre: 'annotations',
     ...published
   }

@@ -6,6 +6,7 @@ import * as core from '@actions/core'
 import { chooseBuilder } from '../docker/buildx.js'
 import type { Docker } from '../docker/cli.js'
 import type { ActionInputs } from '../plan/inputs.js'
+import { familyFor } from '../plan/media-types.js'
 import type { ImageNames } from '../plan/names.js'
 
 export interface LocalImage {
@@ -102,6 +103,9 @@ export async function buildForPlatforms(
     : inputs.pushByDigest
       ? ({ push: true, name: names.image, byDigest: true } as const)
       : ({ push: true, name: names.references[0], byDigest: false } as const)
+  // media-types docker: Docker v2 manifests and list, which carry no annotations (BuildKit would
+  // switch back to OCI types for them).
+  const oci = familyFor(inputs.mediaTypes, names.registryType) === 'oci'
   const what = !push ? 'not pushed' : inputs.pushByDigest ? 'pushed by digest' : 'pushed by buildx'
   const result = await core.group(
     `Build ${names.image} for ${platforms} (docker buildx build, ${what})`,
@@ -119,7 +123,8 @@ export async function buildForPlatforms(
         output,
         provenance: inputs.provenance,
         sbom: inputs.sbom,
-        indexAnnotations: index ? labels : []
+        indexAnnotations: index && oci ? labels : [],
+        ociMediaTypes: oci
       })
   )
   return {

@@ -30,7 +30,13 @@ export async function publish(
   }
   const { docker } = session.docker
   if (!push) return describeLocalImage(docker, image.imageId)
-  const environment = { docker, registry, temp: run.temp, warmUp }
+  const environment = {
+    docker,
+    registry,
+    temp: run.temp,
+    warmUp,
+    mediaTypes: plan.mediaTypes.family
+  }
   return inputs.pushByDigest
     ? pushByDigest(environment, names, image.imageId)
     : pushTags(environment, names, image.imageId)
