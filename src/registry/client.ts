@@ -15,7 +15,12 @@ import { MANIFEST_MEDIA_TYPES } from '../oci/media-types.js'
 import { networkCause } from '../util/errors.js'
 import { DEFAULT_POLICY, parseRetryAfter, withRetries, type RetryPolicy } from '../util/retry.js'
 import { parseChallenge, repositoryScope, type Challenge } from './auth.js'
-import { RegistryError, classifyRegistryError } from './errors.js'
+import {
+  RegistryError,
+  classifyRegistryError,
+  isSecondaryRateLimit,
+  retryAfterFromBody
+} from './errors.js'
 
 /** Registries on loopback are spoken to over plain HTTP, as the docker daemon does by default. */
 export function isLoopback(registry: string): boolean {
@@ -150,13 +155,30 @@ export class RegistryClient {
       const code = networkCause(error)
       throw new RegistryError(`cannot reach ${this.options.registry} (${code})`, 0, 'NETWORK', code)
     }
+    const what = `${init.method ?? 'GET'} ${new URL(url).pathname}`
     if (response.status === 429 || response.status >= 500) {
-      const retryAfter = parseRetryAfter(response.headers.get('retry-after'))
-      const error = await this.errorFrom(
-        response,
-        `${init.method ?? 'GET'} ${new URL(url).pathname}`
-      )
+      const error = await this.errorFrom(response, what)
+      // ghcr.io names the wait of a 429 in its body only ("retry-after: 10.48ms, …").
+      const retryAfter =
+        parseRetryAfter(response.headers.get('retry-after')) ??
+        (response.status === 429 ? retryAfterFromBody(error.detail) : undefined)
       throw new RegistryError(error.message, error.status, error.code, error.detail, retryAfter)
+    }
+    if (response.status === 403) {
+      // GitHub's secondary rate limit is a 403: read the body to tell it from a refusal, and hand
+      // any other 403 on with the same body.
+      const text = await response.text().catch(() => '')
+      const copy = new Response(text, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers
+      })
+      if (isSecondaryRateLimit(403, text)) {
+        const error = await this.errorFrom(copy, what)
+        const retryAfter = parseRetryAfter(response.headers.get('retry-after'))
+        throw new RegistryError(error.message, 403, error.code, error.detail || text, retryAfter)
+      }
+      return copy
     }
     return response
   }
