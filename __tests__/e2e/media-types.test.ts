@@ -132,7 +132,8 @@ describe('media-types docker', () => {
 
     // Without media-types: the merge follows its images (Docker v2) and writes a manifest list.
     const merge = new Runner()
-    const { 'media-types': _, ...noTypes } = inputs(imageName)
+    const noTypes = inputs(imageName)
+    delete noTypes['media-types']
     const step = merge.main({
       ...noTypes,
       'merge-digests': `${amd64.outputs.digest}\n${arm64}`,

@@ -1,15 +1,19 @@
 /**
  * A small client for the OCI distribution API (https://github.com/opencontainers/distribution-spec),
- * on Node's built-in fetch: the ping and its authentication challenge (Bearer tokens fetched from
+ * on undici's fetch: the ping and its authentication challenge (Bearer tokens fetched from
  * the realm with the user's credentials, as ghcr.io does, cached per scope; or Basic), manifests
  * (HEAD/GET/PUT, digest-checked), and blobs (HEAD, GET, cross-repository mount, monolithic
  * upload). Errors are RegistryError values carrying the registry's error code and HTTP status.
+ * TLS (which CAs, which scheme) is decided in tls.ts; the client's undici Agent applies it. It
+ * uses undici's own fetch with that Agent (one copy of undici for both: Node's built-in fetch
+ * rejects an Agent of another undici major).
  *
  * Hand-written on purpose: the WWW-Authenticate parser and the upload state machine are a few lines
  * each, and the maintained registry clients on npm pull in their own HTTP stacks (cold start).
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
+import { Agent, fetch as undiciFetch } from 'undici'
 import { sha256 } from '../oci/digest.js'
 import { MANIFEST_MEDIA_TYPES } from '../oci/media-types.js'
 import { networkCause } from '../util/errors.js'
@@ -21,12 +25,16 @@ import {
   isSecondaryRateLimit,
   retryAfterFromBody
 } from './errors.js'
+import {
+  DEFAULT_TLS_SOURCES,
+  certificateAdvice,
+  chooseTransport,
+  secureContext,
+  type TlsSources,
+  type Transport
+} from './tls.js'
 
-/** Registries on loopback are spoken to over plain HTTP, as the docker daemon does by default. */
-export function isLoopback(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, '')
-  return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]'
-}
+export { isLoopback } from './tls.js'
 
 export interface ManifestResult {
   digest: string
@@ -54,6 +62,10 @@ export interface RegistryClientOptions {
   sleep?: (ms: number) => Promise<void>
   /** Aborts every request under way and every wait (the step is ending). */
   signal?: AbortSignal
+  /** Where the CAs and insecure registries are read from (tls.ts); the daemon's paths by default. */
+  tls?: TlsSources
+  /** Told once how an insecure registry is spoken to, when that is worth a line in the log. */
+  onTransport?: (note: string) => void
 }
 
 /** A blob in a file, sent as a stream (a layer may be larger than memory). */
@@ -68,8 +80,9 @@ export interface FileBlob {
 type Body = Buffer | (() => AsyncIterable<Uint8Array>)
 
 export class RegistryClient {
-  readonly baseUrl: string
-  private readonly fetchFn: typeof fetch
+  /** How the registry is spoken to (tls.ts), once decided; a fetchFn given by a test gets https. */
+  private transport: Transport | undefined
+  private fetchFn: typeof fetch
   /** Bearer tokens by scope set (space-separated scopes, sorted). */
   private readonly tokens = new Map<string, string>()
   /** What the registry asked for, learnt from the first 401: undefined until then. */
@@ -80,8 +93,40 @@ export class RegistryClient {
   uploadedBytes = 0
 
   constructor(private readonly options: RegistryClientOptions) {
-    this.baseUrl = `${isLoopback(options.registry) ? 'http' : 'https'}://${options.registry}`
     this.fetchFn = options.fetchFn ?? fetch
+  }
+
+  /** https://REGISTRY, or http:// for an insecure registry that does not speak TLS. */
+  get baseUrl(): string {
+    return `${this.transport?.scheme ?? 'https'}://${this.options.registry}`
+  }
+
+  /** How to speak to the registry: decided before the first request (a TLS handshake at most). */
+  private async ready(): Promise<void> {
+    if (this.transport?.final) return
+    const transport = await chooseTransport(
+      this.options.registry,
+      this.options.tls ?? DEFAULT_TLS_SOURCES
+    )
+    if (transport.note) this.options.onTransport?.(transport.note)
+    this.transport = transport
+    if (this.options.fetchFn) return
+    // Plain HTTP needs no trust store (parsing it takes 0.1-0.2 s).
+    const agent = new Agent(
+      transport.scheme === 'https'
+        ? {
+            connect: {
+              secureContext: secureContext(transport.tls),
+              rejectUnauthorized: transport.verify
+            }
+          }
+        : {}
+    )
+    this.fetchFn = ((url: string, init: RequestInit) =>
+      undiciFetch(url, {
+        ...(init as Parameters<typeof undiciFetch>[1]),
+        dispatcher: agent
+      })) as unknown as typeof fetch
   }
 
   get registry(): string {
@@ -153,7 +198,13 @@ export class RegistryClient {
       })
     } catch (error) {
       const code = networkCause(error)
-      throw new RegistryError(`cannot reach ${this.options.registry} (${code})`, 0, 'NETWORK', code)
+      const advice = this.transport ? certificateAdvice(code, this.transport.tls) : ''
+      throw new RegistryError(
+        `cannot reach ${this.options.registry} (${code})${advice}`,
+        0,
+        'NETWORK',
+        code
+      )
     }
     const what = `${init.method ?? 'GET'} ${new URL(url).pathname}`
     if (response.status === 429 || response.status >= 500) {
@@ -185,6 +236,7 @@ export class RegistryClient {
 
   /** `GET /v2/`: learns how the registry wants to be authenticated. */
   async ping(): Promise<void> {
+    await this.ready()
     const response = await this.send(`${this.baseUrl}/v2/`, { method: 'GET' })
     await response.body?.cancel()
     if (response.status === 401) {
@@ -281,6 +333,7 @@ export class RegistryClient {
     scopes: string[],
     init: { headers?: Record<string, string>; body?: Body } = {}
   ): Promise<Response> {
+    await this.ready()
     const url = new URL(pathOrUrl, this.baseUrl).toString()
     const attempt = (): Promise<Response> => {
       const auth = this.authHeader(scopes)
