@@ -104,6 +104,15 @@ export class RegistryClient {
   /** How to speak to the registry: decided before the first request (a TLS handshake at most). */
   private async ready(): Promise<void> {
     if (this.transport?.final) return
+    // Concurrent first requests share one decision.
+    this.choosing ??= this.choose().finally(() => (this.choosing = undefined))
+    await this.choosing
+  }
+
+  private choosing: Promise<void> | undefined
+  private agent: Agent | undefined
+
+  private async choose(): Promise<void> {
     const transport = await chooseTransport(
       this.options.registry,
       this.options.tls ?? DEFAULT_TLS_SOURCES
@@ -122,6 +131,8 @@ export class RegistryClient {
           }
         : {}
     )
+    void this.agent?.close().catch(() => undefined)
+    this.agent = agent
     this.fetchFn = ((url: string, init: RequestInit) =>
       undiciFetch(url, {
         ...(init as Parameters<typeof undiciFetch>[1]),

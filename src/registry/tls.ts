@@ -214,8 +214,9 @@ export function isCertificateError(code: string): boolean {
   return /CERT|ISSUER|SELF_SIGNED|SIGNATURE|ALTNAME|UNABLE_TO_VERIFY/.test(code)
 }
 
+/** No answer to tell TLS from plain HTTP (a reset may be a fault on the way): asked again later. */
 const UNREACHABLE =
-  /^(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|TimeoutError)$/
+  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|TimeoutError)$/
 
 /**
  * What a TLS handshake with the registry shows (no HTTP request), bounded by `timeoutMs`. The first
