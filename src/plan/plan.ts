@@ -2,13 +2,14 @@
  * The plan of the run: everything decided from the inputs and the workflow context alone, before
  * any daemon or network call. Every user error is raised here.
  */
+import { isGitHubRegistry } from '../github/hosts.js'
 import { checkRegistryOpen } from '../github/registry-rules.js'
 import type { RunContext } from '../github/context.js'
 import { readInputs, type ActionInputs } from './inputs.js'
 import { resolveMediaTypes, type MediaTypesChoice } from './media-types.js'
 import { checkMergeImages } from './merge-digests.js'
 import { resolveNames, type ImageNames } from './names.js'
-import { checkBuildFiles, checkCredentials } from './rules.js'
+import { checkBuildFiles, checkCredentials, checkUsername } from './rules.js'
 import { tokenAdvice, type Advice } from './token-advice.js'
 import { resolvePush, resolveTags, versionForDigestPush } from './tags.js'
 
@@ -44,6 +45,9 @@ export function makePlan(
   checkRegistryOpen(names, inputs.serverUrl)
   const mediaTypes = resolveMediaTypes(inputs, names.registryType, names.registry)
   checkCredentials(inputs, push)
+  if (inputs.token && inputs.username) {
+    checkUsername(inputs.username, isGitHubRegistry(names.registry, run.server))
+  }
   if (merging) checkMergeImages(inputs.mergeDigests, names)
   if (!inputs.sourceImage && !merging) checkBuildFiles(inputs, cwd)
   return {

@@ -9,6 +9,7 @@ import { UserError } from '../util/errors.js'
 import type { ActionInputs } from './inputs.js'
 import { parseSourceImage } from './names.js'
 import { MATRIX_WAY } from './platforms.js'
+import { describeCharacters, hasHiddenCharacters, quote } from '../util/text.js'
 
 /** The rules that need the inputs alone (readInputs runs them). */
 export function checkInputCombinations(inputs: ActionInputs): void {
@@ -64,7 +65,7 @@ function checkPlatformInputs(inputs: ActionInputs): void {
     }
     if (inputs.tags.length) {
       throw new UserError(
-        `push-by-digest pushes no tag, so tags (${inputs.tags.join(', ')}) would have no effect: ` +
+        `push-by-digest pushes no tag, so tags (${inputs.tags.map(t => quote(t)).join(', ')}) would have no effect: ` +
           'give the tags to the step with merge-digests, which tags the merged index.'
       )
     }
@@ -121,7 +122,7 @@ function refuseWithSourceImage(inputs: ActionInputs): void {
       provenance: inputs.provenance !== 'false',
       sbom: inputs.sbom
     },
-    `source-image '${inputs.sourceImage}' publishes an existing image`,
+    `source-image ${quote(inputs.sourceImage)} publishes an existing image`,
     ', or remove source-image to build from a Dockerfile'
   )
 }
@@ -146,6 +147,30 @@ export function checkCredentials(
   }
 }
 
+/**
+ * The username docker logs in with. Never with a line break, ':' (Basic authentication splits
+ * user:password at the first ':'), blanks or invisible characters: the registry would refuse it, and
+ * the failure would blame the token. For GitHub's registries, as GitHub spells user names (ASCII
+ * letters, digits, '-'; an app's bot account ends in [bot]).
+ */
+export function checkUsername(username: string, gitHubRegistry: boolean): void {
+  if (/[\s:]/.test(username) || hasHiddenCharacters(username)) {
+    throw new UserError(
+      `username ${quote(username, 60)} contains ${describeCharacters(username, /[^\s:\p{C}\p{Z}\p{M}]/u)}, ` +
+        'which no registry accepts in a user name: set the username input to the account name alone ' +
+        '(for example `${{ github.actor }}`).'
+    )
+  }
+  if (gitHubRegistry && !/^[A-Za-z0-9-]+(\[bot\])?$/.test(username)) {
+    throw new UserError(
+      `username ${quote(username, 60)} is not a GitHub user name: it contains ` +
+        `${describeCharacters(username.replace(/\[bot\]$/, ''), /[A-Za-z0-9-]/)}; GitHub user names hold ` +
+        "only ASCII letters, digits and '-'. Set the username input to the GitHub account the token " +
+        'belongs to (for example `${{ github.actor }}`).'
+    )
+  }
+}
+
 function isRemoteContext(context: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || context === '-'
 }
@@ -156,14 +181,14 @@ export function checkBuildFiles(inputs: ActionInputs, cwd = process.cwd()): void
   const context = path.resolve(cwd, inputs.context)
   if (!existsSync(context) || !statSync(context).isDirectory()) {
     throw new UserError(
-      `context '${inputs.context}' is not a directory (looked in ${context}). ` +
+      `context ${quote(inputs.context)} is not a directory (looked in ${quote(context)}). ` +
         'Check out the repository first (actions/checkout) or set context to the folder that holds the build files.'
     )
   }
   const file = inputs.file ? path.resolve(cwd, inputs.file) : path.join(context, 'Dockerfile')
   if (!existsSync(file) || !statSync(file).isFile()) {
     throw new UserError(
-      `Dockerfile not found at ${file}. Set the file input to its path (relative to the workspace), ` +
+      `Dockerfile not found at ${quote(file)}. Set the file input to its path (relative to the workspace), ` +
         'or add a Dockerfile to the context.'
     )
   }

@@ -33,6 +33,7 @@ export class Session {
       retry: this.policy,
       signal: this.stop.signal,
       onRetry: message => core.info(`Transient failure: ${message}`),
+      onSecret: value => core.setSecret(value),
       tls: run.tls,
       // An unverified certificate is docker's way with insecure registries: worth a warning
       // unless the registry is on this machine.
