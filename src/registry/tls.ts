@@ -133,13 +133,19 @@ export function registryTls(
 
 const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 
-/** Every certificate once (the OS bundle mostly repeats Node's roots): fewer to parse. */
+/**
+ * Every certificate once, told apart by its content whatever the line breaks (the OS bundle
+ * mostly repeats Node's roots: 288 PEM blocks, 166 certificates here), so fewer are parsed.
+ */
 function uniqueCertificates(bundles: string[]): string[] {
-  const seen = new Set<string>()
+  const seen = new Map<string, string>()
   for (const bundle of bundles) {
-    for (const pem of bundle.match(PEM) ?? []) seen.add(pem.replace(/\r/g, '').trim())
+    for (const pem of bundle.match(PEM) ?? []) {
+      const key = pem.replace(/\s+/g, '')
+      if (!seen.has(key)) seen.set(key, pem.replace(/\r/g, '').trim())
+    }
   }
-  return [...seen]
+  return [...seen.values()]
 }
 
 const contexts = new WeakMap<RegistryTls, tls.SecureContext>()
