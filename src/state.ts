@@ -3,5 +3,7 @@ export const STATE = {
   isPost: 'isPost',
   configDir: 'configDir',
   registry: 'registry',
-  loggedIn: 'loggedIn'
+  loggedIn: 'loggedIn',
+  /** keep-login: what to undo in the runner's Docker config (docker/keep-login.ts KeptLogin, JSON). */
+  keptLogin: 'keptLogin'
 } as const

@@ -68,6 +68,11 @@ export interface RunContext {
    * runners whose daemon keeps it elsewhere, e.g. rootless docker's ~/.config/docker/certs.d).
    */
   tls: TlsSources
+  /**
+   * The step's environment, for what the workflow hands the build by name (secret-envs, the
+   * cache service's ACTIONS_* variables); read, never changed.
+   */
+  env: Readonly<Env>
 }
 
 type Env = Record<string, string | undefined>
@@ -115,7 +120,8 @@ export function runContextFrom(env: Env, github: GitHubContextLike): RunContext 
       certsDir: env.PUBLISH_CONTAINER_CERTS_D || DEFAULT_CERTS_D,
       extraCaFile: env.NODE_EXTRA_CA_CERTS || undefined,
       daemonJson: DEFAULT_DAEMON_JSON
-    }
+    },
+    env
   }
 }
 

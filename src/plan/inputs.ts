@@ -9,6 +9,14 @@ import type { RunContext } from '../github/context.js'
 import { UserError } from '../util/errors.js'
 import type { MediaTypeFamily } from '../oci/media-types.js'
 import { parseMediaTypes } from './media-types.js'
+import {
+  parseAnnotations,
+  parseBuildContexts,
+  parseCache,
+  parseSecrets,
+  parseSsh,
+  type BuildOptions
+} from './build-options.js'
 import { parseMergeDigests, type MergeEntry } from './merge-digests.js'
 import { parsePlatforms } from './platforms.js'
 import { checkInputCombinations } from './rules.js'
@@ -60,6 +68,10 @@ export interface ActionInputs {
   /** Workflow context: GITHUB_REPOSITORY and GITHUB_SERVER_URL. */
   contextRepository: string
   serverUrl: string
+  /** secrets, ssh, cache, build-contexts, annotations (build-options.ts). */
+  build: BuildOptions
+  /** Also log the runner's Docker config in, for the job's later steps; the post step undoes it. */
+  keepLogin: boolean
 }
 
 /** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
@@ -186,6 +198,44 @@ function withoutCredentials(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@')
 }
 
+/**
+ * Environment variables the docker CLI (or buildx) reads itself: build-args reach docker through
+ * its environment, so an ARG of one of these names would change how docker runs.
+ */
+const DOCKER_OWN_ENV =
+  /^(PATH|HOME|TMPDIR|SSH_AUTH_SOCK|DOCKER_.*|BUILDX_.*|BUILDKIT_(PROGRESS|COLORS|TTY_LOG_LINES)|XDG_.*)$/
+
+/**
+ * build-args: KEY=VALUE lines, KEY an ARG name (parseKeyValues checks it; the value reaches docker
+ * through its environment, never argv). A value equal to the token gets a warning: it would be in the
+ * image's history; `secrets` is the way to hand a build a credential.
+ */
+export function parseBuildArgs(value: string, token = ''): string[] {
+  const entries = parseKeyValues('build-args', value)
+  const seen = new Set<string>()
+  for (const entry of entries) {
+    const key = entry.slice(0, entry.indexOf('='))
+    if (DOCKER_OWN_ENV.test(key)) {
+      throw new UserError(
+        `build-args key '${key}' is an environment variable docker itself reads, and build-args ` +
+          'reach docker through its environment: rename the ARG in the Dockerfile.'
+      )
+    }
+    if (seen.has(key)) {
+      throw new UserError(`build-args key '${key}' is given twice: keep one.`)
+    }
+    seen.add(key)
+    if (token && entry.slice(entry.indexOf('=') + 1) === token) {
+      core.warning(
+        `build-args ${key} is the token: a build-arg stays readable in the image's history. ` +
+          `Pass it with secrets instead (secrets: ${key}=\${{ secrets.… }}) and read it in the ` +
+          `Dockerfile with RUN --mount=type=secret,id=${key}.`
+      )
+    }
+  }
+  return entries
+}
+
 /** `replace` (the default: the user's tags replace the derived ones) or `append`. */
 export function parseTagsMode(value: string): TagsMode {
   const v = value.trim().toLowerCase()
@@ -202,11 +252,22 @@ export function parseTagsMode(value: string): TagsMode {
  * `getInput` is injectable so the parsing can be tested without environment variables.
  */
 export function readInputs(
-  run: Pick<RunContext, 'actor' | 'repository' | 'serverUrl'>,
+  run: Pick<RunContext, 'actor' | 'repository' | 'serverUrl'> & Partial<Pick<RunContext, 'env'>>,
   getInput: (name: string) => string = name => core.getInput(name)
 ): ActionInputs {
   const token = getInput('token')
   if (token) core.setSecret(token)
+  // Every secret value is masked before anything else is read (and could be printed).
+  const secrets = parseSecrets(
+    getInput('secrets'),
+    getInput('secret-files'),
+    getInput('secret-envs')
+  )
+  for (const secret of secrets) {
+    if (secret.source === 'value' && secret.value) core.setSecret(secret.value)
+    const fromEnv = secret.source === 'env' ? run.env?.[secret.variable] : undefined
+    if (fromEnv) core.setSecret(fromEnv)
+  }
 
   // action.yml gives `context` no default, so a context the workflow wrote is told from none.
   const rawContext = getInput('context')
@@ -222,7 +283,7 @@ export function readInputs(
     tagsMode: parseTagsMode(getInput('tags-mode')),
     context: parseContext(rawContext),
     file: getInput('file'),
-    buildArgs: parseKeyValues('build-args', getInput('build-args')),
+    buildArgs: parseBuildArgs(getInput('build-args'), token),
     labels: parseKeyValues('labels', getInput('labels')),
     target: getInput('target').trim(),
     pull: parseBoolean('pull', getInput('pull'), false),
@@ -239,7 +300,16 @@ export function readInputs(
     mediaTypes: parseMediaTypes(getInput('media-types')),
     rawContext,
     contextRepository: run.repository,
-    serverUrl: run.serverUrl
+    serverUrl: run.serverUrl,
+    build: {
+      secrets,
+      ssh: parseSsh(getInput('ssh')),
+      cacheFrom: parseCache('cache-from', getInput('cache-from')),
+      cacheTo: parseCache('cache-to', getInput('cache-to')),
+      buildContexts: parseBuildContexts(getInput('build-contexts')),
+      annotations: parseAnnotations(getInput('annotations'))
+    },
+    keepLogin: parseBoolean('keep-login', getInput('keep-login'), false)
   }
   if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
     throw new UserError(

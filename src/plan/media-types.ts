@@ -48,7 +48,14 @@ const LEGACY =
 export function resolveMediaTypes(
   inputs: Pick<
     ActionInputs,
-    'mediaTypes' | 'platforms' | 'provenance' | 'sbom' | 'pushByDigest' | 'mergeDigests' | 'labels'
+    | 'mediaTypes'
+    | 'platforms'
+    | 'provenance'
+    | 'sbom'
+    | 'pushByDigest'
+    | 'mergeDigests'
+    | 'labels'
+    | 'build'
   >,
   registryType: RegistryType,
   registry: string
@@ -94,6 +101,13 @@ export function resolveMediaTypes(
       'labels of a merge become the annotations of the index, and a Docker manifest list ' +
         '(media-types docker) has no annotations: remove labels from the merge step (set them ' +
         'in the build jobs, where they are image labels), or set media-types: oci.'
+    )
+  }
+  if (family === 'docker' && inputs.build.annotations.length) {
+    throw new UserError(
+      'annotations cannot be used with media-types docker: Docker v2 schema 2 manifests and ' +
+        'manifest lists have no annotations. Remove annotations (labels are kept in the image ' +
+        'config), or set media-types: oci.'
     )
   }
   return { family, given: inputs.mediaTypes !== undefined }

@@ -5,11 +5,12 @@
 import { isGitHubRegistry } from '../github/hosts.js'
 import { checkRegistryOpen } from '../github/registry-rules.js'
 import type { RunContext } from '../github/context.js'
+import { UserError } from '../util/errors.js'
 import { readInputs, type ActionInputs } from './inputs.js'
 import { resolveMediaTypes, type MediaTypesChoice } from './media-types.js'
 import { checkMergeImages } from './merge-digests.js'
 import { resolveNames, type ImageNames } from './names.js'
-import { checkBuildFiles, checkCredentials, checkUsername } from './rules.js'
+import { checkBuildEnvironment, checkBuildFiles, checkCredentials, checkUsername } from './rules.js'
 import { tokenAdvice, type Advice } from './token-advice.js'
 import { resolvePush, resolveTags, versionForDigestPush } from './tags.js'
 
@@ -49,7 +50,15 @@ export function makePlan(
     checkUsername(inputs.username, isGitHubRegistry(names.registry, run.server))
   }
   if (merging) checkMergeImages(inputs.mergeDigests, names)
-  if (!inputs.sourceImage && !merging) checkBuildFiles(inputs, cwd)
+  if (!inputs.sourceImage && !merging) {
+    checkBuildFiles(inputs, cwd)
+    checkBuildEnvironment(inputs, run.env, cwd)
+  }
+  if (inputs.keepLogin && !inputs.token) {
+    throw new UserError(
+      "keep-login logs the job's later steps in with the token, but token is empty: pass a token, or remove keep-login."
+    )
+  }
   return {
     inputs,
     names,

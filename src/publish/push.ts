@@ -27,6 +27,8 @@ export interface PushEnvironment {
   temp: string
   /** The registry token for the push, asked for while the image was built. */
   warmUp?: Promise<unknown>
+  /** Annotations of the manifest (the annotations input). */
+  annotations?: Record<string, string>
   /** The media types of the manifest (media-types input); OCI when not given. */
   mediaTypes?: MediaTypeFamily
 }
@@ -84,7 +86,7 @@ export async function pushByDigest(
 
 /** docker save, then the upload through the registry client (by digest, or under `tag`). */
 async function uploadSavedImage(
-  { docker, registry, temp, warmUp, mediaTypes = 'oci' }: PushEnvironment,
+  { docker, registry, temp, warmUp, annotations, mediaTypes = 'oci' }: PushEnvironment,
   names: ImageNames,
   imageId: string,
   tag?: string
@@ -100,7 +102,15 @@ async function uploadSavedImage(
     const warnings = checkImageForRegistry(names, { os: config.os ?? '', layers: image.layers })
     warnings.forEach(w => core.warning(w))
     await warmUp
-    const result = await pushSavedImage(registry, names.path, image, 3, tag, mediaTypes)
+    const result = await pushSavedImage(
+      registry,
+      names.path,
+      image,
+      3,
+      tag,
+      annotations,
+      mediaTypes
+    )
     core.info(
       `${image.layers.length} layer(s); ${result.uploaded} blob(s) uploaded ` +
         `(${registry.uploadedBytes} bytes), ${result.existing} already in the registry` +

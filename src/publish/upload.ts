@@ -14,12 +14,14 @@ import type { RegistryClient } from '../registry/client.js'
 import { mapLimit } from '../util/concurrency.js'
 
 /**
- * The image manifest of a saved image, in `family`'s media types (oci/media-types.ts). Throws a
- * UserError for layers the family has no type for (zstd in Docker v2).
+ * The image manifest of a saved image, in `family`'s media types (oci/media-types.ts), with the
+ * `annotations` input's when there are any (OCI only: the plan refuses them with Docker v2).
+ * Throws a UserError for layers the family has no type for (zstd in Docker v2).
  */
 export function imageManifest(
   image: SavedImage,
   configDigest: string,
+  annotations: Record<string, string> = {},
   family: MediaTypeFamily = 'oci'
 ): Buffer {
   const types = FAMILY_TYPES[family]
@@ -32,7 +34,8 @@ export function imageManifest(
         mediaType: layerTypeIn(family, l.mediaType),
         digest: l.digest,
         size: l.size
-      }))
+      })),
+      ...(Object.keys(annotations).length && family === 'oci' ? { annotations } : {})
     })
   )
 }
@@ -57,13 +60,15 @@ export async function pushSavedImage(
   concurrency = 3,
   /** A tag to store the manifest under; by its digest (no tag) when not given. */
   tag?: string,
+  /** The manifest's annotations (the annotations input). */
+  annotations?: Record<string, string>,
   /** The media types of the manifest (media-types input). */
   family: MediaTypeFamily = 'oci'
 ): Promise<PushedByDigest> {
   // The config's own hash: with the containerd image store the image ID is not the config's.
   const configDigest = sha256(image.config)
   // Made first: layers the family cannot name fail before any upload.
-  const manifest = imageManifest(image, configDigest, family)
+  const manifest = imageManifest(image, configDigest, annotations, family)
   const unique = image.layers.filter(
     (l, i) => image.layers.findIndex(o => o.digest === l.digest) === i
   )

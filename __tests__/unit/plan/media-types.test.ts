@@ -10,7 +10,8 @@ const base = {
   sbom: false,
   pushByDigest: false,
   mergeDigests: [] as { digest: string }[],
-  labels: [] as string[]
+  labels: [] as string[],
+  build: { annotations: [] as string[] } as Parameters<typeof resolveMediaTypes>[0]['build']
 }
 type Inputs = Parameters<typeof resolveMediaTypes>[0]
 const resolve = (over: Partial<Inputs>, type: 'container' | 'docker' = 'container') =>
@@ -71,6 +72,9 @@ describe('media-types', () => {
     expect(() =>
       resolve({ mediaTypes: 'docker', mergeDigests: [{ digest: 'x' }], labels: ['a=b'] })
     ).toThrow(/a Docker manifest list \(media-types docker\) has no annotations/)
+    expect(() =>
+      resolve({ mediaTypes: 'docker', build: { ...base.build, annotations: ['a=b'] } })
+    ).toThrow(/^annotations cannot be used with media-types docker/)
     expect(
       resolve({ mediaTypes: 'oci', mergeDigests: [{ digest: 'x' }], labels: ['a=b'] }).family
     ).toBe('oci')

@@ -163,7 +163,7 @@ describe('media-types docker', () => {
     const config = Buffer.from('{"os":"linux"}')
     const layer = { file: 'f', digest: 'sha256:ab', size: 3, mediaType: LAYER_MEDIA_TYPES.gzip }
     expect(
-      JSON.parse(imageManifest({ config, layers: [layer] }, sha(config), 'docker').toString())
+      JSON.parse(imageManifest({ config, layers: [layer] }, sha(config), {}, 'docker').toString())
     ).toEqual({
       schemaVersion: 2,
       mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
@@ -204,6 +204,7 @@ describe('media-types docker', () => {
       { config, layers: [gzip] },
       3,
       'v1',
+      {},
       'docker'
     )
     expect(calls).toEqual([
@@ -212,12 +213,12 @@ describe('media-types docker', () => {
       'manifest v1 application/vnd.docker.distribution.manifest.v2+json'
     ])
     expect(pushed.digest).toBe(
-      sha(imageManifest({ config, layers: [gzip] }, sha(config), 'docker'))
+      sha(imageManifest({ config, layers: [gzip] }, sha(config), {}, 'docker'))
     )
     calls.length = 0
     const zstd = { ...gzip, digest: 'sha256:2', mediaType: LAYER_MEDIA_TYPES.zstd }
     await expect(
-      pushSavedImage(client, 'o/i', { config, layers: [gzip, zstd] }, 3, 'v1', 'docker')
+      pushSavedImage(client, 'o/i', { config, layers: [gzip, zstd] }, 3, 'v1', {}, 'docker')
     ).rejects.toThrow(/zstd layers, which Docker v2 schema 2 manifests cannot list/)
     expect(calls).toEqual([])
   })
