@@ -105,12 +105,18 @@ async function mergeDigests(session: Session): Promise<PublishResult> {
   await warmUp
   // The annotations input goes on the index too (it wins over a label of the same key).
   const annotations = { ...labels.all, ...manifestAnnotations(plan.inputs.build.annotations) }
-  const published = await mergeIndex(registry, plan.names, plan.inputs.mergeDigests, annotations)
+  const { annotated, ...published } = await mergeIndex(
+    registry,
+    plan.names,
+    plan.inputs.mergeDigests,
+    annotations,
+    plan.mediaTypes
+  )
   return {
     ...result(plan, run),
     imageId: '',
     builder: `none: merged ${plan.inputs.mergeDigests.length} images into an index`,
-    labels: labels.all,
+    labels: annotated ? labels.all : {},
     labelsAre: 'annotations',
     ...published
   }

@@ -129,6 +129,39 @@ const cases: Case[] = [
     { 'registry-type': v },
     /registry-type '.*' is not one of auto, container, docker/
   ]),
+  ...['docker.pkg.github.com', 'DOCKER.PKG.GITHUB.COM', 'docker.pkg.github.com:443'].map(
+    (v): Case => [
+      `closed registry ${v}`,
+      { registry: v, 'image-name': 'app' },
+      /docker\.pkg\.github\.com was closed on 2025-02-24 .*publish to ghcr\.io\/octo-org\/app instead/
+    ]
+  ),
+  // media types
+  ...['v2', 'schema2', 'OCI1'].map((v): Case => [
+    `media-types ${v}`,
+    { 'media-types': v },
+    /media-types '.*' is not one of oci, docker/
+  ]),
+  [
+    'platforms on the docker scheme',
+    { 'registry-type': 'docker', platforms: 'linux/amd64,linux/arm64' },
+    /platforms \(linux\/amd64,linux\/arm64\) cannot be used with .*never accepted image indexes/
+  ],
+  [
+    'merge-digests on the docker scheme',
+    { 'registry-type': 'docker', 'merge-digests': `sha256:${'c'.repeat(64)}` },
+    /merge-digests cannot be used with .*never accepted image indexes/
+  ],
+  [
+    'media-types oci on the docker scheme',
+    { 'registry-type': 'docker', 'media-types': 'oci' },
+    /media-types oci cannot be used with .*labelled as Docker v2/
+  ],
+  [
+    'provenance with media-types docker',
+    { 'media-types': 'docker', platforms: 'linux/amd64', provenance: 'true' },
+    /provenance cannot be used with media-types docker: attestations are OCI manifests/
+  ],
   // owners and repositories
   ...['octo/org', 'octo org', '-octo', 'octo-', 'oct@', 'o#', 'é'].map((v): Case => [
     `owner ${JSON.stringify(v)}`,

@@ -46,6 +46,8 @@ export interface PlatformBuildRequest extends BuildRequest {
   sbom: boolean
   /** KEY=VALUE annotations of the index (given only when the result is an index). */
   indexAnnotations: string[]
+  /** false: Docker v2 schema 2 manifests and lists (media-types: docker); OCI otherwise. */
+  ociMediaTypes?: boolean
   /** --annotation values as buildx takes them (TYPE:KEY=VALUE). */
   annotations?: string[]
 }
@@ -132,7 +134,8 @@ export function platformBuildArgs(
   args.push(`--provenance=${req.provenance}`, `--sbom=${req.sbom}`)
   if (req.output.push) {
     const byDigest = req.output.byDigest ? ',push-by-digest=true,name-canonical=true' : ''
-    args.push('--output', `type=image,name=${req.output.name}${byDigest},push=true`)
+    const types = req.ociMediaTypes === false ? ',oci-mediatypes=false' : ''
+    args.push('--output', `type=image,name=${req.output.name}${byDigest}${types},push=true`)
   } else {
     args.push('--output', 'type=cacheonly')
   }

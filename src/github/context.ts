@@ -5,6 +5,7 @@
  */
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { DEFAULT_CERTS_D, DEFAULT_DAEMON_JSON, type TlsSources } from '../registry/tls.js'
 import { UserError, errorMessage } from '../util/errors.js'
 import { runnerServer, type GitHubServer } from './hosts.js'
 
@@ -62,6 +63,12 @@ export interface RunContext {
   /** GITHUB_STEP_SUMMARY is set (always on a runner). */
   hasStepSummary: boolean
   /**
+   * Where the registry client finds CAs (registry/tls.ts): NODE_EXTRA_CA_CERTS, and the certs.d
+   * root, /etc/docker/certs.d as the daemon reads it, or PUBLISH_CONTAINER_CERTS_D (for tests, and
+   * runners whose daemon keeps it elsewhere, e.g. rootless docker's ~/.config/docker/certs.d).
+   */
+  tls: TlsSources
+  /**
    * The step's environment, for what the workflow hands the build by name (secret-envs, the
    * cache service's ACTIONS_* variables); read, never changed.
    */
@@ -109,6 +116,11 @@ export function runContextFrom(env: Env, github: GitHubContextLike): RunContext 
     inWorkflow: env.GITHUB_ACTIONS === 'true',
     sourceDateEpoch: env.SOURCE_DATE_EPOCH,
     hasStepSummary: Boolean(env.GITHUB_STEP_SUMMARY),
+    tls: {
+      certsDir: env.PUBLISH_CONTAINER_CERTS_D || DEFAULT_CERTS_D,
+      extraCaFile: env.NODE_EXTRA_CA_CERTS || undefined,
+      daemonJson: DEFAULT_DAEMON_JSON
+    },
     env
   }
 }

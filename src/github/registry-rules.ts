@@ -6,7 +6,8 @@
  *   (foreign layers), layers at most 5 GB, images over 10 GB degrade (a warning); Docker Engine 25
  *   and newer cannot push to the GHES Docker registry.
  * - ghcr.io: layers at most 10 GB.
- * - docker.pkg.github.com has been replaced by ghcr.io: a notice with the equivalent name.
+ * - docker.pkg.github.com was closed on 2025-02-24 and its images moved to ghcr.io: refused in the
+ *   plan, naming the ghcr.io image that replaces it.
  *
  * Sizes are the compressed layers as they will be uploaded (known before the upload starts).
  * GB here is 2^30 bytes, the lenient reading: the registry itself has the last word.
@@ -31,15 +32,22 @@ function gb(bytes: number): string {
   return `${(bytes / GB).toFixed(1)} GB`
 }
 
-/** Notices from the names alone (no network): the legacy registry's replacement. */
-export function registryNotices(names: ImageNames, serverUrl: string): string[] {
+/**
+ * docker.pkg.github.com (github.com's Docker registry) was closed on 2025-02-24: a push there
+ * cannot succeed, so it is refused from the names alone, before login, naming the ghcr.io image
+ * that replaces it. Its scheme lives on in GHES's Docker registry (docker.HOST, HOST), which stays.
+ * The host belongs to github.com whatever server the workflow runs on, so it is refused on GHES too.
+ */
+export function checkRegistryOpen(names: ImageNames, serverUrl: string): void {
+  if (!isClosedLegacyRegistry(names.registry)) return
   const onGitHubCom = runnerServer(serverUrl).host === 'github.com'
-  if (!isClosedLegacyRegistry(names.registry) || !onGitHubCom) return []
-  return [
-    `docker.pkg.github.com has been replaced by the Container registry (ghcr.io), where GitHub ` +
-      `migrated its images; the equivalent name there is ghcr.io/${names.owner}/${names.imageName} ` +
-      '(set registry: ghcr.io, or leave it unset).'
-  ]
+  throw new UserError(
+    'docker.pkg.github.com was closed on 2025-02-24 and GitHub moved its images to the Container ' +
+      `registry: publish to ghcr.io/${names.owner}/${names.imageName} instead (` +
+      (onGitHubCom
+        ? 'remove registry and registry-type: ghcr.io is the default).'
+        : "registry: ghcr.io, registry-type: container; or this server's own Container registry).")
+  )
 }
 
 /** Throws a UserError for an image the registry will refuse; returns warnings for the rest. */

@@ -1,9 +1,10 @@
 /**
- * Assembling an OCI image index from image descriptors (and the attestations that describe them).
+ * Assembling an image index from image descriptors (and the attestations that describe them): an
+ * OCI image index, or a Docker manifest list (media-types: docker), never mixing the two families.
  * Pure: reading the images is the caller's business.
  */
 import { isAttestation, type Descriptor } from './descriptor.js'
-import { MEDIA_TYPES } from './media-types.js'
+import { FAMILY_TYPES, familyOf, type MediaTypeFamily } from './media-types.js'
 import { parsePlatform, platformKey, platformString } from './platform.js'
 
 export interface AssembledIndex {
@@ -32,14 +33,33 @@ function uniqueByDigest(entries: Descriptor[]): Descriptor[] {
 }
 
 /**
- * The index listing `entries`: images sorted by platform (the same digests give the same index,
+ * Entries that do not belong in an index of `family`: manifests of the other family, and (in a
+ * Docker manifest list) attestation manifests, which exist only as OCI manifests.
+ */
+export function foreignEntries(entries: Descriptor[], family: MediaTypeFamily): Descriptor[] {
+  return uniqueByDigest(entries).filter(
+    e => familyOf(e.mediaType) !== family || (family === 'docker' && isAttestation(e))
+  )
+}
+
+/**
+ * The index listing `entries`, in `family`'s index type: images sorted by platform (the same digests give the same index,
  * whatever order they came in), each attestation right after the image it describes, attestations
  * of images not listed last. The caller has checked that no platform comes twice.
  */
 export function assembleIndex(
   entries: Descriptor[],
-  annotations: Record<string, string> = {}
+  annotations: Record<string, string> = {},
+  family: MediaTypeFamily = 'oci'
 ): AssembledIndex {
+  const types = FAMILY_TYPES[family]
+  const foreign = foreignEntries(entries, family)
+  if (foreign.length) {
+    // The callers check this first with a message of their own; an index never mixes families.
+    throw new Error(
+      `a ${types.name} index cannot list ${foreign.map(e => `${e.digest} (${e.mediaType})`).join(', ')}`
+    )
+  }
   const unique = uniqueByDigest(entries)
   const images = unique
     .filter(e => !isAttestation(e))
@@ -52,13 +72,13 @@ export function assembleIndex(
   for (const a of attestations) if (!ordered.includes(a)) ordered.push(a)
   const index: Record<string, unknown> = {
     schemaVersion: 2,
-    mediaType: MEDIA_TYPES.ociIndex,
+    mediaType: types.index,
     manifests: ordered
   }
-  if (Object.keys(annotations).length) index.annotations = annotations
+  if (Object.keys(annotations).length && types.indexAnnotations) index.annotations = annotations
   return {
     bytes: Buffer.from(JSON.stringify(index)),
-    mediaType: MEDIA_TYPES.ociIndex,
+    mediaType: types.index,
     platforms: images.map(e => platformString(e.platform))
   }
 }

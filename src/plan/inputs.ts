@@ -7,6 +7,8 @@ import * as core from '@actions/core'
 import type { BuildxSettings } from '../docker/buildx.js'
 import type { RunContext } from '../github/context.js'
 import { UserError } from '../util/errors.js'
+import type { MediaTypeFamily } from '../oci/media-types.js'
+import { parseMediaTypes } from './media-types.js'
 import {
   parseAnnotations,
   parseBuildContexts,
@@ -59,6 +61,8 @@ export interface ActionInputs {
   pushByDigest: boolean
   /** Images to merge into one index instead of building; empty to build. */
   mergeDigests: MergeEntry[]
+  /** media-types: oci or docker; undefined when not given (the registry-type's default). */
+  mediaTypes: MediaTypeFamily | undefined
   /** context as the workflow wrote it ('' when not given: context is then '.'). */
   rawContext: string
   /** Workflow context: GITHUB_REPOSITORY and GITHUB_SERVER_URL. */
@@ -293,6 +297,7 @@ export function readInputs(
     sbom: parseBoolean('sbom', getInput('sbom'), false),
     pushByDigest: parseBoolean('push-by-digest', getInput('push-by-digest'), false),
     mergeDigests: parseMergeDigests(getInput('merge-digests')),
+    mediaTypes: parseMediaTypes(getInput('media-types')),
     rawContext,
     contextRepository: run.repository,
     serverUrl: run.serverUrl,

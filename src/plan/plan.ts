@@ -3,10 +3,11 @@
  * any daemon or network call. Every user error is raised here.
  */
 import { isGitHubRegistry } from '../github/hosts.js'
-import { registryNotices } from '../github/registry-rules.js'
+import { checkRegistryOpen } from '../github/registry-rules.js'
 import type { RunContext } from '../github/context.js'
 import { UserError } from '../util/errors.js'
 import { readInputs, type ActionInputs } from './inputs.js'
+import { resolveMediaTypes, type MediaTypesChoice } from './media-types.js'
 import { checkMergeImages } from './merge-digests.js'
 import { resolveNames, type ImageNames } from './names.js'
 import { checkBuildEnvironment, checkBuildFiles, checkCredentials, checkUsername } from './rules.js'
@@ -21,6 +22,8 @@ export interface Plan {
   version: string
   /** merge-digests: no build, no docker; an index of images already pushed. */
   merging: boolean
+  /** The media types written: OCI or Docker v2 (plan/media-types.ts). */
+  mediaTypes: MediaTypesChoice
   /** For the log, in order. */
   notices: string[]
   /** Advice on the token (plan/token-advice.ts). */
@@ -40,6 +43,8 @@ export function makePlan(
   const names = resolveNames({ ...inputs, tags: derived.tags, allowNoTags: inputs.pushByDigest })
   const { push, notice: pushNotice } = resolvePush(inputs.push, run)
   const merging = inputs.mergeDigests.length > 0
+  checkRegistryOpen(names, inputs.serverUrl)
+  const mediaTypes = resolveMediaTypes(inputs, names.registryType, names.registry)
   checkCredentials(inputs, push)
   if (inputs.token && inputs.username) {
     checkUsername(inputs.username, isGitHubRegistry(names.registry, run.server))
@@ -60,12 +65,8 @@ export function makePlan(
     push,
     version: inputs.pushByDigest ? versionForDigestPush(run) : names.tags[0],
     merging,
-    notices: [
-      ...derived.notices,
-      ...names.notices,
-      ...registryNotices(names, inputs.serverUrl),
-      ...(pushNotice ? [pushNotice] : [])
-    ],
+    mediaTypes,
+    notices: [...derived.notices, ...names.notices, ...(pushNotice ? [pushNotice] : [])],
     advice: tokenAdvice({
       token: inputs.token,
       registry: names.registry,

@@ -9,6 +9,7 @@ import { chooseBuilder } from '../docker/buildx.js'
 import type { BuildOptions, Docker } from '../docker/cli.js'
 import { buildxAnnotations } from '../plan/build-options.js'
 import type { ActionInputs } from '../plan/inputs.js'
+import { familyFor } from '../plan/media-types.js'
 import type { ImageNames } from '../plan/names.js'
 import { builderNeeds } from '../plan/rules.js'
 
@@ -132,6 +133,9 @@ export async function buildForPlatforms(
     : inputs.pushByDigest
       ? ({ push: true, name: names.image, byDigest: true } as const)
       : ({ push: true, name: names.references[0], byDigest: false } as const)
+  // media-types docker: Docker v2 manifests and list, which carry no annotations (BuildKit would
+  // switch back to OCI types for them).
+  const oci = familyFor(inputs.mediaTypes, names.registryType) === 'oci'
   const what = !push ? 'not pushed' : inputs.pushByDigest ? 'pushed by digest' : 'pushed by buildx'
   const result = await core.group(
     `Build ${names.image} for ${platforms} (docker buildx build, ${what})`,
@@ -143,8 +147,9 @@ export async function buildForPlatforms(
           output,
           provenance: inputs.provenance,
           sbom: inputs.sbom,
-          indexAnnotations: index ? labels : [],
-          annotations: buildxAnnotations(inputs.build.annotations, index)
+          indexAnnotations: index && oci ? labels : [],
+          annotations: buildxAnnotations(inputs.build.annotations, index),
+          ociMediaTypes: oci
         },
         { ...options, service }
       )

@@ -1,6 +1,6 @@
 /**
  * merge-digests: images pushed by digest (one per platform, each from its own runner) become one
- * OCI image index, without a build and without docker. The registry client reads each manifest
+ * image index (OCI, or a Docker manifest list: one family, never mixed), without a build and without docker. The registry client reads each manifest
  * and, for an image manifest, its config (os, architecture, variant), all concurrently; the index
  * lists each image under its platform (oci/index.ts). Nothing is pushed unless every digest is in
  * the repository and no platform comes twice; then the index is PUT under every tag (tags.ts).
@@ -22,8 +22,20 @@ import {
   type ImageConfigJson,
   type ManifestJson
 } from '../oci/descriptor.js'
-import { assembleIndex, duplicatePlatforms, type AssembledIndex } from '../oci/index.js'
-import { IMAGE_MANIFEST_TYPES, INDEX_TYPES } from '../oci/media-types.js'
+import {
+  assembleIndex,
+  duplicatePlatforms,
+  foreignEntries,
+  type AssembledIndex
+} from '../oci/index.js'
+import {
+  FAMILY_TYPES,
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
+  familyOf,
+  type MediaTypeFamily
+} from '../oci/media-types.js'
+import type { MediaTypesChoice } from '../plan/media-types.js'
 import { mapLimit } from '../util/concurrency.js'
 import { UserError } from '../util/errors.js'
 import type { Published } from './describe.js'
@@ -32,6 +44,33 @@ import { putUnderEveryTag } from './tags.js'
 export interface MergedIndex extends AssembledIndex {
   /** Sum of the compressed layer sizes of every image. */
   size: number
+  /** The family the index was written in; its annotations are left out of a Docker list. */
+  family: MediaTypeFamily
+}
+
+/**
+ * The family of the index: the one asked for, else the one of the images. An index never mixes
+ * families (REGISTRY-FACTS: Quay breaks on mixed indexes), so mixed images are refused, not
+ * converted: converting would give the images new digests, not the ones the build jobs output.
+ */
+function chooseFamily(entries: Descriptor[], asked: MediaTypesChoice | undefined): MediaTypeFamily {
+  if (asked?.given) return asked.family
+  const images = entries.filter(e => !isAttestation(e))
+  const families = new Set(images.map(e => familyOf(e.mediaType)))
+  if (families.size > 1) {
+    const of = (f: MediaTypeFamily): string =>
+      `${FAMILY_TYPES[f].name} images (${images
+        .filter(e => familyOf(e.mediaType) === f)
+        .map(e => e.digest)
+        .join(', ')})`
+    throw new UserError(
+      `merge-digests lists ${of('oci')} and ${of('docker')}: an index never mixes the two ` +
+        'families (registries and tools break on it). Give the build jobs the same media-types ' +
+        'input and re-run them. Nothing was pushed.'
+    )
+  }
+  const [only] = [...families]
+  return only ?? asked?.family ?? 'oci'
 }
 
 interface Read {
@@ -50,7 +89,9 @@ export async function buildMergedIndex(
   repository: string,
   digests: string[],
   annotations: Record<string, string> = {},
-  concurrency = 8
+  concurrency = 8,
+  /** The media-types input; when not given, the index takes the family of the images. */
+  mediaTypes?: MediaTypesChoice
 ): Promise<MergedIndex> {
   // 1. Every manifest, concurrently; a 404 means the repository does not have it.
   const missing: string[] = []
@@ -125,7 +166,25 @@ export async function buildMergedIndex(
         'platform?). Nothing was pushed.'
     )
   }
-  return { ...assembleIndex(entries, annotations), size: read.reduce((sum, r) => sum + r.size, 0) }
+  const family = chooseFamily(entries, mediaTypes)
+  const foreign = foreignEntries(entries, family)
+  if (foreign.length) {
+    const what = foreign
+      .map(e => `${e.digest} (${isAttestation(e) ? 'an attestation, OCI only' : e.mediaType})`)
+      .join(', ')
+    throw new UserError(
+      `merge-digests: media-types is ${family}, so the index is a ${FAMILY_TYPES[family].name} ` +
+        `${family === 'docker' ? 'manifest list' : 'index'}, which cannot list ${what}: an index ` +
+        `never mixes the two families. Push the images with media-types: ${family}${
+          family === 'docker' ? ' and without provenance or sbom' : ''
+        }, or set media-types: ${family === 'docker' ? 'oci' : 'docker'} in this step. Nothing was pushed.`
+    )
+  }
+  return {
+    ...assembleIndex(entries, annotations, family),
+    size: read.reduce((sum, r) => sum + r.size, 0),
+    family
+  }
 }
 
 /**
@@ -136,17 +195,24 @@ export async function mergeIndex(
   registry: RegistryClient,
   names: ImageNames,
   entries: MergeEntry[],
-  annotations: Record<string, string>
-): Promise<Published> {
+  annotations: Record<string, string>,
+  mediaTypes?: MediaTypesChoice
+): Promise<Published & { annotated: boolean }> {
   const index = await phase('read-back', names.registry, () =>
     core.group(`Read the ${entries.length} images to merge from ${names.image}`, async () => {
       const merged = await buildMergedIndex(
         registry,
         names.path,
         entries.map(e => e.digest),
-        annotations
+        annotations,
+        8,
+        mediaTypes
       )
       core.info(`Platforms: ${merged.platforms.join(', ')}`)
+      core.info(`Media types: ${FAMILY_TYPES[merged.family].name} (${merged.mediaType})`)
+      if (!FAMILY_TYPES[merged.family].indexAnnotations && Object.keys(annotations).length) {
+        core.info('A Docker manifest list has no annotations: the labels are not attached to it.')
+      }
       return merged
     })
   )
@@ -158,5 +224,10 @@ export async function mergeIndex(
     })
   )
   core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
-  return { digest: manifest.digest, size: index.size, platform: index.platforms.join(',') }
+  return {
+    digest: manifest.digest,
+    size: index.size,
+    platform: index.platforms.join(','),
+    annotated: FAMILY_TYPES[index.family].indexAnnotations
+  }
 }

@@ -32,7 +32,14 @@ export async function publish(
   const { docker } = session.docker
   if (!push) return describeLocalImage(docker, image.imageId)
   const annotations = manifestAnnotations(inputs.build.annotations)
-  const environment = { docker, registry, temp: run.temp, warmUp, annotations }
+  const environment = {
+    docker,
+    registry,
+    temp: run.temp,
+    warmUp,
+    annotations,
+    mediaTypes: plan.mediaTypes.family
+  }
   return inputs.pushByDigest
     ? pushByDigest(environment, names, image.imageId)
     : pushTags(environment, names, image.imageId)

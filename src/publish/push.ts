@@ -11,7 +11,7 @@ import { readSavedImage, type SavedImage } from '../docker/save.js'
 import { checkImageForRegistry } from '../github/registry-rules.js'
 import { sha256 } from '../oci/digest.js'
 import { parseJson, type ImageConfigJson } from '../oci/descriptor.js'
-import { MEDIA_TYPES } from '../oci/media-types.js'
+import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
 import { platformString } from '../oci/platform.js'
 import type { ImageNames } from '../plan/names.js'
 import type { RegistryClient } from '../registry/client.js'
@@ -29,6 +29,8 @@ export interface PushEnvironment {
   warmUp?: Promise<unknown>
   /** Annotations of the manifest (the annotations input). */
   annotations?: Record<string, string>
+  /** The media types of the manifest (media-types input); OCI when not given. */
+  mediaTypes?: MediaTypeFamily
 }
 
 /** The image uploaded under the first tag; every further tag is one manifest PUT. */
@@ -84,7 +86,7 @@ export async function pushByDigest(
 
 /** docker save, then the upload through the registry client (by digest, or under `tag`). */
 async function uploadSavedImage(
-  { docker, registry, temp, warmUp, annotations }: PushEnvironment,
+  { docker, registry, temp, warmUp, annotations, mediaTypes = 'oci' }: PushEnvironment,
   names: ImageNames,
   imageId: string,
   tag?: string
@@ -100,7 +102,15 @@ async function uploadSavedImage(
     const warnings = checkImageForRegistry(names, { os: config.os ?? '', layers: image.layers })
     warnings.forEach(w => core.warning(w))
     await warmUp
-    const result = await pushSavedImage(registry, names.path, image, 3, tag, annotations)
+    const result = await pushSavedImage(
+      registry,
+      names.path,
+      image,
+      3,
+      tag,
+      annotations,
+      mediaTypes
+    )
     core.info(
       `${image.layers.length} layer(s); ${result.uploaded} blob(s) uploaded ` +
         `(${registry.uploadedBytes} bytes), ${result.existing} already in the registry` +
@@ -109,7 +119,7 @@ async function uploadSavedImage(
     return {
       manifest: {
         digest: result.digest,
-        mediaType: MEDIA_TYPES.ociManifest,
+        mediaType: FAMILY_TYPES[mediaTypes].manifest,
         bytes: result.manifest
       },
       image,

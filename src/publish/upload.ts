@@ -1,6 +1,7 @@
 /**
  * Uploading a saved image (docker/save.ts) through the registry client: layers (streamed from
- * their files) and the config unless the repository has them, then an OCI image manifest PUT by
+ * their files) and the config unless the repository has them, then an image manifest (OCI, or
+ * Docker v2 with media-types: docker) PUT by
  * its digest or under a tag. `docker push` cannot push without a tag, nor retry each request on
  * its own; this can.
  */
@@ -8,23 +9,33 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
 import type { SavedImage } from '../docker/save.js'
 import { sha256 } from '../oci/digest.js'
-import { CONFIG_MEDIA_TYPE, MEDIA_TYPES } from '../oci/media-types.js'
+import { FAMILY_TYPES, layerTypeIn, type MediaTypeFamily } from '../oci/media-types.js'
 import type { RegistryClient } from '../registry/client.js'
 import { mapLimit } from '../util/concurrency.js'
 
-/** The OCI image manifest of a saved image, with the `annotations` input's when there are any. */
+/**
+ * The image manifest of a saved image, in `family`'s media types (oci/media-types.ts), with the
+ * `annotations` input's when there are any (OCI only: the plan refuses them with Docker v2).
+ * Throws a UserError for layers the family has no type for (zstd in Docker v2).
+ */
 export function imageManifest(
   image: SavedImage,
   configDigest: string,
-  annotations: Record<string, string> = {}
+  annotations: Record<string, string> = {},
+  family: MediaTypeFamily = 'oci'
 ): Buffer {
+  const types = FAMILY_TYPES[family]
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: MEDIA_TYPES.ociManifest,
-      config: { mediaType: CONFIG_MEDIA_TYPE, digest: configDigest, size: image.config.length },
-      layers: image.layers.map(l => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-      ...(Object.keys(annotations).length ? { annotations } : {})
+      mediaType: types.manifest,
+      config: { mediaType: types.config, digest: configDigest, size: image.config.length },
+      layers: image.layers.map(l => ({
+        mediaType: layerTypeIn(family, l.mediaType),
+        digest: l.digest,
+        size: l.size
+      })),
+      ...(Object.keys(annotations).length && family === 'oci' ? { annotations } : {})
     })
   )
 }
@@ -50,19 +61,23 @@ export async function pushSavedImage(
   /** A tag to store the manifest under; by its digest (no tag) when not given. */
   tag?: string,
   /** The manifest's annotations (the annotations input). */
-  annotations?: Record<string, string>
+  annotations?: Record<string, string>,
+  /** The media types of the manifest (media-types input). */
+  family: MediaTypeFamily = 'oci'
 ): Promise<PushedByDigest> {
   // The config's own hash: with the containerd image store the image ID is not the config's.
   const configDigest = sha256(image.config)
+  // Made first: layers the family cannot name fail before any upload.
+  const manifest = imageManifest(image, configDigest, annotations, family)
   const unique = image.layers.filter(
     (l, i) => image.layers.findIndex(o => o.digest === l.digest) === i
   )
   const how = await mapLimit(unique, concurrency, layer => client.uploadBlob(repository, layer))
   how.push(await client.uploadBlob(repository, image.config))
-  const manifest = imageManifest(image, configDigest, annotations)
   const digest = sha256(manifest)
+  const mediaType = FAMILY_TYPES[family].manifest
   const stored =
-    (await client.putManifest(repository, tag ?? digest, manifest, MEDIA_TYPES.ociManifest)) ??
+    (await client.putManifest(repository, tag ?? digest, manifest, mediaType)) ??
     (await client.headManifest(repository, tag ?? digest))?.digest
   if (stored !== digest) {
     throw new Error(

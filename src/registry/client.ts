@@ -1,28 +1,41 @@
 /**
  * A small client for the OCI distribution API (https://github.com/opencontainers/distribution-spec),
- * on Node's built-in fetch: the ping and its authentication challenge (Bearer tokens fetched from
+ * on undici's fetch: the ping and its authentication challenge (Bearer tokens fetched from
  * the realm with the user's credentials, as ghcr.io does, cached per scope; or Basic), manifests
  * (HEAD/GET/PUT, digest-checked), and blobs (HEAD, GET, cross-repository mount, monolithic
  * upload). Errors are RegistryError values carrying the registry's error code and HTTP status.
+ * TLS (which CAs, which scheme) is decided in tls.ts; the client's undici Agent applies it. It
+ * uses undici's own fetch with that Agent (one copy of undici for both: Node's built-in fetch
+ * rejects an Agent of another undici major).
  *
  * Hand-written on purpose: the WWW-Authenticate parser and the upload state machine are a few lines
  * each, and the maintained registry clients on npm pull in their own HTTP stacks (cold start).
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
+import { Agent, fetch as undiciFetch } from 'undici'
 import { sha256 } from '../oci/digest.js'
 import { MANIFEST_MEDIA_TYPES } from '../oci/media-types.js'
 import { networkCause } from '../util/errors.js'
 import { DEFAULT_POLICY, parseRetryAfter, withRetries, type RetryPolicy } from '../util/retry.js'
 import { parseChallenge, repositoryScope, type Challenge } from './auth.js'
-import { RegistryError, classifyRegistryError } from './errors.js'
+import {
+  RegistryError,
+  classifyRegistryError,
+  isSecondaryRateLimit,
+  retryAfterFromBody
+} from './errors.js'
+import {
+  DEFAULT_TLS_SOURCES,
+  certificateAdvice,
+  chooseTransport,
+  secureContext,
+  type TlsSources,
+  type Transport
+} from './tls.js'
 import { oneLine, quote, redactCredentials } from '../util/text.js'
 
-/** Registries on loopback are spoken to over plain HTTP, as the docker daemon does by default. */
-export function isLoopback(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, '')
-  return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]'
-}
+export { isLoopback } from './tls.js'
 
 export interface ManifestResult {
   digest: string
@@ -50,6 +63,10 @@ export interface RegistryClientOptions {
   sleep?: (ms: number) => Promise<void>
   /** Aborts every request under way and every wait (the step is ending). */
   signal?: AbortSignal
+  /** Where the CAs and insecure registries are read from (tls.ts); the daemon's paths by default. */
+  tls?: TlsSources
+  /** Told once how an insecure registry is spoken to, when that is worth a line in the log. */
+  onTransport?: (note: string) => void
   /**
    * Told every credential the client derives, as soon as it holds it (the Basic header's base64,
    * each Bearer token the registry issues): the action masks them (core.setSecret). The password
@@ -70,8 +87,9 @@ export interface FileBlob {
 type Body = Buffer | (() => AsyncIterable<Uint8Array>)
 
 export class RegistryClient {
-  readonly baseUrl: string
-  private readonly fetchFn: typeof fetch
+  /** How the registry is spoken to (tls.ts), once decided; a fetchFn given by a test gets https. */
+  private transport: Transport | undefined
+  private fetchFn: typeof fetch
   /** Bearer tokens by scope set (space-separated scopes, sorted). */
   private readonly tokens = new Map<string, string>()
   /** What the registry asked for, learnt from the first 401: undefined until then. */
@@ -85,7 +103,6 @@ export class RegistryClient {
   private readonly secrets: string[] = []
 
   constructor(private readonly options: RegistryClientOptions) {
-    this.baseUrl = `${isLoopback(options.registry) ? 'http' : 'https'}://${options.registry}`
     this.fetchFn = options.fetchFn ?? fetch
     if (options.password) {
       // The password is the caller's, masked where it was read; what the client derives from it is
@@ -104,6 +121,50 @@ export class RegistryClient {
   /** Text a server sent, fit for a message: one line, no credentials (echoed headers, tokens). */
   private serverText(text: string, max = 300): string {
     return oneLine(redactCredentials(text, this.secrets), max)
+  }
+
+  /** https://REGISTRY, or http:// for an insecure registry that does not speak TLS. */
+  get baseUrl(): string {
+    return `${this.transport?.scheme ?? 'https'}://${this.options.registry}`
+  }
+
+  /** How to speak to the registry: decided before the first request (a TLS handshake at most). */
+  private async ready(): Promise<void> {
+    if (this.transport?.final) return
+    // Concurrent first requests share one decision.
+    this.choosing ??= this.choose().finally(() => (this.choosing = undefined))
+    await this.choosing
+  }
+
+  private choosing: Promise<void> | undefined
+  private agent: Agent | undefined
+
+  private async choose(): Promise<void> {
+    const transport = await chooseTransport(
+      this.options.registry,
+      this.options.tls ?? DEFAULT_TLS_SOURCES
+    )
+    if (transport.note) this.options.onTransport?.(transport.note)
+    this.transport = transport
+    if (this.options.fetchFn) return
+    // Plain HTTP needs no trust store (parsing it takes 0.1-0.2 s).
+    const agent = new Agent(
+      transport.scheme === 'https'
+        ? {
+            connect: {
+              secureContext: secureContext(transport.tls),
+              rejectUnauthorized: transport.verify
+            }
+          }
+        : {}
+    )
+    void this.agent?.close().catch(() => undefined)
+    this.agent = agent
+    this.fetchFn = ((url: string, init: RequestInit) =>
+      undiciFetch(url, {
+        ...(init as Parameters<typeof undiciFetch>[1]),
+        dispatcher: agent
+      })) as unknown as typeof fetch
   }
 
   get registry(): string {
@@ -175,21 +236,51 @@ export class RegistryClient {
       })
     } catch (error) {
       const code = networkCause(error)
-      throw new RegistryError(`cannot reach ${this.options.registry} (${code})`, 0, 'NETWORK', code)
-    }
-    if (response.status === 429 || response.status >= 500) {
-      const retryAfter = parseRetryAfter(response.headers.get('retry-after'))
-      const error = await this.errorFrom(
-        response,
-        `${init.method ?? 'GET'} ${new URL(url).pathname}`
+      const advice = this.transport ? certificateAdvice(code, this.transport.tls) : ''
+      throw new RegistryError(
+        `cannot reach ${this.options.registry} (${code})${advice}`,
+        0,
+        'NETWORK',
+        code
       )
+    }
+    const what = `${init.method ?? 'GET'} ${new URL(url).pathname}`
+    if (response.status === 429 || response.status >= 500) {
+      const error = await this.errorFrom(response, what)
+      // ghcr.io names the wait of a 429 in its body only ("retry-after: 10.48ms, …").
+      const retryAfter =
+        parseRetryAfter(response.headers.get('retry-after')) ??
+        (response.status === 429 ? retryAfterFromBody(error.detail) : undefined)
       throw new RegistryError(error.message, error.status, error.code, error.detail, retryAfter)
+    }
+    if (response.status === 403) {
+      // GitHub's secondary rate limit is a 403: read the body to tell it from a refusal, and hand
+      // any other 403 on with the same body.
+      const text = await response.text().catch(() => '')
+      const copy = new Response(text, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers
+      })
+      if (isSecondaryRateLimit(403, text)) {
+        const error = await this.errorFrom(copy, what)
+        const retryAfter = parseRetryAfter(response.headers.get('retry-after'))
+        throw new RegistryError(
+          error.message,
+          403,
+          error.code,
+          error.detail || this.serverText(text),
+          retryAfter
+        )
+      }
+      return copy
     }
     return response
   }
 
   /** `GET /v2/`: learns how the registry wants to be authenticated. */
   async ping(): Promise<void> {
+    await this.ready()
     const response = await this.send(`${this.baseUrl}/v2/`, { method: 'GET' })
     await response.body?.cancel()
     if (response.status === 401) {
@@ -287,6 +378,7 @@ export class RegistryClient {
     scopes: string[],
     init: { headers?: Record<string, string>; body?: Body } = {}
   ): Promise<Response> {
+    await this.ready()
     const url = new URL(pathOrUrl, this.baseUrl).toString()
     const attempt = (): Promise<Response> => {
       const auth = this.authHeader(scopes)

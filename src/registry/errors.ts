@@ -10,12 +10,39 @@ export class RegistryError extends Error {
     readonly code: string,
     /** The registry's own error message, when it sent one (for NETWORK: the error code). */
     readonly detail: string = '',
-    /** Retry-After of a 429 or 503, in seconds. */
+    /** Retry-After of a 429 or 503 (header, or the wait a 429 body names), in seconds. */
     readonly retryAfterSeconds?: number
   ) {
     super(message)
     this.name = 'RegistryError'
   }
+}
+
+/** The shortest wait before retrying a rate-limited request, whatever the registry says. */
+export const RATE_LIMIT_FLOOR_SECONDS = 1
+/**
+ * A 403 for GitHub's secondary rate limit names no wait: GitHub asks clients to wait at least a
+ * minute then (docs "Rate limits for the REST API", "secondary rate limits").
+ */
+export const SECONDARY_RATE_LIMIT_SECONDS = 60
+
+/**
+ * The wait a 429 names in its body, in seconds: ghcr.io sends it there, not in a Retry-After
+ * header ("retry-after: 10.48ms, allowed: 2000/minute"; REGISTRY-FACTS "ghcr.io protocol
+ * details"). Units ms, s, m (none: seconds). Never less than RATE_LIMIT_FLOOR_SECONDS; undefined
+ * when the text names no wait.
+ */
+export function retryAfterFromBody(text: string): number | undefined {
+  const m = /retry[-_ ]after:?\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\b/i.exec(text)
+  if (!m) return undefined
+  const value = Number(m[1])
+  const seconds = m[2] === 'ms' ? value / 1000 : m[2] === 'm' ? value * 60 : value
+  return Math.max(RATE_LIMIT_FLOOR_SECONDS, seconds)
+}
+
+/** A 403 that is GitHub's secondary rate limit ("You have exceeded a secondary rate limit"). */
+export function isSecondaryRateLimit(status: number, text: string): boolean {
+  return status === 403 && /secondary rate limit/i.test(text)
 }
 
 /** Network errors worth another try; anything else (a DNS name that does not exist…) is final. */
@@ -32,7 +59,14 @@ export function classifyRegistryError(error: unknown): Verdict {
     return {
       transient: true,
       retryAfterSeconds: error.retryAfterSeconds,
-      reason: String(error.status)
+      reason: error.status === 429 ? '429 rate limit' : String(error.status)
+    }
+  }
+  if (isSecondaryRateLimit(error.status, error.detail || error.message)) {
+    return {
+      transient: true,
+      retryAfterSeconds: error.retryAfterSeconds ?? SECONDARY_RATE_LIMIT_SECONDS,
+      reason: '403 secondary rate limit'
     }
   }
   return { transient: false, reason: String(error.status) }

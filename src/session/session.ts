@@ -10,7 +10,7 @@ import { createActionConfig } from '../docker/config.js'
 import type { RunContext } from '../github/context.js'
 import type { Plan } from '../plan/plan.js'
 import { repositoryScope } from '../registry/auth.js'
-import { RegistryClient } from '../registry/client.js'
+import { RegistryClient, isLoopback } from '../registry/client.js'
 import { STATE } from '../state.js'
 import { DEFAULT_POLICY, type RetryPolicy } from '../util/retry.js'
 
@@ -33,7 +33,11 @@ export class Session {
       retry: this.policy,
       signal: this.stop.signal,
       onRetry: message => core.info(`Transient failure: ${message}`),
-      onSecret: value => core.setSecret(value)
+      onSecret: value => core.setSecret(value),
+      tls: run.tls,
+      // An unverified certificate is docker's way with insecure registries: worth a warning
+      // unless the registry is on this machine.
+      onTransport: note => (isLoopback(plan.names.registry) ? core.info(note) : core.warning(note))
     })
   }
 

@@ -214,6 +214,28 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
     indexAnnotations: ['org.opencontainers.image.description=A, b']
   }
 
+  it('media-types docker: Docker v2 manifests and list (oci-mediatypes=false)', () => {
+    const args = platformBuildArgs(
+      { ...platformRequest, indexAnnotations: [], ociMediaTypes: false },
+      '/t/meta.json'
+    )
+    expect(args[args.indexOf('--output') + 1]).toBe(
+      'type=image,name=ghcr.io/o/i:1.0,oci-mediatypes=false,push=true'
+    )
+    expect(args).not.toContain('--annotation')
+    const byDigest = platformBuildArgs(
+      {
+        ...platformRequest,
+        output: { push: true, name: 'ghcr.io/o/i', byDigest: true },
+        ociMediaTypes: false
+      },
+      '/t/meta.json'
+    )
+    expect(byDigest[byDigest.indexOf('--output') + 1]).toBe(
+      'type=image,name=ghcr.io/o/i,push-by-digest=true,name-canonical=true,oci-mediatypes=false,push=true'
+    )
+  })
+
   it('pushes under the first tag, attestations off, index annotations, no --load and no --tag', () => {
     expect(platformBuildArgs(platformRequest, '/t/meta.json')).toEqual([
       'buildx',

@@ -4,7 +4,7 @@ import { resolveNames } from '../../../src/plan/names.js'
 import {
   checkEngineForRegistry,
   checkImageForRegistry,
-  registryNotices
+  checkRegistryOpen
 } from '../../../src/github/registry-rules.js'
 
 const GB = 1024 ** 3
@@ -71,13 +71,24 @@ describe('registry rules (REGISTRY-FACTS.md, Limits)', () => {
     expect(w[0]).toMatch(/11\.0 GB compressed; .* handles images over 10 GB poorly/)
   })
 
-  it('docker.pkg.github.com on github.com: a notice with the ghcr.io name', () => {
-    expect(registryNotices(names('docker.pkg.github.com'), 'https://github.com')).toEqual([
-      expect.stringMatching(
-        /replaced by the Container registry \(ghcr\.io\).*ghcr\.io\/octo-org\/app/
-      )
-    ])
-    expect(registryNotices(names('ghcr.io'), 'https://github.com')).toEqual([])
+  it('docker.pkg.github.com (closed 2025-02-24) is refused, naming the ghcr.io image', () => {
+    expect(() => checkRegistryOpen(names('docker.pkg.github.com'), 'https://github.com')).toThrow(
+      UserError
+    )
+    expect(() => checkRegistryOpen(names('docker.pkg.github.com'), 'https://github.com')).toThrow(
+      /^docker\.pkg\.github\.com was closed on 2025-02-24 .*publish to ghcr\.io\/octo-org\/app instead \(remove registry and registry-type/
+    )
+    // From GHES too: the host is github.com's, and closed for everyone.
+    expect(() =>
+      checkRegistryOpen(names('docker.pkg.github.com:443'), 'https://ghe.example.com')
+    ).toThrow(/ghcr\.io\/octo-org\/app instead \(registry: ghcr\.io, registry-type: container/)
+    // The docker scheme stays for GHES, and ghcr.io is open.
+    for (const open of ['ghcr.io', 'docker.ghe.example.com']) {
+      expect(() => checkRegistryOpen(names(open), 'https://ghe.example.com')).not.toThrow()
+    }
+    expect(() =>
+      checkRegistryOpen(names('ghe.example.com', 'docker'), 'https://ghe.example.com')
+    ).not.toThrow()
   })
 
   it('the GHES Docker registry with Docker Engine 25+ fails, advising the Container registry', () => {

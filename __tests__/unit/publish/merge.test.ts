@@ -57,12 +57,16 @@ describe('parsing merge-digests', () => {
 })
 
 /** An image as a registry holds it: config, and a manifest naming it and one layer. */
-function image(platform: { os: string; architecture: string; variant?: string }, layer = 100) {
+function image(
+  platform: { os: string; architecture: string; variant?: string },
+  layer = 100,
+  mediaType: string = MEDIA_TYPES.ociManifest
+) {
   const config = Buffer.from(JSON.stringify({ ...platform, rootfs: { diff_ids: [] } }))
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: MEDIA_TYPES.ociManifest,
+      mediaType,
       config: { mediaType: 'x', digest: sha(config), size: config.length },
       layers: [{ mediaType: 'y', digest: d('f'), size: layer }]
     })
@@ -261,5 +265,93 @@ describe('mergeIndex', () => {
       await expect(mergeIndex(r.client, names, entries, {})).rejects.toThrow(/Nothing was pushed/)
       expect(r.calls.filter(c => c.startsWith('PUT'))).toEqual([])
     }
+  })
+})
+
+describe('an index of one media-type family', () => {
+  const dockerAmd64 = image({ os: 'linux', architecture: 'amd64' }, 10, MEDIA_TYPES.dockerManifest)
+  const dockerArm64 = image({ os: 'linux', architecture: 'arm64' }, 20, MEDIA_TYPES.dockerManifest)
+  const ociArm64 = image({ os: 'linux', architecture: 'arm64' }, 20)
+  const annotations = { 'org.opencontainers.image.description': 'hello' }
+
+  it('Docker v2 images, media-types not given: a Docker manifest list, without annotations', async () => {
+    const r = fakeRegistry([dockerAmd64, dockerArm64])
+    const merged = await buildMergedIndex(
+      r.client,
+      'o/i',
+      [dockerArm64.digest, dockerAmd64.digest],
+      annotations,
+      8,
+      { family: 'oci', given: false }
+    )
+    expect(merged).toMatchObject({ family: 'docker', mediaType: MEDIA_TYPES.dockerList })
+    const list = JSON.parse(merged.bytes.toString())
+    expect(list.mediaType).toBe(MEDIA_TYPES.dockerList)
+    expect(list.annotations).toBeUndefined()
+    expect(list.manifests.map((m: { mediaType: string }) => m.mediaType)).toEqual([
+      MEDIA_TYPES.dockerManifest,
+      MEDIA_TYPES.dockerManifest
+    ])
+  })
+
+  it('refuses images of both families (not converted: their digests would change); nothing is pushed', async () => {
+    const r = fakeRegistry([dockerAmd64, ociArm64])
+    const merge = buildMergedIndex(r.client, 'o/i', [dockerAmd64.digest, ociArm64.digest], {}, 8, {
+      family: 'oci',
+      given: false
+    })
+    await expect(merge).rejects.toThrow(UserError)
+    await expect(
+      buildMergedIndex(r.client, 'o/i', [dockerAmd64.digest, ociArm64.digest])
+    ).rejects.toThrow(
+      new RegExp(
+        `lists OCI images \\(${ociArm64.digest}\\) and Docker v2 schema 2 images \\(${dockerAmd64.digest}\\): an index never mixes`
+      )
+    )
+    expect(r.calls.filter(c => c.startsWith('PUT'))).toEqual([])
+  })
+
+  it('media-types given: images of the other family are refused, saying which', async () => {
+    const r = fakeRegistry([dockerAmd64, dockerArm64])
+    await expect(
+      buildMergedIndex(r.client, 'o/i', [dockerAmd64.digest, dockerArm64.digest], {}, 8, {
+        family: 'oci',
+        given: true
+      })
+    ).rejects.toThrow(
+      /media-types is oci, so the index is a OCI index, which cannot list .*application\/vnd\.docker\.distribution\.manifest\.v2\+json.*set media-types: docker in this step/
+    )
+  })
+
+  it('media-types docker: an index with attestations cannot be taken over', async () => {
+    const attestation = {
+      mediaType: MEDIA_TYPES.ociManifest,
+      digest: d('9'),
+      size: 5,
+      platform: { os: 'unknown', architecture: 'unknown' },
+      annotations: { 'vnd.docker.reference.type': 'attestation-manifest' }
+    }
+    const dockerIndex = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.ociIndex,
+        manifests: [
+          {
+            mediaType: MEDIA_TYPES.dockerManifest,
+            digest: dockerAmd64.digest,
+            size: dockerAmd64.manifest.length,
+            platform: { os: 'linux', architecture: 'amd64' }
+          },
+          attestation
+        ]
+      })
+    )
+    const r = fakeRegistry([dockerAmd64, dockerArm64], { [sha(dockerIndex)]: dockerIndex })
+    await expect(
+      buildMergedIndex(r.client, 'o/i', [sha(dockerIndex), dockerArm64.digest], {}, 8, {
+        family: 'docker',
+        given: true
+      })
+    ).rejects.toThrow(/sha256:9{64} \(an attestation, OCI only\)/)
   })
 })

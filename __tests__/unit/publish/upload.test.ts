@@ -158,6 +158,72 @@ describe('reading docker save output', () => {
   })
 })
 
+describe('media-types docker', () => {
+  it('makes a Docker v2 schema 2 manifest: manifest, config and layer types renamed, bytes the same', () => {
+    const config = Buffer.from('{"os":"linux"}')
+    const layer = { file: 'f', digest: 'sha256:ab', size: 3, mediaType: LAYER_MEDIA_TYPES.gzip }
+    expect(
+      JSON.parse(imageManifest({ config, layers: [layer] }, sha(config), {}, 'docker').toString())
+    ).toEqual({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: {
+        mediaType: 'application/vnd.docker.container.image.v1+json',
+        digest: sha(config),
+        size: config.length
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+          digest: 'sha256:ab',
+          size: 3
+        }
+      ]
+    })
+  })
+
+  it('PUTs it with its own Content-Type, and refuses zstd layers before any upload', async () => {
+    const calls: string[] = []
+    const client = {
+      registry: 'r.example',
+      uploadBlob: async (_repo: string, blob: Buffer | { digest: string }) => {
+        calls.push(`blob ${Buffer.isBuffer(blob) ? sha(blob) : blob.digest}`)
+        return 'uploaded'
+      },
+      putManifest: async (_repo: string, ref: string, bytes: Buffer, type: string) => {
+        calls.push(`manifest ${ref} ${type}`)
+        return sha(bytes)
+      },
+      headManifest: async () => undefined
+    } as unknown as RegistryClient
+    const config = Buffer.from('{}')
+    const gzip = { file: 'f', digest: 'sha256:1', size: 1, mediaType: LAYER_MEDIA_TYPES.gzip }
+    const pushed = await pushSavedImage(
+      client,
+      'o/i',
+      { config, layers: [gzip] },
+      3,
+      'v1',
+      {},
+      'docker'
+    )
+    expect(calls).toEqual([
+      'blob sha256:1',
+      `blob ${sha(config)}`,
+      'manifest v1 application/vnd.docker.distribution.manifest.v2+json'
+    ])
+    expect(pushed.digest).toBe(
+      sha(imageManifest({ config, layers: [gzip] }, sha(config), {}, 'docker'))
+    )
+    calls.length = 0
+    const zstd = { ...gzip, digest: 'sha256:2', mediaType: LAYER_MEDIA_TYPES.zstd }
+    await expect(
+      pushSavedImage(client, 'o/i', { config, layers: [gzip, zstd] }, 3, 'v1', {}, 'docker')
+    ).rejects.toThrow(/zstd layers, which Docker v2 schema 2 manifests cannot list/)
+    expect(calls).toEqual([])
+  })
+})
+
 describe('pushing a saved image', () => {
   it('uploads each distinct blob once, then PUTs the manifest by its digest (no tag)', async () => {
     const calls: string[] = []
