@@ -13,18 +13,17 @@
  * merge-digests takes a shorter road: no docker; one index of the images pushed by digest.
  */
 import * as core from '@actions/core'
-import { keepLogin } from './docker/keep-login.js'
 import { readRunContext, type RunContext } from './github/context.js'
 import { packagePageUrl } from './github/hosts.js'
-import { manifestAnnotations } from './plan/build-options.js'
 import { makePlan, type Plan } from './plan/plan.js'
 import { readLabels } from './produce/labels.js'
 import { produce } from './produce/produce.js'
 import { findSourceImage } from './produce/source-image.js'
-import { mergeIndex } from './publish/merge.js'
+import { mergeDigests } from './publish/merge.js'
 import { publish } from './publish/publish.js'
 import { setOutputs, type PublishResult } from './report/outputs.js'
 import { writeSummary } from './report/summary.js'
+import { keepLoginForLaterSteps } from './session/keep-login.js'
 import { preflightAndLogin } from './session/preflight.js'
 import { Session } from './session/session.js'
 import { fail } from './report/fail.js'
@@ -38,7 +37,7 @@ export async function run(): Promise<void> {
     const plan = makePlan(context)
     announce(plan)
     session = new Session(context, plan)
-    const result = plan.merging ? await mergeDigests(session) : await buildAndPublish(session)
+    const result = plan.merging ? await mergeImages(session) : await buildAndPublish(session)
     if (plan.inputs.keepLogin) await keepLoginForLaterSteps(session)
     setOutputs(result)
     await writeSummary(result, context.hasStepSummary)
@@ -81,59 +80,20 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   }
 }
 
-/**
- * merge-digests: no docker at all (no config directory, no login). The labels become the index's
- * annotations, where GitHub reads a multi-platform image's description (REGISTRY-FACTS "Limits").
- */
-async function mergeDigests(session: Session): Promise<PublishResult> {
-  const { plan, run, registry } = session
+/** merge-digests: one index of the images pushed by digest (publish/merge.ts). */
+async function mergeImages(session: Session): Promise<PublishResult> {
+  const { plan, run } = session
+  const merged = `none: merged ${plan.inputs.mergeDigests.length} images into an index`
   if (!plan.push) {
     // Only on a pull request from a fork, where the build jobs pushed nothing either.
     core.notice('push is false, so the images are not merged: nothing was pushed.')
-    return {
-      ...result(plan, run),
-      imageId: '',
-      builder: 'none',
-      labels: {},
-      digest: '',
-      size: null,
-      platform: ''
-    }
+    const nothing = { digest: '', size: null, platform: '' }
+    return { ...result(plan, run), imageId: '', builder: 'none', labels: {}, ...nothing }
   }
-  const warmUp = session.warmUp()
-  const labels = await readLabels(plan, run)
-  await warmUp
-  // The annotations input goes on the index too (it wins over a label of the same key).
-  const annotations = { ...labels.all, ...manifestAnnotations(plan.inputs.build.annotations) }
-  const { annotated, ...published } = await mergeIndex(
-    registry,
-    plan.names,
-    plan.inputs.mergeDigests,
-    annotations,
-    plan.mediaTypes
-  )
-  return {
-    ...result(plan, run),
-    imageId: '',
-    builder: `none: merged ${plan.inputs.mergeDigests.length} images into an index`,
-    labels: annotated ? labels.all : {},
-    labelsAre: 'annotations',
-    ...published
-  }
-}
-
-/**
- * keep-login: the job's later steps (actions/attest-build-provenance with push-to-registry, a
- * `docker run` of the image) find the login in the runner's Docker config; the post step undoes it.
- */
-async function keepLoginForLaterSteps(session: Session): Promise<void> {
-  const { plan, run } = session
-  await keepLogin(
-    run.dockerConfig,
-    { registry: plan.names.registry, username: plan.inputs.username, token: plan.inputs.token },
-    session.docker.configDir,
-    kept => core.saveState(STATE.keptLogin, JSON.stringify(kept))
-  )
+  const labels = session.background(readLabels(plan, run).then(l => l.all))
+  const { annotations, ...published } = await mergeDigests(session, labels)
+  const shown = { labels: annotations, labelsAre: 'annotations' as const }
+  return { ...result(plan, run), imageId: '', builder: merged, ...shown, ...published }
 }
 
 /** What every result shows: the names, the version, the package's page. */

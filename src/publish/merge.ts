@@ -36,6 +36,8 @@ import {
   type MediaTypeFamily
 } from '../oci/media-types.js'
 import type { MediaTypesChoice } from '../plan/media-types.js'
+import { manifestAnnotations } from '../plan/build-options.js'
+import type { Session } from '../session/session.js'
 import { mapLimit } from '../util/concurrency.js'
 import { UserError } from '../util/errors.js'
 import type { Published } from './describe.js'
@@ -230,4 +232,27 @@ export async function mergeIndex(
     platform: index.platforms.join(','),
     annotated: FAMILY_TYPES[index.family].indexAnnotations
   }
+}
+
+/**
+ * merge-digests as a stage: no docker at all (no config directory, no login). The labels, and the
+ * annotations input over them, become the index's annotations, where GitHub reads a multi-platform
+ * image's description (REGISTRY-FACTS "Limits"). Returns them when the index carries them.
+ */
+export async function mergeDigests(
+  session: Session,
+  labels: Promise<Record<string, string>>
+): Promise<Published & { annotations: Record<string, string> }> {
+  const { plan, registry } = session
+  const warmUp = session.warmUp()
+  const annotations = { ...(await labels), ...manifestAnnotations(plan.inputs.build.annotations) }
+  await warmUp
+  const { annotated, ...published } = await mergeIndex(
+    registry,
+    plan.names,
+    plan.inputs.mergeDigests,
+    annotations,
+    plan.mediaTypes
+  )
+  return { ...published, annotations: annotated ? annotations : {} }
 }
