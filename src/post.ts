@@ -4,12 +4,20 @@
  */
 import * as core from '@actions/core'
 import { existsSync } from 'node:fs'
-import { Docker } from './docker.js'
-import { removeActionConfig } from './docker-config.js'
-import { errorMessage } from './errors.js'
+import { Docker } from './docker/cli.js'
+import { removeActionConfig } from './docker/config.js'
 import { STATE } from './state.js'
+import { errorMessage } from './util/errors.js'
 
 export async function post(): Promise<void> {
+  try {
+    await cleanUp()
+  } catch (error) {
+    core.setFailed(`Cleaning up failed: ${errorMessage(error)}`)
+  }
+}
+
+async function cleanUp(): Promise<void> {
   const dir = core.getState(STATE.configDir)
   const registry = core.getState(STATE.registry)
   if (!dir) {

@@ -23,7 +23,7 @@ import {
 } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { assetName } from '../../src/buildx.js'
+import { assetName } from '../../src/docker/buildx.js'
 import {
   Runner,
   clientDocker,

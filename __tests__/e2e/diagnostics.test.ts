@@ -1,5 +1,5 @@
 /**
- * End to end: the advice of src/diagnostics.ts as a user sees it, from dist/index.js.
+ * End to end: the advice of src/report/diagnostics.ts as a user sees it, from dist/index.js.
  * - SAML/SSO: the real Docker engine pushes through a stand-in proxy that answers uploads with
  *   GitHub's SAML-enforcement 403 (fixtures/forbidding-proxy.mjs); everything else reaches the real
  *   registry.
@@ -24,8 +24,7 @@ function forbidDocker(runner: Runner): string {
   const bin = path.join(runner.root, 'bin')
   mkdirSync(bin)
   const marker = path.join(runner.root, 'docker-calls')
-  // It reads stdin like docker does: @actions/exec writes the token there, and a pipe closed
-  // before that write would crash the step with EPIPE.
+  // It reads stdin as `docker login --password-stdin` does (every other command gets none).
   writeFileSync(
     path.join(bin, 'docker'),
     `#!/bin/sh\necho "$@" >> '${marker}'\ncat >/dev/null\necho 'stub: refused' >&2\nexit 1\n`

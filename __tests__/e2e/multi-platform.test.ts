@@ -11,7 +11,9 @@ import { describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 import { pack } from 'tar-stream'
-import { MEDIA_TYPES, RegistryClient, sha256 } from '../../src/registry.js'
+import { MEDIA_TYPES } from '../../src/oci/media-types.js'
+import { RegistryClient } from '../../src/registry/client.js'
+import { sha256 } from '../../src/oci/digest.js'
 import {
   Runner,
   clientDocker,

@@ -1,0 +1,238 @@
+import { describe, expect, it } from '@jest/globals'
+import { writeFileSync } from 'node:fs'
+import { Docker, type ExecFn } from '../../../src/docker/cli.js'
+import {
+  buildArgs,
+  platformBuildArgs,
+  type PlatformBuildRequest
+} from '../../../src/docker/build-args.js'
+import { lastErrorLine } from '../../../src/docker/errors.js'
+import { DockerCommandError } from '../../../src/docker/errors.js'
+
+interface Call {
+  args: string[]
+  input?: string
+  env?: Record<string, string>
+}
+
+function recorder(
+  answer: (args: string[]) => { exitCode: number; stdout?: string; stderr?: string }
+) {
+  const calls: Call[] = []
+  const fn: ExecFn = async (command, args, options) => {
+    expect(command).toBe('docker')
+    calls.push({
+      args,
+      input: options.input?.toString('utf8'),
+      env: options.env as Record<string, string>
+    })
+    const a = answer(args)
+    return { exitCode: a.exitCode, stdout: a.stdout ?? '', stderr: a.stderr ?? '' }
+  }
+  return { calls, fn }
+}
+
+const request = {
+  context: '.',
+  file: '',
+  tags: ['r/i:1', 'r/i:latest'],
+  buildArgs: ['A=1 2'],
+  labels: ['k=v; rm -rf /'],
+  target: 'prod',
+  pull: true,
+  noCache: false
+}
+
+describe('docker CLI', () => {
+  it('logs in with the token on stdin only, never in argv, using the action config', async () => {
+    const { calls, fn } = recorder(() => ({ exitCode: 0, stdout: 'Login Succeeded' }))
+    await new Docker('/tmp/cfg', fn, { PATH: '/bin' }).login('ghcr.io', 'octocat', 's3cr3t')
+    expect(calls[0].args).toEqual(['login', 'ghcr.io', '--username', 'octocat', '--password-stdin'])
+    expect(calls[0].input).toBe('s3cr3t')
+    expect(JSON.stringify(calls[0].args)).not.toContain('s3cr3t')
+    expect(calls[0].env).toEqual({ PATH: '/bin', DOCKER_CONFIG: '/tmp/cfg' })
+  })
+
+  it('fails with docker’s own last error line', async () => {
+    const { fn } = recorder(() => ({
+      exitCode: 1,
+      stderr:
+        'WARNING! something\nError response from daemon: Get "https://r/v2/": unauthorized: bad creds\n\n'
+    }))
+    const err = await new Docker('/c', fn).login('r', 'u', 't').catch(e => e)
+    expect(err).toBeInstanceOf(DockerCommandError)
+    expect(err.message).toBe(
+      'docker login failed (exit code 1): Error response from daemon: Get "https://r/v2/": unauthorized: bad creds'
+    )
+  })
+
+  it('builds with each input its own argv entry, tags applied at build time', () => {
+    expect(buildArgs(request, 'classic', '/t/iid')).toEqual([
+      'build',
+      '--tag',
+      'r/i:1',
+      '--tag',
+      'r/i:latest',
+      '--build-arg',
+      'A=1 2',
+      '--label',
+      'k=v; rm -rf /',
+      '--target',
+      'prod',
+      '--pull',
+      '--iidfile',
+      '/t/iid',
+      '.'
+    ])
+    expect(
+      buildArgs(
+        { ...request, file: 'x/Dockerfile', noCache: true, pull: false },
+        'buildx',
+        '/t/iid'
+      ).slice(0, 3)
+    ).toEqual(['buildx', 'build', '--load'])
+    expect(buildArgs({ ...request, file: 'x/Dockerfile', noCache: true }, 'buildx', '/i')).toEqual(
+      expect.arrayContaining(['--file', 'x/Dockerfile', '--no-cache'])
+    )
+  })
+
+  it('returns the image ID from the iidfile', async () => {
+    const { fn } = recorder(args => {
+      writeFileSync(args[args.indexOf('--iidfile') + 1], 'sha256:abc\n')
+      return { exitCode: 0 }
+    })
+    expect(await new Docker('/c', fn).build(request, 'classic')).toBe('sha256:abc')
+  })
+
+  it('detects buildx by its exit code', async () => {
+    expect(await new Docker('/c', recorder(() => ({ exitCode: 0 })).fn).hasBuildx()).toBe(true)
+    expect(await new Docker('/c', recorder(() => ({ exitCode: 1 })).fn).hasBuildx()).toBe(false)
+  })
+
+  it('last error line prefers stderr, falls back to stdout', () => {
+    expect(lastErrorLine('', 'a\nb\n')).toBe('b')
+    expect(lastErrorLine('x\n', 'b')).toBe('x')
+    expect(lastErrorLine('', '')).toBe('')
+  })
+
+  it('finds a local image by ID or reference, without pulling', async () => {
+    const { calls, fn } = recorder(args =>
+      args[4] === 'hello:1'
+        ? { exitCode: 0, stdout: `sha256:${'c'.repeat(64)}\n` }
+        : { exitCode: 1, stderr: 'Error: No such image: missing:1' }
+    )
+    const docker = new Docker('/c', fn)
+    expect(await docker.localImageId('hello:1')).toBe(`sha256:${'c'.repeat(64)}`)
+    expect(await docker.localImageId('missing:1')).toBeUndefined()
+    expect(calls[0].args).toEqual(['image', 'inspect', '--format', '{{.Id}}', 'hello:1'])
+  })
+
+  it('reports other inspect failures (e.g. no daemon) as docker errors', async () => {
+    const { fn } = recorder(() => ({
+      exitCode: 1,
+      stderr: 'Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?'
+    }))
+    await expect(new Docker('/c', fn).localImageId('a')).rejects.toThrow(
+      /docker image inspect failed \(exit code 1\): Cannot connect/
+    )
+  })
+
+  it('saves an image to a file (push-by-digest), the image its own argv entry', async () => {
+    const { calls, fn } = recorder(() => ({ exitCode: 0 }))
+    await new Docker('/c', fn).save('sha256:abc', '/t/image.tar')
+    expect(calls[0].args).toEqual(['save', '--output', '/t/image.tar', 'sha256:abc'])
+  })
+})
+
+describe('docker buildx build for platforms (buildx pushes; there is no buildx on the test machine)', () => {
+  const platformRequest: PlatformBuildRequest = {
+    ...request,
+    tags: [],
+    platforms: ['linux/amd64', 'linux/arm64'],
+    output: { push: true, name: 'ghcr.io/o/i:1.0', byDigest: false },
+    provenance: 'false',
+    sbom: false,
+    indexAnnotations: ['org.opencontainers.image.description=A, b']
+  }
+
+  it('pushes under the first tag, attestations off, index annotations, no --load and no --tag', () => {
+    expect(platformBuildArgs(platformRequest, '/t/meta.json')).toEqual([
+      'buildx',
+      'build',
+      '--platform',
+      'linux/amd64,linux/arm64',
+      '--provenance=false',
+      '--sbom=false',
+      '--output',
+      'type=image,name=ghcr.io/o/i:1.0,push=true',
+      '--metadata-file',
+      '/t/meta.json',
+      '--build-arg',
+      'A=1 2',
+      '--label',
+      'k=v; rm -rf /',
+      '--annotation',
+      'index:org.opencontainers.image.description=A, b',
+      '--target',
+      'prod',
+      '--pull',
+      '.'
+    ])
+  })
+
+  it('pushes by digest without a tag (push-by-digest, name-canonical), and only builds when not pushing', () => {
+    const byDigest = platformBuildArgs(
+      {
+        ...platformRequest,
+        output: { push: true, name: 'ghcr.io/o/i', byDigest: true },
+        provenance: 'mode=max',
+        sbom: true
+      },
+      '/m'
+    )
+    expect(byDigest).toEqual(
+      expect.arrayContaining([
+        '--provenance=mode=max',
+        '--sbom=true',
+        'type=image,name=ghcr.io/o/i,push-by-digest=true,name-canonical=true,push=true'
+      ])
+    )
+    const notPushed = platformBuildArgs({ ...platformRequest, output: { push: false } }, '/m')
+    expect(notPushed[notPushed.indexOf('--output') + 1]).toBe('type=cacheonly')
+    expect(notPushed).not.toContain('--load')
+  })
+
+  it('reads the pushed digest and config from the metadata file buildx writes', async () => {
+    const { calls, fn } = recorder(args => {
+      writeFileSync(
+        args[args.indexOf('--metadata-file') + 1],
+        JSON.stringify({
+          'containerimage.digest': 'sha256:index',
+          'containerimage.config.digest': 'sha256:config',
+          'image.name': 'ghcr.io/o/i:1.0'
+        })
+      )
+      return { exitCode: 0 }
+    })
+    expect(await new Docker('/c', fn).buildPlatforms(platformRequest)).toEqual({
+      digest: 'sha256:index',
+      configDigest: 'sha256:config'
+    })
+    expect(calls[0].args.slice(0, 2)).toEqual(['buildx', 'build'])
+    const { fn: silent } = recorder(() => ({ exitCode: 0 })) // writes no metadata file
+    expect(await new Docker('/c', silent).buildPlatforms(platformRequest)).toEqual({
+      digest: undefined,
+      configDigest: undefined
+    })
+  })
+
+  it('fails with buildx’s own last error line', async () => {
+    const { fn } = recorder(() => ({
+      exitCode: 1,
+      stderr: 'ERROR: failed to solve: something\n'
+    }))
+    await expect(new Docker('/c', fn).buildPlatforms(platformRequest)).rejects.toThrow(
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: something'
+    )
+  })
+})

@@ -1,0 +1,177 @@
+/**
+ * The docker CLI, run with the action's own config directory. Every argument is a separate argv
+ * entry (no shell), the token travels on stdin only, and a failing command is reported with
+ * docker's own last error line.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {
+  buildArgs,
+  platformBuildArgs,
+  type BuildRequest,
+  type BuildxResult,
+  type PlatformBuildRequest
+} from './build-args.js'
+import { DockerCommandError, lastErrorLine } from './errors.js'
+import { execCommand, type ExecFn, type ExecResult } from './exec.js'
+
+export type { ExecFn, ExecResult } from './exec.js'
+
+export class Docker {
+  private readonly env: Record<string, string>
+
+  constructor(
+    configDir: string,
+    private readonly execFn: ExecFn = execCommand,
+    baseEnv: Record<string, string | undefined> = process.env
+  ) {
+    const env: Record<string, string> = {}
+    for (const [k, v] of Object.entries(baseEnv)) if (v !== undefined) env[k] = v
+    env.DOCKER_CONFIG = configDir
+    this.env = env
+  }
+
+  /** Runs docker; throws DockerCommandError on a non-zero exit. */
+  async run(
+    args: string[],
+    options: { input?: Buffer; silent?: boolean } = {}
+  ): Promise<ExecResult> {
+    const result = await this.execFn('docker', args, {
+      env: this.env,
+      input: options.input,
+      silent: options.silent ?? false
+    })
+    if (result.exitCode !== 0) {
+      throw new DockerCommandError(
+        args.slice(0, args[0] === 'buildx' ? 2 : 1).join(' '),
+        result.exitCode,
+        lastErrorLine(result.stderr, result.stdout)
+      )
+    }
+    return result
+  }
+
+  /** Whether the buildx plugin answers; never rejects (a missing docker surfaces at login). */
+  async hasBuildx(): Promise<boolean> {
+    return (await this.buildxVersion()) !== undefined
+  }
+
+  /**
+   * What `docker buildx version` prints, or undefined when docker finds no buildx plugin. Never
+   * rejects (a missing docker surfaces at login).
+   */
+  async buildxVersion(): Promise<string | undefined> {
+    try {
+      const result = await this.execFn('docker', ['buildx', 'version'], {
+        env: this.env,
+        silent: true
+      })
+      return result.exitCode === 0 ? result.stdout.trim() : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** `docker login REGISTRY --username USER --password-stdin`; the token never enters argv. */
+  async login(registry: string, username: string, token: string): Promise<void> {
+    await this.run(['login', registry, '--username', username, '--password-stdin'], {
+      input: Buffer.from(token, 'utf8')
+    })
+  }
+
+  async logout(registry: string): Promise<void> {
+    await this.run(['logout', registry])
+  }
+
+  /** Builds and tags the image; returns the local image ID. */
+  async build(req: BuildRequest, builder: 'buildx' | 'classic'): Promise<string> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-iid-'))
+    const iidFile = path.join(dir, 'iid')
+    try {
+      await this.run(buildArgs(req, builder, iidFile))
+      return readFileSync(iidFile, 'utf8').trim()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  /** Builds for several platforms with buildx, which pushes the result itself. */
+  async buildPlatforms(req: PlatformBuildRequest): Promise<BuildxResult> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-metadata-'))
+    const file = path.join(dir, 'metadata.json')
+    try {
+      await this.run(platformBuildArgs(req, file))
+      let metadata: Record<string, unknown> = {}
+      try {
+        metadata = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+      } catch {
+        // no metadata file (nothing pushed, or an old buildx): the registry is asked instead
+      }
+      const text = (key: string): string | undefined =>
+        typeof metadata[key] === 'string' ? (metadata[key] as string) : undefined
+      return {
+        digest: text('containerimage.digest'),
+        configDigest: text('containerimage.config.digest')
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  /** `docker save -o FILE IMAGE`: the image, its config and layers, as a tar file. */
+  async save(image: string, file: string): Promise<void> {
+    await this.run(['save', '--output', file, image])
+  }
+
+  /** The engine's version (`docker version`), e.g. 20.10.24. */
+  async serverVersion(): Promise<string> {
+    const result = await this.run(['version', '--format', '{{.Server.Version}}'], { silent: true })
+    return result.stdout.trim()
+  }
+
+  /** Platform and uncompressed size of a local image (`docker image inspect`). */
+  async inspectImage(
+    image: string
+  ): Promise<{ os: string; architecture: string; variant?: string; size: number }> {
+    const result = await this.run(['image', 'inspect', '--format', '{{json .}}', image], {
+      silent: true
+    })
+    const data = JSON.parse(result.stdout) as {
+      Os?: string
+      Architecture?: string
+      Variant?: string
+      Size?: number
+    }
+    return {
+      os: data.Os ?? '',
+      architecture: data.Architecture ?? '',
+      variant: data.Variant || undefined,
+      size: Number(data.Size) || 0
+    }
+  }
+
+  /**
+   * The full ID (`sha256:…`) of a local image, given its ID or a reference; undefined when the
+   * engine has no such image. Only looks locally: `docker image inspect` never pulls.
+   */
+  async localImageId(image: string): Promise<string | undefined> {
+    const args = ['image', 'inspect', '--format', '{{.Id}}', image]
+    const result = await this.execFn('docker', args, {
+      env: this.env,
+      silent: true
+    })
+    if (result.exitCode === 0) return result.stdout.trim()
+    if (/no such image/i.test(result.stderr + result.stdout)) return undefined
+    throw new DockerCommandError(
+      'image inspect',
+      result.exitCode,
+      lastErrorLine(result.stderr, result.stdout)
+    )
+  }
+
+  /** `docker tag SOURCE TARGET`. */
+  async tag(source: string, target: string): Promise<void> {
+    await this.run(['tag', source, target])
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The plan of the run: everything decided from the inputs and the workflow context alone, before
+ * any daemon or network call. Every user error is raised here.
+ */
+import { registryNotices } from '../github/registry-rules.js'
+import type { RunContext } from '../github/context.js'
+import { readInputs, type ActionInputs } from './inputs.js'
+import { checkMergeImages } from './merge-digests.js'
+import { resolveNames, type ImageNames } from './names.js'
+import { checkBuildFiles, checkCredentials } from './rules.js'
+import { tokenAdvice, type Advice } from './token-advice.js'
+import { resolvePush, resolveTags, versionForDigestPush } from './tags.js'
+
+export interface Plan {
+  inputs: ActionInputs
+  names: ImageNames
+  push: boolean
+  /** The version label: the first tag (or, pushing by digest, the first the event calls for). */
+  version: string
+  /** merge-digests: no build, no docker; an index of images already pushed. */
+  merging: boolean
+  /** For the log, in order. */
+  notices: string[]
+  /** Advice on the token (plan/token-advice.ts). */
+  advice: Advice[]
+}
+
+export function makePlan(
+  run: RunContext,
+  getInput?: (name: string) => string,
+  cwd = process.cwd()
+): Plan {
+  const inputs = readInputs(run, getInput)
+  // push-by-digest pushes no tag: the tags the event calls for only give the version label.
+  const derived = inputs.pushByDigest
+    ? { tags: [], notices: [] }
+    : resolveTags(inputs.tags, inputs.tagsMode, run)
+  const names = resolveNames({ ...inputs, tags: derived.tags, allowNoTags: inputs.pushByDigest })
+  const { push, notice: pushNotice } = resolvePush(inputs.push, run)
+  const merging = inputs.mergeDigests.length > 0
+  checkCredentials(inputs, push)
+  if (merging) checkMergeImages(inputs.mergeDigests, names)
+  if (!inputs.sourceImage && !merging) checkBuildFiles(inputs, cwd)
+  return {
+    inputs,
+    names,
+    push,
+    version: inputs.pushByDigest ? versionForDigestPush(run) : names.tags[0],
+    merging,
+    notices: [
+      ...derived.notices,
+      ...names.notices,
+      ...registryNotices(names, inputs.serverUrl),
+      ...(pushNotice ? [pushNotice] : [])
+    ],
+    advice: tokenAdvice({
+      token: inputs.token,
+      registry: names.registry,
+      owner: names.owner,
+      push,
+      repositoryOwner: run.repositoryOwner,
+      serverUrl: inputs.serverUrl,
+      inWorkflow: run.inWorkflow
+    })
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Publishing an existing local image (`source-image`) instead of building: found by ID or
+ * reference before anything is sent anywhere, then tagged by its ID under every reference.
+ */
+import * as core from '@actions/core'
+import type { Docker } from '../docker/cli.js'
+import type { ImageNames } from '../plan/names.js'
+import { UserError } from '../util/errors.js'
+import type { LocalImage } from './build.js'
+
+/**
+ * The full ID of the `source-image`, or a UserError when the runner's engine does not have it.
+ * Runs before login, so a typo fails before anything is sent anywhere.
+ */
+export async function findSourceImage(docker: Docker, sourceImage: string): Promise<string> {
+  const id = await docker.localImageId(sourceImage)
+  if (!id) {
+    throw new UserError(
+      `source-image '${sourceImage}' is not an image on this runner's Docker engine: build, load or ` +
+        'pull it in an earlier step of the same job (`docker images` lists what is there), or give its image ID.'
+    )
+  }
+  return id
+}
+
+/** Tags the (already found) source image under every computed reference. */
+export async function tagSourceImage(
+  docker: Docker,
+  sourceImage: string,
+  imageId: string,
+  names: ImageNames
+): Promise<LocalImage> {
+  const builder = `none: published the local image ${sourceImage}`
+  if (names.references.length === 0) return { imageId, builder } // push-by-digest: no tag
+  await core.group(`Tag ${sourceImage} (${imageId.slice(0, 19)}…) as ${names.image}`, async () => {
+    // Tag by ID: the image published is exactly the one found, even if the name moves meanwhile.
+    for (const reference of names.references) {
+      await docker.tag(imageId, reference)
+      core.info(`Tagged ${reference}`)
+    }
+  })
+  return { imageId, builder }
+}

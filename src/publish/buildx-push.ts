@@ -1,0 +1,42 @@
+/**
+ * For `platforms`, buildx pushed the image itself: read it back from the registry (the first tag,
+ * or the digest buildx reported when it pushed by digest) and tag the rest.
+ */
+import * as core from '@actions/core'
+import type { ImageNames } from '../plan/names.js'
+import type { PlatformImage } from '../produce/build.js'
+import type { RegistryClient } from '../registry/client.js'
+import { phase } from '../report/phase.js'
+import { describeOrWarn, type Published } from './describe.js'
+import { tagAndVerify } from './tags.js'
+
+export async function checkBuildxPush(
+  registry: RegistryClient,
+  names: ImageNames,
+  built: PlatformImage
+): Promise<Published> {
+  const title = !names.tags.length
+    ? 'Read the digest back'
+    : names.tags.length > 1
+      ? `Tag ${names.tags.length - 1} more through the registry API, and read the digest back`
+      : 'Read the digest back from the registry'
+  const manifest = await phase('read-back', names.registry, () =>
+    core.group(title, async () => {
+      if (names.tags.length) {
+        const m = await tagAndVerify(registry, names, built.digest, 'docker buildx build')
+        for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
+        return m
+      }
+      if (!built.digest) {
+        throw new Error(
+          'docker buildx build did not report the digest it pushed (no containerimage.digest in its --metadata-file): update buildx'
+        )
+      }
+      return registry.getManifest(names.path, built.digest)
+    })
+  )
+  core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
+  return describeOrWarn(registry, names.image, names.path, manifest.digest, {
+    manifest: manifest.bytes
+  })
+}

@@ -1,0 +1,162 @@
+/**
+ * merge-digests: images pushed by digest (one per platform, each from its own runner) become one
+ * OCI image index, without a build and without docker. The registry client reads each manifest
+ * and, for an image manifest, its config (os, architecture, variant), all concurrently; the index
+ * lists each image under its platform (oci/index.ts). Nothing is pushed unless every digest is in
+ * the repository and no platform comes twice; then the index is PUT under every tag (tags.ts).
+ *
+ * A digest may also name an index (e.g. a buildx push-by-digest with provenance): its entries are
+ * taken over as they are, attestation manifests included.
+ */
+import * as core from '@actions/core'
+import type { MergeEntry } from '../plan/merge-digests.js'
+import type { ImageNames } from '../plan/names.js'
+import type { RegistryClient } from '../registry/client.js'
+import { RegistryError } from '../registry/errors.js'
+import { phase } from '../report/phase.js'
+import {
+  isAttestation,
+  layerBytes,
+  parseJson,
+  type Descriptor,
+  type ImageConfigJson,
+  type ManifestJson
+} from '../oci/descriptor.js'
+import { assembleIndex, duplicatePlatforms, type AssembledIndex } from '../oci/index.js'
+import { IMAGE_MANIFEST_TYPES, INDEX_TYPES } from '../oci/media-types.js'
+import { mapLimit } from '../util/concurrency.js'
+import { UserError } from '../util/errors.js'
+import type { Published } from './describe.js'
+import { putUnderEveryTag } from './tags.js'
+
+export interface MergedIndex extends AssembledIndex {
+  /** Sum of the compressed layer sizes of every image. */
+  size: number
+}
+
+interface Read {
+  descriptors: Descriptor[]
+  /** Compressed size of the image(s): the sum of their layers. */
+  size: number
+}
+
+/**
+ * Reads every digest from `repository` (its manifest, and the config of an image manifest) and
+ * returns the index that lists them. Throws a UserError naming every digest the repository does
+ * not have, or every platform that comes twice; nothing has been pushed then.
+ */
+export async function buildMergedIndex(
+  client: Pick<RegistryClient, 'getManifest' | 'getBlob' | 'registry'>,
+  repository: string,
+  digests: string[],
+  annotations: Record<string, string> = {},
+  concurrency = 8
+): Promise<MergedIndex> {
+  // 1. Every manifest, concurrently; a 404 means the repository does not have it.
+  const missing: string[] = []
+  const fetched = await mapLimit(digests, concurrency, async digest => {
+    try {
+      return await client.getManifest(repository, digest)
+    } catch (error) {
+      if (error instanceof RegistryError && error.status === 404) {
+        missing.push(`${digest} (${error.code.toLowerCase()})`)
+        return undefined
+      }
+      throw error
+    }
+  })
+  if (missing.length) {
+    const ordered = digests.flatMap(d => missing.filter(m => m.startsWith(d)))
+    throw new UserError(
+      `merge-digests: ${client.registry}/${repository} has no manifest ${ordered.join(', ')}. ` +
+        'Each digest must be the digest output of a push-by-digest job that pushed to this same ' +
+        'image (registry, owner, image-name); imageid is not a digest. Nothing was pushed.'
+    )
+  }
+
+  // 2. What each one is: an image (its platform is in its config), or an index (taken over).
+  const read = await mapLimit(fetched, concurrency, async (m, i): Promise<Read> => {
+    const json = parseJson<ManifestJson>(m!.bytes)
+    const mediaType = json.mediaType || m!.mediaType
+    const digest = digests[i]
+    if (INDEX_TYPES.includes(mediaType) || Array.isArray(json.manifests)) {
+      const listed = json.manifests ?? []
+      const sizes = await Promise.all(
+        listed
+          .filter(d => !isAttestation(d))
+          .map(async d =>
+            layerBytes(
+              parseJson<ManifestJson>((await client.getManifest(repository, d.digest)).bytes)
+            )
+          )
+      )
+      return { descriptors: listed, size: sizes.reduce((a, b) => a + b, 0) }
+    }
+    if (!IMAGE_MANIFEST_TYPES.includes(mediaType) || !json.config) {
+      throw new UserError(
+        `merge-digests: ${digest} is a ${mediaType || 'manifest of unknown type'}, not an image ` +
+          'manifest or index: it cannot be listed in an image index.'
+      )
+    }
+    const config = parseJson<ImageConfigJson>(await client.getBlob(repository, json.config.digest))
+    if (!config.os || !config.architecture) {
+      throw new UserError(
+        `merge-digests: the config of ${digest} names no os and architecture, so the image has no platform to be listed under.`
+      )
+    }
+    const platform: Descriptor['platform'] = { architecture: config.architecture, os: config.os }
+    if (config.variant) platform.variant = config.variant
+    if (config['os.version']) platform['os.version'] = config['os.version']
+    if (config['os.features']?.length) platform['os.features'] = config['os.features']
+    return {
+      descriptors: [{ mediaType, digest, size: m!.bytes.length, platform }],
+      size: layerBytes(json)
+    }
+  })
+
+  // 3. One image per platform; then the index.
+  const entries = read.flatMap(r => r.descriptors)
+  const twice = duplicatePlatforms(entries)
+  if (twice.length) {
+    const text = twice.map(([key, list]) => `${key}: ${list.join(' and ')}`).join('; ')
+    throw new UserError(
+      `merge-digests has more than one image for the same platform (${text}): an index lists one ` +
+        'image per platform. Give one digest per platform (did two matrix jobs build for the same ' +
+        'platform?). Nothing was pushed.'
+    )
+  }
+  return { ...assembleIndex(entries, annotations), size: read.reduce((sum, r) => sum + r.size, 0) }
+}
+
+/**
+ * merge-digests: reads each image (manifest and config) and PUTs one index listing them under every
+ * tag. Nothing is pushed when a digest is missing or a platform comes twice.
+ */
+export async function mergeIndex(
+  registry: RegistryClient,
+  names: ImageNames,
+  entries: MergeEntry[],
+  annotations: Record<string, string>
+): Promise<Published> {
+  const index = await phase('read-back', names.registry, () =>
+    core.group(`Read the ${entries.length} images to merge from ${names.image}`, async () => {
+      const merged = await buildMergedIndex(
+        registry,
+        names.path,
+        entries.map(e => e.digest),
+        annotations
+      )
+      core.info(`Platforms: ${merged.platforms.join(', ')}`)
+      return merged
+    })
+  )
+  const manifest = await phase('push', names.registry, () =>
+    core.group(`Push the index under ${names.tags.length} tag(s)`, async () => {
+      const m = await putUnderEveryTag(registry, names, index.bytes, index.mediaType)
+      for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
+      return m
+    })
+  )
+  core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
+  return { digest: manifest.digest, size: index.size, platform: index.platforms.join(',') }
+}

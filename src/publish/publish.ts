@@ -1,0 +1,37 @@
+/**
+ * How the image reaches the registry, once it is built or found. Each way returns the digest the
+ * registry serves, with size and platform:
+ *
+ *   platforms         buildx pushed it: read it back, tag the rest (buildx-push.ts)
+ *   push: false       nothing pushed: the local image described (describe.ts)
+ *   push-by-digest    docker save, then the action's upload, without any tag (push.ts)
+ *   tags              the same upload under the first tag; every further tag one PUT (push.ts)
+ *
+ * (merge-digests pushes an index without any image: merge.ts.)
+ */
+import * as core from '@actions/core'
+import type { Produced } from '../produce/produce.js'
+import type { Session } from '../session/session.js'
+import { checkBuildxPush } from './buildx-push.js'
+import { describeLocalImage, type Published } from './describe.js'
+import { pushByDigest, pushTags } from './push.js'
+
+export async function publish(
+  session: Session,
+  image: Produced,
+  warmUp: Promise<unknown> | undefined
+): Promise<Published> {
+  const { plan, registry, run } = session
+  const { inputs, names, push } = plan
+  if (image.pushedByBuildx) {
+    if (push) return checkBuildxPush(registry, names, image.pushedByBuildx)
+    core.info('push is false: the build was checked for every platform; nothing was stored.')
+    return { digest: '', size: null, platform: inputs.platforms.join(',') }
+  }
+  const { docker } = session.docker
+  if (!push) return describeLocalImage(docker, image.imageId)
+  const environment = { docker, registry, temp: run.temp, warmUp }
+  return inputs.pushByDigest
+    ? pushByDigest(environment, names, image.imageId)
+    : pushTags(environment, names, image.imageId)
+}

@@ -1,0 +1,93 @@
+/**
+ * Tags without re-push: the image is stored once, under the first tag (by the action's upload, or
+ * by buildx for platforms); every further tag is one manifest PUT of the same bytes through the
+ * registry client, checked against the digest the registry answers its PUT with (a HEAD where it
+ * does not answer one). After a buildx push the first tag is read back (GET, hashed). An index
+ * made by the action (merge-digests) is PUT under every tag the same way.
+ */
+import { sha256 } from '../oci/digest.js'
+import type { ImageNames } from '../plan/names.js'
+import type { RegistryClient } from '../registry/client.js'
+import { mapLimit } from '../util/concurrency.js'
+import { UserError } from '../util/errors.js'
+
+export interface PublishedManifest {
+  digest: string
+  mediaType: string
+  bytes: Buffer
+}
+
+export async function tagAndVerify(
+  client: RegistryClient,
+  names: ImageNames,
+  reportedByPush: string | undefined,
+  /** What pushed the image, for the message when the tag moved in between. */
+  pushedBy: string,
+  concurrency = 8
+): Promise<PublishedManifest> {
+  const [first, ...rest] = names.tags
+  const manifest = await client.getManifest(names.path, first)
+  if (reportedByPush && reportedByPush !== manifest.digest) {
+    throw new UserError(
+      `${pushedBy} reported ${reportedByPush} but ${names.registry} serves ${manifest.digest} for ` +
+        `${names.image}:${first}: another push changed the tag in between; give concurrent jobs ` +
+        'distinct tags or a concurrency group, and re-run.'
+    )
+  }
+  await putTags(client, names, rest, manifest, concurrency)
+  return manifest
+}
+
+/**
+ * PUTs a manifest the action made (an index) under every tag: the first tag first, then the rest
+ * concurrently. Each must be stored under the sha256 of the bytes sent.
+ */
+export async function putUnderEveryTag(
+  client: RegistryClient,
+  names: ImageNames,
+  bytes: Buffer,
+  mediaType: string,
+  concurrency = 8
+): Promise<PublishedManifest> {
+  const manifest = { digest: sha256(bytes), mediaType, bytes }
+  const [first, ...rest] = names.tags
+  await putTags(client, names, [first], manifest, 1)
+  await putTags(client, names, rest, manifest, concurrency)
+  return manifest
+}
+
+/** One manifest PUT per tag; fails when any tag does not then resolve to `manifest.digest`. */
+async function putTags(
+  client: RegistryClient,
+  names: ImageNames,
+  tags: string[],
+  manifest: PublishedManifest,
+  concurrency: number
+): Promise<void> {
+  const served = await mapLimit(tags, concurrency, async tag => {
+    const said = await client.putManifest(names.path, tag, manifest.bytes, manifest.mediaType)
+    return said ?? (await client.headManifest(names.path, tag))?.digest
+  })
+  const wrong = tags.filter((_, i) => served[i] !== manifest.digest)
+  if (wrong.length) {
+    const list = wrong.map(t => `${t} → ${served[tags.indexOf(t)] ?? 'missing'}`).join(', ')
+    throw new UserError(
+      `the pushed tags do not all resolve to ${manifest.digest} on ${names.registry} (${list}). ` +
+        'Another job may be pushing the same tags at the same time; give concurrent jobs distinct tags or a concurrency group.'
+    )
+  }
+}
+
+/**
+ * The image is in the registry under the first tag already (`manifest`, stored under the digest
+ * the registry answered); every further tag is one PUT of the same bytes.
+ */
+export async function tagTheRest(
+  client: RegistryClient,
+  names: ImageNames,
+  manifest: PublishedManifest,
+  concurrency = 8
+): Promise<PublishedManifest> {
+  await putTags(client, names, names.tags.slice(1), manifest, concurrency)
+  return manifest
+}
