@@ -148,7 +148,12 @@ describe('the push survives faults', () => {
     async () => {
       const p = await proxy({
         rules: [
-          { ...BIG_UPLOAD, action: 'hold', afterBytes: 2 * MB, until: () => restartRegistry() }
+          {
+            ...BIG_UPLOAD,
+            action: 'hold',
+            afterBytes: 2 * MB,
+            until: () => restartRegistry({ forgetUploads: true })
+          }
         ]
       })
       const runner = project(8 * MB)
@@ -173,12 +178,13 @@ describe('the push survives faults', () => {
       const failures: string[] = []
       let drops = 0
       for (const seed of SEEDS) {
-        const p = await proxy({ rate: 0.3, seed, kinds: ['drop'] })
+        const p = await proxy({ rate: 0.3, seed, kinds: ['drop', 'reset', 'lose-answer'] })
         const runner = project(2 * MB)
         const name = `fault-drops-${seed}`
         const main = await runner.mainAsync(inputs(p.address, name))
-        drops += p.stats.faults.drop
-        note(`30% dropped, seed ${seed}`, p.stats.faults.drop > 0, p, main)
+        const n = p.stats.faults.drop + p.stats.faults.reset + p.stats.faults['lose-answer']
+        drops += n
+        note(`30% dropped, seed ${seed}`, n > 0, p, main)
         try {
           expectPublished(main, runner, name)
         } catch (error) {
@@ -191,19 +197,15 @@ describe('the push survives faults', () => {
     900_000
   )
 
-  // Current engine: every request has a 60 s limit that covers the whole upload; an upload at
-  // 0.5 MB/s of 40 MB is cut off at 60 s and retried the same way.
-  test.failing(
-    'a slow link: a 40 MB layer at 0.5 MB/s is uploaded without being cut off',
-    async () => {
-      const p = await proxy({ bytesPerSecond: MB / 2 })
-      const runner = project(40 * MB)
-      const main = await runner.mainAsync(inputs(p.address, 'fault-slow'))
-      note('slow link', p.stats.forwardedBytes >= 40 * MB, p, main)
-      expectPublished(main, runner, 'fault-slow')
-    },
-    400_000
-  )
+  // Passes with the engine of before as well (fetch's 60 s limit did not cut this upload off
+  // here); kept so that the idle timeout of the streamed upload never does either.
+  it('a slow link: a 40 MB layer at 0.5 MB/s is uploaded without being cut off', async () => {
+    const p = await proxy({ bytesPerSecond: MB / 2 })
+    const runner = project(40 * MB)
+    const main = await runner.mainAsync(inputs(p.address, 'fault-slow'))
+    note('slow link', p.stats.forwardedBytes >= 40 * MB, p, main)
+    expectPublished(main, runner, 'fault-slow')
+  }, 400_000)
 
   // Current engine: both jobs succeed; the job whose manifest was overwritten outputs a digest
   // that its tag no longer serves (the first tag is never read back).

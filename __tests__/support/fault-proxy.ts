@@ -1,8 +1,10 @@
 /**
  * Test code: an HTTP proxy on loopback in front of a real registry that breaks requests on purpose.
  *
- *   - `rate`: a share of all requests fails with 503, 429 (Retry-After: 1) or a dropped connection,
- *     picked by a seeded random generator, so a run's faults can be told and repeated;
+ *   - `rate`: a share of all requests fails (503, 429 with Retry-After: 1, a connection dropped
+ *     before the request goes on, reset at a random point of its body, or after the registry acted
+ *     on it: the answer lost), picked by a seeded random generator, so a run's faults can be told
+ *     and repeated;
  *   - `rules`: targeted faults on the requests they match (method, path, body size), each for a
  *     bounded number of matches:
  *       reset        forward `afterBytes` of the request body, then reset both connections (a
@@ -21,7 +23,15 @@
  * fires `times` times; random faults stop after `maxFaults`). `events` tells what it did, in order.
  */
 import { spawn } from 'node:child_process'
-import { closeSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs'
 import {
   createServer,
   get,
@@ -33,7 +43,11 @@ import {
 import type { AddressInfo } from 'node:net'
 import * as path from 'node:path'
 
-export type Fault = '503' | '429' | 'drop'
+/**
+ * Random faults: an error answer, a connection dropped before the request is passed on, reset in
+ * the middle of its body (at a random point), or after the registry acted on it (answer lost).
+ */
+export type Fault = '503' | '429' | 'drop' | 'reset' | 'lose-answer'
 
 export interface FaultRule {
   /** Which requests: the method, and a pattern of the path (with its query). */
@@ -47,7 +61,7 @@ export interface FaultRule {
   skip?: number
   /** How many matching requests it fires on (default 1). */
   times?: number
-  action: 'reset' | 'lose-answer' | 'hold' | 'notify' | Fault
+  action: 'hold' | 'notify' | Fault
   /** reset / hold: body bytes forwarded first (default 0). */
   afterBytes?: number
   /** hold: forwarding resumes when this settles. */
@@ -72,7 +86,7 @@ export interface FaultProxy {
   address: string
   stats: {
     requests: number
-    faults: Record<Fault | 'reset' | 'lose-answer' | 'hold', number>
+    faults: Record<Fault | 'hold', number>
     /** Request body bytes passed on to the registry. */
     forwardedBytes: number
   }
@@ -167,7 +181,7 @@ export async function startFaultProxy(
   const forward = (req: IncomingMessage, res: ServerResponse, rule?: FaultRule): void => {
     const kill = (): void => {
       upstream.destroy()
-      req.socket.destroy()
+      req.socket?.destroy()
     }
     const upstream = request(
       { host, port, method: req.method, path: req.url, headers: req.headers, agent: false },
@@ -177,14 +191,14 @@ export async function startFaultProxy(
           stats.faults['lose-answer']++
           events.push(`lost the ${up.statusCode} answer to ${what(req)}`)
           up.resume()
-          req.socket.destroy()
+          req.socket?.destroy()
           return
         }
         res.writeHead(up.statusCode ?? 502, up.headers)
         up.pipe(res)
       }
     )
-    upstream.on('error', () => req.socket.destroy())
+    upstream.on('error', () => req.socket?.destroy())
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy()
     })
@@ -220,8 +234,13 @@ export async function startFaultProxy(
             stats.forwardedBytes += part.length
             if (!upstream.write(part)) {
               await new Promise<void>(resolve => {
-                upstream.once('drain', resolve)
-                upstream.once('close', resolve)
+                const done = (): void => {
+                  upstream.off('drain', done)
+                  upstream.off('close', done)
+                  resolve()
+                }
+                upstream.on('drain', done)
+                upstream.on('close', done)
               })
             }
             if (options.bytesPerSecond) {
@@ -243,7 +262,10 @@ export async function startFaultProxy(
     const rule = ruleFor(req)
     let fault: Fault | undefined
     if (rule && ['503', '429', 'drop'].includes(rule.action)) fault = rule.action as Fault
-    else if (
+    else if (rule) {
+      forward(req, res, rule)
+      return
+    } else if (
       !rule &&
       rate > 0 &&
       randomFaults < (options.maxFaults ?? Infinity) &&
@@ -251,19 +273,26 @@ export async function startFaultProxy(
     ) {
       fault = kinds[Math.floor(random() * kinds.length)]
       randomFaults++
+      const length = Number(req.headers['content-length'] ?? 0)
+      if (fault === 'lose-answer' || (fault === 'reset' && length > 0)) {
+        // Passed on, then broken: mid-body at a random point, or the answer lost.
+        forward(req, res, { action: fault, afterBytes: Math.floor(random() * length) })
+        return
+      }
+      if (fault === 'reset') fault = 'drop'
     }
     if (fault) {
       stats.faults[fault]++
       events.push(`${fault} ${what(req)}`)
       if (fault === 'drop') {
-        req.socket.destroy()
+        req.socket?.destroy()
         return
       }
       req.resume() // read and drop the body
-      sendError(res, fault)
+      sendError(res, fault as '503' | '429')
       return
     }
-    forward(req, res, rule)
+    forward(req, res)
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   return {
@@ -301,12 +330,19 @@ function registryAnswers(target: string): Promise<boolean> {
  * and the new pid written back so `e2e-env.sh stop` still finds it. Resolves once it answers again.
  */
 export async function restartRegistry(
+  options: {
+    /**
+     * Delete the upload sessions under way while it is down, as a registry whose sessions do not
+     * survive a restart (or a new instance behind a load balancer) would have it.
+     */
+    forgetUploads?: boolean
+  } = {},
   envScript = path.resolve(import.meta.dirname ?? '.', '../../scripts/e2e-env.sh')
 ): Promise<void> {
   const dir = process.env.E2E_DIR
   const target = process.env.E2E_REGISTRY
   if (!dir || !target) throw new Error('restartRegistry needs E2E_DIR and E2E_REGISTRY')
-  if (/restart-registry\)/.test(readFileSync(envScript, 'utf8'))) {
+  if (!options.forgetUploads && /restart-registry\)/.test(readFileSync(envScript, 'utf8'))) {
     await new Promise<void>((resolve, reject) => {
       const child = spawn(envScript, ['restart-registry'], { stdio: 'ignore' })
       child.on('error', reject)
@@ -333,6 +369,7 @@ export async function restartRegistry(
     }
     for (let i = 0; i < 200 && !gone(); i++) await sleep(50)
     if (!gone()) throw new Error(`the registry (pid ${pid}) did not stop within 10 s`)
+    if (options.forgetUploads) forgetUploads(path.join(dir, 'registry-data'))
     const log = openSync(path.join(dir, 'registry.log'), 'a')
     const child = spawn(exe, argv.slice(1), { detached: true, stdio: ['ignore', log, log] })
     closeSync(log)
@@ -344,4 +381,18 @@ export async function restartRegistry(
     await sleep(100)
   }
   throw new Error(`the registry at ${target} did not answer within 30 s of its restart`)
+}
+
+/** Deletes every `_uploads` folder (upload sessions) of a filesystem-backed registry's storage. */
+function forgetUploads(root: string): void {
+  const walk = (folder: string, depth: number): void => {
+    if (depth > 12) return
+    for (const entry of readdirSync(folder, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue
+      const p = path.join(folder, entry.name)
+      if (entry.name === '_uploads') rmSync(p, { recursive: true, force: true })
+      else walk(p, depth + 1)
+    }
+  }
+  walk(root, 0)
 }
