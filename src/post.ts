@@ -3,9 +3,11 @@
  * credential for the registry is left on the runner, also when the main step failed.
  */
 import * as core from '@actions/core'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
+import * as path from 'node:path'
 import { Docker } from './docker/cli.js'
 import { removeActionConfig } from './docker/config.js'
+import { WORK_FOLDER_PREFIX } from './publish/upload.js'
 import { STATE } from './state.js'
 import { errorMessage } from './util/errors.js'
 
@@ -18,6 +20,7 @@ export async function post(): Promise<void> {
 }
 
 async function cleanUp(): Promise<void> {
+  removeWorkFolder(core.getState(STATE.workDir))
   const dir = core.getState(STATE.configDir)
   const registry = core.getState(STATE.registry)
   if (!dir) {
@@ -36,6 +39,16 @@ async function cleanUp(): Promise<void> {
   }
   removeActionConfig(dir)
   core.info(`Removed the action's Docker config directory ${dir}.`)
+}
+
+/**
+ * The push's work folder, left behind when the main step was cancelled or killed mid-push (it
+ * removes it itself otherwise). Only a folder of the action's own making is removed.
+ */
+function removeWorkFolder(dir: string): void {
+  if (!dir || !path.basename(dir).startsWith(WORK_FOLDER_PREFIX) || !existsSync(dir)) return
+  rmSync(dir, { recursive: true, force: true })
+  core.info(`Removed the push's work folder ${dir}.`)
 }
 
 /** The post step under the name @github/local-action calls (`--post src/post.ts`). */

@@ -3,5 +3,7 @@ export const STATE = {
   isPost: 'isPost',
   configDir: 'configDir',
   registry: 'registry',
-  loggedIn: 'loggedIn'
+  loggedIn: 'loggedIn',
+  /** The push's work folder (compressed layers) under RUNNER_TEMP. */
+  workDir: 'workDir'
 } as const

@@ -12,8 +12,14 @@ import { CONFIG_MEDIA_TYPE, MEDIA_TYPES } from '../oci/media-types.js'
 import type { RegistryClient } from '../registry/client.js'
 import { mapLimit } from '../util/concurrency.js'
 
+/** What a manifest names: the config's bytes, and each layer's blob. */
+export interface ImageBlobs {
+  config: Buffer
+  layers: { mediaType: string; digest: string; size: number; file?: string; diffId?: string }[]
+}
+
 /** The OCI image manifest of a saved image. */
-export function imageManifest(image: SavedImage, configDigest: string): Buffer {
+export function imageManifest(image: ImageBlobs, configDigest: string): Buffer {
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -45,14 +51,32 @@ export async function pushSavedImage(
   /** A tag to store the manifest under; by its digest (no tag) when not given. */
   tag?: string
 ): Promise<PushedByDigest> {
-  // The config's own hash: with the containerd image store the image ID is not the config's.
-  const configDigest = sha256(image.config)
   const unique = image.layers.filter(
     (l, i) => image.layers.findIndex(o => o.digest === l.digest) === i
   )
   const how = await mapLimit(unique, concurrency, layer => client.uploadBlob(repository, layer))
   how.push(await client.uploadBlob(repository, image.config))
-  const manifest = imageManifest(image, configDigest)
+  const { digest, manifest } = await putImageManifest(client, repository, image, tag)
+  return {
+    digest,
+    manifest,
+    uploaded: how.filter(h => h === 'uploaded' || h === 'mounted').length,
+    existing: how.filter(h => h === 'exists').length
+  }
+}
+
+/**
+ * PUTs the OCI manifest of an image whose blobs are all in the repository, by its digest or under
+ * `tag`; the registry must store it under the sha256 of the bytes sent.
+ */
+export async function putImageManifest(
+  client: RegistryClient,
+  repository: string,
+  image: ImageBlobs,
+  tag?: string
+): Promise<{ digest: string; manifest: Buffer }> {
+  // The config's own hash: with the containerd image store the image ID is not the config's.
+  const manifest = imageManifest(image, sha256(image.config))
   const digest = sha256(manifest)
   const stored =
     (await client.putManifest(repository, tag ?? digest, manifest, MEDIA_TYPES.ociManifest)) ??
@@ -62,16 +86,20 @@ export async function pushSavedImage(
       `${client.registry} did not store the manifest ${digest} in ${repository} (it answers ${stored ?? 'nothing'})`
     )
   }
-  return {
-    digest,
-    manifest,
-    uploaded: how.filter(h => h === 'uploaded' || h === 'mounted').length,
-    existing: how.filter(h => h === 'exists').length
-  }
+  return { digest, manifest }
 }
 
-/** A temporary folder for the saved image; `dispose` removes it. */
-export function workFolder(root: string): { dir: string; dispose: () => void } {
-  const dir = mkdtempSync(path.join(root, 'publish-container-save-'))
+export const WORK_FOLDER_PREFIX = 'publish-container-save-'
+
+/**
+ * A temporary folder for the compressed layers; `dispose` removes it. Its path goes into the
+ * step's state first, so the post step removes it also after a cancelled or killed main step.
+ */
+export function workFolder(
+  root: string,
+  record: (dir: string) => void = () => undefined
+): { dir: string; dispose: () => void } {
+  const dir = mkdtempSync(path.join(root, WORK_FOLDER_PREFIX))
+  record(dir)
   return { dir, dispose: () => rmSync(dir, { recursive: true, force: true }) }
 }
