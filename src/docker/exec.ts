@@ -36,7 +36,8 @@ export const execCommand: ExecFn = (command, args, options) =>
     })
     child.stderr!.on('data', (chunk: Buffer) => {
       err.push(chunk)
-      if (!options.silent) process.stderr.write(chunk)
+      // Into the step's log with the rest, in order (as @actions/exec does).
+      if (!options.silent) process.stdout.write(chunk)
     })
     if (options.input && child.stdin) {
       // A child that exits without reading its input is not an error of ours: its exit code says.
