@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # Real components for the end-to-end tests, on loopback only:
-#   - a private containerd + dockerd (Debian's docker.io), on a unix socket in $E2E_DIR
+#   - a Docker engine on a unix socket in $E2E_DIR, one of two (E2E_ENGINE):
+#       classic: a private containerd + dockerd from this machine's Debian 12 docker.io (20.10),
+#                classic image store (vfs), no buildx
+#       modern:  Debian trixie's docker.io (26.1) + docker-buildx + containerd 1.7, with the
+#                containerd image store, run from a trixie root made with debootstrap (cached in
+#                $E2E_CACHE/trixie-root, made once) in namespaces of its own on the host network
 #   - a CNCF distribution registry (Debian's docker-registry) with htpasswd auth on 127.0.0.1
 #   - a second registry in `token` auth mode behind a ghcr.io-like token server
 #     (__tests__/support/token-server.mjs): a write:packages token and a read:packages token
 #   - a base image e2e/busybox:latest built from Debian's busybox-static (nothing can be pulled)
 #
 # Usage:
+#   scripts/e2e-env.sh install  # only install the packages of both engines (as start does)
 #   scripts/e2e-env.sh start    # install if needed, start (or reuse), print the path of the env file
 #   scripts/e2e-env.sh status   # exit 0 if everything is alive and answering, else 1
 #   scripts/e2e-env.sh stop     # stop by pid, unmount leftovers, remove $E2E_DIR
+#   scripts/e2e-env.sh forget-pushes     # the engine forgets what it pushed where (keeps images):
+#                                        # a fresh GitHub-hosted runner, for benchmarks
+#   scripts/e2e-env.sh restart-registry  # stop and start the htpasswd registry (same port, data)
 #
 #   source "$(scripts/e2e-env.sh start)"
+#   source "$(E2E_ENGINE=modern scripts/e2e-env.sh start)"
 #
 # Environment:
-#   E2E_DIR            state directory (default /tmp/publish-container-e2e)
+#   E2E_DIR            state directory (default /tmp/publish-container-e2e); one environment,
+#                      of one engine, per directory
+#   E2E_ENGINE         classic (default) or modern; stop, status, forget-pushes and
+#                      restart-registry use the engine the directory was started with
+#   E2E_CACHE          where the trixie root is kept between runs (default /var/cache/publish-container)
 #   E2E_REGISTRY_PORT  force the registry port (default: a free port)
 #
 # Progress goes to stderr; the only thing `start` prints on stdout is the env file's path.
@@ -36,7 +50,29 @@ REGISTRY_USER=e2e-user
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOKEN_SERVER_JS=$(realpath "$HERE/../__tests__/support/token-server.mjs")
 BASE_IMAGE=e2e/busybox:latest
-PACKAGES=(docker.io docker-registry skopeo apache2-utils busybox-static)
+CACHE=$(realpath -m -- "${E2E_CACHE:-/var/cache/publish-container}")
+TRIXIE_ROOT="$CACHE/trixie-root"
+TRIXIE_OK="$TRIXIE_ROOT/.publish-container-root"  # written last: the root is complete
+APT_LOG="$CACHE/apt.log"
+
+# The engine: the one this directory was started with, else E2E_ENGINE, else classic.
+ENGINE=""
+if [[ -r "$DIR/engine" ]]; then
+  ENGINE=$(cat "$DIR/engine")
+elif [[ -e "$DIR/containerd.toml" || -e "$DIR/dockerd.pid" ]]; then
+  ENGINE=classic # made by a version of this script that did not record the engine
+fi
+if [[ -n "${E2E_ENGINE:-}" && -n "$ENGINE" && "$E2E_ENGINE" != "$ENGINE" && "${1:-}" == start ]]; then
+  echo "e2e-env: error: $DIR holds a $ENGINE environment; stop it first or use another E2E_DIR" >&2
+  exit 1
+fi
+ENGINE=${ENGINE:-${E2E_ENGINE:-classic}}
+[[ "$ENGINE" == classic || "$ENGINE" == modern ]] || {
+  echo "e2e-env: error: E2E_ENGINE must be classic or modern, not '$ENGINE'" >&2
+  exit 1
+}
+# The modern engine's socket is in a folder its namespace mounts as /e2e.
+[[ "$ENGINE" == classic ]] || DOCKER_SOCK="$DIR/io/docker.sock"
 
 log() { printf 'e2e-env: %s\n' "$*" >&2; }
 HINT=""  # set by `start`: what to do about a half-started environment
@@ -130,12 +166,18 @@ mounts_under() {
   done </proc/self/mountinfo | sort -r
 }
 
+# unmount_all [quiet]: dockerd 20.10 leaves its data root's bind mount behind on every stop
+# (normal: said only with E2E_DEBUG); at start-up, mounts are what a crashed run left (said).
 unmount_all() {
-  local mp
+  local mp quiet=${1:-}
   for _ in 1 2 3; do
     [[ -n "$(mounts_under)" ]] || return 0
     while IFS= read -r mp; do
-      log "unmounting leftover $mp"
+      if [[ -z "$quiet" ]]; then
+        log "cleaning up a mount an earlier run left: $mp"
+      elif [[ -n "${E2E_DEBUG:-}" ]]; then
+        log "debug: unmounting $mp"
+      fi
       umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
     done < <(mounts_under)
   done
@@ -168,24 +210,79 @@ static_busybox() {
   printf '%s\n' "$bb"
 }
 
-ensure_packages() {
-  local missing=() c
-  for c in dockerd containerd containerd-shim-runc-v2 runc ctr docker docker-registry skopeo htpasswd; do
-    command -v "$c" >/dev/null 2>&1 || missing+=("$c")
-  done
-  static_busybox >/dev/null || missing+=("busybox (static)")
-  local extra=()
-  command -v curl >/dev/null 2>&1 || { missing+=(curl); extra+=(curl); }
-  command -v ip >/dev/null 2>&1 || { missing+=(ip); extra+=(iproute2); }
-  [[ ${#missing[@]} -eq 0 ]] && return 0
+# Every command this script (and scripts/test.sh, scripts/demo.sh) runs, and its Debian package:
+# installed explicitly, not trusted to arrive as someone's Recommends.
+TOOLS=(
+  dockerd:docker.io containerd:containerd containerd-shim-runc-v2:containerd runc:runc
+  ctr:containerd docker:docker.io docker-registry:docker-registry skopeo:skopeo
+  htpasswd:apache2-utils curl:curl ip:iproute2 git:git openssl:openssl md5sum:coreutils
+  setsid:util-linux unshare:util-linux flock:util-linux nsenter:util-linux tar:tar
+  realpath:coreutils
+)
+# The services the packages above may bring (Debian enables and starts them on install).
+UNITS=(docker.service docker.socket containerd.service docker-registry.service)
 
-  log "missing: ${missing[*]}; installing ${PACKAGES[*]} ${extra[*]}"
-  [[ $(id -u) -eq 0 ]] || die "need root to apt-get install"
-  # Lock::Timeout: wait for another apt/dpkg run (e.g. a provisioning step) instead of failing.
-  apt-get -o DPkg::Lock::Timeout=600 update >&2
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
-    "${PACKAGES[@]}" "${extra[@]}" >&2
+systemd_running() { [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; }
+
+# apt_install PACKAGE...: no service of theirs is started (policy-rc.d exits 101, which
+# invoke-rc.d and deb-systemd-invoke obey), and on systemd every unit the install itself enabled
+# or started is disabled and stopped again. Units that were enabled or running before are left
+# as they were. apt's output goes to $APT_LOG.
+apt_install() {
+  [[ $(id -u) -eq 0 ]] || die "need root to apt-get install $*"
+  mkdir -p "$CACHE"
+  log "installing $* (apt log: $APT_LOG)"
+  local policy=/usr/sbin/policy-rc.d saved="" u
+  local -A was_enabled=() was_active=()
+  if systemd_running; then
+    for u in "${UNITS[@]}"; do
+      systemctl is-enabled --quiet "$u" 2>/dev/null && was_enabled[$u]=1
+      systemctl is-active --quiet "$u" 2>/dev/null && was_active[$u]=1
+    done
+  fi
+  if [[ -e "$policy" ]]; then saved=$(mktemp); cp -a "$policy" "$saved"; fi
+  # Put back as it was, also when this script is interrupted or fails half-way.
+  # shellcheck disable=SC2064 # the paths are fixed now
+  trap "if [[ -n '$saved' ]]; then mv -f '$saved' '$policy'; else rm -f '$policy'; fi" EXIT
+  printf '#!/bin/sh\n# scripts/e2e-env.sh: no service starts while it installs packages\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  local rc=0
+  {
+    echo "== $(date -u +%FT%TZ) apt-get install $*"
+    # Lock::Timeout: wait for another apt/dpkg run (e.g. a provisioning step) instead of failing.
+    apt-get -o DPkg::Lock::Timeout=600 update &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "$@"
+  } >>"$APT_LOG" 2>&1 || rc=$?
+  if [[ -n "$saved" ]]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
+  trap - EXIT
+  if systemd_running; then
+    for u in "${UNITS[@]}"; do
+      if [[ -z "${was_enabled[$u]:-}" ]] && systemctl is-enabled --quiet "$u" 2>/dev/null; then
+        log "disabling $u, which the install enabled"
+        systemctl disable --quiet "$u" >>"$APT_LOG" 2>&1 || true
+      fi
+      if [[ -z "${was_active[$u]:-}" ]] && systemctl is-active --quiet "$u" 2>/dev/null; then
+        log "stopping $u, which the install started"
+        systemctl stop "$u" >>"$APT_LOG" 2>&1 || true
+      fi
+    done
+  fi
+  [[ $rc -eq 0 ]] || { tail -n 15 "$APT_LOG" >&2; die "apt-get failed ($rc); log: $APT_LOG"; }
   hash -r
+}
+
+ensure_packages() {
+  local want=() t c pkg
+  for t in "${TOOLS[@]}"; do
+    c=${t%%:*} pkg=${t#*:}
+    command -v "$c" >/dev/null 2>&1 || want+=("$pkg")
+  done
+  static_busybox >/dev/null || want+=(busybox-static)
+  [[ "$ENGINE" != modern ]] || command -v debootstrap >/dev/null 2>&1 || want+=(debootstrap)
+  [[ ${#want[@]} -eq 0 ]] && return 0
+  # shellcheck disable=SC2207 # package names have no blanks
+  want=($(printf '%s\n' "${want[@]}" | sort -u))
+  apt_install "${want[@]}"
 }
 
 # ---------------------------------------------------------------------------
@@ -311,6 +408,171 @@ start_dockerd() {
   wait_for 60 "$pid" dockerd "$DIR/dockerd.log" -- dk info
   # In case dockerd could not write its pidfile, record what we know.
   [[ -s "$DIR/dockerd.pid" ]] || echo "$pid" >"$DIR/dockerd.pid"
+}
+
+# ---------------------------------------------------------------------------
+# modern engine: trixie's dockerd (containerd image store) + buildx, from a debootstrapped root
+
+TRIXIE_PACKAGES=(docker.io docker-cli docker-buildx containerd runc ca-certificates iptables)
+
+# The trixie root, made once and kept in $CACHE (bookworm cannot install trixie's packages
+# without upgrading its libc). Made under a lock, in a temporary folder renamed when complete,
+# so a crash or a concurrent start never leaves a half-made root that looks usable.
+trixie_root_ok() { [[ "$(head -n 1 "$TRIXIE_OK" 2>/dev/null)" == "packages: ${TRIXIE_PACKAGES[*]}" ]]; }
+
+ensure_trixie_root() {
+  trixie_root_ok && return 0
+  mkdir -p "$CACHE"
+  exec 8>"$CACHE/trixie-root.lock"
+  flock 8
+  if trixie_root_ok; then exec 8>&-; return 0; fi
+  local new="$CACHE/trixie-root.new" t0=$SECONDS
+  # Only our own unshare'd namespaces ever mounted anything in there, and they are gone.
+  if [[ -e "$new" ]]; then rm -rf --one-file-system -- "$new"; fi
+  [[ -e "$TRIXIE_ROOT" ]] && rm -rf --one-file-system -- "$TRIXIE_ROOT"
+  log "making the Debian trixie root in $TRIXIE_ROOT (once; debootstrap, log: $APT_LOG)"
+  {
+    echo "== $(date -u +%FT%TZ) debootstrap trixie"
+    # In a mount namespace of its own: the /proc and /sys it mounts in the root go with it,
+    # even when it fails half-way.
+    # No TMPDIR: the caller's (e.g. scripts/test.sh's) does not exist inside the root.
+    unshare --mount --propagation private --fork env -u TMPDIR -u TMP -u TEMP \
+      debootstrap --variant=minbase trixie "$new" http://deb.debian.org/debian
+  } >>"$APT_LOG" 2>&1 || { tail -n 15 "$APT_LOG" >&2; die "debootstrap failed; log: $APT_LOG"; }
+  printf '#!/bin/sh\nexit 101\n' >"$new/usr/sbin/policy-rc.d"
+  chmod 755 "$new/usr/sbin/policy-rc.d"
+  cp /etc/resolv.conf "$new/etc/resolv.conf"
+  log "installing ${TRIXIE_PACKAGES[*]} in the trixie root"
+  # In a mount namespace of its own: /proc and /dev for dpkg's scripts vanish with it.
+  {
+    echo "== $(date -u +%FT%TZ) trixie root: apt-get install ${TRIXIE_PACKAGES[*]}"
+    unshare --mount --propagation private --fork env -u TMPDIR -u TMP -u TEMP bash -c '
+      set -e
+      mount -t proc proc "$1/proc"
+      mount --rbind /dev "$1/dev"
+      root=$1; shift
+      chroot "$root" apt-get update
+      DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y --no-install-recommends "$@"
+      chroot "$root" apt-get clean
+    ' _ "$new" "${TRIXIE_PACKAGES[@]}"
+  } >>"$APT_LOG" 2>&1 || { tail -n 15 "$APT_LOG" >&2; die "installing into the trixie root failed; log: $APT_LOG"; }
+  # First line: what was asked for (a root made for another list is made again); then versions.
+  {
+    echo "packages: ${TRIXIE_PACKAGES[*]}"
+    chroot "$new" dpkg-query -W docker.io docker-buildx containerd runc
+  } >"$new/.publish-container-root.tmp"
+  mv "$new/.publish-container-root.tmp" "$new/.publish-container-root"
+  mv "$new" "$TRIXIE_ROOT"
+  exec 8>&-
+  log "trixie root ready in $((SECONDS - t0)) s: $(tail -n +2 "$TRIXIE_OK" | tr '\n\t' '; ')"
+}
+
+# The namespace's init: pid 1 of a new pid namespace (bash reaps whatever is re-parented to it),
+# in a mount namespace of its own where the trixie root is the lower layer of an overlay (the
+# cached root is never written), /var/lib/docker and /e2e are folders of $DIR, and /proc, /run
+# and /tmp are fresh. dockerd runs chrooted there on the host's network, so the registries on
+# 127.0.0.1 are reachable; it starts its own containerd (fresh /run: none to find). When dockerd
+# exits, the init exits, and the kernel ends everything left in the namespace and drops its mounts.
+write_modern_init() {
+  cat >"$DIR/modern-init.sh" <<'INIT'
+#!/bin/bash
+set -euo pipefail
+dir=$1 lower=$2 bridge=$3 cgparent=$4
+r=$dir/rootfs
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/upper,workdir=$dir/work" "$r"
+mount -t proc proc "$r/proc"
+mount --rbind /sys "$r/sys"
+mount --rbind /dev "$r/dev"
+mount -t tmpfs -o mode=755 tmpfs "$r/run"
+mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
+mkdir -p "$r/var/lib/docker" "$r/e2e"
+mount --bind "$dir/docker-data" "$r/var/lib/docker"
+mount --bind "$dir/io" "$r/e2e"
+hostname e2e-modern
+cd /
+# A clean environment: nothing of the caller's (TMPDIR, DOCKER_*, ...) means anything in there.
+chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  HOME=/root LANG=C.UTF-8 /usr/sbin/dockerd \
+  --config-file=/e2e/daemon.json \
+  --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+  --bridge="$bridge" --cgroup-parent="$cgparent" \
+  --data-root=/var/lib/docker --exec-root=/run/docker \
+  -H unix:///e2e/docker.sock --pidfile=/run/docker.pid \
+  </dev/null &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true' TERM INT
+rc=0
+while kill -0 "$pid" 2>/dev/null; do wait "$pid" || rc=$?; done
+exit "$rc"
+INIT
+}
+
+# pid of the namespace's init (as this machine sees it): the child of our unshare.
+modern_init_pid() {
+  local upid child
+  upid=$(pid_of modern unshare) || return 1
+  child=$(cat "/proc/$upid/task/$upid/children" 2>/dev/null | awk '{print $1}')
+  [[ -n "$child" ]] && alive "$child" || return 1
+  printf '%s\n' "$child"
+}
+
+modern_ok() {
+  modern_init_pid >/dev/null && dk info >/dev/null 2>&1
+}
+
+start_modern() {
+  ensure_bridge
+  mkdir -p "$DIR/rootfs" "$DIR/upper" "$DIR/work" "$DIR/docker-data" "$DIR/io"
+  # The containerd image store; nothing else of /etc/docker/daemon.json applies.
+  echo '{"features": {"containerd-snapshotter": true}}' >"$DIR/io/daemon.json"
+  write_modern_init
+  rm -f "$DOCKER_SOCK" "$DIR/modern.pid"
+  log "starting dockerd (Debian trixie, containerd image store) in its own namespaces"
+  # --kill-child: should unshare be killed, the namespace's init (and so all in it) goes too.
+  setsid unshare --mount --propagation private --uts --ipc --pid --fork --kill-child \
+    bash "$DIR/modern-init.sh" "$DIR" "$TRIXIE_ROOT" "$(instance_name)" "/$(instance_name)" \
+    </dev/null >>"$DIR/dockerd.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$DIR/modern.pid"
+  wait_for 60 "$pid" dockerd "$DIR/dockerd.log" -- dk info
+}
+
+stop_modern() {
+  local init upid
+  if init=$(modern_init_pid); then terminate "$init" "dockerd's namespace (init)"; fi
+  if upid=$(pid_of modern unshare); then
+    # The init is gone, so unshare returns at once; if not, KILL takes the namespace with it.
+    terminate "$upid" "unshare"
+  fi
+  rm -f "$DIR/modern.pid"
+}
+
+# The containerd store keeps what was pushed where as labels on the content blobs
+# (containerd.io/distribution.source.HOST=REPOSITORY; the key has no port), which dockerd uses
+# to mount blobs across repositories instead of uploading them. The labels of the loopback
+# registries (where the tests and the benchmark push) are removed, through the trixie ctr, inside
+# the namespace, from the containerd dockerd runs ("moby" namespace); others stay, like the
+# docker.io label `docker import` gave the base image (a runner's pulled base images have theirs).
+modern_ctr() {
+  local init
+  init=$(modern_init_pid) || die "the modern engine is not running"
+  nsenter --target "$init" --mount --pid -- chroot "$DIR/rootfs" \
+    ctr --address /run/docker/containerd/containerd.sock --namespace moby "$@"
+}
+
+forget_pushes_modern() {
+  local n=0 digest labels l args
+  while read -r digest labels; do
+    args=()
+    IFS=, read -ra l <<<"$labels"
+    for l in "${l[@]}"; do
+      [[ "$l" =~ ^containerd\.io/distribution\.source\.(127\.[0-9.]+|localhost)= ]] && args+=("${l%%=*}=")
+    done
+    [[ ${#args[@]} -eq 0 ]] && continue
+    modern_ctr content label "$digest" "${args[@]}" >/dev/null
+    n=$((n + ${#args[@]}))
+  done < <(modern_ctr content ls 2>/dev/null | awk 'NR > 1 && $NF != "" {print $1, $NF}')
+  log "removed $n distribution-source label(s) from the containerd content store"
 }
 
 # ---------------------------------------------------------------------------
@@ -516,6 +778,9 @@ write_env() {
   {
     printf 'export DOCKER_HOST=%q\n' "unix://$DOCKER_SOCK"
     printf 'export E2E_DIR=%q\n' "$DIR"
+    printf 'export E2E_ENGINE=%q\n' "$ENGINE"
+    printf 'export E2E_ENGINE_VERSION=%q\n' "$(dk version --format '{{.Server.Version}}')"
+    printf 'export E2E_IMAGE_STORE=%q\n' "$(image_store)"
     printf 'export E2E_REGISTRY=%q\n' "127.0.0.1:$(cat "$DIR/registry.port")"
     printf 'export E2E_REGISTRY_USER=%q\n' "$REGISTRY_USER"
     printf 'export E2E_REGISTRY_PASSWORD=%q\n' "$(cat "$DIR/registry-password")"
@@ -525,9 +790,62 @@ write_env() {
     printf 'export E2E_TOKEN_WRITE_TOKEN=%q\n' "$(cat "$DIR/token/write-token")"
     printf 'export E2E_TOKEN_READ_USER=e2e-reader\n'
     printf 'export E2E_TOKEN_READ_TOKEN=%q\n' "$(cat "$DIR/token/read-token")"
+    if [[ "$ENGINE" == modern ]]; then
+      # trixie's buildx plugin for this machine's docker CLI: a DOCKER_CONFIG whose cli-plugins
+      # has it (for the tests' own docker calls and a shell that sources this file), and the
+      # folder the harness links into each runner's ~/.docker (where the action looks).
+      printf 'export DOCKER_CONFIG=%q\n' "$DIR/docker-config"
+      printf 'export E2E_DOCKER_CLI_PLUGINS=%q\n' "$DIR/docker-config/cli-plugins"
+      printf 'export E2E_BUILDX_VERSION=%q\n' "$(DOCKER_CONFIG="$DIR/docker-config" dk buildx version | awk '{print $2}')"
+    fi
   } >"$tmp"
   chmod 600 "$tmp"
   mv -f "$tmp" "$DIR/env"
+}
+
+# containerd (the containerd image store) or the storage driver's name (classic store).
+image_store() {
+  if dk info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter'; then
+    echo containerd
+  else
+    dk info --format '{{.Driver}}'
+  fi
+}
+
+link_buildx_plugin() {
+  mkdir -p "$DIR/docker-config/cli-plugins"
+  [[ -s "$DIR/docker-config/config.json" ]] || echo '{}' >"$DIR/docker-config/config.json"
+  ln -sfn "$TRIXIE_ROOT/usr/libexec/docker/cli-plugins/docker-buildx" \
+    "$DIR/docker-config/cli-plugins/docker-buildx"
+  DOCKER_CONFIG="$DIR/docker-config" dk buildx version >/dev/null 2>&1 ||
+    die "the trixie buildx plugin does not run with this machine's docker CLI"
+}
+
+engine_ok() {
+  if [[ "$ENGINE" == modern ]]; then modern_ok; else containerd_ok && docker_ok; fi
+}
+
+start_engine() {
+  if [[ "$ENGINE" == modern ]]; then
+    start_modern
+  else
+    start_containerd
+    start_dockerd
+  fi
+}
+
+# Whatever is left of an engine (crashed, half-started, or running): stopped, unmounted.
+stop_engine() {
+  local quiet=${1:-}
+  if [[ "$ENGINE" == modern ]]; then
+    stop_modern
+  else
+    stop_named dockerd dockerd
+    stop_runc_containers
+    stop_shims
+    stop_named containerd containerd
+  fi
+  unmount_all "$quiet"
 }
 
 cmd_start() {
@@ -536,24 +854,21 @@ cmd_start() {
   if [[ -e "$DIR" && ! -e "$MARKER" && -n "$(ls -A "$DIR")" ]]; then
     die "$DIR exists, is not empty and was not made by this script; refusing to use it"
   fi
+  [[ "$ENGINE" == classic ]] || ensure_trixie_root
   mkdir -p "$DIR"
   touch "$MARKER"
+  echo "$ENGINE" >"$DIR/engine"
   HINT="logs are in $DIR; '$0 stop' cleans up whatever did start"
   # Unix socket paths are limited to 107 bytes; containerd's ttrpc socket is the longest.
   ((${#CTR_SOCK} + 6 <= 107)) || die "E2E_DIR is too long for unix socket paths: $DIR"
 
-  if containerd_ok && docker_ok; then
-    log "reusing containerd (pid $(pid_of containerd containerd)) and dockerd (pid $(pid_of dockerd dockerd))"
+  if engine_ok; then
+    log "reusing the $ENGINE engine"
   else
-    # Whatever is left of an earlier run (crashed, half-started) goes first.
-    stop_named dockerd dockerd
-    stop_runc_containers
-    stop_shims
-    stop_named containerd containerd
-    unmount_all || die "could not unmount everything under $DIR"
-    start_containerd
-    start_dockerd
+    stop_engine || die "could not unmount everything under $DIR"
+    start_engine
   fi
+  [[ "$ENGINE" == classic ]] || link_buildx_plugin
 
   local want_port=${E2E_REGISTRY_PORT:-}
   if registry_ok && [[ -z "$want_port" || "$want_port" == "$(cat "$DIR/registry.port")" ]]; then
@@ -573,7 +888,7 @@ cmd_start() {
 
   ensure_base_image
   write_env
-  log "ready: DOCKER_HOST=unix://$DOCKER_SOCK E2E_REGISTRY=127.0.0.1:$(cat "$DIR/registry.port")"
+  log "ready: $ENGINE engine (Docker $(dk version --format '{{.Server.Version}}'), image store: $(image_store)), DOCKER_HOST=unix://$DOCKER_SOCK, E2E_REGISTRY=127.0.0.1:$(cat "$DIR/registry.port")"
   printf '%s\n' "$DIR/env"
 }
 
@@ -589,7 +904,7 @@ cmd_stop() {
   # On TERM dockerd gives each running container 10 s to honour TERM itself (--shutdown-timeout
   # does not shorten that in 20.10). Containers are throwaway here: remove them at once, bounded
   # in case dockerd is wedged.
-  if pid_of dockerd dockerd >/dev/null; then
+  if engine_ok; then
     local ids
     ids=$(timeout 10 env DOCKER_HOST="unix://$DOCKER_SOCK" docker ps -q 2>/dev/null || true)
     if [[ -n "$ids" ]]; then
@@ -598,29 +913,31 @@ cmd_stop() {
       timeout 20 env DOCKER_HOST="unix://$DOCKER_SOCK" docker rm -f $ids >/dev/null 2>&1 || true
     fi
   fi
-  # dockerd next: it stops its BuildKit and its network and unmounts, and needs containerd for that.
-  stop_named dockerd dockerd
+  # The engine first: dockerd stops its BuildKit and its network and unmounts, and needs
+  # containerd for that. Its leftover mounts are expected: unmounted quietly.
+  stop_engine quiet || true
   stop_named registry docker-registry
   stop_named token-registry docker-registry
   stop_named token-server node
-  stop_runc_containers
-  stop_shims
-  stop_named containerd containerd
   remove_bridge
   remove_cgroups
   # Shims put their sockets in /run/containerd/s whatever containerd's state dir; drop the
   # directories if they are empty now (rmdir leaves a system containerd's alone).
   rmdir /run/containerd/s /run/containerd 2>/dev/null || true
-  unmount_all || die "mounts are left under $DIR; not removing it: $(mounts_under | tr '\n' ' ')"
+  unmount_all quiet || die "mounts are left under $DIR; not removing it: $(mounts_under | tr '\n' ' ')"
   # --one-file-system: even so, never descend into something mounted there.
   rm -rf --one-file-system -- "$DIR"
-  log "stopped; removed $DIR"
+  log "stopped the $ENGINE engine and the registries; removed $DIR"
 }
 
 cmd_status() {
   local ok=0
-  if containerd_ok; then log "containerd: up (pid $(pid_of containerd containerd))"; else log "containerd: down"; ok=1; fi
-  if docker_ok; then log "dockerd: up (pid $(pid_of dockerd dockerd))"; else log "dockerd: down"; ok=1; fi
+  if [[ "$ENGINE" == modern ]]; then
+    if modern_ok; then log "modern dockerd: up (namespace init pid $(modern_init_pid))"; else log "modern dockerd: down"; ok=1; fi
+  else
+    if containerd_ok; then log "containerd: up (pid $(pid_of containerd containerd))"; else log "containerd: down"; ok=1; fi
+    if docker_ok; then log "dockerd: up (pid $(pid_of dockerd dockerd))"; else log "dockerd: down"; ok=1; fi
+  fi
   if registry_ok; then
     log "registry: up (pid $(pid_of registry docker-registry), 127.0.0.1:$(cat "$DIR/registry.port"))"
   else
@@ -634,9 +951,54 @@ cmd_status() {
   return "$ok"
 }
 
+# The engine forgets which layers it pushed where, as on a fresh GitHub-hosted runner, and keeps
+# its images. Classic store: dockerd's distribution metadata (image/DRIVER/distribution: the
+# digest of each layer's compressed upload and the repositories that have it), deleted while
+# dockerd is stopped. Containerd store: the distribution-source labels (forget_pushes_modern).
+cmd_forget_pushes() {
+  [[ -e "$MARKER" ]] && engine_ok || die "no running $ENGINE engine in $DIR: start it first"
+  if [[ "$ENGINE" == modern ]]; then
+    forget_pushes_modern
+    return 0
+  fi
+  local images d
+  images=$(dk images -q --no-trunc | sort -u | wc -l)
+  stop_named dockerd dockerd
+  stop_runc_containers
+  unmount_all quiet || die "mounts are left under $DIR after stopping dockerd"
+  for d in "$DIR"/docker-data/image/*/distribution; do
+    [[ -d "$d" ]] || continue
+    rm -rf --one-file-system -- "$d"
+    log "removed $d"
+  done
+  start_dockerd
+  local after
+  after=$(dk images -q --no-trunc | sort -u | wc -l)
+  [[ "$after" == "$images" ]] || die "dockerd came back with $after images instead of $images"
+  log "dockerd restarted without push history ($after images kept)"
+}
+
+# Stops the htpasswd registry and starts it again on the same port, with the same data and password.
+cmd_restart_registry() {
+  [[ -e "$MARKER" && -s "$DIR/registry.port" ]] || die "no registry in $DIR: start the environment first"
+  local port
+  port=$(cat "$DIR/registry.port")
+  stop_named registry docker-registry
+  E2E_REGISTRY_PORT=$port start_registry
+  log "registry restarted on 127.0.0.1:$port (pid $(pid_of registry docker-registry))"
+}
+
+# Installs the packages of both engines (scripts/test.sh runs this first: the unit tests need git).
+cmd_install() {
+  ENGINE=modern ensure_packages
+}
+
 case "${1:-}" in
+  install) cmd_install ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  forget-pushes) cmd_forget_pushes ;;
+  restart-registry) cmd_restart_registry ;;
+  *) echo "usage: [E2E_ENGINE=classic|modern] $0 install|start|stop|status|forget-pushes|restart-registry" >&2; exit 2 ;;
 esac

@@ -8,12 +8,15 @@
  *   labels    from the event and the repository
  *   produce   build, or build for platforms (buildx pushes), or take the source-image
  *   publish   upload under the tags, or by digest, or read buildx's push back, or nothing
+ *   keep-login the login also in the runner's Docker config, for later steps (post undoes it)
  *   report    outputs and the job summary
  * merge-digests takes a shorter road: no docker; one index of the images pushed by digest.
  */
 import * as core from '@actions/core'
+import { keepLogin } from './docker/keep-login.js'
 import { readRunContext, type RunContext } from './github/context.js'
 import { packagePageUrl } from './github/hosts.js'
+import { manifestAnnotations } from './plan/build-options.js'
 import { makePlan, type Plan } from './plan/plan.js'
 import { readLabels } from './produce/labels.js'
 import { produce } from './produce/produce.js'
@@ -36,6 +39,7 @@ export async function run(): Promise<void> {
     announce(plan)
     session = new Session(context, plan)
     const result = plan.merging ? await mergeDigests(session) : await buildAndPublish(session)
+    if (plan.inputs.keepLogin) await keepLoginForLaterSteps(session)
     setOutputs(result)
     await writeSummary(result, context.hasStepSummary)
   } catch (error) {
@@ -99,7 +103,9 @@ async function mergeDigests(session: Session): Promise<PublishResult> {
   const warmUp = session.warmUp()
   const labels = await readLabels(plan, run)
   await warmUp
-  const published = await mergeIndex(registry, plan.names, plan.inputs.mergeDigests, labels.all)
+  // The annotations input goes on the index too (it wins over a label of the same key).
+  const annotations = { ...labels.all, ...manifestAnnotations(plan.inputs.build.annotations) }
+  const published = await mergeIndex(registry, plan.names, plan.inputs.mergeDigests, annotations)
   return {
     ...result(plan, run),
     imageId: '',
@@ -108,6 +114,20 @@ async function mergeDigests(session: Session): Promise<PublishResult> {
     labelsAre: 'annotations',
     ...published
   }
+}
+
+/**
+ * keep-login: the job's later steps (actions/attest-build-provenance with push-to-registry, a
+ * `docker run` of the image) find the login in the runner's Docker config; the post step undoes it.
+ */
+async function keepLoginForLaterSteps(session: Session): Promise<void> {
+  const { plan, run } = session
+  await keepLogin(
+    run.dockerConfig,
+    { registry: plan.names.registry, username: plan.inputs.username, token: plan.inputs.token },
+    session.docker.configDir,
+    kept => core.saveState(STATE.keptLogin, JSON.stringify(kept))
+  )
 }
 
 /** What every result shows: the names, the version, the package's page. */

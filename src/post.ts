@@ -1,6 +1,7 @@
 /**
- * The post step (post-if: always()): log out and delete the action's Docker config directory, so no
- * credential for the registry is left on the runner, also when the main step failed.
+ * The post step (post-if: always()): undo keep-login in the runner's Docker config, log out and
+ * delete the action's Docker config directory, so no credential for the registry is left on the
+ * runner, also when the main step failed.
  */
 import * as core from '@actions/core'
 import { existsSync, rmSync } from 'node:fs'
@@ -8,6 +9,7 @@ import * as path from 'node:path'
 import { Docker } from './docker/cli.js'
 import { removeActionConfig } from './docker/config.js'
 import { WORK_FOLDER_PREFIX } from './publish/upload.js'
+import { undoKeptLogin, type KeptLogin } from './docker/keep-login.js'
 import { STATE } from './state.js'
 import { errorMessage } from './util/errors.js'
 
@@ -21,6 +23,16 @@ export async function post(): Promise<void> {
 
 async function cleanUp(): Promise<void> {
   removeWorkFolder(core.getState(STATE.workDir))
+  // First: its copy of the runner's config lives in the action's config directory.
+  const kept = core.getState(STATE.keptLogin)
+  if (kept) {
+    try {
+      await undoKeptLogin(JSON.parse(kept) as KeptLogin)
+    } catch (error) {
+      // The action's own credentials are removed below in any case.
+      core.warning(`keep-login: could not undo the login for later steps (${errorMessage(error)}).`)
+    }
+  }
   const dir = core.getState(STATE.configDir)
   const registry = core.getState(STATE.registry)
   if (!dir) {

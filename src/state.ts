@@ -5,5 +5,7 @@ export const STATE = {
   registry: 'registry',
   loggedIn: 'loggedIn',
   /** The push's work folder (compressed layers) under RUNNER_TEMP. */
-  workDir: 'workDir'
+  workDir: 'workDir',
+  /** keep-login: what to undo in the runner's Docker config (docker/keep-login.ts KeptLogin, JSON). */
+  keptLogin: 'keptLogin'
 } as const

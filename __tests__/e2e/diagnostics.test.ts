@@ -8,6 +8,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import * as path from 'node:path'
 import { Runner, e2eEnv, startFixture } from './harness.js'
 
@@ -34,7 +35,38 @@ function forbidDocker(runner: Runner): string {
   return marker
 }
 
+/** A loopback port where nothing listens (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
 describe('diagnostics', () => {
+  it('a registry where nothing answers: the connection failure is named, the token is not blamed', async () => {
+    const registry = `127.0.0.1:${await closedPort()}`
+    const runner = new Runner()
+    runner.write('Dockerfile', 'FROM scratch\n')
+    const main = await runner.mainAsync({
+      registry,
+      token: env.password,
+      username: env.user,
+      retries: '0',
+      'image-name': 'nobody-home'
+    })
+    expect(main.code).toBe(1)
+    const errors = main.out.split('\n').filter(l => l.startsWith('::error::'))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(
+      new RegExp(
+        `connection refused.*The connection to ${registry.replace(/\./g, '\\.')} failed \\(refused, unreachable or timed out\\), so the token was not tried`
+      )
+    )
+    expect(errors[0]).not.toMatch(/expired|revoked|belongs to the username/)
+  })
+
   it('a push refused with a SAML-enforcement 403 explains that the token needs SSO authorization', async () => {
     const proxy = await forbiddingProxy()
     try {

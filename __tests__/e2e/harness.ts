@@ -5,7 +5,15 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { afterAll } from '@jest/globals'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync
+} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parse } from 'yaml'
@@ -16,6 +24,13 @@ export const ROOT = path.resolve(
   '../..'
 )
 const DIST = path.join(ROOT, 'dist', 'index.js')
+/**
+ * The Node.js that runs dist/index.js: the runner's (action.yml says node24), installed by
+ * scripts/test.sh as E2E_NODE; else the one running the tests.
+ */
+export const ACTION_NODE = process.env.E2E_NODE || process.execPath
+/** The engine's docker CLI plugins (buildx of the modern engine of scripts/e2e-env.sh), if any. */
+const CLI_PLUGINS = process.env.E2E_DOCKER_CLI_PLUGINS
 
 export interface E2EEnv {
   dockerHost: string
@@ -110,6 +125,12 @@ export class Runner {
   ) {
     for (const d of [this.workspace, this.temp, this.dockerConfig])
       mkdirSync(d, { recursive: true })
+    if (CLI_PLUGINS) {
+      // Where the runner's docker CLI finds buildx: each plugin linked into ~/.docker/cli-plugins.
+      mkdirSync(path.join(this.dockerConfig, 'cli-plugins'))
+      for (const name of readdirSync(CLI_PLUGINS))
+        symlinkSync(path.join(CLI_PLUGINS, name), path.join(this.dockerConfig, 'cli-plugins', name))
+    }
     for (const f of Object.values(this.files)) writeFileSync(f, '')
     const base: Record<string, string> = {}
     for (const [k, v] of Object.entries(process.env)) {
@@ -160,7 +181,7 @@ export class Runner {
     const start = Date.now()
     const env = { ...this.inputEnv(inputs), ...extraEnv }
     return new Promise(resolve => {
-      const child = spawn(process.execPath, [DIST], { cwd: this.workspace, env })
+      const child = spawn(ACTION_NODE, [DIST], { cwd: this.workspace, env })
       let out = ''
       child.stdout.on('data', d => (out += d))
       child.stderr.on('data', d => (out += d))
@@ -193,7 +214,7 @@ export class Runner {
   }
 
   private step(env: Record<string, string>): StepResult {
-    const r = spawnSync(process.execPath, [DIST], {
+    const r = spawnSync(ACTION_NODE, [DIST], {
       cwd: this.workspace,
       env,
       encoding: 'utf8',
@@ -262,6 +283,11 @@ export function clientDocker(
   env: Pick<E2EEnv, 'registry' | 'user' | 'password'>
 ): (args: string[], input?: string) => string {
   const config = tempDir('e2e-client-docker-')
+  if (CLI_PLUGINS)
+    writeFileSync(
+      path.join(config, 'config.json'),
+      JSON.stringify({ cliPluginsExtraDirs: [CLI_PLUGINS] })
+    )
   sh('docker', ['login', env.registry, '--username', env.user, '--password-stdin'], {
     input: env.password,
     env: { DOCKER_CONFIG: config }

@@ -53,10 +53,16 @@ function leaks(runner: Runner, token: string, texts: Record<string, string>): st
   return found
 }
 
-/** What the steps printed and wrote, the token's one legitimate mention (::add-mask::) left out. */
+/**
+ * What the steps printed and wrote, the credentials' one legitimate mention each (::add-mask::, the
+ * token's and that of docker's base64 user:token) left out.
+ */
 function stepTexts(runner: Runner, main: StepResult, post: StepResult): Record<string, string> {
+  const auth = Buffer.from(`${env.user}:${env.password}`).toString('base64')
   return {
-    'step stdout': main.stdout.replace(`::add-mask::${env.password}`, ''),
+    'step stdout': main.stdout
+      .replace(`::add-mask::${env.password}\n`, '')
+      .replace(`::add-mask::${auth}\n`, ''),
     'step stderr': main.stderr,
     'post output': post.stdout + post.stderr,
     GITHUB_OUTPUT: readFileSync(runner.files.output, 'utf8'),
@@ -79,6 +85,12 @@ describe('the token never leaks', () => {
     expect(main.exitCode).toBe(0)
     expect(readFileSync(shim.argv, 'utf8')).toMatch(/^login .* --password-stdin$/m)
     expect(main.stdout).toContain(`::add-mask::${env.password}`)
+    // The Basic header's value the registry client sends is masked too, before any request.
+    const auth = Buffer.from(`${env.user}:${env.password}`).toString('base64')
+    expect(main.stdout).toContain(`::add-mask::${auth}`)
+    expect(main.stdout.indexOf(`::add-mask::${auth}`)).toBeLessThan(
+      main.stdout.indexOf('::group::')
+    )
     const post = runner.post()
     expect(post.exitCode).toBe(0)
     expect(leaks(runner, env.password, stepTexts(runner, main, post))).toEqual([])

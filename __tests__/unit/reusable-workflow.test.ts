@@ -20,7 +20,11 @@ const step = job.steps.find((s: { id?: string }) => s.id === 'publish')
 /** Inputs that are not workflow inputs, and why. */
 const NOT_MIRRORED: Record<string, string> = {
   token: 'a secret (secrets.token), falling back to the caller’s GITHUB_TOKEN',
-  'source-image': 'the called job runs on a fresh runner, where no image of the caller exists'
+  'source-image': 'the called job runs on a fresh runner, where no image of the caller exists',
+  secrets: 'a secret (secrets.build-secrets)',
+  'secret-envs': 'the caller’s environment does not reach the called workflow',
+  ssh: 'the called job’s runner has no SSH agent of the caller',
+  'keep-login': 'the called job has no later steps to log in'
 }
 
 describe('reusable workflow publish.yml', () => {
@@ -44,6 +48,11 @@ describe('reusable workflow publish.yml', () => {
     expect(passed.startsWith(`\${{ inputs.${name}`)).toBe(true)
     if (fallback.includes('${{'))
       expect(passed).toBe(`\${{ inputs.${name} || ${fallback.slice(4, -3)} }}`)
+  })
+
+  it('passes the build secrets as a secret', () => {
+    expect(call.secrets['build-secrets'].required).toBe(false)
+    expect(step.with.secrets).toBe('${{ secrets.build-secrets }}')
   })
 
   it('passes the token as a secret, else the caller’s GITHUB_TOKEN', () => {

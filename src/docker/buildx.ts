@@ -34,6 +34,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { MATRIX_WAY } from '../plan/platforms.js'
 import { UserError } from '../util/errors.js'
+import type { Builder } from './build-args.js'
 import type { Docker } from './cli.js'
 
 /** `auto`: buildx when the runner has it (installed only when the build needs it); `true`: always
@@ -209,34 +210,50 @@ async function download(url: string, dest: string): Promise<string> {
   }
 }
 
+/** What a build asks of its builder (rules.ts tells them from the inputs). */
+export interface BuilderNeeds {
+  /** What only buildx does, for messages ("platforms linux/amd64,linux/arm64"); none if ''. */
+  buildx?: string
+  /** What needs BuildKit (buildx or the engine's built-in one): "secrets", "ssh", …; none if ''. */
+  buildKit?: string
+}
+
 /**
- * The builder for this build. `needs` names what only buildx does when the build uses it (a
- * multi-platform build: "platforms linux/amd64,linux/arm64"); such a build fails clearly without
- * buildx under `buildx: auto`, and `buildx: true` installs it. Other builds install buildx only
- * under `buildx: true`.
+ * The builder for this build: buildx when the runner has it (or `buildx: true` installs it);
+ * else the engine's built-in BuildKit (`docker build` with DOCKER_BUILDKIT=1, where the docker
+ * CLI still has it); else the classic builder, with a notice (each label is then a build step).
+ * `needs.buildx` names what only buildx does when the build uses it (a multi-platform build:
+ * "platforms linux/amd64,linux/arm64"); such a build fails clearly without buildx under
+ * `buildx: auto`, and `buildx: true` installs it. `needs.buildKit` fails clearly where neither
+ * buildx nor the built-in BuildKit is there.
  */
 export async function chooseBuilder(
   docker: Docker,
   settings: BuildxSettings,
   configDir: string,
   temp: string,
-  needs?: string,
+  needs: BuilderNeeds = {},
   /** An answer to `docker buildx version` already under way (probed while docker logs in). */
   probe?: Promise<boolean>
-): Promise<'buildx' | 'classic'> {
+): Promise<Builder> {
   if (settings.mode === 'false') {
-    if (needs) {
-      throw new UserError(`${needs} needs buildx, but buildx is false: set buildx to auto or true.`)
+    if (needs.buildx) {
+      throw new UserError(
+        `${needs.buildx} needs buildx, but buildx is false: set buildx to auto or true.`
+      )
     }
-    return 'classic'
+    return withoutBuildx(docker, needs.buildKit)
   }
   if (await (probe ?? docker.hasBuildx())) return 'buildx'
-  if (settings.mode === 'auto' && !needs) return 'classic'
+  if (settings.mode === 'auto' && !needs.buildx) return withoutBuildx(docker, needs.buildKit)
   if (settings.mode === 'auto') {
     throw new UserError(
-      `${needs} needs the docker buildx plugin, which this runner does not have: set buildx: true ` +
-        `to install it (a multi-platform build also needs QEMU and a builder that can build for ` +
-        `every platform, e.g. from docker/setup-qemu-action and docker/setup-buildx-action), ${MATRIX_WAY}.`
+      `${needs.buildx} needs the docker buildx plugin, which this runner does not have: set buildx: true ` +
+        `to install it` +
+        (/^platforms/.test(needs.buildx ?? '')
+          ? ` (a multi-platform build also needs QEMU and a builder that can build for ` +
+            `every platform, e.g. from docker/setup-qemu-action and docker/setup-buildx-action), ${MATRIX_WAY}.`
+          : ', or add docker/setup-buildx-action before this step.')
     )
   }
   await core.group(
@@ -254,4 +271,25 @@ export async function chooseBuilder(
     }
   )
   return 'buildx'
+}
+
+/** No buildx: the engine's built-in BuildKit where there is one, else the classic builder. */
+async function withoutBuildx(docker: Docker, needsBuildKit?: string): Promise<Builder> {
+  const { available, why } = await docker.builtInBuildKit()
+  if (available) {
+    core.info(`No buildx: building with the engine's built-in BuildKit (${why}).`)
+    return 'buildkit'
+  }
+  if (needsBuildKit) {
+    throw new UserError(
+      `${needsBuildKit} needs BuildKit, which this runner has neither as the buildx plugin nor ` +
+        `built in (${why}): set buildx: true to install buildx.`
+    )
+  }
+  core.notice(
+    `Building with the classic builder: this runner has no buildx plugin and no built-in ` +
+      `BuildKit (${why}). Each label is then a build step of its own, and secrets, ssh and ` +
+      'cache exports are not available: set buildx: true to install buildx.'
+  )
+  return 'classic'
 }

@@ -4,15 +4,18 @@
  * docker's own last error line.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import {
   buildArgs,
+  buildEnvironment,
   platformBuildArgs,
   type BuildRequest,
+  type Builder,
   type BuildxResult,
+  type CacheService,
   type PlatformBuildRequest
 } from './build-args.js'
 import { DockerCommandError, lastErrorLine } from './errors.js'
@@ -37,10 +40,10 @@ export class Docker {
   /** Runs docker; throws DockerCommandError on a non-zero exit. */
   async run(
     args: string[],
-    options: { input?: Buffer; silent?: boolean } = {}
+    options: { input?: Buffer; silent?: boolean; env?: Record<string, string> } = {}
   ): Promise<ExecResult> {
     const result = await this.execFn('docker', args, {
-      env: this.env,
+      env: options.env ? { ...this.env, ...options.env } : this.env,
       input: options.input,
       silent: options.silent ?? false
     })
@@ -86,12 +89,19 @@ export class Docker {
     await this.run(['logout', registry])
   }
 
-  /** Builds and tags the image; returns the local image ID. */
-  async build(req: BuildRequest, builder: 'buildx' | 'classic'): Promise<string> {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-iid-'))
+  /**
+   * Builds and tags the image; returns the local image ID. The values of `secretValues` are
+   * written to files in a folder only this user can read (mkdtemp: 0700), removed right after
+   * the build; docker gets their paths.
+   */
+  async build(req: BuildRequest, builder: Builder, options: BuildOptions = {}): Promise<string> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-build-'))
     const iidFile = path.join(dir, 'iid')
     try {
-      await this.run(buildArgs(req, builder, iidFile))
+      const full = withSecretFiles(req, options.secretValues ?? [], dir)
+      await this.run(buildArgs(full, builder, iidFile, options.service), {
+        env: buildEnvironment(full, builder)
+      })
       return readFileSync(iidFile, 'utf8').trim()
     } finally {
       rmSync(dir, { recursive: true, force: true })
@@ -99,11 +109,17 @@ export class Docker {
   }
 
   /** Builds for several platforms with buildx, which pushes the result itself. */
-  async buildPlatforms(req: PlatformBuildRequest): Promise<BuildxResult> {
+  async buildPlatforms(
+    req: PlatformBuildRequest,
+    options: BuildOptions = {}
+  ): Promise<BuildxResult> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-metadata-'))
     const file = path.join(dir, 'metadata.json')
     try {
-      await this.run(platformBuildArgs(req, file))
+      const full = withSecretFiles(req, options.secretValues ?? [], dir)
+      await this.run(platformBuildArgs(full, file, options.service), {
+        env: buildEnvironment(full, 'buildx')
+      })
       let metadata: Record<string, unknown> = {}
       try {
         metadata = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
@@ -184,6 +200,26 @@ export class Docker {
     }
   }
 
+  /**
+   * Whether `docker build` can use the engine's built-in BuildKit (DOCKER_BUILDKIT=1): a Linux
+   * engine of 18.09 or later, and a docker CLI of 18.09 to 22.x (from 23.0 on, the CLI runs
+   * BuildKit only through the buildx plugin). Never rejects: `why` says what is missing.
+   */
+  async builtInBuildKit(): Promise<{ available: boolean; why: string }> {
+    const format = '{{.Client.Version}}|{{.Server.Version}}|{{.Server.Os}}'
+    let text = ''
+    try {
+      const result = await this.execFn('docker', ['version', '--format', format], {
+        env: this.env,
+        silent: true
+      })
+      text = result.stdout.trim()
+    } catch {
+      text = ''
+    }
+    return builtInBuildKit(text)
+  }
+
   /** The engine's version (`docker version`), e.g. 20.10.24. */
   async serverVersion(): Promise<string> {
     const result = await this.run(['version', '--format', '{{.Server.Version}}'], { silent: true })
@@ -234,4 +270,57 @@ export class Docker {
   async tag(source: string, target: string): Promise<void> {
     await this.run(['tag', source, target])
   }
+}
+
+export interface BuildOptions {
+  /** Secrets given by value (the `secrets` input): written to files for the build's time only. */
+  secretValues?: { id: string; value: string }[]
+  /** The runner's cache service, for type=gha entries. */
+  service?: CacheService
+}
+
+/** The request with each secret value as a file in `dir` (0600). */
+function withSecretFiles<T extends BuildRequest>(
+  req: T,
+  values: { id: string; value: string }[],
+  dir: string
+): T {
+  if (!values.length) return req
+  const files = values.map(({ id, value }, i) => {
+    const file = path.join(dir, `secret-${i}`)
+    writeFileSync(file, value, { mode: 0o600 })
+    return { id, file }
+  })
+  return { ...req, secrets: [...files, ...(req.secrets ?? [])] }
+}
+
+/** What `docker version --format 'CLIENT|SERVER|OS'` says about the built-in BuildKit (pure). */
+export function builtInBuildKit(versions: string): { available: boolean; why: string } {
+  const [client = '', server = '', os = ''] = versions.split('|')
+  // Docker's versions are YY.MM (18.09, 20.10, 23.0): major and minor are enough.
+  const at = (v: string): number | undefined => {
+    const m = /^(\d+)\.(\d+)/.exec(v.trim())
+    return m ? Number(m[1]) * 100 + Number(m[2]) : undefined
+  }
+  const c = at(client)
+  const s = at(server)
+  if (c === undefined || s === undefined) {
+    return { available: false, why: 'docker version did not answer' }
+  }
+  if (c >= 2300) {
+    return {
+      available: false,
+      why: `the docker CLI ${client} runs BuildKit only through the buildx plugin`
+    }
+  }
+  if (c < 1809 || s < 1809) {
+    return {
+      available: false,
+      why: `BuildKit needs Docker 18.09 or later (CLI ${client}, engine ${server})`
+    }
+  }
+  if (os && os !== 'linux') {
+    return { available: false, why: `the ${os} engine has no built-in BuildKit` }
+  }
+  return { available: true, why: `docker CLI ${client}, engine ${server}` }
 }

@@ -1,5 +1,6 @@
 /** How a failed docker command is reported, and whether it is worth another try. */
 import type { Verdict } from '../util/retry.js'
+import { oneLine, redactCredentials } from '../util/text.js'
 
 /** A docker CLI command that exited non-zero; `detail` is docker's own last error line. */
 export class DockerCommandError extends Error {
@@ -20,7 +21,8 @@ export function lastErrorLine(stderr: string, stdout: string): string {
       .split(/\r?\n/)
       .map(l => l.trim())
       .filter(l => l !== '')
-    if (lines.length) return lines[lines.length - 1]
+    // A registry's error, repeated by docker, may echo the request's credentials.
+    if (lines.length) return oneLine(redactCredentials(lines[lines.length - 1]), 1000)
   }
   return ''
 }

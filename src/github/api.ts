@@ -4,11 +4,15 @@
  */
 import { gitHub } from './context.js'
 import { networkCause } from '../util/errors.js'
+import { apiForToken, type GitHubServer } from './hosts.js'
 
 export interface ApiOptions {
   /** The API base URL (https://api.github.com or https://HOST/api/v3). */
   baseUrl: string
   token: string
+  /** The registry the token was given for, and the runner's server: hosts.apiForToken must allow baseUrl. */
+  registry: string
+  server: GitHubServer
   timeoutMs?: number
   /** For tests: the fetch Octokit uses. */
   fetchFn?: typeof fetch
@@ -32,6 +36,10 @@ export async function apiGet<T>(
   params: Record<string, string>,
   options: ApiOptions
 ): Promise<ApiAnswer<T>> {
+  // The one decision of where a token may go (hosts.ts), enforced where the token leaves.
+  if (apiForToken(options.registry, options.server, options.baseUrl) === undefined) {
+    throw new Error(`the token for ${options.registry} may not be sent to ${options.baseUrl}`)
+  }
   const { getOctokit } = await gitHub()
   const octokit = getOctokit(options.token, {
     baseUrl: options.baseUrl,

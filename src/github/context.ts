@@ -61,6 +61,11 @@ export interface RunContext {
   sourceDateEpoch?: string
   /** GITHUB_STEP_SUMMARY is set (always on a runner). */
   hasStepSummary: boolean
+  /**
+   * The step's environment, for what the workflow hands the build by name (secret-envs, the
+   * cache service's ACTIONS_* variables); read, never changed.
+   */
+  env: Readonly<Env>
 }
 
 type Env = Record<string, string | undefined>
@@ -103,7 +108,8 @@ export function runContextFrom(env: Env, github: GitHubContextLike): RunContext 
     dockerConfig: env.DOCKER_CONFIG || path.join(env.HOME || os.homedir(), '.docker'),
     inWorkflow: env.GITHUB_ACTIONS === 'true',
     sourceDateEpoch: env.SOURCE_DATE_EPOCH,
-    hasStepSummary: Boolean(env.GITHUB_STEP_SUMMARY)
+    hasStepSummary: Boolean(env.GITHUB_STEP_SUMMARY),
+    env
   }
 }
 

@@ -51,7 +51,11 @@ export async function resolveRepositoryInfo(
     const answer = await apiGet<{
       description?: string | null
       license?: { spdx_id?: string | null } | null
-    }>('/repos/{owner}/{repo}', { owner, repo }, { baseUrl: api, token, fetchFn, timeoutMs })
+    }>(
+      '/repos/{owner}/{repo}',
+      { owner, repo },
+      { baseUrl: api, token, registry, server: ctx.server, fetchFn, timeoutMs }
+    )
     if (answer.status !== 200 || !answer.data) throw new Error(`HTTP ${answer.status}`)
     return { info: repositoryInfo(answer.data.description, answer.data.license?.spdx_id) }
   } catch (error) {

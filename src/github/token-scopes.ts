@@ -41,7 +41,17 @@ export async function checkTokenScopes(
   if (!api) return {}
   let answer: Awaited<ReturnType<typeof apiGet>>
   try {
-    answer = await apiGet('/user', {}, { baseUrl: api, token: ctx.token, fetchFn })
+    answer = await apiGet(
+      '/user',
+      {},
+      {
+        baseUrl: api,
+        token: ctx.token,
+        registry: ctx.registry,
+        server: ctx.server,
+        fetchFn
+      }
+    )
   } catch (error) {
     return {
       notice: `Could not read the classic token's scopes from ${api} (${(error as Error).message}); going on without that check.`

@@ -4,6 +4,7 @@
  */
 import { UserError } from '../util/errors.js'
 import type { ImageNames } from './names.js'
+import { quote } from '../util/text.js'
 
 /** One merge-digests entry: a digest, and the image it was given with (IMAGE@DIGEST), if any. */
 export interface MergeEntry {
@@ -26,14 +27,16 @@ export function parseMergeDigests(value: string): MergeEntry[] {
     const digest = at >= 0 ? raw.slice(at + 1) : raw
     const image = at >= 0 ? raw.slice(0, at) : undefined
     if (!DIGEST.test(digest) || image === '') {
-      const short = raw.length > 80 ? raw.slice(0, 80) + '…' : raw
-      const hint = /^[0-9a-f]{64}$/.test(digest)
-        ? `add the prefix: 'sha256:${digest}'`
-        : /^sha256:[0-9a-fA-F]{64}$/.test(digest)
-          ? 'the hex digits must be lowercase'
-          : 'give sha256: and 64 hex digits'
+      const hint =
+        image === ''
+          ? "it has no image name before '@': give the digest alone (sha256:…) or IMAGE@sha256:… (the image-ref output)"
+          : /^[0-9a-f]{64}$/.test(digest)
+            ? `add the prefix: 'sha256:${digest}'`
+            : /^sha256:[0-9a-fA-F]{64}$/.test(digest)
+              ? 'the hex digits must be lowercase'
+              : 'give sha256: and 64 hex digits'
       throw new UserError(
-        `merge-digests entry '${short}' is not a digest: ${hint}. Give one digest per line, as ` +
+        `merge-digests entry ${quote(raw, 80)} is not a digest: ${hint}. Give one digest per line, as ` +
           'the digest output of each push-by-digest job prints it.'
       )
     }
@@ -56,7 +59,7 @@ export function checkMergeImages(entries: MergeEntry[], names: Pick<ImageNames, 
   for (const entry of entries) {
     if (entry.image !== undefined && entry.image !== names.image) {
       throw new UserError(
-        `merge-digests entry '${entry.image}@${entry.digest}' is an image of ${entry.image}, but the ` +
+        `merge-digests entry ${quote(`${entry.image}@${entry.digest}`)} is an image of ${quote(entry.image)}, but the ` +
           `index is pushed to ${names.image}: an index can only list images of its own repository. ` +
           'Give every job the same registry, owner and image-name.'
       )

@@ -8,6 +8,7 @@
  */
 import { defaultRegistry, runnerServer } from '../github/hosts.js'
 import { UserError } from '../util/errors.js'
+import { describeCharacters, quote } from '../util/text.js'
 
 export type RegistryType = 'container' | 'docker'
 
@@ -26,17 +27,26 @@ export function parseRegistry(input: string): string {
   const value = input.trim()
   if (!value)
     throw new UserError('registry is empty: give a host such as ghcr.io, or leave it unset.')
+  const authority = value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0]
+  if (authority.includes('@')) {
+    const host = authority.slice(authority.lastIndexOf('@') + 1)
+    throw new UserError(
+      `registry ${quote(value.replace(authority, `***@${host}`), 100)} must be a host[:port] without ` +
+        `credentials (user@ or user:password@): use ${quote(host)}, and give the account in the ` +
+        'username input and its token in the token input.'
+    )
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     const bare = value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '')
     throw new UserError(
-      `registry '${value}' must be a host[:port] without a scheme: use '${bare}'.`
+      `registry ${quote(value)} must be a host[:port] without a scheme: use ${quote(bare)}.`
     )
   }
   if (value.includes('/')) {
     const [host, ...rest] = value.split('/')
     throw new UserError(
-      `registry '${value}' must be only the host[:port] ('${host}'); ` +
-        `set '${rest.join('/')}' through the owner, repository or image-name inputs instead.`
+      `registry ${quote(value)} must be only the host[:port] (${quote(host)}); ` +
+        `set ${quote(rest.join('/'))} through the owner, repository or image-name inputs instead.`
     )
   }
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::(\d+))?$/.exec(value)
@@ -47,7 +57,7 @@ export function parseRegistry(input: string): string {
     (host.split('.').every(label => DOMAIN_LABEL.test(label)) && host !== '')
   if (!match || !hostOk || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
     throw new UserError(
-      `registry '${value}' is not a valid host[:port]: use a host name such as ghcr.io, ` +
+      `registry ${quote(value)} is not a valid host[:port]: use a host name such as ghcr.io, ` +
         `containers.github.example.com or localhost:5000.`
     )
   }
@@ -60,7 +70,7 @@ export function resolveRegistryType(input: string, registry: string): RegistryTy
   if (value === 'container' || value === 'docker') return value
   if (value !== 'auto') {
     throw new UserError(
-      `registry-type '${input}' is not one of auto, container, docker: ` +
+      `registry-type ${quote(input)} is not one of auto, container, docker: ` +
         `use 'container' for ghcr.io-style names (REGISTRY/OWNER/IMAGE_NAME) or 'docker' for ` +
         `docker.pkg.github.com-style names (REGISTRY/OWNER/REPOSITORY/IMAGE_NAME).`
     )
@@ -74,17 +84,17 @@ function componentProblem(component: string): string {
   if (component === '') return 'it has an empty path component (a leading, trailing or doubled /)'
   if (PATH_COMPONENT.test(component)) return ''
   if (/[^a-z0-9._-]/.test(component)) {
-    const bad = [...new Set(component.replace(/[a-z0-9._-]/g, ''))].join('')
-    return `'${component}' contains ${JSON.stringify(bad)}: only lowercase letters, digits, '.', '_' and '-' are allowed`
+    const bad = describeCharacters(component, /[a-z0-9._-]/)
+    return `${quote(component)} contains ${bad}: only lowercase letters, digits, '.', '_' and '-' are allowed`
   }
-  return `'${component}' must start and end with a letter or digit, and separators (., _, __, -) must stand between letters or digits`
+  return `${quote(component)} must start and end with a letter or digit, and separators (., _, __, -) must stand between letters or digits`
 }
 
 function checkPath(what: string, value: string, hint: string): void {
   for (const component of value.split('/')) {
     const problem = componentProblem(component)
     if (problem)
-      throw new UserError(`${what} '${value}' is not a valid image path: ${problem}. ${hint}`)
+      throw new UserError(`${what} ${quote(value)} is not a valid image path: ${problem}. ${hint}`)
   }
 }
 
@@ -119,12 +129,32 @@ export interface ImageNames {
   notices: string[]
 }
 
+/**
+ * GitHub spells user and organization names with ASCII letters, digits and '-', repository names
+ * also with '.' and '_'. Checked before lowercasing: 'K' (U+212A, the Kelvin sign) lowercases to an
+ * ASCII 'k', and would name another account.
+ */
+const GITHUB_NAME_CHARACTER = { owner: /[A-Za-z0-9-]/, repository: /[A-Za-z0-9._-]/ }
+
+function checkGitHubName(what: 'owner' | 'repository', value: string, source: string): void {
+  const allowed = GITHUB_NAME_CHARACTER[what]
+  if ([...value].every(c => allowed.test(c))) return
+  const kind = what === 'owner' ? 'user or organization' : 'repository'
+  const spelling =
+    what === 'owner' ? "ASCII letters, digits and '-'" : "ASCII letters, digits, '.', '_' and '-'"
+  throw new UserError(
+    `${what} ${quote(value, 100)} (${source}) is not a GitHub ${kind} name: it contains ` +
+      `${describeCharacters(value, allowed)}; GitHub ${kind} names hold only ${spelling}. ` +
+      `Set the ${what} input to the name as GitHub shows it.`
+  )
+}
+
 /** Lowercases a case-insensitive GitHub name, with a notice when that changed it. */
 function lowercaseName(what: string, value: string, source: string, notices: string[]): string {
   const lower = value.toLowerCase()
   if (lower !== value) {
     notices.push(
-      `${what} '${value}' (${source}) was lowercased to '${lower}': image names must be lowercase.`
+      `${what} ${quote(value)} (${source}) was lowercased to ${quote(lower)}: image names must be lowercase.`
     )
   }
   return lower
@@ -151,12 +181,13 @@ export function resolveNames(inputs: NameInputs): ImageNames {
       'owner is empty and GITHUB_REPOSITORY is not set: set the owner input (the user or organization that owns the package).'
     )
   }
-  const owner = lowercaseName('owner', rawOwner, ownerSource, notices)
-  if (owner.includes('/')) {
+  if (rawOwner.includes('/')) {
     throw new UserError(
-      `owner '${rawOwner}' must be a single user or organization name, without '/'.`
+      `owner ${quote(rawOwner)} must be a single user or organization name, without '/'.`
     )
   }
+  checkGitHubName('owner', rawOwner, ownerSource)
+  const owner = lowercaseName('owner', rawOwner, ownerSource, notices)
   checkPath(
     'owner',
     owner,
@@ -167,6 +198,9 @@ export function resolveNames(inputs: NameInputs): ImageNames {
     ? 'input repository'
     : 'repository name from the workflow context'
   const rawRepository = inputs.repository.trim() || ctxRepo
+  if (rawRepository && !rawRepository.includes('/')) {
+    checkGitHubName('repository', rawRepository, repoSource)
+  }
   // Notices about the repository name matter only to the docker scheme, which uses it.
   const repoNotices: string[] = []
   const repository = lowercaseName('repository', rawRepository, repoSource, repoNotices)
@@ -174,9 +208,17 @@ export function resolveNames(inputs: NameInputs): ImageNames {
   let imageName: string
   const givenImage = inputs.imageName.trim()
   if (givenImage) {
+    // Not ASCII: no lowercase suggestion ('İ' lowercases to 'i' and a combining dot).
+    if (!/^[\x21-\x7e]*$/.test(givenImage)) {
+      throw new UserError(
+        `image-name ${quote(givenImage, 100)} is not a valid image path: it contains ` +
+          `${describeCharacters(givenImage, /[a-z0-9._/-]/)}: only lowercase ASCII letters, digits, ` +
+          "'.', '_', '-' and '/' are allowed. Example of a valid image-name: 'my-app' or 'app/release'."
+      )
+    }
     if (givenImage !== givenImage.toLowerCase()) {
       throw new UserError(
-        `image-name '${givenImage}' must be lowercase: use '${givenImage.toLowerCase()}'.`
+        `image-name ${quote(givenImage)} must be lowercase: use ${quote(givenImage.toLowerCase())}.`
       )
     }
     imageName = givenImage
@@ -205,7 +247,7 @@ export function resolveNames(inputs: NameInputs): ImageNames {
     }
     if (repository.includes('/')) {
       throw new UserError(
-        `repository '${rawRepository}' must be a single repository name, without '/'.`
+        `repository ${quote(rawRepository)} must be a single repository name, without '/'.`
       )
     }
     checkPath(
@@ -222,7 +264,7 @@ export function resolveNames(inputs: NameInputs): ImageNames {
   const image = `${registry}/${path}`
   if (image.length > NAME_TOTAL_LENGTH_MAX) {
     throw new UserError(
-      `image name '${image}' is ${image.length} characters long; registries accept at most ` +
+      `image name ${quote(image)} is ${image.length} characters long; registries accept at most ` +
         `${NAME_TOTAL_LENGTH_MAX}. Choose a shorter image-name.`
     )
   }
@@ -251,14 +293,14 @@ export function validateTags(tags: string[]): string[] {
   for (const tag of unique) {
     if (/^sha256:/i.test(tag) || /^[0-9a-f]{64}$/i.test(tag) || tag.includes('@')) {
       throw new UserError(
-        `tag '${tag}' looks like a digest: images are pushed as IMAGE_NAME:VERSION, not by SHA. ` +
+        `tag ${quote(tag)} looks like a digest: images are pushed as IMAGE_NAME:VERSION, not by SHA. ` +
           `Use a version such as '1.2.3' or 'latest'; the digest is an output of this action.`
       )
     }
     if (tag.includes(':') || tag.includes('/')) {
       const last = tag.split(/[:/]/).pop() ?? ''
       throw new UserError(
-        `tag '${tag}' must be only the tag, not an image reference: use '${last}' ` +
+        `tag ${quote(tag)} must be only the tag, not an image reference: use ${quote(last)} ` +
           `(the image name comes from the registry, owner and image-name inputs).`
       )
     }
@@ -268,9 +310,9 @@ export function validateTags(tags: string[]): string[] {
           ? `it is ${tag.length} characters long (at most 128)`
           : /^[.-]/.test(tag)
             ? "it starts with '.' or '-'"
-            : `it contains ${JSON.stringify([...new Set(tag.replace(/[A-Za-z0-9_.-]/g, ''))].join(''))}`
+            : `it contains ${describeCharacters(tag, /[A-Za-z0-9_.-]/)}`
       throw new UserError(
-        `tag '${tag}' is not valid: ${why}. Tags may hold letters, digits, '_', '.' and '-', ` +
+        `tag ${quote(tag)} is not valid: ${why}. Tags may hold letters, digits, '_', '.' and '-', ` +
           `must not start with '.' or '-', and are at most 128 characters.`
       )
     }
@@ -297,12 +339,17 @@ export function parseSourceImage(input: string): string {
   if (IMAGE_ID.test(value) || REFERENCE.test(value)) return value
   const hint =
     'Use an image ID or a reference as `docker images` lists them, e.g. 38f737a91f39 or hello_docker:latest.'
+  if (value.startsWith('@')) {
+    throw new UserError(
+      `source-image ${quote(value, 80)} has no image name before '@': give NAME@sha256:…, or the image ID alone. ${hint}`
+    )
+  }
   if (/[A-Z]/.test(value.replace(/^[^/]*\//, '').replace(/:[^/]*$/, '')) && !/\s/.test(value)) {
     throw new UserError(
-      `source-image '${value}' is not a valid image reference: repository names are lowercase. ${hint}`
+      `source-image ${quote(value)} is not a valid image reference: repository names are lowercase. ${hint}`
     )
   }
   throw new UserError(
-    `source-image '${value}' is neither an image ID nor an image reference (NAME[:TAG] or NAME@sha256:…). ${hint}`
+    `source-image ${quote(value)} is neither an image ID nor an image reference (NAME[:TAG] or NAME@sha256:…). ${hint}`
   )
 }

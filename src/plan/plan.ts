@@ -2,12 +2,14 @@
  * The plan of the run: everything decided from the inputs and the workflow context alone, before
  * any daemon or network call. Every user error is raised here.
  */
+import { isGitHubRegistry } from '../github/hosts.js'
 import { registryNotices } from '../github/registry-rules.js'
 import type { RunContext } from '../github/context.js'
+import { UserError } from '../util/errors.js'
 import { readInputs, type ActionInputs } from './inputs.js'
 import { checkMergeImages } from './merge-digests.js'
 import { resolveNames, type ImageNames } from './names.js'
-import { checkBuildFiles, checkCredentials } from './rules.js'
+import { checkBuildEnvironment, checkBuildFiles, checkCredentials, checkUsername } from './rules.js'
 import { tokenAdvice, type Advice } from './token-advice.js'
 import { resolvePush, resolveTags, versionForDigestPush } from './tags.js'
 
@@ -39,8 +41,19 @@ export function makePlan(
   const { push, notice: pushNotice } = resolvePush(inputs.push, run)
   const merging = inputs.mergeDigests.length > 0
   checkCredentials(inputs, push)
+  if (inputs.token && inputs.username) {
+    checkUsername(inputs.username, isGitHubRegistry(names.registry, run.server))
+  }
   if (merging) checkMergeImages(inputs.mergeDigests, names)
-  if (!inputs.sourceImage && !merging) checkBuildFiles(inputs, cwd)
+  if (!inputs.sourceImage && !merging) {
+    checkBuildFiles(inputs, cwd)
+    checkBuildEnvironment(inputs, run.env, cwd)
+  }
+  if (inputs.keepLogin && !inputs.token) {
+    throw new UserError(
+      "keep-login logs the job's later steps in with the token, but token is empty: pass a token, or remove keep-login."
+    )
+  }
   return {
     inputs,
     names,

@@ -4,6 +4,7 @@
  */
 import { parsePlatform, platformKey } from '../oci/platform.js'
 import { UserError } from '../util/errors.js'
+import { quote } from '../util/text.js'
 
 /** The matrix way, named in every message about building for several platforms. */
 export const MATRIX_WAY =
@@ -41,7 +42,7 @@ export function parsePlatforms(value: string): string[] {
     const arch = entry.split('/')[1] ?? entry
     if (!PLATFORM.test(entry) || arch in ARCHITECTURE_ALIASES) {
       throw new UserError(
-        `platforms entry '${entry}' is not a platform: ${platformHint(entry)}` +
+        `platforms entry ${quote(entry)} is not a platform: ${platformHint(entry)}` +
           'Write os/architecture[/variant], e.g. linux/amd64, linux/arm64 or linux/arm/v7.'
       )
     }
@@ -49,7 +50,7 @@ export function parsePlatforms(value: string): string[] {
     const earlier = seen.get(key)
     if (earlier !== undefined) {
       throw new UserError(
-        `platforms lists the same platform twice ('${earlier}' and '${entry}'): give each platform once.`
+        `platforms lists the same platform twice (${quote(earlier)} and ${quote(entry)}): give each platform once.`
       )
     }
     seen.set(key, entry)
@@ -63,8 +64,9 @@ function platformHint(entry: string): string {
   const arch = parts.length === 1 ? parts[0] : parts[1]
   const alias = ARCHITECTURE_ALIASES[arch]
   const os = parts.length === 1 ? 'linux' : parts[0]
-  if (alias) return `docker calls ${arch} '${alias}', so use '${os}/${alias}'. `
-  if (parts.length === 1 && /^[a-z0-9_]+$/.test(lower)) return `name the OS too: '${os}/${lower}'. `
-  if (lower !== entry && PLATFORM.test(lower)) return `platforms are lowercase: '${lower}'. `
+  if (alias) return `docker calls ${arch} ${quote(alias)}, so use ${quote(`${os}/${alias}`)}. `
+  if (parts.length === 1 && /^[a-z0-9_]+$/.test(lower))
+    return `name the OS too: ${quote(`${os}/${lower}`)}. `
+  if (lower !== entry && PLATFORM.test(lower)) return `platforms are lowercase: ${quote(lower)}. `
   return ''
 }

@@ -15,6 +15,7 @@
 import parseSemver from 'semver/functions/parse.js'
 import type { RunContext } from '../github/context.js'
 import { UserError } from '../util/errors.js'
+import { quote } from '../util/text.js'
 
 /** Longest tag the distribution reference grammar allows. */
 export const TAG_MAX_LENGTH = 128
@@ -91,7 +92,7 @@ export function deriveTags(ctx: RunContext): DerivedTags {
     const name = ctx.ref.slice('refs/tags/'.length)
     const fromTag = gitTagTags(name).filter(t => t !== '')
     if (fromTag.length === 0) {
-      notices.push(`The git tag '${name}' has no characters usable in an image tag.`)
+      notices.push(`The git tag ${quote(name)} has no characters usable in an image tag.`)
     }
     tags.push(...fromTag)
     if (fromTag.length === 0) tags.push(shaTag(ctx.sha))
@@ -103,13 +104,13 @@ export function deriveTags(ctx: RunContext): DerivedTags {
     } else {
       if (!defaultBranch) {
         notices.push(
-          `The event payload does not name the default branch, so '${branch}' is tagged like any ` +
+          `The event payload does not name the default branch, so ${quote(branch)} is tagged like any ` +
             `other branch (not 'latest'); set the tags input to choose the tags yourself.`
         )
       }
       const name = sanitizeTag(branch)
       if (name) tags.push(name)
-      else notices.push(`The branch '${branch}' has no characters usable in an image tag.`)
+      else notices.push(`The branch ${quote(branch)} has no characters usable in an image tag.`)
     }
     tags.push(shaTag(ctx.sha))
   }
@@ -118,7 +119,7 @@ export function deriveTags(ctx: RunContext): DerivedTags {
   if (unique.length === 0) {
     throw new UserError(
       `tags is empty and no tag can be derived from the ${ctx.eventName || 'unknown'} event ` +
-        `(GITHUB_REF '${ctx.ref}'): set the tags input, for example 'latest' or '1.2.3'.`
+        `(GITHUB_REF ${quote(ctx.ref)}): set the tags input, for example 'latest' or '1.2.3'.`
     )
   }
   return { tags: unique, notices }

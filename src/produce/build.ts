@@ -3,10 +3,14 @@
  * reference, or for `platforms` a buildx build that buildx pushes itself.
  */
 import * as core from '@actions/core'
+import * as path from 'node:path'
+import type { BuildRequest, Builder, CacheService } from '../docker/build-args.js'
 import { chooseBuilder } from '../docker/buildx.js'
-import type { Docker } from '../docker/cli.js'
+import type { BuildOptions, Docker } from '../docker/cli.js'
+import { buildxAnnotations } from '../plan/build-options.js'
 import type { ActionInputs } from '../plan/inputs.js'
 import type { ImageNames } from '../plan/names.js'
+import { builderNeeds } from '../plan/rules.js'
 
 export interface LocalImage {
   imageId: string
@@ -21,6 +25,48 @@ export interface BuildEnvironment {
   temp: string
   /** An answer to `docker buildx version` already under way (probed while docker logs in). */
   buildxProbe?: Promise<boolean>
+  /** The runner's cache service variables (type=gha); the token stays in docker's environment. */
+  service?: CacheService
+}
+
+const HOW: Record<Builder, string> = {
+  buildx: 'docker buildx build --load',
+  buildkit: 'docker build with BuildKit',
+  classic: 'docker build, classic builder'
+}
+
+/** The parts of a build request every build shares; secret values are handed over separately. */
+function request(
+  inputs: ActionInputs,
+  labels: string[],
+  cwd: string
+): { req: BuildRequest; options: BuildOptions } {
+  const { build } = inputs
+  const secrets: NonNullable<BuildRequest['secrets']> = []
+  const secretValues: { id: string; value: string }[] = []
+  for (const s of build.secrets) {
+    if (s.source === 'value') secretValues.push({ id: s.id, value: s.value })
+    else if (s.source === 'file') secrets.push({ id: s.id, file: path.resolve(cwd, s.path) })
+    else secrets.push({ id: s.id, env: s.variable })
+  }
+  return {
+    req: {
+      context: inputs.context,
+      file: inputs.file,
+      tags: [],
+      buildArgs: inputs.buildArgs,
+      labels,
+      target: inputs.target,
+      pull: inputs.pull,
+      noCache: inputs.noCache,
+      secrets,
+      ssh: build.ssh,
+      cacheFrom: build.cacheFrom,
+      cacheTo: build.cacheTo,
+      buildContexts: build.buildContexts
+    },
+    options: { secretValues }
+  }
 }
 
 /**
@@ -28,36 +74,18 @@ export interface BuildEnvironment {
  * docker/buildx.ts), else with the classic `docker build`.
  */
 export async function buildImage(
-  { docker, configDir, temp, buildxProbe }: BuildEnvironment,
+  { docker, configDir, temp, buildxProbe, service }: BuildEnvironment,
   inputs: ActionInputs,
   names: ImageNames,
   /** Every label to set: the action's own and the user's (which win on the same key). */
-  labels: string[]
+  labels: string[],
+  cwd = process.cwd()
 ): Promise<LocalImage> {
-  const builder = await chooseBuilder(
-    docker,
-    inputs.buildx,
-    configDir,
-    temp,
-    undefined,
-    buildxProbe
-  )
-  const imageId = await core.group(
-    `Build ${names.image} (${builder === 'buildx' ? 'docker buildx build --load' : 'docker build'})`,
-    () =>
-      docker.build(
-        {
-          context: inputs.context,
-          file: inputs.file,
-          tags: names.references,
-          buildArgs: inputs.buildArgs,
-          labels,
-          target: inputs.target,
-          pull: inputs.pull,
-          noCache: inputs.noCache
-        },
-        builder
-      )
+  const needs = builderNeeds(inputs.build)
+  const builder = await chooseBuilder(docker, inputs.buildx, configDir, temp, needs, buildxProbe)
+  const { req, options } = request(inputs, labels, cwd)
+  const imageId = await core.group(`Build ${names.image} (${HOW[builder]})`, () =>
+    docker.build({ ...req, tags: names.references }, builder, { ...options, service })
   )
   core.info(`Built image ${imageId}`)
   return { imageId, builder }
@@ -81,11 +109,12 @@ export interface PlatformImage {
  * shared/REGISTRY-FACTS.md, "Limits").
  */
 export async function buildForPlatforms(
-  { docker, configDir, temp, buildxProbe }: BuildEnvironment,
+  { docker, configDir, temp, buildxProbe, service }: BuildEnvironment,
   inputs: ActionInputs,
   names: ImageNames,
   labels: string[],
-  push: boolean
+  push: boolean,
+  cwd = process.cwd()
 ): Promise<PlatformImage> {
   const platforms = inputs.platforms.join(',')
   await chooseBuilder(
@@ -93,9 +122,10 @@ export async function buildForPlatforms(
     inputs.buildx,
     configDir,
     temp,
-    `platforms (${platforms})`,
+    { buildx: `platforms (${platforms})` },
     buildxProbe
   )
+  const { req, options } = request(inputs, labels, cwd)
   const index = inputs.platforms.length > 1 || inputs.provenance !== 'false' || inputs.sbom
   const output = !push
     ? ({ push: false } as const)
@@ -106,21 +136,18 @@ export async function buildForPlatforms(
   const result = await core.group(
     `Build ${names.image} for ${platforms} (docker buildx build, ${what})`,
     () =>
-      docker.buildPlatforms({
-        context: inputs.context,
-        file: inputs.file,
-        tags: [],
-        buildArgs: inputs.buildArgs,
-        labels,
-        target: inputs.target,
-        pull: inputs.pull,
-        noCache: inputs.noCache,
-        platforms: inputs.platforms,
-        output,
-        provenance: inputs.provenance,
-        sbom: inputs.sbom,
-        indexAnnotations: index ? labels : []
-      })
+      docker.buildPlatforms(
+        {
+          ...req,
+          platforms: inputs.platforms,
+          output,
+          provenance: inputs.provenance,
+          sbom: inputs.sbom,
+          indexAnnotations: index ? labels : [],
+          annotations: buildxAnnotations(inputs.build.annotations, index)
+        },
+        { ...options, service }
+      )
   )
   return {
     digest: push ? result.digest : undefined,

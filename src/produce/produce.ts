@@ -25,7 +25,11 @@ export async function produce(
   const { inputs, names, push } = plan
   const { docker, configDir } = session.docker
   if (inputs.sourceImage) return tagSourceImage(docker, inputs.sourceImage, sourceId, names)
-  const environment = { docker, configDir, temp: run.temp, buildxProbe }
+  const service = {
+    ACTIONS_CACHE_URL: run.env.ACTIONS_CACHE_URL,
+    ACTIONS_RESULTS_URL: run.env.ACTIONS_RESULTS_URL
+  }
+  const environment = { docker, configDir, temp: run.temp, buildxProbe, service }
   // The action's labels, then the user's (they win on the same key).
   const buildLabels = [...labels.added, ...inputs.labels]
   return phase('build', names.registry, async () => {

@@ -7,6 +7,7 @@ import type { Docker } from '../docker/cli.js'
 import type { ImageNames } from '../plan/names.js'
 import { UserError } from '../util/errors.js'
 import type { LocalImage } from './build.js'
+import { quote } from '../util/text.js'
 
 /**
  * The full ID of the `source-image`, or a UserError when the runner's engine does not have it.
@@ -16,7 +17,7 @@ export async function findSourceImage(docker: Docker, sourceImage: string): Prom
   const id = await docker.localImageId(sourceImage)
   if (!id) {
     throw new UserError(
-      `source-image '${sourceImage}' is not an image on this runner's Docker engine: build, load or ` +
+      `source-image ${quote(sourceImage)} is not an image on this runner's Docker engine: build, load or ` +
         'pull it in an earlier step of the same job (`docker images` lists what is there), or give its image ID.'
     )
   }

@@ -10,6 +10,7 @@
  * (merge-digests pushes an index without any image: merge.ts.)
  */
 import * as core from '@actions/core'
+import { manifestAnnotations } from '../plan/build-options.js'
 import type { Produced } from '../produce/produce.js'
 import type { Session } from '../session/session.js'
 import { checkBuildxPush } from './buildx-push.js'
@@ -30,7 +31,8 @@ export async function publish(
   }
   const { docker } = session.docker
   if (!push) return describeLocalImage(docker, image.imageId)
-  const environment = { docker, registry, temp: run.temp, warmUp }
+  const annotations = manifestAnnotations(inputs.build.annotations)
+  const environment = { docker, registry, temp: run.temp, warmUp, annotations }
   return inputs.pushByDigest
     ? pushByDigest(environment, names, image.imageId)
     : pushTags(environment, names, image.imageId)

@@ -29,6 +29,8 @@ export interface PushEnvironment {
   temp: string
   /** The registry token for the push, asked for while the image was built. */
   warmUp?: Promise<unknown>
+  /** Annotations of the manifest (the annotations input). */
+  annotations?: Record<string, string>
 }
 
 /** The image uploaded under the first tag; every further tag is one manifest PUT. */
@@ -91,7 +93,7 @@ export async function pushByDigest(
  * each uploaded as soon as it is ready, while the save goes on (docker/save-stream.ts).
  */
 async function uploadSavedImage(
-  { docker, registry, temp, warmUp }: PushEnvironment,
+  { docker, registry, temp, warmUp, annotations }: PushEnvironment,
   names: ImageNames,
   imageId: string,
   tag?: string
@@ -117,7 +119,7 @@ async function uploadSavedImage(
     // This very image is there already: no save, no compression, no upload.
     const image = { config: knowledge.sameImage.config, layers: knowledge.sameImage.layers }
     const { digest, manifest } = await registry.retrying('the manifest PUT', () =>
-      putImageManifest(registry, names.path, image, tag)
+      putImageManifest(registry, names.path, image, tag, annotations)
     )
     core.info(`Unchanged: ${names.image} holds this image already (${digest}); nothing uploaded.`)
     return {
@@ -156,7 +158,7 @@ async function uploadSavedImage(
     warnings.forEach(w => core.warning(w))
     if ((await registry.uploadBlob(names.path, streamed.config)) !== 'exists') uploaded++
     const { digest, manifest } = await registry.retrying('the manifest PUT', () =>
-      putImageManifest(registry, names.path, streamed, tag)
+      putImageManifest(registry, names.path, streamed, tag, annotations)
     )
     rememberLayers(registry.registry, names.path, streamed.layers)
     core.info(

@@ -18,14 +18,19 @@ export interface ImageBlobs {
   layers: { mediaType: string; digest: string; size: number; file?: string; diffId?: string }[]
 }
 
-/** The OCI image manifest of a saved image. */
-export function imageManifest(image: ImageBlobs, configDigest: string): Buffer {
+/** The OCI image manifest of a saved image, with the `annotations` input's when there are any. */
+export function imageManifest(
+  image: ImageBlobs,
+  configDigest: string,
+  annotations: Record<string, string> = {}
+): Buffer {
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MEDIA_TYPES.ociManifest,
       config: { mediaType: CONFIG_MEDIA_TYPE, digest: configDigest, size: image.config.length },
-      layers: image.layers.map(l => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }))
+      layers: image.layers.map(l => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+      ...(Object.keys(annotations).length ? { annotations } : {})
     })
   )
 }
@@ -49,14 +54,16 @@ export async function pushSavedImage(
   image: SavedImage,
   concurrency = 3,
   /** A tag to store the manifest under; by its digest (no tag) when not given. */
-  tag?: string
+  tag?: string,
+  /** The manifest's annotations (the annotations input). */
+  annotations?: Record<string, string>
 ): Promise<PushedByDigest> {
   const unique = image.layers.filter(
     (l, i) => image.layers.findIndex(o => o.digest === l.digest) === i
   )
   const how = await mapLimit(unique, concurrency, layer => client.uploadBlob(repository, layer))
   how.push(await client.uploadBlob(repository, image.config))
-  const { digest, manifest } = await putImageManifest(client, repository, image, tag)
+  const { digest, manifest } = await putImageManifest(client, repository, image, tag, annotations)
   return {
     digest,
     manifest,
@@ -73,10 +80,11 @@ export async function putImageManifest(
   client: RegistryClient,
   repository: string,
   image: ImageBlobs,
-  tag?: string
+  tag?: string,
+  annotations?: Record<string, string>
 ): Promise<{ digest: string; manifest: Buffer }> {
   // The config's own hash: with the containerd image store the image ID is not the config's.
-  const manifest = imageManifest(image, sha256(image.config))
+  const manifest = imageManifest(image, sha256(image.config), annotations)
   const digest = sha256(manifest)
   const stored =
     (await client.putManifest(repository, tag ?? digest, manifest, MEDIA_TYPES.ociManifest)) ??

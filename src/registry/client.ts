@@ -24,6 +24,7 @@ import {
 import { parseChallenge, repositoryScope, type Challenge } from './auth.js'
 import { RegistryError, classifyRegistryError, classifyUploadError } from './errors.js'
 import { StreamRequestError, sendStream, type StreamResponse } from './stream.js'
+import { oneLine, quote, redactCredentials } from '../util/text.js'
 
 /** Registries on loopback are spoken to over plain HTTP, as the docker daemon does by default. */
 export function isLoopback(registry: string): boolean {
@@ -60,6 +61,12 @@ export interface RegistryClientOptions {
   sleep?: (ms: number) => Promise<void>
   /** Aborts every request under way and every wait (the step is ending). */
   signal?: AbortSignal
+  /**
+   * Told every credential the client derives, as soon as it holds it (the Basic header's base64,
+   * each Bearer token the registry issues): the action masks them (core.setSecret). The password
+   * itself is the caller's to mask.
+   */
+  onSecret?: (value: string) => void
 }
 
 /** A blob in a file, sent as a stream (a layer may be larger than memory). */
@@ -85,9 +92,29 @@ export class RegistryClient {
   /** Blob bytes this client uploaded (0 for blobs the registry had or mounted). */
   uploadedBytes = 0
 
+  /** Every credential this client holds: never in a message. */
+  private readonly secrets: string[] = []
+
   constructor(private readonly options: RegistryClientOptions) {
     this.baseUrl = `${isLoopback(options.registry) ? 'http' : 'https'}://${options.registry}`
     this.fetchFn = options.fetchFn ?? fetch
+    if (options.password) {
+      // The password is the caller's, masked where it was read; what the client derives from it is
+      // the client's to announce.
+      this.secrets.push(options.password)
+      this.holdSecret(this.basicHeader()!.slice('Basic '.length))
+    }
+  }
+
+  private holdSecret(value: string): void {
+    if (!value || this.secrets.includes(value)) return
+    this.secrets.push(value)
+    this.options.onSecret?.(value)
+  }
+
+  /** Text a server sent, fit for a message: one line, no credentials (echoed headers, tokens). */
+  private serverText(text: string, max = 300): string {
+    return oneLine(redactCredentials(text, this.secrets), max)
   }
 
   get registry(): string {
@@ -180,7 +207,7 @@ export class RegistryClient {
       this.challenge = parseChallenge(response.headers.get('www-authenticate') ?? '')
     } else if (!response.ok) {
       throw new RegistryError(
-        `GET /v2/ on ${this.options.registry}: ${response.status} ${response.statusText}`,
+        `GET /v2/ on ${this.options.registry}: ${response.status} ${this.serverText(response.statusText, 100)}`,
         response.status,
         `HTTP_${response.status}`
       )
@@ -249,6 +276,7 @@ export class RegistryClient {
     if (!response.ok) throw await this.errorFrom(response, 'token request')
     const body = (await response.json()) as { token?: string; access_token?: string }
     const token = body.token ?? body.access_token
+    if (token) this.holdSecret(token)
     if (!token) {
       throw new RegistryError(
         'token endpoint answered without a token',
@@ -315,14 +343,16 @@ export class RegistryClient {
       const text = await response.text()
       const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] }
       const first = body.errors?.[0]
-      if (first?.code) code = first.code
-      if (first?.message) detail = first.message
+      if (typeof first?.code === 'string' && first.code) code = this.serverText(first.code, 60)
+      if (typeof first?.message === 'string' && first.message)
+        detail = this.serverText(first.message)
     } catch {
       // not a JSON error body; keep the HTTP status
     }
+    const statusText = this.serverText(response.statusText, 100)
     return new RegistryError(
       `${what} on ${this.options.registry}: ${response.status} ${code.toLowerCase()}` +
-        (detail ? `: ${detail}` : response.statusText ? ` (${response.statusText})` : ''),
+        (detail ? `: ${detail}` : statusText ? ` (${statusText})` : ''),
       response.status,
       code,
       detail
@@ -337,7 +367,7 @@ export class RegistryClient {
   private checkDigest(where: string, header: string | null, digest: string, status: number): void {
     if (header && header !== digest) {
       throw new RegistryError(
-        `${this.options.registry} served ${where} with Docker-Content-Digest ${header}, but the bytes hash to ${digest}`,
+        `${this.options.registry} served ${where} with Docker-Content-Digest ${this.serverText(header, 100)}, but the bytes hash to ${digest}`,
         status,
         'DIGEST_INVALID'
       )
@@ -614,7 +644,8 @@ export class RegistryClient {
    */
   async getBlob(repository: string, digest: string, maxBytes = 4 * 1024 * 1024): Promise<Buffer> {
     const algorithm = /^(sha256|sha512):[0-9a-f]+$/.exec(digest)?.[1]
-    if (!algorithm) throw new RegistryError(`unsupported digest '${digest}'`, 0, 'DIGEST_INVALID')
+    if (!algorithm)
+      throw new RegistryError(`unsupported digest ${quote(digest)}`, 0, 'DIGEST_INVALID')
     const path = `/v2/${repository}/blobs/${digest}`
     const response = await this.request('GET', path, [repositoryScope(repository, ['pull'])])
     if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)

@@ -35,7 +35,32 @@ export const TOKEN_KINDS =
   'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
   'write:packages; fine-grained tokens are not accepted by GitHub Packages'
 
+/** The host could not be resolved: docker says `no such host`, Node ENOTFOUND or EAI_AGAIN. */
+const DNS_FAILURE =
+  /no such host|server misbehaving|\bENOTFOUND\b|\bEAI_AGAIN\b|Temporary failure in name resolution|Name or service not known/i
+/** Nothing answered: refused, unreachable, or no answer to the connection within the time limit. */
+const CONNECT_FAILURE =
+  /connection refused|\bECONNREFUSED\b|no route to host|\bEHOSTUNREACH\b|network is unreachable|\bENETUNREACH\b|dial tcp [^ ]+: i\/o timeout|\bUND_ERR_CONNECT_TIMEOUT\b|TLS handshake timeout/i
+
 export const FAILURE_RULES: readonly FailureRule[] = [
+  {
+    // Before any rule about the token: the request never reached a registry.
+    id: 'dns',
+    matches: text => DNS_FAILURE.test(text),
+    explain: ({ registry }) =>
+      `The name ${registry.replace(/:\d+$/, '')} could not be resolved (DNS), so no registry was reached and ` +
+      'the token was not tried: check the registry input for a typo. On GitHub Enterprise Server the ' +
+      'Container registry is containers.HOSTNAME and needs subdomain isolation; a self-hosted runner ' +
+      'needs a DNS server that knows the name.'
+  },
+  {
+    id: 'connection',
+    matches: text => CONNECT_FAILURE.test(text),
+    explain: ({ registry }) =>
+      `The connection to ${registry} failed (refused, unreachable or timed out), so the token was not ` +
+      "tried: check the registry's host and port, and that this runner can reach it (firewall, proxy, " +
+      "a self-hosted runner's network)."
+  },
   {
     // A 403 from an organization that enforces SAML single sign-on: the token works, but has not
     // been authorized for that organization.

@@ -32,7 +32,8 @@ export class Session {
       password: plan.inputs.token,
       retry: this.policy,
       signal: this.stop.signal,
-      onRetry: message => core.info(`Transient failure: ${message}`)
+      onRetry: message => core.info(`Transient failure: ${message}`),
+      onSecret: value => core.setSecret(value)
     })
   }
 

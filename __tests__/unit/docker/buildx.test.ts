@@ -24,7 +24,7 @@ import {
   type BuildxSettings
 } from '../../../src/docker/buildx.js'
 import { createActionConfig } from '../../../src/docker/config.js'
-import { Docker, type ExecFn } from '../../../src/docker/cli.js'
+import { builtInBuildKit, Docker, type ExecFn } from '../../../src/docker/cli.js'
 import { parseBuildx } from '../../../src/plan/inputs.js'
 
 const ROOT = path.resolve(
@@ -116,52 +116,99 @@ describe('choosing the builder', () => {
     version: 'v0.29.1',
     baseUrl: 'http://127.0.0.1:1/never'
   })
-  const docker = (hasBuildx: boolean) => {
+  /** A docker whose `buildx version` answers or not, and whose `docker version` says `versions`. */
+  const docker = (hasBuildx: boolean, versions = '28.2.2|20.10.24+dfsg1|linux') => {
     const calls: string[][] = []
     const fn: ExecFn = async (_c, args) => {
       calls.push(args)
+      if (args[0] === 'version') return { exitCode: 0, stdout: versions + '\n', stderr: '' }
       return { exitCode: hasBuildx ? 0 : 1, stdout: 'github.com/docker/buildx v0.29.1', stderr: '' }
     }
     return { calls, docker: new Docker('/c', fn) }
   }
+  const OLD_CLI = '20.10.24+dfsg1|20.10.24+dfsg1|linux'
 
-  const cases: [BuildxSettings['mode'], boolean, string][] = [
-    ['auto', true, 'buildx'],
-    ['auto', false, 'classic'],
-    ['true', true, 'buildx'],
-    ['false', true, 'classic']
+  const cases: [BuildxSettings['mode'], boolean, string, string][] = [
+    ['auto', true, OLD_CLI, 'buildx'],
+    ['auto', false, OLD_CLI, 'buildkit'],
+    ['auto', false, '28.2.2|20.10.24|linux', 'classic'],
+    ['true', true, OLD_CLI, 'buildx'],
+    ['false', true, OLD_CLI, 'buildkit'],
+    ['false', true, '28.2.2|28.2.2|linux', 'classic']
   ]
   it.each(cases)(
-    'buildx: %s, runner has buildx: %s → %s, nothing installed',
-    async (mode, has, want) => {
-      const d = docker(has)
+    'buildx: %s, runner has buildx: %s, docker version %s → %s, nothing installed',
+    async (mode, has, versions, want) => {
+      const d = docker(has, versions)
       expect(await chooseBuilder(d.docker, settings(mode), '/nonexistent', '/nonexistent')).toBe(
         want
       )
-      if (mode === 'false') expect(d.calls).toEqual([])
+      if (mode === 'false') expect(d.calls.some(c => c[0] === 'buildx')).toBe(false)
     }
   )
 
   it('false refuses a build that needs buildx', async () => {
     await expect(
-      chooseBuilder(docker(true).docker, settings('false'), '/c', '/t', 'platforms linux/arm64')
+      chooseBuilder(docker(true).docker, settings('false'), '/c', '/t', {
+        buildx: 'platforms linux/arm64'
+      })
     ).rejects.toThrow('platforms linux/arm64 needs buildx, but buildx is false')
   })
 
   it('auto without buildx refuses a build that needs it, naming buildx: true and the matrix way', async () => {
     const d = docker(false)
     await expect(
-      chooseBuilder(d.docker, settings('auto'), '/c', '/t', 'platforms linux/amd64,linux/arm64')
+      chooseBuilder(d.docker, settings('auto'), '/c', '/t', {
+        buildx: 'platforms linux/amd64,linux/arm64'
+      })
     ).rejects.toThrow(
       /^platforms linux\/amd64,linux\/arm64 needs the docker buildx plugin, which this runner does not have: set buildx: true to install it .* push-by-digest: true .* merge-digests/
     )
     expect(d.calls).toEqual([['buildx', 'version']]) // asked, nothing installed
   })
 
+  it('auto without buildx refuses build-contexts, naming buildx: true', async () => {
+    await expect(
+      chooseBuilder(docker(false, OLD_CLI).docker, settings('auto'), '/c', '/t', {
+        buildx: 'build-contexts'
+      })
+    ).rejects.toThrow(/^build-contexts needs the docker buildx plugin.*set buildx: true/)
+  })
+
+  it('secrets without buildx use the built-in BuildKit, and fail clearly where there is none', async () => {
+    const needs = { buildKit: 'secrets' }
+    expect(
+      await chooseBuilder(docker(false, OLD_CLI).docker, settings('auto'), '/c', '/t', needs)
+    ).toBe('buildkit')
+    await expect(
+      chooseBuilder(docker(false).docker, settings('auto'), '/c', '/t', needs)
+    ).rejects.toThrow(
+      /^secrets needs BuildKit, .*the docker CLI 28.2.2 runs BuildKit only through the buildx plugin.*set buildx: true/
+    )
+  })
+
   it('auto with buildx builds a build that needs it with buildx', async () => {
     expect(
-      await chooseBuilder(docker(true).docker, settings('auto'), '/c', '/t', 'platforms x')
+      await chooseBuilder(docker(true).docker, settings('auto'), '/c', '/t', {
+        buildx: 'platforms x'
+      })
     ).toBe('buildx')
+  })
+})
+
+describe('the built-in BuildKit, from docker version', () => {
+  it.each([
+    ['20.10.24+dfsg1|20.10.24+dfsg1|linux', true],
+    ['18.09.0|18.09.0|linux', true],
+    ['22.06.0-beta.0|24.0.7|linux', true],
+    ['23.0.0|23.0.0|linux', false],
+    ['28.2.2|20.10.24|linux', false],
+    ['18.06.1-ce|18.06.1-ce|linux', false],
+    ['20.10.0|18.06.0|linux', false],
+    ['20.10.0|20.10.0|windows', false],
+    ['', false]
+  ])('%s → %s', (versions, available) => {
+    expect(builtInBuildKit(versions).available).toBe(available)
   })
 })
 

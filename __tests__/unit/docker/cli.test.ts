@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import * as path from 'node:path'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
 import {
   buildArgs,
@@ -74,7 +75,7 @@ describe('docker CLI', () => {
       '--tag',
       'r/i:latest',
       '--build-arg',
-      'A=1 2',
+      'A',
       '--label',
       'k=v; rm -rf /',
       '--target',
@@ -94,6 +95,64 @@ describe('docker CLI', () => {
     expect(buildArgs({ ...request, file: 'x/Dockerfile', noCache: true }, 'buildx', '/i')).toEqual(
       expect.arrayContaining(['--file', 'x/Dockerfile', '--no-cache'])
     )
+  })
+
+  it('hands build-arg values, secret values and the BuildKit switch to docker outside argv', async () => {
+    const seen: { secret?: string; mode?: number; args?: string[] } = {}
+    const { calls, fn } = recorder(args => {
+      const secret = args[args.indexOf('--secret') + 1]
+      const file = /src=(.*)$/.exec(secret)![1]
+      seen.secret = readFileSync(file, 'utf8')
+      seen.mode = statSync(path.dirname(file)).mode & 0o777
+      seen.args = args
+      writeFileSync(args[args.indexOf('--iidfile') + 1], 'sha256:abc\n')
+      return { exitCode: 0 }
+    })
+    const id = await new Docker('/c', fn, { PATH: '/bin' }).build(
+      { ...request, buildArgs: ['A=the value', 'EMPTY='], secrets: [{ id: 'e', env: 'MY_ENV' }] },
+      'buildkit',
+      { secretValues: [{ id: 'tok', value: 'hunter2 secret' }] }
+    )
+    expect(id).toBe('sha256:abc')
+    expect(seen.secret).toBe('hunter2 secret')
+    expect(seen.mode).toBe(0o700)
+    const argv = JSON.stringify(calls[0].args)
+    expect(argv).not.toContain('hunter2')
+    expect(argv).not.toContain('the value')
+    expect(calls[0].args).toEqual(
+      expect.arrayContaining([
+        '--build-arg',
+        'A',
+        '--build-arg',
+        'EMPTY',
+        '--secret',
+        'id=e,env=MY_ENV'
+      ])
+    )
+    expect(calls[0].args.filter(a => a.startsWith('id=tok,src='))).toHaveLength(1)
+    expect(calls[0].env).toEqual({
+      PATH: '/bin',
+      DOCKER_CONFIG: '/c',
+      A: 'the value',
+      EMPTY: '',
+      DOCKER_BUILDKIT: '1'
+    })
+    // The secret's folder is gone once the build is over.
+    const file = /src=(.*)$/.exec(seen.args![seen.args!.indexOf('--secret') + 1])![1]
+    expect(existsSync(path.dirname(file))).toBe(false)
+  })
+
+  it('removes the secret files when the build fails too', async () => {
+    let file = ''
+    const { fn } = recorder(args => {
+      file = /src=(.*)$/.exec(args[args.indexOf('--secret') + 1])![1]
+      return { exitCode: 1, stderr: 'ERROR: failed to solve' }
+    })
+    await expect(
+      new Docker('/c', fn).build(request, 'buildkit', { secretValues: [{ id: 's', value: 'v' }] })
+    ).rejects.toThrow('failed to solve')
+    expect(file).not.toBe('')
+    expect(existsSync(file)).toBe(false)
   })
 
   it('returns the image ID from the iidfile', async () => {
@@ -168,7 +227,7 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
       '--metadata-file',
       '/t/meta.json',
       '--build-arg',
-      'A=1 2',
+      'A',
       '--label',
       'k=v; rm -rf /',
       '--annotation',

@@ -121,7 +121,7 @@ describe('build files', () => {
   })
   it('says where it looked for the Dockerfile', () => {
     expect(() => checkBuildFiles(read({}), dir)).toThrow(
-      `Dockerfile not found at ${path.join(dir, 'Dockerfile')}`
+      `Dockerfile not found at '${path.join(dir, 'Dockerfile')}'`
     )
   })
   it('does not look for remote contexts', () => {
@@ -248,7 +248,7 @@ describe('multi-platform inputs', () => {
       'push-by-digest pushes the image without a tag, but push is false'
     )
     expect(() => read({ 'push-by-digest': 'true', tags: '1.0, latest' })).toThrow(
-      /push-by-digest pushes no tag, so tags \(1.0, latest\) would have no effect: give the tags to the step with merge-digests/
+      /push-by-digest pushes no tag, so tags \('1.0', 'latest'\) would have no effect: give the tags to the step with merge-digests/
     )
     expect(read({ 'push-by-digest': 'true', 'source-image': 'app:1' }).pushByDigest).toBe(true)
   })

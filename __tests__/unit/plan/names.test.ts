@@ -145,8 +145,8 @@ describe('names', () => {
     ['app/', /empty path component/],
     ['/app', /empty path component/],
     ['a//b', /empty path component/],
-    ['my app', /contains " "/],
-    ['app:1', /contains ":"/]
+    ['my app', /contains ' '/],
+    ['app:1', /contains ':'/]
   ])('refuses image-name %s', (name, why) => {
     const e = errorOf(() => resolveNames(inputs({ imageName: name })))
     expect(e.message).toMatch(why)
@@ -221,7 +221,7 @@ describe('tags', () => {
   it.each([
     ['.hidden', /starts with '.' or '-'/],
     ['-x', /starts with '.' or '-'/],
-    ['a+b', /contains "\+"/],
+    ['a+b', /contains '\+'/],
     ['sha256:' + 'a'.repeat(64), /looks like a digest/],
     ['a'.repeat(64).replace(/a/g, 'f'), /looks like a digest/],
     ['v1@x', /looks like a digest/],

@@ -48,7 +48,7 @@ describe('parsing merge-digests', () => {
   it('refuses IMAGE@DIGEST of another image than the one the index is pushed to', () => {
     const entries = parseMergeDigests(`ghcr.io/o/other@${d('a')}\n${d('b')}`)
     expect(() => checkMergeImages(entries, { image: 'ghcr.io/o/i' })).toThrow(
-      /is an image of ghcr.io\/o\/other, but the index is pushed to ghcr.io\/o\/i: an index can only list images of its own repository/
+      /is an image of 'ghcr.io\/o\/other', but the index is pushed to ghcr.io\/o\/i: an index can only list images of its own repository/
     )
     expect(() =>
       checkMergeImages(parseMergeDigests(`ghcr.io/o/i@${d('a')}`), { image: 'ghcr.io/o/i' })

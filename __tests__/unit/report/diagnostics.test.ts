@@ -38,7 +38,9 @@ describe('explainFailure', () => {
   })
 
   it('explains any failed login with what to check, after the specific rules', () => {
-    expect(explainFailure('connection refused', { phase: 'login', registry: 'ghcr.io' })).toBe(
+    expect(
+      explainFailure('error: something unexpected', { phase: 'login', registry: 'ghcr.io' })
+    ).toBe(
       'Check that the token is valid for ghcr.io and belongs to the username: GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with write:packages; fine-grained tokens are not accepted by GitHub Packages.'
     )
     expect(explainFailure('401 Unauthorized', { phase: 'login', registry: 'ghcr.io' })).toMatch(
@@ -189,5 +191,53 @@ describe('tokenAdvice', () => {
     const [advice] = tokenAdvice({ ...base, token: 'github_pat_x' })
     expect(advice.level).toBe('warning')
     expect(advice.message).toMatch(/does not accept them: use GITHUB_TOKEN .* write:packages\.$/)
+  })
+})
+
+describe('DNS and connection failures are named as such, never blamed on the token', () => {
+  const login = { phase: 'login' as Phase, registry: 'ghcr.example.com' }
+  it.each([
+    'Error response from daemon: Get "https://ghcr.example.com/v2/": dial tcp: lookup ghcr.example.com on 127.0.0.53:53: no such host',
+    'Get "https://x/v2/": dial tcp: lookup x on 10.0.0.2:53: server misbehaving',
+    'cannot reach ghcr.example.com (ENOTFOUND)',
+    'cannot reach ghcr.example.com (EAI_AGAIN)'
+  ])('DNS: %s', text => {
+    for (const phase of ['login', 'push', 'read-back'] as Phase[]) {
+      const why = explainFailure(text, { ...login, phase })
+      expect(why).toMatch(/^The name ghcr\.example\.com could not be resolved \(DNS\)/)
+      expect(why).not.toMatch(/expired|revoked|belongs to the username/)
+    }
+  })
+  it.each([
+    'Get "https://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused',
+    'cannot reach ghcr.example.com (ECONNREFUSED)',
+    'Get "https://10.1.2.3/v2/": dial tcp 10.1.2.3:443: i/o timeout',
+    'dial tcp 10.1.2.3:443: connect: no route to host',
+    'cannot reach ghcr.example.com (UND_ERR_CONNECT_TIMEOUT)'
+  ])('connection: %s', text => {
+    const why = explainFailure(text, login)
+    expect(why).toMatch(/^The connection to ghcr\.example\.com failed/)
+    expect(why).not.toMatch(/expired|revoked|belongs to the username/)
+  })
+  it('as a whole message, from a docker login that failed', () => {
+    const error = new DockerCommandError(
+      'login',
+      1,
+      'Error response from daemon: Get "https://nohost.invalid/v2/": dial tcp: lookup nohost.invalid: no such host'
+    )
+    const explained = withExplanation(error, { phase: 'login', registry: 'nohost.invalid' })
+    expect((explained as Error).message).toMatch(
+      /no such host\. The name nohost\.invalid could not be resolved \(DNS\)/
+    )
+  })
+})
+
+describe("docker's last error line", () => {
+  it('is one line, without the credentials a registry echoed', () => {
+    const line = lastErrorLine(
+      'Error: denied: header Authorization: Bearer eyJabc.def.ghi was refused\u200b\n',
+      ''
+    )
+    expect(line).toBe('Error: denied: header Authorization: *** was refused\\u200b')
   })
 })

@@ -1,0 +1,64 @@
+/**
+ * The test environment's own commands other checks rely on (scripts/e2e-env.sh), on whichever
+ * engine runs: forget-pushes (a fresh GitHub-hosted runner for the benchmark: the engine no
+ * longer knows which registry has which layer, and keeps its images) and restart-registry (for
+ * fault tests: same port, same data). Checked through a real docker client.
+ */
+import { describe, expect, it } from '@jest/globals'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { ROOT, clientDocker, e2eEnv, sh, skopeoInspect } from './harness.js'
+
+const env = e2eEnv()
+const client = clientDocker(env)
+const nonce = (): string => randomBytes(6).toString('hex')
+const e2eEnvScript = (command: string): string =>
+  sh('bash', [path.join(ROOT, 'scripts/e2e-env.sh'), command])
+
+/** A local image with a fresh layer, under a local name. */
+function buildImage(): string {
+  const dir = path.join(os.tmpdir(), `e2e-env-ctx-${nonce()}`)
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY word.txt /word.txt\n')
+  writeFileSync(path.join(dir, 'word.txt'), `${nonce()}\n`)
+  const local = `e2e-env-local:${nonce()}`
+  client(['build', '--quiet', '--tag', local, dir])
+  return local
+}
+
+/** docker push of the local image under REGISTRY/REPOSITORY:1: docker's progress output. */
+function push(local: string, repository: string): string {
+  const ref = `${env.registry}/${repository}:1`
+  client(['tag', local, ref])
+  return client(['push', ref])
+}
+
+describe(`scripts/e2e-env.sh on the ${process.env.E2E_ENGINE ?? 'classic'} engine`, () => {
+  it('forget-pushes: the engine no longer mounts layers from where it pushed them, and keeps its images', () => {
+    const local = buildImage()
+    const id = client(['image', 'inspect', '--format', '{{.Id}}', local]).trim()
+    push(local, `forget/a-${nonce()}`)
+    // With its push history, docker mounts the layer from the first repository.
+    expect(push(local, `forget/b-${nonce()}`)).toMatch(/Mounted from forget\/a-/)
+
+    e2eEnvScript('forget-pushes')
+    expect(client(['image', 'inspect', '--format', '{{.Id}}', local]).trim()).toBe(id)
+    // Without it, the layer is uploaded (or found by a HEAD request), never mounted.
+    expect(push(local, `forget/c-${nonce()}`)).not.toContain('Mounted from')
+  }, 120_000)
+
+  it('restart-registry: the registry comes back on the same port with the same content', () => {
+    const local = buildImage()
+    const repository = `restart/r-${nonce()}`
+    push(local, repository)
+    const before = JSON.parse(skopeoInspect(env, `${env.registry}/${repository}:1`)).Digest
+    const pidFile = path.join(process.env.E2E_DIR ?? '', 'registry.pid')
+    const pidBefore = sh('cat', [pidFile]).trim()
+
+    e2eEnvScript('restart-registry')
+    expect(sh('cat', [pidFile]).trim()).not.toBe(pidBefore)
+    expect(JSON.parse(skopeoInspect(env, `${env.registry}/${repository}:1`)).Digest).toBe(before)
+  }, 120_000)
+})

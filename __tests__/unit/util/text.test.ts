@@ -1,0 +1,87 @@
+/** How text from outside is shown in a message: one line, nothing hidden, no credentials. */
+import { describe, expect, it } from '@jest/globals'
+import {
+  describeCharacters,
+  hasHiddenCharacters,
+  oneLine,
+  quote,
+  redactCredentials
+} from '../../../src/util/text.js'
+
+describe('quote: an input as a message shows it', () => {
+  it.each([
+    ['my-app', "'my-app'"],
+    ['a\nb', "'a\\nb'"],
+    ['a\r\nb\tc', "'a\\r\\nb\\tc'"],
+    ['zero\u200bwidth', "'zero\\u200bwidth'"],
+    ['rtl\u202eevil', "'rtl\\u202eevil'"],
+    ['no\u00a0break', "'no\\u00a0break'"],
+    ['e\u0301', "'e\\u0301'"],
+    ['bom\ufeff', "'bom\\ufeff'"],
+    ['tag\u{e0041}', "'tag\\u{e0041}'"],
+    ['lone\ud800', "'lone\\ud800'"],
+    ['nul\u0000', "'nul\\u0000'"],
+    ["it's", "'it\\'s'"],
+    ['a\\b', "'a\\\\b'"],
+    ['Ünïcode 😀', "'Ünïcode 😀'"],
+    ['\u212aelvin', "'\u212aelvin'"]
+  ])('%j → %s', (value, shown) => {
+    expect(quote(value)).toBe(shown)
+  })
+  it('always stays on one line, whatever the input', () => {
+    const all = Array.from({ length: 0x3000 }, (_, i) => String.fromCharCode(i)).join('')
+    expect(quote(all)).not.toMatch(/[\n\r\u2028\u2029\u0085]/)
+  })
+  it('cuts long values, counting characters (not UTF-16 units)', () => {
+    expect(quote('a'.repeat(70), 60)).toBe(`'${'a'.repeat(60)}…'`)
+    expect(quote('😀'.repeat(3), 2)).toBe("'😀😀…'")
+    expect(quote('abc', 3)).toBe("'abc'")
+  })
+})
+
+describe('oneLine: a server’s or docker’s words', () => {
+  it('puts line breaks as blanks and shows invisible characters', () => {
+    expect(oneLine('denied:\r\nno\u200b')).toBe('denied:  no\\u200b')
+    expect(oneLine('x'.repeat(10), 4)).toBe('xxxx…')
+  })
+})
+
+describe('describeCharacters', () => {
+  it('lists the refused characters once each, with the code point when not ASCII', () => {
+    expect(describeCharacters('o#c@#', /[a-z]/)).toBe("'#', '@'")
+    expect(describeCharacters('\u212aelvin', /[A-Za-z]/)).toBe("'\u212a' (U+212A)")
+    expect(describeCharacters('a\u200bb', /[a-z]/)).toBe("'\\u200b' (U+200B)")
+  })
+  it('hasHiddenCharacters', () => {
+    expect(hasHiddenCharacters('plain text')).toBe(false)
+    expect(hasHiddenCharacters('a\u200bb')).toBe(true)
+    expect(hasHiddenCharacters('a\nb')).toBe(true)
+  })
+})
+
+describe('redactCredentials: what a server echoes back', () => {
+  const basic = Buffer.from('octocat:ghp_secret123').toString('base64')
+  it.each([
+    [`Authorization: Basic ${basic}`, 'Authorization: ***'],
+    ['authorization=Bearer eyJhbGciOi.payload.sig', 'authorization=***'],
+    ['{"Authorization":"Bearer abc.def-ghi"}', '{"Authorization":"***"}'],
+    [`echo: header Bearer eyJ0eXAi.x.y was refused`, 'echo: header Bearer *** was refused'],
+    [`got basic ${basic}`, 'got basic ***'],
+    ['Proxy-Authorization: Basic Zm9vOmJhcg==', 'Proxy-Authorization: ***']
+  ])('%s', (text, shown) => {
+    expect(redactCredentials(text)).toBe(shown)
+  })
+  it('removes the known secrets wherever they are', () => {
+    expect(redactCredentials('token=s3cret;x=s3cret2', ['s3cret', 's3cret2'])).toBe(
+      'token=***;x=***'
+    )
+  })
+  it('leaves ordinary words alone', () => {
+    expect(redactCredentials('unauthorized: authentication required')).toBe(
+      'unauthorized: authentication required'
+    )
+    expect(redactCredentials('denied: requested access to the resource is denied')).toBe(
+      'denied: requested access to the resource is denied'
+    )
+  })
+})
