@@ -7,19 +7,52 @@
  * held back by the same delay, so throughput is kept). It parses the HTTP/1.1 framing of what the
  * clients send (Content-Length and chunked bodies) to count requests and blob-upload bytes exactly.
  *
- * Compared, in one run, same daemon, same Dockerfile, fresh layer content every time, medians of
- * RUNS runs:
- *   1. the action (main + post step, run as the runner runs dist/index.js) publishing 1, 5, 20 tags,
- *      against the plain docker CLI doing the same work (login, build -t per tag, push per tag, logout);
- *   2. publishing the same unchanged image a second time: blob bytes uploaded;
- *   3. cold start: `node dist/index.js` with no work to do, against `node -e ''`.
- * Prints a table with the targets, and writes the figures to bench-results.json.
+ * Modes (first argument, or BENCH_MODE):
  *
- * Env: BENCH_RUNS (default 3), BENCH_DELAY_MS (default 50), BENCH_TAGS (default "1,5,20").
+ *   realistic (default)  An image made on the fly from real files of this machine (a toolchain, its
+ *     documentation, a node_modules tree: three base layers, ~400 MB; loaded once into the engine
+ *     and reused) plus a small app layer that changes every run. The action (main and post step,
+ *     publishing it as its source-image) against `docker login` + `docker push` + `docker logout`,
+ *     same engine and registry, interleaved, medians of RUNS:
+ *       A        first publish to an empty repository (docker: an engine that forgot its pushes);
+ *       B fresh  app layer changed, engine that forgot its pushes (every GitHub-hosted job);
+ *       C        nothing changed since the last push (docker remembers it);
+ *       B remembered  app layer changed, engine that remembers its pushes (self-hosted runner;
+ *                the action keeps HOME and RUNNER_TOOL_CACHE between its runs too).
+ *     "Forgot": dockerd restarted without its image/*\/distribution folder
+ *     (scripts/e2e-env.sh forget-pushes when it has it, else the same steps here).
+ *     Per case: wall time; CPU (action: node and the docker CLI it ran, from this process's
+ *     children times, and dockerd's; docker push: the CLI and dockerd's, from /proc); blob bytes
+ *     uploaded and requests (proxy); peak memory (action: node's max RSS; docker push: dockerd's
+ *     RSS growth); peak size of RUNNER_TEMP (action).
+ *   big-layer  One image with a single ~1 GB layer of real files, published once by the action:
+ *     node's peak memory (target ≤ 300 MB) and RUNNER_TEMP's peak.
+ *   tags  The earlier comparison: 1, 5, 20 tags of a tiny image built by the action against the
+ *     plain CLI building and pushing the same; an unchanged republish; cold start.
+ *
+ * Prints tables with the targets, and writes the figures under the mode's name in
+ * bench-results.json (gitignored).
+ *
+ * Env: BENCH_RUNS (default 3), BENCH_DELAY_MS (default 50), BENCH_TAGS (tags mode, "1,5,20").
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import {
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs'
+import { lstat, readdir } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -27,10 +60,12 @@ import { fileURLToPath } from 'node:url'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const DIST = path.join(ROOT, 'dist', 'index.js')
+const MODE = process.argv[2] ?? process.env.BENCH_MODE ?? 'realistic'
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 50)
 const TAG_COUNTS = (process.env.BENCH_TAGS ?? '1,5,20').split(',').map(Number)
 const LAYER_BYTES = 512 * 1024
+const MB = 1024 * 1024
 const EVENT = {
   ref: 'refs/heads/main',
   head_commit: {
@@ -42,6 +77,10 @@ const EVENT = {
     default_branch: 'main',
     html_url: 'https://github.com/octo-org/bench'
   }
+}
+if (!['realistic', 'big-layer', 'tags'].includes(MODE)) {
+  console.error(`usage: npm run bench [-- realistic|big-layer|tags]   (got '${MODE}')`)
+  process.exit(2)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,18 +239,157 @@ function uploadBytes(requests) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The two ways of publishing.
+// What a run costs, beyond the proxy's counts: CPU, memory, temporary disk.
 
-function project(content) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-'))
-  mkdirSync(path.join(dir, 'workspace'))
-  writeFileSync(
-    path.join(dir, 'workspace', 'Dockerfile'),
-    'FROM scratch\nCOPY layer.bin /layer.bin\n'
-  )
-  writeFileSync(path.join(dir, 'workspace', 'layer.bin'), content ?? randomBytes(LAYER_BYTES))
-  return dir
+const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+
+/** Fields of /proc/PID/stat after the command name: [0] is field 3 (state). */
+function statFields(pid) {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return text.slice(text.lastIndexOf(')') + 2).split(' ')
 }
+/** CPU seconds (user + sys) of a process itself. */
+const ownCpu = pid => (Number(statFields(pid)[11]) + Number(statFields(pid)[12])) / TICK
+/** CPU seconds of this process's children that have exited (and their waited-for children). */
+const childrenCpu = () => {
+  const f = statFields('self')
+  return (Number(f[13]) + Number(f[14])) / TICK
+}
+const rssBytes = pid => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) * 1024 : 0
+}
+const dockerdPid = () => Number(readFileSync(path.join(E2E.E2E_DIR, 'dockerd.pid'), 'utf8').trim())
+
+/** Apparent size of everything under `dir` (0 when it is gone). */
+async function dirBytes(dir) {
+  let total = 0
+  let entries
+  try {
+    entries = await readdir(dir)
+  } catch {
+    return 0
+  }
+  for (const name of entries) {
+    const p = path.join(dir, name)
+    try {
+      const st = await lstat(p)
+      total += st.isDirectory() ? await dirBytes(p) : st.size
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return total
+}
+
+const sleep = ms => new Promise(r => setTimeout(r, ms))
+
+/**
+ * Runs `fn` and measures it: wall time, the proxy's requests and blob bytes, CPU of this process's
+ * children (what `fn` ran) and of dockerd, dockerd's RSS growth and `tempDir`'s peak size (polled
+ * every 100 ms). `fn` may return more figures (node's own, from the preload), merged in.
+ */
+async function measure(proxy, fn, { tempDir } = {}) {
+  proxy.stats.requests.length = 0
+  const dpid = dockerdPid()
+  const cpu0 = childrenCpu()
+  const d0 = ownCpu(dpid)
+  const rss0 = rssBytes(dpid)
+  let peakRss = rss0
+  let peakTemp = 0
+  let polling = true
+  const poller = (async () => {
+    while (polling) {
+      try {
+        peakRss = Math.max(peakRss, rssBytes(dpid))
+      } catch {
+        // dockerd restarted (not within a measured run)
+      }
+      if (tempDir) peakTemp = Math.max(peakTemp, await dirBytes(tempDir))
+      await sleep(100)
+    }
+  })()
+  const t0 = process.hrtime.bigint()
+  let extra
+  try {
+    extra = await fn()
+  } finally {
+    polling = false
+    await poller
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  await sleep(DELAY_MS * 3) // let delayed bytes drain into the counter
+  return {
+    seconds,
+    requests: proxy.stats.requests.length,
+    uploadBytes: uploadBytes(proxy.stats.requests),
+    clientCpu: childrenCpu() - cpu0,
+    dockerdCpu: ownCpu(dpid) - d0,
+    dockerdRssGrowth: peakRss - rss0,
+    peakTempBytes: peakTemp,
+    ...(extra ?? {})
+  }
+}
+
+/** Loaded into the action's node (NODE_OPTIONS=--require): its own CPU and max RSS, at exit. */
+const PRELOAD = path.join(mkdtempSync(path.join(os.tmpdir(), 'bench-preload-')), 'rusage.cjs')
+writeFileSync(
+  PRELOAD,
+  `process.on('exit', () => {
+  const file = process.env.BENCH_RUSAGE_FILE
+  if (!file) return
+  const u = process.resourceUsage()
+  require('fs').appendFileSync(file, JSON.stringify({ cpu: (u.userCPUTime + u.systemCPUTime) / 1e6, maxRssBytes: u.maxRSS * 1024 }) + '\\n')
+})
+`
+)
+
+// ---------------------------------------------------------------------------------------------
+// An engine that forgets what it pushed (as on a fresh GitHub-hosted runner).
+
+/**
+ * dockerd restarted without its push history (image/<driver>/distribution: which registry
+ * repository holds which layer digest). scripts/e2e-env.sh forget-pushes when it has that command;
+ * else the same here: stop dockerd by its pid file, delete the folder, start it with the same
+ * command line, wait until it answers.
+ */
+async function forgetPushes() {
+  if (/forget-pushes\)/.test(readFileSync(envScript, 'utf8'))) {
+    await runOk(envScript, ['forget-pushes'], { env: { ...process.env, E2E_DIR: E2E.E2E_DIR } })
+    return
+  }
+  const pid = dockerdPid()
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+  const exe = readlinkSync(`/proc/${pid}/exe`)
+  if (!argv.some(a => a.includes(E2E.E2E_DIR + '/')) || !/dockerd/.test(exe)) {
+    throw new Error(`pid ${pid} is not the dockerd of ${E2E.E2E_DIR}`)
+  }
+  process.kill(pid, 'SIGTERM')
+  const gone = () => {
+    try {
+      return statFields(pid)[0] === 'Z'
+    } catch {
+      return true
+    }
+  }
+  for (let i = 0; i < 300 && !gone(); i++) await sleep(100)
+  if (!gone()) throw new Error(`dockerd (pid ${pid}) did not stop within 30 s`)
+  const imageDir = path.join(E2E.E2E_DIR, 'docker-data', 'image')
+  for (const driver of readdirSync(imageDir)) {
+    rmSync(path.join(imageDir, driver, 'distribution'), { recursive: true, force: true })
+  }
+  const log = openSync(path.join(E2E.E2E_DIR, 'dockerd.log'), 'a')
+  spawn(exe, argv.slice(1), { detached: true, stdio: ['ignore', log, log] }).unref()
+  closeSync(log)
+  for (let i = 0; i < 600; i++) {
+    if ((await run('docker', ['info'])).status === 0) return
+    await sleep(100)
+  }
+  throw new Error('dockerd did not answer within 60 s after its restart')
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two ways of publishing.
 
 function parseFileCommands(text) {
   const out = {}
@@ -226,44 +404,66 @@ function parseFileCommands(text) {
   return out
 }
 
-async function runAction(dir, registry, tags) {
-  const files = Object.fromEntries(['output', 'state', 'summary'].map(n => [n, path.join(dir, n)]))
+/**
+ * A runner's folders: a workspace, RUNNER_TEMP (fresh for every job, as on any runner), and HOME
+ * and RUNNER_TOOL_CACHE, which a self-hosted runner keeps between jobs (`keep` gives the same ones
+ * to every job made from it).
+ */
+function newRunner(keep) {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bench-runner-'))
+  const r = {
+    root,
+    workspace: path.join(root, 'workspace'),
+    temp: path.join(root, 'temp'),
+    home: keep?.home ?? path.join(root, 'home'),
+    toolCache: keep?.toolCache ?? path.join(root, 'tool-cache'),
+    dispose: () => rmSync(root, { recursive: true, force: true })
+  }
+  for (const d of [r.workspace, r.temp, r.home, r.toolCache]) mkdirSync(d, { recursive: true })
+  return r
+}
+
+/**
+ * The action as the runner runs it: the main step, then the post step with what the main step
+ * saved. Returns its outputs, and node's own CPU and peak memory (main step) from the preload.
+ */
+async function runAction(runner, registry, inputs) {
+  const files = Object.fromEntries(
+    ['output', 'state', 'summary', 'rusage'].map(n => [n, path.join(runner.root, n)])
+  )
   Object.values(files).forEach(f => writeFileSync(f, ''))
-  mkdirSync(path.join(dir, 'temp'), { recursive: true })
-  mkdirSync(path.join(dir, 'home'), { recursive: true })
   // A push of one commit to the default branch, as in a workflow run (the same for every run: a
   // republish is a re-run on the same commit).
-  writeFileSync(path.join(dir, 'event.json'), JSON.stringify(EVENT))
+  writeFileSync(path.join(runner.root, 'event.json'), JSON.stringify(EVENT))
   const base = {
     GITHUB_EVENT_NAME: 'push',
-    GITHUB_EVENT_PATH: path.join(dir, 'event.json'),
+    GITHUB_EVENT_PATH: path.join(runner.root, 'event.json'),
     GITHUB_REF: 'refs/heads/main',
     GITHUB_SHA: EVENT.head_commit.id,
     PATH: process.env.PATH,
     DOCKER_HOST: E2E.DOCKER_HOST,
-    HOME: path.join(dir, 'home'),
-    RUNNER_TEMP: path.join(dir, 'temp'),
+    HOME: runner.home,
+    RUNNER_TEMP: runner.temp,
+    RUNNER_TOOL_CACHE: runner.toolCache,
     GITHUB_REPOSITORY: 'octo-org/bench',
     GITHUB_ACTOR: E2E.E2E_REGISTRY_USER,
     GITHUB_SERVER_URL: 'https://github.com',
     GITHUB_OUTPUT: files.output,
     GITHUB_STATE: files.state,
-    GITHUB_STEP_SUMMARY: files.summary
+    GITHUB_STEP_SUMMARY: files.summary,
+    NODE_OPTIONS: `--require ${PRELOAD}`,
+    BENCH_RUSAGE_FILE: files.rusage
   }
-  const inputs = {
+  const all = {
     INPUT_REGISTRY: registry,
     'INPUT_REGISTRY-TYPE': 'auto',
     INPUT_USERNAME: E2E.E2E_REGISTRY_USER,
     INPUT_TOKEN: E2E.E2E_REGISTRY_PASSWORD,
-    'INPUT_IMAGE-NAME': 'bench/app',
-    INPUT_TAGS: tags.join(','),
-    INPUT_CONTEXT: '.',
     INPUT_PUSH: 'true',
-    INPUT_PULL: 'false',
-    'INPUT_NO-CACHE': 'false'
+    ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]))
   }
-  const cwd = path.join(dir, 'workspace')
-  await runOk(process.execPath, [DIST], { cwd, env: { ...base, ...inputs } })
+  const cwd = runner.workspace
+  await runOk(process.execPath, [DIST], { cwd, env: { ...base, ...all } })
   const state = Object.fromEntries(
     Object.entries(parseFileCommands(readFileSync(files.state, 'utf8'))).map(([k, v]) => [
       `STATE_${k}`,
@@ -272,49 +472,494 @@ async function runAction(dir, registry, tags) {
   )
   await runOk(process.execPath, [DIST], { cwd, env: { ...base, ...state } })
   const outputs = parseFileCommands(readFileSync(files.output, 'utf8'))
-  return { digest: outputs.digest, labels: JSON.parse(outputs.metadata).labels }
+  const usage = readFileSync(files.rusage, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(l => JSON.parse(l))
+  return {
+    digest: outputs.digest,
+    image: outputs.image,
+    labels: JSON.parse(outputs.metadata ?? '{}').labels ?? {},
+    nodeCpu: usage.reduce((s, u) => s + u.cpu, 0),
+    nodeMaxRssBytes: usage[0]?.maxRssBytes ?? 0
+  }
 }
+
+/** A docker CLI with a config folder of its own (login … logout, as a workflow would). */
+function dockerCli() {
+  const config = mkdtempSync(path.join(os.tmpdir(), 'bench-docker-config-'))
+  const docker = (args, input) => runOk('docker', ['--config', config, ...args], { input })
+  docker.dispose = () => rmSync(config, { recursive: true, force: true })
+  return docker
+}
+
+/** `docker login`, `docker push` of each reference, `docker logout`. */
+async function loginPushLogout(docker, registry, refs) {
+  await docker(
+    ['login', registry, '--username', E2E.E2E_REGISTRY_USER, '--password-stdin'],
+    E2E.E2E_REGISTRY_PASSWORD
+  )
+  for (const ref of refs) await docker(['push', ref])
+  await docker(['logout', registry])
+}
+
+/** The digest a reference has on the registry itself (not through the proxy). */
+async function registryDigest(ref) {
+  const r = await runOk('skopeo', [
+    'inspect',
+    '--tls-verify=false',
+    '--creds',
+    `${E2E.E2E_REGISTRY_USER}:${E2E.E2E_REGISTRY_PASSWORD}`,
+    `docker://${ref}`
+  ])
+  return JSON.parse(r.stdout).Digest
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images from real files.
+
+async function hashFile(file) {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file)) hash.update(chunk)
+  return 'sha256:' + hash.digest('hex')
+}
+
+const duBytes = p => Number(sh('du', ['-sb', p]).split('\t')[0])
+
+/**
+ * Existing folders from `candidates`, in order, until they add up to `atLeast` bytes (the
+ * machine's own files: binaries, documentation, JavaScript, as compressible as in life).
+ */
+function pickFolders(candidates, atLeast) {
+  const picked = []
+  let bytes = 0
+  for (const c of candidates) {
+    if (bytes >= atLeast) break
+    if (!existsSync(c)) continue
+    picked.push(c)
+    bytes += duBytes(c)
+  }
+  return { paths: picked, bytes }
+}
+
+/**
+ * Loads an image made of layers of real files into the engine (a tar in `docker save` format:
+ * one layer tar per spec, a config naming their diff_ids, manifest.json), unless it is there.
+ * `rename` moves a folder inside the image ("work/main/node_modules" → "srv/app/node_modules").
+ */
+async function loadImage(ref, specs) {
+  if ((await run('docker', ['image', 'inspect', ref])).status === 0) return false
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-image-'))
+  try {
+    const diffIds = []
+    const files = []
+    for (const [i, spec] of specs.entries()) {
+      const file = `layer${i}.tar`
+      const args = ['-C', '/', '--numeric-owner', '-cf', path.join(dir, file)]
+      for (const [from, to] of spec.rename ?? []) args.push(`--transform=s,^${from},${to},`)
+      args.push(...spec.paths.map(p => p.replace(/^\/+/, '')))
+      await runOk('tar', args)
+      diffIds.push(await hashFile(path.join(dir, file)))
+      files.push(file)
+    }
+    const config = {
+      architecture: { x64: 'amd64', arm64: 'arm64' }[os.arch()] ?? os.arch(),
+      os: 'linux',
+      created: '2026-01-01T00:00:00Z',
+      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+      history: specs.map(s => ({ created: '2026-01-01T00:00:00Z', created_by: s.name }))
+    }
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config))
+    writeFileSync(
+      path.join(dir, 'manifest.json'),
+      JSON.stringify([{ Config: 'config.json', RepoTags: [ref], Layers: files }])
+    )
+    await runOk('sh', ['-c', 'tar -C "$1" -cf - . | docker load', 'sh', dir])
+    return true
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const BASE_IMAGE = 'bench/realistic-base:1'
+
+/** The base: three layers of real files, ≥ 300 MB together. */
+function baseLayers() {
+  const nodeModules = realpathSync(path.join(ROOT, 'node_modules'))
+  const layers = [
+    {
+      name: 'toolchain',
+      ...pickFolders(
+        ['/usr/lib/gcc', '/usr/lib/python3.11', '/usr/lib/python3', '/usr/libexec', '/usr/bin'],
+        110 * MB
+      )
+    },
+    {
+      name: 'documentation',
+      ...pickFolders(
+        ['/usr/share/doc', '/usr/share/man', '/usr/share/locale', '/usr/share/vim'],
+        110 * MB
+      )
+    },
+    {
+      name: 'node_modules',
+      paths: [nodeModules],
+      bytes: duBytes(nodeModules),
+      rename: [[nodeModules.replace(/^\/+/, ''), 'srv/app/node_modules']]
+    }
+  ]
+  const total = layers.reduce((s, l) => s + l.bytes, 0)
+  if (total < 300 * MB || layers.some(l => !l.paths.length)) {
+    throw new Error(
+      `not enough real files for the base image (${(total / MB).toFixed(0)} MB of the 300 wanted): ${JSON.stringify(layers)}`
+    )
+  }
+  return layers
+}
+
+/** A small app layer over the base, different every time (its code, a build stamp). */
+async function buildApp(ref) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-app-'))
+  try {
+    mkdirSync(path.join(dir, 'app'))
+    copyFileSync(DIST, path.join(dir, 'app', 'index.js'))
+    writeFileSync(path.join(dir, 'app', 'build.txt'), `${randomBytes(16).toString('hex')}\n`)
+    writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${BASE_IMAGE}\nCOPY app /srv/app/\n`)
+    await runOk('docker', ['build', '-q', '-t', ref, dir], {
+      env: { ...process.env, DOCKER_BUILDKIT: '0' }
+    })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return ref
+}
+
+const CASES = [
+  ['A', 'A: first publish, empty repository'],
+  ['Bfresh', 'B: app layer changed, engine forgot its pushes'],
+  ['C', 'C: nothing changed'],
+  ['Bremembered', 'B: app layer changed, engine remembers its pushes']
+]
+
+async function benchRealistic(proxy) {
+  const layers = baseLayers()
+  console.error(
+    `bench: base image ${BASE_IMAGE}: ${layers.map(l => `${l.name} ${(l.bytes / MB).toFixed(0)} MB (${l.paths.join(' ')})`).join('; ')}`
+  )
+  const t0 = Date.now()
+  if (await loadImage(BASE_IMAGE, layers))
+    console.error(`bench: base image loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  const stamp = Date.now().toString(36)
+  const reg = proxy.address
+  const repo = (name, who) => `real-${name}-${stamp}${who === 'cli' ? '-cli' : ''}`
+  // The self-hosted runner of B remembered keeps HOME and its tool cache between jobs.
+  const selfHosted = newRunner()
+  const apps = []
+  const app = async () => {
+    const ref = `bench/realistic-app:${stamp}-${apps.length}`
+    apps.push(ref)
+    return buildApp(ref)
+  }
+
+  /** One publish by `who`, measured; the action's digest checked against the registry. */
+  const publish = async (who, image, name, { keep } = {}) => {
+    if (who === 'action') {
+      const runner = newRunner(keep ? selfHosted : undefined)
+      try {
+        const sample = await measure(
+          proxy,
+          async () => {
+            const r = await runAction(runner, reg, {
+              'image-name': name,
+              tags: 'latest',
+              'source-image': image
+            })
+            return { digest: r.digest, nodeCpu: r.nodeCpu, nodeMaxRssBytes: r.nodeMaxRssBytes }
+          },
+          { tempDir: runner.temp }
+        )
+        const served = await registryDigest(`${E2E.E2E_REGISTRY}/octo-org/${name}:latest`)
+        if (served !== sample.digest)
+          throw new Error(`action output ${sample.digest}, registry serves ${served} for ${name}`)
+        return sample
+      } finally {
+        runner.dispose()
+      }
+    }
+    const docker = dockerCli()
+    try {
+      const ref = `${reg}/octo-org/${name}:latest`
+      await docker(['tag', image, ref])
+      return await measure(proxy, () => loginPushLogout(docker, reg, [ref]))
+    } finally {
+      docker.dispose()
+    }
+  }
+
+  // The repositories of B and C hold an earlier version of the app, pushed by each (untimed).
+  const first = await app()
+  for (const who of ['action', 'cli']) await publish(who, first, repo('b', who))
+
+  const samples = Object.fromEntries(CASES.map(([k]) => [k, { action: [], cli: [] }]))
+  const note = (kase, who, i, s) =>
+    console.error(
+      `bench: ${kase} ${who} run ${i + 1}: ${s.seconds.toFixed(2)} s, ${(s.uploadBytes / MB).toFixed(1)} MB up, ${s.requests} requests`
+    )
+  for (let i = 0; i < RUNS; i++) {
+    // Interleaved, and the order flips every run.
+    const order = i % 2 === 0 ? ['action', 'cli'] : ['cli', 'action']
+    const each = async (kase, image, name, { forget, keep } = {}) => {
+      for (const who of order) {
+        if (who === 'cli' && forget) await forgetPushes()
+        const s = await publish(who, image, name(who), { keep })
+        samples[kase][who].push(s)
+        note(kase, who, i, s)
+      }
+    }
+    await each('A', await app(), who => repo(`a${i}`, who), { forget: true })
+    const changed = await app()
+    await each('Bfresh', changed, who => repo('b', who), { forget: true })
+    await each('C', changed, who => repo('b', who))
+    await each('Bremembered', await app(), who => repo('b', who), { keep: true })
+    // vfs keeps a full copy of the file system per image: drop the ones done with.
+    const old = apps.splice(0, apps.length - 1)
+    if (old.length) await run('docker', ['image', 'rm', ...old])
+  }
+  await run('docker', ['image', 'rm', ...apps])
+  selfHosted.dispose()
+
+  const med = (xs, f) => median(xs.map(f))
+  const results = {
+    delayMs: DELAY_MS,
+    runs: RUNS,
+    baseLayers: layers.map(l => ({ name: l.name, bytes: l.bytes, paths: l.paths })),
+    cases: {}
+  }
+  for (const [k, title] of CASES) {
+    results.cases[k] = { title }
+    for (const who of ['action', 'cli']) {
+      const xs = samples[k][who]
+      results.cases[k][who] = {
+        seconds: med(xs, s => s.seconds),
+        cpuSeconds: med(xs, s => s.clientCpu + s.dockerdCpu),
+        clientCpuSeconds: med(xs, s => s.clientCpu),
+        dockerdCpuSeconds: med(xs, s => s.dockerdCpu),
+        nodeCpuSeconds: who === 'action' ? med(xs, s => s.nodeCpu) : undefined,
+        uploadBytes: med(xs, s => s.uploadBytes),
+        requests: med(xs, s => s.requests),
+        peakMemoryBytes:
+          who === 'action' ? med(xs, s => s.nodeMaxRssBytes) : med(xs, s => s.dockerdRssGrowth),
+        dockerdRssGrowthBytes: med(xs, s => s.dockerdRssGrowth),
+        peakTempBytes: who === 'action' ? med(xs, s => s.peakTempBytes) : undefined,
+        samples: xs
+      }
+    }
+  }
+  const ratio = k => results.cases[k].action.seconds / results.cases[k].cli.seconds
+  results.targets = [
+    ['A: action / docker push, wall time', ratio('A'), '≤ 1.0', ratio('A') <= 1.0],
+    ['B forgot: action / docker push', ratio('Bfresh'), '≤ 0.35', ratio('Bfresh') <= 0.35],
+    [
+      'B remembered: action / docker push',
+      ratio('Bremembered'),
+      '≤ 2.5',
+      ratio('Bremembered') <= 2.5
+    ]
+  ].map(([name, value, target, met]) => ({ name, value, target, met }))
+
+  const f1 = x => x.toFixed(1)
+  const rows = [
+    [
+      'case',
+      'who',
+      'wall s',
+      'CPU s (client+dockerd)',
+      'up MB',
+      'requests',
+      'peak mem MB',
+      'temp MB'
+    ]
+  ]
+  for (const [k, title] of CASES) {
+    for (const who of ['action', 'cli']) {
+      const r = results.cases[k][who]
+      rows.push([
+        who === 'action' ? title : '',
+        who === 'action' ? 'action' : 'docker push',
+        r.seconds.toFixed(2),
+        `${f1(r.cpuSeconds)} (${f1(r.clientCpuSeconds)}+${f1(r.dockerdCpuSeconds)})`,
+        f1(r.uploadBytes / MB),
+        String(r.requests),
+        f1(r.peakMemoryBytes / MB),
+        r.peakTempBytes === undefined ? '' : f1(r.peakTempBytes / MB)
+      ])
+    }
+  }
+  const total = layers.reduce((s, l) => s + l.bytes, 0)
+  console.log(
+    `\nRealistic image: ${layers.map(l => `${l.name} ${(l.bytes / MB).toFixed(0)} MB`).join(', ')} (${(total / MB).toFixed(0)} MB) + a small app layer; through a proxy adding ${DELAY_MS} ms each way; medians of ${RUNS}, interleaved.`
+  )
+  console.log(
+    "peak mem: the action's node (max RSS, main step); docker push: dockerd's RSS growth. temp: RUNNER_TEMP's peak size.\n"
+  )
+  console.log(markdownTable(rows))
+  console.log('')
+  console.log(
+    markdownTable([
+      ['target', 'value', 'wanted', 'met'],
+      ...results.targets.map(t => [t.name, t.value.toFixed(2), t.target, t.met ? 'yes' : 'NO'])
+    ])
+  )
+  return results
+}
+
+/** The action publishing one image with a single ~1 GB layer: node's peak memory. */
+async function benchBigLayer(proxy) {
+  const layer = {
+    name: 'big',
+    ...pickFolders(
+      [
+        '/usr/lib/x86_64-linux-gnu',
+        '/usr/lib/aarch64-linux-gnu',
+        '/usr/lib/llvm-14',
+        '/usr/lib/jvm',
+        '/usr/lib/gcc',
+        '/usr/share',
+        '/usr/lib'
+      ],
+      1024 * MB
+    )
+  }
+  if (layer.bytes < 1000 * MB)
+    throw new Error(`only ${(layer.bytes / MB).toFixed(0)} MB of real files for the 1 GB layer`)
+  const ref = 'bench/big-layer:1'
+  console.error(
+    `bench: ${ref}: one layer of ${(layer.bytes / MB).toFixed(0)} MB (${layer.paths.join(' ')})`
+  )
+  await loadImage(ref, [layer])
+  const samples = []
+  for (let i = 0; i < Math.min(RUNS, 2); i++) {
+    const runner = newRunner()
+    try {
+      const name = `big-${Date.now().toString(36)}`
+      const s = await measure(
+        proxy,
+        async () => {
+          const r = await runAction(runner, proxy.address, {
+            'image-name': name,
+            tags: 'latest',
+            'source-image': ref
+          })
+          return { digest: r.digest, nodeCpu: r.nodeCpu, nodeMaxRssBytes: r.nodeMaxRssBytes }
+        },
+        { tempDir: runner.temp }
+      )
+      samples.push(s)
+      console.error(
+        `bench: big layer run ${i + 1}: ${s.seconds.toFixed(1)} s, node max RSS ${(s.nodeMaxRssBytes / MB).toFixed(0)} MB`
+      )
+    } finally {
+      runner.dispose()
+    }
+  }
+  const peak = Math.max(...samples.map(s => s.nodeMaxRssBytes))
+  const results = {
+    delayMs: DELAY_MS,
+    layerBytes: layer.bytes,
+    paths: layer.paths,
+    nodeMaxRssBytes: peak,
+    peakTempBytes: Math.max(...samples.map(s => s.peakTempBytes)),
+    seconds: median(samples.map(s => s.seconds)),
+    uploadBytes: median(samples.map(s => s.uploadBytes)),
+    target: {
+      name: 'node peak memory, 1 GB layer',
+      value: peak / MB,
+      target: '≤ 300 MB',
+      met: peak <= 300 * MB
+    },
+    samples
+  }
+  console.log(
+    `\nOne ${(layer.bytes / MB).toFixed(0)} MB layer of real files, published by the action (fresh repository):\n`
+  )
+  console.log(
+    markdownTable([
+      ['wall s', 'node CPU s', 'up MB', 'node peak mem MB', 'temp MB', 'target ≤ 300 MB'],
+      [
+        results.seconds.toFixed(1),
+        median(samples.map(s => s.nodeCpu)).toFixed(1),
+        (results.uploadBytes / MB).toFixed(1),
+        (peak / MB).toFixed(0),
+        (results.peakTempBytes / MB).toFixed(0),
+        results.target.met ? 'met' : 'NOT met'
+      ]
+    ])
+  )
+  await run('docker', ['image', 'rm', ref])
+  return results
+}
+
+function markdownTable(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map(r => String(r[c]).length)))
+  const line = r => `| ${r.map((cell, c) => String(cell).padEnd(widths[c])).join(' | ')} |`
+  return [
+    line(rows[0]),
+    `|${widths.map(w => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.slice(1).map(line)
+  ].join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+// tags mode: the action building and publishing 1, 5, 20 tags of a tiny image.
+
+function project(content) {
+  const runner = newRunner()
+  writeFileSync(
+    path.join(runner.workspace, 'Dockerfile'),
+    'FROM scratch\nCOPY layer.bin /layer.bin\n'
+  )
+  writeFileSync(path.join(runner.workspace, 'layer.bin'), content ?? randomBytes(LAYER_BYTES))
+  return runner
+}
+
+const buildAndPublish = (runner, registry, tags) =>
+  runAction(runner, registry, {
+    'image-name': 'bench/app',
+    tags: tags.join(','),
+    context: '.',
+    pull: 'false',
+    'no-cache': 'false'
+  })
 
 /**
  * The plain docker CLI doing the same work: login, build with every tag (and the same labels the
  * action put on its image, so both build the same image), push per tag, logout.
  */
-async function runPlainCli(dir, registry, tags, labels = {}) {
-  const config = path.join(dir, 'docker-config')
-  mkdirSync(config, { recursive: true })
-  const docker = (args, input) => runOk('docker', ['--config', config, ...args], { input })
+async function runPlainCli(runner, registry, tags, labels = {}) {
+  const docker = dockerCli()
   const image = `${registry}/octo-org/bench/cli`
-  await docker(
-    ['login', registry, '--username', E2E.E2E_REGISTRY_USER, '--password-stdin'],
-    E2E.E2E_REGISTRY_PASSWORD
-  )
-  await docker([
-    'build',
-    ...tags.flatMap(t => ['-t', `${image}:${t}`]),
-    ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-    path.join(dir, 'workspace')
-  ])
-  for (const t of tags) await docker(['push', `${image}:${t}`])
-  await docker(['logout', registry])
+  try {
+    await docker(
+      ['login', registry, '--username', E2E.E2E_REGISTRY_USER, '--password-stdin'],
+      E2E.E2E_REGISTRY_PASSWORD
+    )
+    await docker([
+      'build',
+      ...tags.flatMap(t => ['-t', `${image}:${t}`]),
+      ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+      runner.workspace
+    ])
+    for (const t of tags) await docker(['push', `${image}:${t}`])
+    await docker(['logout', registry])
+  } finally {
+    docker.dispose()
+  }
 }
 
-// ---------------------------------------------------------------------------------------------
-
-const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const tagsOf = n => Array.from({ length: n }, (_, i) => (i === 0 ? 'latest' : `v${i}`))
 
-async function measure(proxy, fn) {
-  proxy.stats.requests.length = 0
-  const t0 = process.hrtime.bigint()
-  await fn()
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-  await new Promise(r => setTimeout(r, DELAY_MS * 3)) // let delayed bytes drain into the counter
-  const requests = proxy.stats.requests.length
-  return { seconds, requests, uploadBytes: uploadBytes(proxy.stats.requests) }
-}
-
-async function main() {
-  const proxy = await startProxy(E2E.E2E_REGISTRY)
+async function benchTags(proxy) {
   const results = {
     delayMs: DELAY_MS,
     runs: RUNS,
@@ -323,15 +968,12 @@ async function main() {
     republish: {},
     coldStart: {}
   }
-  console.error(
-    `bench: proxy ${proxy.address} → ${E2E.E2E_REGISTRY}, ${DELAY_MS} ms each way, ${RUNS} runs each`
-  )
 
   // Warm the daemon and the registry once, outside the figures.
   {
     const d = project()
     await runPlainCli(d, proxy.address, ['warmup'])
-    rmSync(d, { recursive: true, force: true })
+    d.dispose()
   }
 
   // 1. Interleaved: each action run, then the plain CLI with the labels that run put on its image.
@@ -340,13 +982,14 @@ async function main() {
     for (let i = 0; i < RUNS; i++) {
       let labels = {}
       for (const who of ['action', 'cli']) {
-        const dir = project()
+        const runner = project()
         const sample = await measure(proxy, async () => {
-          if (who === 'action') labels = (await runAction(dir, proxy.address, tagsOf(n))).labels
-          else await runPlainCli(dir, proxy.address, tagsOf(n), labels)
+          if (who === 'action')
+            labels = (await buildAndPublish(runner, proxy.address, tagsOf(n))).labels
+          else await runPlainCli(runner, proxy.address, tagsOf(n), labels)
         })
         samples[who].push(sample)
-        rmSync(dir, { recursive: true, force: true })
+        runner.dispose()
         console.error(
           `bench: ${who} ${n} tag(s) run ${i + 1}: ${sample.seconds.toFixed(2)} s, ${sample.requests} requests`
         )
@@ -364,7 +1007,7 @@ async function main() {
 
   // 2. The same unchanged image, published a second time.
   for (const [who, fn] of [
-    ['action', runAction],
+    ['action', buildAndPublish],
     ['cli', runPlainCli]
   ]) {
     const content = randomBytes(LAYER_BYTES)
@@ -377,7 +1020,7 @@ async function main() {
       secondUploadBytes: b.uploadBytes,
       secondRequests: b.requests
     }
-    for (const d of [first, second]) rmSync(d, { recursive: true, force: true })
+    for (const d of [first, second]) d.dispose()
   }
 
   // 3. Cold start: the post step with nothing to clean up, against an empty node.
@@ -403,7 +1046,6 @@ async function main() {
     node: time(['-e', ''], { PATH: process.env.PATH })
   }
   rmSync(coldDir, { recursive: true, force: true })
-  proxy.server.close()
 
   // Report.
   const p = results.publish
@@ -411,25 +1053,26 @@ async function main() {
   const hi = Math.max(...TAG_COUNTS)
   const perExtraTag = (p[`action-${hi}`].requests - p[`action-${lo}`].requests) / (hi - lo)
   const cliPerExtraTag = (p[`cli-${hi}`].requests - p[`cli-${lo}`].requests) / (hi - lo)
+  const ratio = (a, b) => p[a].seconds / p[b].seconds
   const targets = [
     ['registry requests per extra tag (action)', perExtraTag, '≤ 1', perExtraTag <= 1],
     [
       `wall time ${hi} tags / ${lo} tag (action)`,
-      p[`action-${hi}`].seconds / p[`action-${lo}`].seconds,
+      ratio(`action-${hi}`, `action-${lo}`),
       '≤ 1.3',
-      p[`action-${hi}`].seconds / p[`action-${lo}`].seconds <= 1.3
+      ratio(`action-${hi}`, `action-${lo}`) <= 1.3
     ],
     [
       `action / plain CLI, ${lo} tag`,
-      p[`action-${lo}`].seconds / p[`cli-${lo}`].seconds,
+      ratio(`action-${lo}`, `cli-${lo}`),
       '≤ 1.1',
-      p[`action-${lo}`].seconds / p[`cli-${lo}`].seconds <= 1.1
+      ratio(`action-${lo}`, `cli-${lo}`) <= 1.1
     ],
     [
       `action / plain CLI, ${hi} tags`,
-      p[`action-${hi}`].seconds / p[`cli-${hi}`].seconds,
+      ratio(`action-${hi}`, `cli-${hi}`),
       '≤ 0.5',
-      p[`action-${hi}`].seconds / p[`cli-${hi}`].seconds <= 0.5
+      ratio(`action-${hi}`, `cli-${hi}`) <= 0.5
     ],
     [
       'unchanged republish: blob bytes uploaded (action)',
@@ -452,11 +1095,8 @@ async function main() {
         String(r.requests)
       ])
     }
-  const table = rows.map(
-    r => `| ${r.map((c, i) => (i === 0 ? c.padEnd(16) : c.padStart(8))).join(' | ')} |`
-  )
   console.log(`\nPublishing through a proxy adding ${DELAY_MS} ms each way (medians of ${RUNS}):\n`)
-  console.log(table.join('\n'))
+  console.log(markdownTable(rows))
   console.log(
     `\nRequests per extra tag: action ${perExtraTag.toFixed(2)}, plain CLI ${cliPerExtraTag.toFixed(2)}`
   )
@@ -466,11 +1106,51 @@ async function main() {
   console.log(
     `Cold start: node dist/index.js with no work ${(results.coldStart.action * 1000).toFixed(0)} ms, node -e '' ${(results.coldStart.node * 1000).toFixed(0)} ms (×${(results.coldStart.action / results.coldStart.node).toFixed(2)})\n`
   )
-  console.log('| target | value | wanted | met |')
-  for (const t of results.targets)
-    console.log(`| ${t.name} | ${t.value.toFixed(3)} | ${t.target} | ${t.met ? 'yes' : 'NO'} |`)
-  writeFileSync(path.join(ROOT, 'bench-results.json'), JSON.stringify(results, null, 2) + '\n')
-  console.log('\nFigures written to bench-results.json')
+  console.log(
+    markdownTable([
+      ['target', 'value', 'wanted', 'met'],
+      ...results.targets.map(t => [t.name, t.value.toFixed(3), t.target, t.met ? 'yes' : 'NO'])
+    ])
+  )
+  return results
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+async function main() {
+  const proxy = await startProxy(E2E.E2E_REGISTRY)
+  console.error(
+    `bench (${MODE}): proxy ${proxy.address} → ${E2E.E2E_REGISTRY}, ${DELAY_MS} ms each way, ${RUNS} runs each`
+  )
+  let results
+  try {
+    results =
+      MODE === 'realistic'
+        ? await benchRealistic(proxy)
+        : MODE === 'big-layer'
+          ? await benchBigLayer(proxy)
+          : await benchTags(proxy)
+  } finally {
+    proxy.server.close()
+  }
+  // One entry per mode: a run of one mode keeps the others' figures.
+  const file = path.join(ROOT, 'bench-results.json')
+  let all = {}
+  try {
+    all = JSON.parse(readFileSync(file, 'utf8'))
+  } catch {
+    // none yet
+  }
+  if (all.publish) all = {} // the earlier single-mode format
+  all[MODE] = {
+    date: new Date().toISOString(),
+    commit: sh('git', ['-C', ROOT, 'rev-parse', 'HEAD']).trim(),
+    ...results
+  }
+  writeFileSync(file, JSON.stringify(all, null, 2) + '\n')
+  console.log(`\nFigures written to bench-results.json (${MODE})`)
 }
 
 try {

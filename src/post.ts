@@ -4,9 +4,11 @@
  * runner, also when the main step failed.
  */
 import * as core from '@actions/core'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
+import * as path from 'node:path'
 import { Docker } from './docker/cli.js'
 import { removeActionConfig } from './docker/config.js'
+import { WORK_FOLDER_PREFIX } from './publish/upload.js'
 import { undoKeptLogin, type KeptLogin } from './docker/keep-login.js'
 import { STATE } from './state.js'
 import { errorMessage } from './util/errors.js'
@@ -20,6 +22,7 @@ export async function post(): Promise<void> {
 }
 
 async function cleanUp(): Promise<void> {
+  removeWorkFolder(core.getState(STATE.workDir))
   // First: its copy of the runner's config lives in the action's config directory.
   const kept = core.getState(STATE.keptLogin)
   if (kept) {
@@ -48,6 +51,16 @@ async function cleanUp(): Promise<void> {
   }
   removeActionConfig(dir)
   core.info(`Removed the action's Docker config directory ${dir}.`)
+}
+
+/**
+ * The push's work folder, left behind when the main step was cancelled or killed mid-push (it
+ * removes it itself otherwise). Only a folder of the action's own making is removed.
+ */
+function removeWorkFolder(dir: string): void {
+  if (!dir || !path.basename(dir).startsWith(WORK_FOLDER_PREFIX) || !existsSync(dir)) return
+  rmSync(dir, { recursive: true, force: true })
+  core.info(`Removed the push's work folder ${dir}.`)
 }
 
 /** The post step under the name @github/local-action calls (`--post src/post.ts`). */

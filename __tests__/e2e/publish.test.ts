@@ -74,7 +74,7 @@ describe.each(testRegistries())('publish to the $mode registry', reg => {
     // Pushed through the registry API (no docker push); further tags are manifest PUTs.
     expect(main.stdout).not.toMatch(/\[command\]\S*docker push/)
     expect(main.stdout).toMatch(
-      /1 layer\(s\); 2 blob\(s\) uploaded \(\d+ bytes\), 0 already in the registry/
+      /1 layer\(s\): 0 already in the registry \(not compressed\), 1 compressed; 2 blob\(s\) uploaded \(\d+ bytes\)/
     )
     expect(main.stdout).toContain('Tag 2 more through the registry API')
     for (const tag of ['1.0.0', 'latest', 'edge']) {

@@ -3,9 +3,11 @@
  * entry (no shell), the token travels on stdin only, and a failing command is reported with
  * docker's own last error line.
  */
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import type { Readable } from 'node:stream'
 import {
   buildArgs,
   buildEnvironment,
@@ -138,6 +140,64 @@ export class Docker {
   /** `docker save -o FILE IMAGE`: the image, its config and layers, as a tar file. */
   async save(image: string, file: string): Promise<void> {
     await this.run(['save', '--output', file, image])
+  }
+
+  /**
+   * `docker save IMAGE` to its standard output, read as it comes (no tar on disk). `done` settles
+   * when docker exits: a failure carries docker's last error line.
+   */
+  saveStream(image: string): { stdout: Readable; done: Promise<void> } {
+    const child = spawn('docker', ['save', image], {
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < 65536) stderr += chunk.toString()
+    })
+    const done = new Promise<void>((resolve, reject) => {
+      child.on('error', reject)
+      child.on('close', code =>
+        code === 0
+          ? resolve()
+          : reject(new DockerCommandError('save', code ?? -1, lastErrorLine(stderr, '')))
+      )
+    })
+    done.catch(() => undefined)
+    return { stdout: child.stdout, done }
+  }
+
+  /**
+   * What the push needs to know of a local image before saving it: its ID (the config's digest in
+   * the classic store), its layers' diff_ids, the references it was pulled by, its platform.
+   */
+  async inspectForPush(image: string): Promise<{
+    id: string
+    diffIds: string[]
+    repoDigests: string[]
+    os: string
+    architecture: string
+    variant?: string
+  }> {
+    const result = await this.run(['image', 'inspect', '--format', '{{json .}}', image], {
+      silent: true
+    })
+    const data = JSON.parse(result.stdout) as {
+      Id?: string
+      RootFS?: { Layers?: string[] }
+      RepoDigests?: string[]
+      Os?: string
+      Architecture?: string
+      Variant?: string
+    }
+    return {
+      id: data.Id ?? '',
+      diffIds: data.RootFS?.Layers ?? [],
+      repoDigests: data.RepoDigests ?? [],
+      os: data.Os ?? '',
+      architecture: data.Architecture ?? '',
+      variant: data.Variant || undefined
+    }
   }
 
   /**

@@ -1,24 +1,26 @@
 /**
  * Pushing a local image through the action's own registry client: `docker save`, then the upload
  * (upload.ts) under the first tag, or by digest without any tag; every further tag is one
- * manifest PUT of the same bytes (tags.ts). The digest is the one the registry serves.
+ * manifest PUT of the same bytes, and every tag is read back (tags.ts). The digest is the one the
+ * registry serves.
  */
 import * as core from '@actions/core'
 import { rmSync } from 'node:fs'
-import * as path from 'node:path'
 import type { Docker } from '../docker/cli.js'
-import { readSavedImage, type SavedImage } from '../docker/save.js'
+import { streamSavedImage } from '../docker/save-stream.js'
 import { checkImageForRegistry } from '../github/registry-rules.js'
 import { sha256 } from '../oci/digest.js'
 import { parseJson, type ImageConfigJson } from '../oci/descriptor.js'
 import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
 import { platformString } from '../oci/platform.js'
 import type { ImageNames } from '../plan/names.js'
-import type { RegistryClient } from '../registry/client.js'
+import type { FileBlob, RegistryClient } from '../registry/client.js'
 import { phase } from '../report/phase.js'
+import { STATE } from '../state.js'
 import { describeOrWarn, type Published } from './describe.js'
+import { learnKnownLayers, rememberLayers } from './known-layers.js'
 import { tagTheRest, type PublishedManifest } from './tags.js'
-import { pushSavedImage, workFolder } from './upload.js'
+import { putImageManifest, workFolder, type ImageBlobs } from './upload.js'
 
 /** What the push needs from the session: the engine, the client, a temp folder, the warm-up. */
 export interface PushEnvironment {
@@ -52,7 +54,9 @@ export async function pushTags(
         ? `Tag ${names.tags.length - 1} more through the registry API`
         : 'The digest the registry answered',
       async () => {
-        const m = await tagTheRest(registry, names, pushed.manifest)
+        const m = await registry.retrying('tagging and reading back', () =>
+          tagTheRest(registry, names, pushed.manifest)
+        )
         for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
         return m
       }
@@ -84,48 +88,123 @@ export async function pushByDigest(
   }
 }
 
-/** docker save, then the upload through the registry client (by digest, or under `tag`). */
+/**
+ * docker save, read as it streams, then the upload (upload.ts) by digest or under `tag`. Before a
+ * byte is compressed, the registry says which layers it holds already (known-layers.ts): those are
+ * drained from the save, not compressed nor uploaded; the others are compressed on every core and
+ * each uploaded as soon as it is ready, while the save goes on (docker/save-stream.ts).
+ */
 async function uploadSavedImage(
   { docker, registry, temp, warmUp, annotations, mediaTypes = 'oci' }: PushEnvironment,
   names: ImageNames,
   imageId: string,
   tag?: string
-): Promise<{ manifest: PublishedManifest; image: SavedImage; platform: string }> {
-  const work = workFolder(temp)
-  try {
-    const tar = path.join(work.dir, 'image.tar')
-    await docker.save(imageId, tar)
-    const image = await readSavedImage(tar, work.dir)
-    rmSync(tar, { force: true })
-    const config = parseJson<ImageConfigJson>(image.config)
-    // What the registry would refuse fails here, before any byte is sent.
-    const warnings = checkImageForRegistry(names, { os: config.os ?? '', layers: image.layers })
-    warnings.forEach(w => core.warning(w))
-    await warmUp
-    const result = await pushSavedImage(
-      registry,
-      names.path,
-      image,
-      3,
-      tag,
-      annotations,
-      mediaTypes
+): Promise<{ manifest: PublishedManifest; image: ImageBlobs; platform: string }> {
+  const local = await docker.inspectForPush(imageId)
+  const platform = { os: local.os, architecture: local.architecture, variant: local.variant }
+  // What the registry would refuse fails here, before any byte is sent.
+  checkImageForRegistry(names, { os: local.os, layers: [] })
+  await warmUp
+  const knowledge = await learnKnownLayers(registry, {
+    repository: names.path,
+    tags: names.tags,
+    imageId: local.id,
+    diffIds: local.diffIds,
+    platform,
+    origins: origins(names, local.repoDigests)
+  })
+  core.info(
+    `${knowledge.known} of ${local.diffIds.length} layer(s) already in ${names.image}` +
+      (knowledge.sources.length ? ` (learnt from ${knowledge.sources.join(', ')})` : '')
+  )
+  if (knowledge.sameImage && tag) {
+    // This very image is there already: no save, no compression, no upload.
+    const image = { config: knowledge.sameImage.config, layers: knowledge.sameImage.layers }
+    const { digest, manifest } = await registry.retrying('the manifest PUT', () =>
+      putImageManifest(registry, names.path, image, tag, annotations, mediaTypes)
     )
+    core.info(`Unchanged: ${names.image} holds this image already (${digest}); nothing uploaded.`)
+    return {
+      manifest: { digest, mediaType: FAMILY_TYPES[mediaTypes].manifest, bytes: manifest },
+      image,
+      platform: platformString(platform)
+    }
+  }
+
+  const work = workFolder(temp, dir => core.saveState(STATE.workDir, dir))
+  const uploads: Promise<unknown>[] = []
+  let uploaded = 0
+  try {
+    const upload = limiter(3)
+    const streamed = await streamSavedImage({
+      save: () => docker.saveStream(imageId),
+      diffIds: local.diffIds,
+      workDir: work.dir,
+      known: knowledge,
+      onLayer: layer => {
+        checkImageForRegistry(names, { os: local.os, layers: [layer] })
+        const job = upload(async () => {
+          const how = await registry.uploadBlob(names.path, layer as FileBlob)
+          if (how !== 'exists') uploaded++
+          rmSync(layer.file!, { force: true })
+        })
+        job.catch(() => undefined)
+        uploads.push(job)
+      }
+    }).catch(async error => {
+      await Promise.allSettled(uploads)
+      throw error
+    })
+    await Promise.all(uploads)
+    const warnings = checkImageForRegistry(names, { os: local.os, layers: streamed.layers })
+    warnings.forEach(w => core.warning(w))
+    if ((await registry.uploadBlob(names.path, streamed.config)) !== 'exists') uploaded++
+    const { digest, manifest } = await registry.retrying('the manifest PUT', () =>
+      putImageManifest(registry, names.path, streamed, tag, annotations, mediaTypes)
+    )
+    rememberLayers(registry.registry, names.path, streamed.layers)
     core.info(
-      `${image.layers.length} layer(s); ${result.uploaded} blob(s) uploaded ` +
-        `(${registry.uploadedBytes} bytes), ${result.existing} already in the registry` +
+      `${streamed.layers.length} layer(s): ${streamed.skippedLayers} already in the registry ` +
+        `(not compressed), ${streamed.compressedLayers} compressed; ${uploaded} blob(s) uploaded ` +
+        `(${registry.uploadedBytes} bytes)` +
         (tag ? '' : '; no tag pushed')
     )
+    const config = parseJson<ImageConfigJson>(streamed.config)
     return {
-      manifest: {
-        digest: result.digest,
-        mediaType: FAMILY_TYPES[mediaTypes].manifest,
-        bytes: result.manifest
-      },
-      image,
+      manifest: { digest, mediaType: FAMILY_TYPES[mediaTypes].manifest, bytes: manifest },
+      image: streamed,
       platform: platformString(config)
     }
   } finally {
+    await Promise.allSettled(uploads)
     work.dispose()
+  }
+}
+
+/** repository@digest references on this registry that the image was pulled by (not this one). */
+function origins(
+  names: ImageNames,
+  repoDigests: string[]
+): { repository: string; reference: string }[] {
+  return repoDigests.flatMap(ref => {
+    const m = /^([^/]+)\/(.+)@(sha256:[0-9a-f]{64})$/.exec(ref)
+    if (!m || m[1] !== names.registry || m[2] === names.path) return []
+    return [{ repository: m[2], reference: m[3] }]
+  })
+}
+
+/** Runs at most `n` of the functions given to it at a time. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0
+  const waiting: (() => void)[] = []
+  return async fn => {
+    while (running >= n) await new Promise<void>(resolve => waiting.push(resolve))
+    running++
+    try {
+      return await fn()
+    } finally {
+      running--
+      waiting.shift()?.()
+    }
   }
 }

@@ -1,9 +1,10 @@
 /**
  * Tags without re-push: the image is stored once, under the first tag (by the action's upload, or
  * by buildx for platforms); every further tag is one manifest PUT of the same bytes through the
- * registry client, checked against the digest the registry answers its PUT with (a HEAD where it
- * does not answer one). After a buildx push the first tag is read back (GET, hashed). An index
- * made by the action (merge-digests) is PUT under every tag the same way.
+ * registry client. Then every tag, the first one included, is read back (HEAD): a tag that serves
+ * another digest (another job pushed it meanwhile) fails the step, naming both digests. After a
+ * buildx push the first tag is read back (GET, hashed). An index made by the action
+ * (merge-digests) is PUT under every tag the same way.
  */
 import { sha256 } from '../oci/digest.js'
 import type { ImageNames } from '../plan/names.js'
@@ -53,6 +54,7 @@ export async function putUnderEveryTag(
   const [first, ...rest] = names.tags
   await putTags(client, names, [first], manifest, 1)
   await putTags(client, names, rest, manifest, concurrency)
+  await readBackTags(client, names, names.tags, manifest.digest, concurrency)
   return manifest
 }
 
@@ -89,5 +91,35 @@ export async function tagTheRest(
   concurrency = 8
 ): Promise<PublishedManifest> {
   await putTags(client, names, names.tags.slice(1), manifest, concurrency)
+  await readBackTags(client, names, names.tags, manifest.digest, concurrency)
   return manifest
+}
+
+/**
+ * Every tag read back (HEAD): each must serve `digest`. One that serves another digest was pushed
+ * by someone else after this job's PUT (a concurrent job): the step fails naming both digests,
+ * rather than output a digest its tag no longer serves.
+ */
+export async function readBackTags(
+  client: RegistryClient,
+  names: ImageNames,
+  tags: string[],
+  digest: string,
+  concurrency = 8
+): Promise<void> {
+  const served = await mapLimit(
+    tags,
+    concurrency,
+    async tag => (await client.headManifest(names.path, tag))?.digest
+  )
+  const wrong = tags.flatMap((tag, i) =>
+    served[i] === digest ? [] : [`${tag} → ${served[i] ?? 'nothing'}`]
+  )
+  if (wrong.length) {
+    throw new UserError(
+      `this job pushed ${digest}, but ${names.registry} now serves another manifest for ` +
+        `${names.image} (${wrong.join(', ')}): another job pushed the same tag meanwhile. Give ` +
+        'concurrent jobs distinct tags or one concurrency group, and re-run the one that should win.'
+    )
+  }
 }

@@ -13,13 +13,19 @@ import { FAMILY_TYPES, layerTypeIn, type MediaTypeFamily } from '../oci/media-ty
 import type { RegistryClient } from '../registry/client.js'
 import { mapLimit } from '../util/concurrency.js'
 
+/** What a manifest names: the config's bytes, and each layer's blob. */
+export interface ImageBlobs {
+  config: Buffer
+  layers: { mediaType: string; digest: string; size: number; file?: string; diffId?: string }[]
+}
+
 /**
  * The image manifest of a saved image, in `family`'s media types (oci/media-types.ts), with the
  * `annotations` input's when there are any (OCI only: the plan refuses them with Docker v2).
  * Throws a UserError for layers the family has no type for (zstd in Docker v2).
  */
 export function imageManifest(
-  image: SavedImage,
+  image: ImageBlobs,
   configDigest: string,
   annotations: Record<string, string> = {},
   family: MediaTypeFamily = 'oci'
@@ -65,15 +71,44 @@ export async function pushSavedImage(
   /** The media types of the manifest (media-types input). */
   family: MediaTypeFamily = 'oci'
 ): Promise<PushedByDigest> {
-  // The config's own hash: with the containerd image store the image ID is not the config's.
-  const configDigest = sha256(image.config)
   // Made first: layers the family cannot name fail before any upload.
-  const manifest = imageManifest(image, configDigest, annotations, family)
+  imageManifest(image, sha256(image.config), annotations, family)
   const unique = image.layers.filter(
     (l, i) => image.layers.findIndex(o => o.digest === l.digest) === i
   )
   const how = await mapLimit(unique, concurrency, layer => client.uploadBlob(repository, layer))
   how.push(await client.uploadBlob(repository, image.config))
+  const { digest, manifest } = await putImageManifest(
+    client,
+    repository,
+    image,
+    tag,
+    annotations,
+    family
+  )
+  return {
+    digest,
+    manifest,
+    uploaded: how.filter(h => h === 'uploaded' || h === 'mounted').length,
+    existing: how.filter(h => h === 'exists').length
+  }
+}
+
+/**
+ * PUTs the manifest (OCI, or Docker v2) of an image whose blobs are all in the repository, by its digest or under
+ * `tag`; the registry must store it under the sha256 of the bytes sent.
+ */
+export async function putImageManifest(
+  client: RegistryClient,
+  repository: string,
+  image: ImageBlobs,
+  tag?: string,
+  annotations?: Record<string, string>,
+  /** The media types of the manifest (media-types input). */
+  family: MediaTypeFamily = 'oci'
+): Promise<{ digest: string; manifest: Buffer }> {
+  // The config's own hash: with the containerd image store the image ID is not the config's.
+  const manifest = imageManifest(image, sha256(image.config), annotations, family)
   const digest = sha256(manifest)
   const mediaType = FAMILY_TYPES[family].manifest
   const stored =
@@ -84,16 +119,20 @@ export async function pushSavedImage(
       `${client.registry} did not store the manifest ${digest} in ${repository} (it answers ${stored ?? 'nothing'})`
     )
   }
-  return {
-    digest,
-    manifest,
-    uploaded: how.filter(h => h === 'uploaded' || h === 'mounted').length,
-    existing: how.filter(h => h === 'exists').length
-  }
+  return { digest, manifest }
 }
 
-/** A temporary folder for the saved image; `dispose` removes it. */
-export function workFolder(root: string): { dir: string; dispose: () => void } {
-  const dir = mkdtempSync(path.join(root, 'publish-container-save-'))
+export const WORK_FOLDER_PREFIX = 'publish-container-save-'
+
+/**
+ * A temporary folder for the compressed layers; `dispose` removes it. Its path goes into the
+ * step's state first, so the post step removes it also after a cancelled or killed main step.
+ */
+export function workFolder(
+  root: string,
+  record: (dir: string) => void = () => undefined
+): { dir: string; dispose: () => void } {
+  const dir = mkdtempSync(path.join(root, WORK_FOLDER_PREFIX))
+  record(dir)
   return { dir, dispose: () => rmSync(dir, { recursive: true, force: true }) }
 }

@@ -14,17 +14,26 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { Agent, fetch as undiciFetch } from 'undici'
+import { Readable } from 'node:stream'
 import { sha256 } from '../oci/digest.js'
 import { MANIFEST_MEDIA_TYPES } from '../oci/media-types.js'
 import { networkCause } from '../util/errors.js'
-import { DEFAULT_POLICY, parseRetryAfter, withRetries, type RetryPolicy } from '../util/retry.js'
+import {
+  DEFAULT_POLICY,
+  RetriesExhausted,
+  parseRetryAfter,
+  withRetries,
+  type RetryPolicy
+} from '../util/retry.js'
 import { parseChallenge, repositoryScope, type Challenge } from './auth.js'
 import {
   RegistryError,
   classifyRegistryError,
+  classifyUploadError,
   isSecondaryRateLimit,
   retryAfterFromBody
 } from './errors.js'
+import { StreamRequestError, sendStream, type StreamResponse, type TlsOptions } from './stream.js'
 import {
   DEFAULT_TLS_SOURCES,
   certificateAdvice,
@@ -54,7 +63,10 @@ export interface RegistryClientOptions {
   username?: string
   password?: string
   fetchFn?: typeof fetch
+  /** Limit of each small request (manifests, HEADs, tokens), whole. */
   timeoutMs?: number
+  /** Blob uploads: given up when no byte moved for this long (never cut off while they move). */
+  idleTimeoutMs?: number
   /** Retries of transient failures (5xx, 429, resets, timeouts), per request. */
   retry?: RetryPolicy
   /** Told before each retry, for the log. */
@@ -138,6 +150,7 @@ export class RegistryClient {
 
   private choosing: Promise<void> | undefined
   private agent: Agent | undefined
+  private tlsOptions: TlsOptions | undefined
 
   private async choose(): Promise<void> {
     const transport = await chooseTransport(
@@ -146,18 +159,14 @@ export class RegistryClient {
     )
     if (transport.note) this.options.onTransport?.(transport.note)
     this.transport = transport
-    if (this.options.fetchFn) return
-    // Plain HTTP needs no trust store (parsing it takes 0.1-0.2 s).
-    const agent = new Agent(
+    // Plain HTTP needs no trust store (parsing it takes 0.1-0.2 s). The same trust serves fetch
+    // and the streamed uploads (stream.ts).
+    this.tlsOptions =
       transport.scheme === 'https'
-        ? {
-            connect: {
-              secureContext: secureContext(transport.tls),
-              rejectUnauthorized: transport.verify
-            }
-          }
-        : {}
-    )
+        ? { secureContext: secureContext(transport.tls), rejectUnauthorized: transport.verify }
+        : undefined
+    if (this.options.fetchFn) return
+    const agent = new Agent(this.tlsOptions ? { connect: this.tlsOptions } : {})
     void this.agent?.close().catch(() => undefined)
     this.agent = agent
     this.fetchFn = ((url: string, init: RequestInit) =>
@@ -533,10 +542,67 @@ export class RegistryClient {
   }
 
   /**
+   * Runs a few requests as one operation, retried as a whole on transient failures under the
+   * client's policy, on top of each request's own retries: for idempotent steps (a manifest PUT
+   * and the tags' read-back) that must not fail on one unlucky request.
+   */
+  retrying<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    return withRetries(
+      `${what} on ${this.options.registry}`,
+      operation,
+      // A request that ran out of its own retries on transient failures: the whole step again.
+      error =>
+        error instanceof RetriesExhausted
+          ? { transient: true, reason: 'a request ran out of retries' }
+          : classifyRegistryError(error),
+      this.options.retry ?? DEFAULT_POLICY,
+      {
+        sleep: this.options.sleep ?? (ms => sleepUnlessAborted(ms, this.options.signal)),
+        onRetry: ({ attempt, delayMs, reason }) =>
+          this.options.onRetry?.(
+            `${what} on ${this.options.registry}: ${reason}; again (attempt ${attempt + 1}) in ${(delayMs / 1000).toFixed(1)} s`
+          )
+      }
+    )
+  }
+
+  /**
+   * A cross-repository mount: true when the repository now holds the blob; false when the registry
+   * offered an upload session instead (cancelled at once: nothing is sent).
+   */
+  async mountBlob(repository: string, digest: string, from: string): Promise<boolean> {
+    const scopes = [repositoryScope(repository, ['pull', 'push']), repositoryScope(from, ['pull'])]
+    const path =
+      `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}` +
+      `&from=${encodeURIComponent(from)}`
+    const response = await this.request('POST', path, scopes, {
+      headers: { 'Content-Length': '0' }
+    })
+    await response.body?.cancel()
+    if (response.status === 201) return true
+    if (response.status !== 202) throw await this.errorFrom(response, `POST ${path}`)
+    const location = response.headers.get('location')
+    if (location) {
+      await this.request('DELETE', location, scopes).then(
+        r => r.body?.cancel(),
+        () => undefined
+      )
+    }
+    return false
+  }
+
+  /**
    * Uploads a blob unless the repository has it: first a cross-repository mount from `mountFrom`
    * when given (201 = mounted, no bytes sent), else a monolithic upload (POST, then one PUT with
-   * the bytes). A FileBlob is streamed from its file in the PUT (as containerd pushes).
-   * Returns how the blob got there.
+   * the bytes; a FileBlob streamed from its file, with back-pressure, on node:http — fetch reads a
+   * stream ahead without bound — and an idle timeout rather than a total one, so an upload that
+   * moves is never cut off).
+   *
+   * A failed attempt starts over: HEAD (a lost answer may have committed the blob: then it is
+   * there), a new session, the whole PUT. The PUT itself is never retried on its session, which
+   * the registry cancels when a body breaks off; BLOB_UPLOAD_UNKNOWN / BLOB_UPLOAD_INVALID / 416
+   * after a broken attempt (a registry restarted, a session expired) mean "start over" too. Within
+   * the retries and their time bound, the time spent sending bytes not counted.
    */
   async uploadBlob(
     repository: string,
@@ -546,31 +612,108 @@ export class RegistryClient {
     const bytes = Buffer.isBuffer(blob) ? blob : undefined
     const file = Buffer.isBuffer(blob) ? undefined : blob
     const digest = bytes ? sha256(bytes) : file!.digest
-    if ((await this.headBlob(repository, digest)) !== undefined) return 'exists'
+    const size = file ? file.size : bytes!.length
     const scopes = [repositoryScope(repository, ['pull', 'push'])]
     let path = `/v2/${repository}/blobs/uploads/`
     if (options.mountFrom) {
       scopes.push(repositoryScope(options.mountFrom, ['pull']))
       path += `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(options.mountFrom)}`
     }
-    const start = await this.request('POST', path, scopes, { headers: { 'Content-Length': '0' } })
-    if (start.status === 201) {
+    const what = `upload of blob ${digest} (${size} bytes) to ${this.options.registry}/${repository}`
+    let sendingMs = 0
+    const attempt = async (n: number): Promise<'exists' | 'mounted' | 'uploaded'> => {
+      if ((await this.headBlob(repository, digest)) !== undefined) {
+        return n === 1 ? 'exists' : 'uploaded'
+      }
+      const start = await this.request('POST', path, scopes, {
+        headers: { 'Content-Length': '0' }
+      })
+      if (start.status === 201) {
+        await start.body?.cancel()
+        return 'mounted'
+      }
+      if (start.status !== 202) throw await this.errorFrom(start, `POST ${path}`)
       await start.body?.cancel()
-      return 'mounted'
+      const finish = new URL(this.location(start, path), this.baseUrl)
+      finish.searchParams.set('digest', digest)
+      const t0 = Date.now()
+      let answer: StreamResponse
+      try {
+        answer = await this.putStream(
+          finish.toString(),
+          scopes,
+          () => (file ? createReadStream(file.file) : Readable.from([bytes!])),
+          size
+        )
+      } finally {
+        sendingMs += Date.now() - t0
+      }
+      if (answer.status !== 201) {
+        throw errorFromAnswer(answer, 'PUT blob upload', this.options.registry)
+      }
+      this.uploadedBytes += size
+      return 'uploaded'
     }
-    if (start.status !== 202) throw await this.errorFrom(start, `POST ${path}`)
-    await start.body?.cancel()
-    const finish = new URL(this.location(start, path), this.baseUrl)
-    finish.searchParams.set('digest', digest)
-    const size = file ? file.size : bytes!.length
-    const put = await this.request('PUT', finish.toString(), scopes, {
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
-      body: file ? () => createReadStream(file.file) : bytes!
+    return withRetries(what, attempt, classifyUploadError, this.options.retry ?? DEFAULT_POLICY, {
+      sleep: this.options.sleep ?? (ms => sleepUnlessAborted(ms, this.options.signal)),
+      now: () => Date.now() - sendingMs,
+      onRetry: ({ attempt: n, delayMs, reason }) =>
+        this.options.onRetry?.(
+          `${what}: ${reason}; starting over (attempt ${n + 1}) in ${(delayMs / 1000).toFixed(1)} s`
+        )
     })
-    if (put.status !== 201) throw await this.errorFrom(put, `PUT blob upload`)
-    await put.body?.cancel()
-    this.uploadedBytes += size
-    return 'uploaded'
+  }
+
+  /** One streamed request (no retry of its own), answering a 401 challenge once. */
+  private async putStream(
+    url: string,
+    scopes: string[],
+    body: () => Readable,
+    length: number
+  ): Promise<StreamResponse> {
+    const once = async (): Promise<StreamResponse> => {
+      this.requests++
+      const auth = this.authHeader(scopes)
+      try {
+        return await sendStream(url, {
+          method: 'PUT',
+          headers: {
+            'Content-Type': 'application/octet-stream',
+            ...(auth ? { Authorization: auth } : {})
+          },
+          body,
+          length,
+          idleMs: this.options.idleTimeoutMs ?? this.options.timeoutMs ?? 60_000,
+          signal: this.options.signal,
+          tls: this.tlsOptions
+        })
+      } catch (error) {
+        const code = error instanceof StreamRequestError ? error.code : 'ECONNRESET'
+        const why = error instanceof Error ? error.message : String(error)
+        throw new RegistryError(
+          `cannot reach ${this.options.registry} (${code}: ${why})`,
+          0,
+          'NETWORK',
+          code
+        )
+      }
+    }
+    const first = await once()
+    if (first.status !== 401) return first
+    const challenge = parseChallenge(String(first.headers['www-authenticate'] ?? ''))
+    if (challenge?.scheme === 'bearer') {
+      this.challenge = challenge
+      await this.fetchToken(challenge.params, scopes)
+    } else if (
+      challenge?.scheme === 'basic' &&
+      this.challenge?.scheme !== 'basic' &&
+      this.basicHeader()
+    ) {
+      this.challenge = challenge
+    } else {
+      return first
+    }
+    return once()
   }
 
   private location(response: Response, fallback: string): string {
@@ -617,6 +760,25 @@ export class RegistryClient {
     }
     return bytes
   }
+}
+
+/** A streamed request's error answer, as a RegistryError (the registry's code and message). */
+function errorFromAnswer(answer: StreamResponse, what: string, registry: string): RegistryError {
+  let code = `HTTP_${answer.status}`
+  let detail = ''
+  try {
+    const body = JSON.parse(answer.body) as { errors?: { code?: string; message?: string }[] }
+    if (body.errors?.[0]?.code) code = body.errors[0].code
+    if (body.errors?.[0]?.message) detail = body.errors[0].message
+  } catch {
+    // not a JSON error body; keep the HTTP status
+  }
+  return new RegistryError(
+    `${what} on ${registry}: ${answer.status} ${code.toLowerCase()}${detail ? `: ${detail}` : ''}`,
+    answer.status,
+    code,
+    detail
+  )
 }
 
 function contentType(response: Response): string {

@@ -71,3 +71,21 @@ export function classifyRegistryError(error: unknown): Verdict {
   }
   return { transient: false, reason: String(error.status) }
 }
+
+/**
+ * A blob upload attempt that failed: what any request retries, and the registry no longer knowing
+ * the upload session (it was restarted, or cancelled the session when a body broke off) — which an
+ * attempt with a new session mends.
+ */
+export function classifyUploadError(error: unknown): Verdict {
+  const verdict = classifyRegistryError(error)
+  if (verdict.transient || !(error instanceof RegistryError)) return verdict
+  if (
+    error.code === 'BLOB_UPLOAD_UNKNOWN' ||
+    error.code === 'BLOB_UPLOAD_INVALID' ||
+    error.status === 416
+  ) {
+    return { transient: true, reason: `${error.code.toLowerCase()}: the upload session is gone` }
+  }
+  return verdict
+}

@@ -97,9 +97,14 @@ function fakeRegistry(images: ReturnType<typeof image>[], extra: Record<string, 
     },
     putManifest: async (_repo: string, ref: string, bytes: Buffer) => {
       calls.push(`PUT ${ref}`)
+      manifests.set(ref, bytes)
       return sha(bytes)
     },
-    headManifest: async () => undefined
+    // Tags are read back after their PUT.
+    headManifest: async (_repo: string, ref: string) => {
+      const bytes = manifests.get(ref)
+      return bytes && { digest: sha(bytes), mediaType: MEDIA_TYPES.ociIndex, size: bytes.length }
+    }
   }
   return { calls, client: client as unknown as RegistryClient }
 }

@@ -210,19 +210,28 @@ describe('tags without re-push', () => {
     bytes: manifest
   }
 
-  it('PUTs the same bytes under every tag after the first, one request each', async () => {
+  it('PUTs the same bytes under every tag after the first, one request each, then reads every tag back', async () => {
     const { calls, client } = fakeClient(() => digest)
     const m = await tagTheRest(client, names(['1', '2', '3']), pushed)
     expect(m.digest).toBe(digest)
     expect(calls.sort()).toEqual([
+      'HEAD o/i:1',
+      'HEAD o/i:2',
+      'HEAD o/i:3',
       'PUT o/i:2 application/vnd.oci.image.manifest.v1+json true',
       'PUT o/i:3 application/vnd.oci.image.manifest.v1+json true'
     ])
   })
-  it('one tag: no request at all (the push already answered with the digest)', async () => {
+  it('one tag: read back (a concurrent job may have pushed it since)', async () => {
     const { calls, client } = fakeClient(() => digest)
     expect((await tagTheRest(client, names(['latest']), pushed)).digest).toBe(digest)
-    expect(calls).toEqual([])
+    expect(calls).toEqual(['HEAD o/i:latest'])
+  })
+  it('fails naming both digests when the first tag serves another image (a concurrent job)', async () => {
+    const { client } = fakeClient(() => digest, 'sha256:theirs')
+    await expect(tagTheRest(client, names(['latest']), pushed)).rejects.toThrow(
+      new RegExp(`this job pushed ${digest}, .* \\(latest → sha256:theirs\\): another job`)
+    )
   })
   it('reads a tag back with HEAD when the registry does not answer the PUT with a digest', async () => {
     const { calls, client } = fakeClient(() => undefined)

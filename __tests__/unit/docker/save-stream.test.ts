@@ -1,0 +1,191 @@
+import { describe, expect, it } from '@jest/globals'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { Readable } from 'node:stream'
+import { gunzipSync, gzipSync } from 'node:zlib'
+import { pack } from 'tar-stream'
+import { streamSavedImage, type Layer } from '../../../src/docker/save-stream.js'
+import { LAYER_MEDIA_TYPES } from '../../../src/oci/media-types.js'
+
+const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
+
+/** A layer tar holding one file of `size` bytes. */
+async function layerTar(name: string, size: number): Promise<Buffer> {
+  return tarOf([{ name, data: randomBytes(size) }])
+}
+
+async function tarOf(entries: { name: string; data?: Buffer; link?: string }[]): Promise<Buffer> {
+  const p = pack()
+  for (const e of entries) {
+    if (e.link) p.entry({ name: e.name, type: 'symlink', linkname: e.link })
+    else p.entry({ name: e.name, size: e.data!.length }, e.data!)
+  }
+  p.finalize()
+  const chunks: Buffer[] = []
+  for await (const c of p as AsyncIterable<Buffer>) chunks.push(c)
+  return Buffer.concat(chunks)
+}
+
+function configOf(diffIds: string[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      os: 'linux',
+      architecture: 'amd64',
+      rootfs: { type: 'layers', diff_ids: diffIds }
+    })
+  )
+}
+
+function knownOnly(known: Map<string, Layer>, blobs: Set<string> = new Set()) {
+  return {
+    byDiffId: (d: string) => known.get(d),
+    hasBlob: async (d: string) => blobs.has(d)
+  }
+}
+
+async function run(tar: Buffer, diffIds: string[], known: ReturnType<typeof knownOnly>) {
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
+  const ready: Layer[] = []
+  const image = await streamSavedImage({
+    save: () => ({ stdout: Readable.from([tar]), done: Promise.resolve() }),
+    diffIds,
+    workDir,
+    known,
+    onLayer: l => ready.push(l),
+    concurrency: 2
+  })
+  return { image, ready, workDir }
+}
+
+const SIZE = 9 * 1024 * 1024 // above the in-memory limit: streamed
+
+describe('docker save, read as it streams', () => {
+  it('engines before 25 (<id>/layer.tar): a known layer is dropped after hashing, a new one compressed and handed over', async () => {
+    const base = await layerTar('base.bin', SIZE)
+    const app = await layerTar('app.bin', SIZE)
+    const diffIds = [sha(base), sha(app)]
+    const config = configOf(diffIds)
+    const tar = await tarOf([
+      { name: 'aaa/layer.tar', data: app },
+      { name: 'bbb/layer.tar', data: base },
+      { name: 'cfg.json', data: config },
+      {
+        name: 'manifest.json',
+        data: Buffer.from(
+          JSON.stringify([{ Config: 'cfg.json', Layers: ['bbb/layer.tar', 'aaa/layer.tar'] }])
+        )
+      }
+    ])
+    const baseBlob = {
+      digest: 'sha256:' + 'b'.repeat(64),
+      size: 5,
+      mediaType: LAYER_MEDIA_TYPES.gzip
+    }
+    const { image, ready, workDir } = await run(
+      tar,
+      diffIds,
+      knownOnly(new Map([[sha(base), baseBlob]]))
+    )
+    expect(image.config.equals(config)).toBe(true)
+    expect(image.layers[0]).toEqual(baseBlob)
+    expect(image.skippedLayers).toBe(1)
+    expect(image.compressedLayers).toBe(1)
+    expect(ready).toHaveLength(1)
+    const file = readFileSync(image.layers[1].file!)
+    expect(gunzipSync(file).equals(app)).toBe(true)
+    expect(image.layers[1]).toMatchObject({
+      digest: sha(file),
+      size: file.length,
+      diffId: sha(app)
+    })
+    // The raw copies are gone: only the compressed new layer is left.
+    expect(readdirSync(workDir)).toEqual([path.basename(image.layers[1].file!)])
+  })
+
+  it('engine 25+ (OCI layout, blobs named by diff_id): a known layer is drained unread, a new one compressed straight from the stream', async () => {
+    const base = await layerTar('base.bin', SIZE)
+    const app = await layerTar('app.bin', SIZE)
+    const diffIds = [sha(base), sha(app)]
+    const config = configOf(diffIds)
+    const blob = (b: Buffer): string => `blobs/sha256/${sha(b).slice(7)}`
+    const tar = await tarOf([
+      { name: blob(app), data: app },
+      { name: blob(base), data: base },
+      { name: blob(config), data: config },
+      { name: 'aaa/layer.tar', link: `../${blob(app)}` },
+      {
+        name: 'manifest.json',
+        data: Buffer.from(
+          JSON.stringify([{ Config: blob(config), Layers: [blob(base), 'aaa/layer.tar'] }])
+        )
+      }
+    ])
+    const baseBlob = {
+      digest: 'sha256:' + 'c'.repeat(64),
+      size: 5,
+      mediaType: LAYER_MEDIA_TYPES.gzip
+    }
+    const { image, workDir } = await run(tar, diffIds, knownOnly(new Map([[sha(base), baseBlob]])))
+    expect(image.layers[0]).toEqual(baseBlob)
+    expect(gunzipSync(readFileSync(image.layers[1].file!)).equals(app)).toBe(true)
+    expect(readdirSync(workDir)).toHaveLength(1)
+  })
+
+  it('the containerd store: compressed blobs used as they are, drained when the repository has them', async () => {
+    const have = gzipSync(await layerTar('base.bin', SIZE), { level: 1 })
+    const fresh = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(SIZE)]) // zstd magic
+    const config = configOf([sha(Buffer.from('a')), sha(Buffer.from('b'))])
+    const blob = (b: Buffer): string => `blobs/sha256/${sha(b).slice(7)}`
+    const tar = await tarOf([
+      { name: blob(fresh), data: fresh },
+      { name: blob(have), data: have },
+      { name: blob(config), data: config },
+      {
+        name: 'manifest.json',
+        data: Buffer.from(
+          JSON.stringify([{ Config: blob(config), Layers: [blob(have), blob(fresh)] }])
+        )
+      }
+    ])
+    const { image } = await run(tar, [], knownOnly(new Map(), new Set([sha(have)])))
+    expect(image.layers[0]).toEqual({
+      digest: sha(have),
+      size: have.length,
+      mediaType: LAYER_MEDIA_TYPES.gzip
+    })
+    expect(image.layers[1]).toMatchObject({ digest: sha(fresh), mediaType: LAYER_MEDIA_TYPES.zstd })
+    expect(readFileSync(image.layers[1].file!).equals(fresh)).toBe(true)
+  })
+
+  it('refuses a layer that does not match the config (diff_id)', async () => {
+    const layer = await layerTar('x.bin', 1000)
+    const config = configOf([sha(Buffer.from('something else'))])
+    const tar = await tarOf([
+      { name: 'a/layer.tar', data: layer },
+      { name: 'c.json', data: config },
+      {
+        name: 'manifest.json',
+        data: Buffer.from(JSON.stringify([{ Config: 'c.json', Layers: ['a/layer.tar'] }]))
+      }
+    ])
+    await expect(run(tar, [], knownOnly(new Map()))).rejects.toThrow(
+      /hashes to sha256:\w+, but the image config names/
+    )
+  })
+
+  it('fails when docker save fails, and leaves no file being written', async () => {
+    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
+    const error = new Error('docker save failed (1): no such image')
+    await expect(
+      streamSavedImage({
+        save: () => ({ stdout: Readable.from([]), done: Promise.reject(error) }),
+        diffIds: [],
+        workDir,
+        known: knownOnly(new Map())
+      })
+    ).rejects.toThrow(/no such image/)
+    expect(existsSync(workDir)).toBe(true)
+  })
+})

@@ -1,0 +1,256 @@
+/**
+ * What the repository holds already, learnt before a byte is compressed: the manifests and configs
+ * under the tags being pushed (for a re-run or the next version, most layers are there), the
+ * repositories on the same registry that the image came from (its RepoDigests: a base image pulled
+ * from there), and, on a self-hosted runner, a small local cache of diff_id → blob from earlier
+ * pushes. Each candidate is confirmed on the registry (HEAD in this repository, or a cross-repository
+ * mount from another one) before its layer is skipped: a layer is only ever drained unread when
+ * the repository is known to hold its blob.
+ */
+import * as core from '@actions/core'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import * as path from 'node:path'
+import type { KnownLayers, Layer } from '../docker/save-stream.js'
+import { MEDIA_TYPES } from '../oci/media-types.js'
+import type { RegistryClient } from '../registry/client.js'
+import { errorMessage } from '../util/errors.js'
+
+interface Descriptor {
+  mediaType: string
+  digest: string
+  size: number
+  platform?: { os?: string; architecture?: string; variant?: string }
+  annotations?: Record<string, string>
+}
+
+interface Platform {
+  os: string
+  architecture: string
+  variant?: string
+}
+
+/** A candidate blob for a diff_id, and the repository it is in. */
+interface Candidate extends Layer {
+  repository: string
+}
+
+export interface Knowledge extends KnownLayers {
+  /**
+   * This very image (same config) is in the repository already, under one of the tags, as the
+   * action's own OCI manifest: nothing to save, compress nor upload.
+   */
+  sameImage?: { digest: string; config: Buffer; layers: Layer[] }
+  /** Layers known to be in the repository (or mounted there), of this image's. */
+  known: number
+  sources: string[]
+}
+
+const CACHE_LIMIT = 4000
+
+/** The local cache's file: under the runner's tool cache, kept between jobs on self-hosted runners. */
+export function cacheFile(): string | undefined {
+  const root = process.env.RUNNER_TOOL_CACHE
+  return root ? path.join(root, 'publish-container', 'layers.json') : undefined
+}
+
+type CacheData = Record<string, Record<string, Candidate & { at: number }>>
+
+function readCache(file: string | undefined): CacheData {
+  if (!file) return {}
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as CacheData
+  } catch {
+    return {}
+  }
+}
+
+/** Remembers where this push put each layer (best effort: a cache that cannot be written is skipped). */
+export function rememberLayers(registry: string, repository: string, layers: Layer[]): void {
+  const file = cacheFile()
+  if (!file) return
+  try {
+    const data = readCache(file)
+    const entries = (data[registry] ??= {})
+    const now = Date.now()
+    for (const l of layers) {
+      if (l.diffId) {
+        entries[l.diffId] = {
+          digest: l.digest,
+          size: l.size,
+          mediaType: l.mediaType,
+          diffId: l.diffId,
+          repository,
+          at: now
+        }
+      }
+    }
+    const all = Object.entries(entries).sort((a, b) => b[1].at - a[1].at)
+    data[registry] = Object.fromEntries(all.slice(0, CACHE_LIMIT))
+    mkdirSync(path.dirname(file), { recursive: true })
+    writeFileSync(`${file}.tmp`, JSON.stringify(data))
+    renameSync(`${file}.tmp`, file)
+  } catch (error) {
+    core.debug(`layer cache not written: ${errorMessage(error)}`)
+  }
+}
+
+function matches(p: Descriptor['platform'], want: Platform): boolean {
+  return (
+    p?.os === want.os &&
+    p?.architecture === want.architecture &&
+    (!want.variant || !p.variant || p.variant === want.variant)
+  )
+}
+
+/**
+ * The image manifest under `reference` for this platform (through an index), with its config's
+ * diff_ids; undefined when there is none, or it cannot be read.
+ */
+async function readImage(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  platform: Platform
+): Promise<
+  | {
+      digest: string
+      mediaType: string
+      bytes: Buffer
+      configDigest: string
+      config: Buffer
+      layers: Layer[]
+    }
+  | undefined
+> {
+  if (!(await client.headManifest(repository, reference))) return undefined
+  let m = await client.getManifest(repository, reference)
+  let body = JSON.parse(m.bytes.toString('utf8')) as {
+    manifests?: Descriptor[]
+    config?: Descriptor
+    layers?: Descriptor[]
+  }
+  if (body.manifests) {
+    const child = body.manifests.find(d => matches(d.platform, platform))
+    if (!child) return undefined
+    m = await client.getManifest(repository, child.digest)
+    body = JSON.parse(m.bytes.toString('utf8')) as typeof body
+  }
+  if (!body.config || !body.layers) return undefined
+  const configBytes = await client.getBlob(repository, body.config.digest)
+  const config = JSON.parse(configBytes.toString('utf8')) as {
+    rootfs?: { diff_ids?: string[] }
+  }
+  const diffIds = config.rootfs?.diff_ids ?? []
+  if (diffIds.length !== body.layers.length) return undefined
+  return {
+    ...m,
+    configDigest: body.config.digest,
+    config: configBytes,
+    layers: body.layers.map((l, i) => ({
+      digest: l.digest,
+      size: l.size,
+      mediaType: l.mediaType,
+      diffId: diffIds[i]
+    }))
+  }
+}
+
+export async function learnKnownLayers(
+  client: RegistryClient,
+  options: {
+    repository: string
+    tags: string[]
+    /** The local image: its config digest (image ID, classic store), diff_ids, platform. */
+    imageId: string
+    diffIds: string[]
+    platform: Platform
+    /** repository@digest references on the same registry that the image came from. */
+    origins: { repository: string; reference: string }[]
+  }
+): Promise<Knowledge> {
+  const { repository } = options
+  const wanted = new Set(options.diffIds)
+  const candidates = new Map<string, Candidate[]>()
+  const sources: string[] = []
+  let sameImage: Knowledge['sameImage']
+  const add = (layer: Layer, from: string): void => {
+    if (!layer.diffId || !wanted.has(layer.diffId)) return
+    const list = candidates.get(layer.diffId) ?? []
+    if (!list.some(c => c.digest === layer.digest && c.repository === from)) {
+      list.push({ ...layer, repository: from })
+      candidates.set(layer.diffId, list)
+    }
+  }
+  const reads = [...options.tags.map(tag => ({ repository, reference: tag })), ...options.origins]
+  await Promise.all(
+    reads.map(async ({ repository: repo, reference }) => {
+      try {
+        const image = await readImage(client, repo, reference, options.platform)
+        if (!image) return
+        sources.push(`${repo}:${reference}`)
+        image.layers.forEach(l => add(l, repo))
+        if (
+          repo === repository &&
+          image.configDigest === options.imageId &&
+          image.mediaType === MEDIA_TYPES.ociManifest &&
+          !sameImage
+        ) {
+          sameImage = { digest: image.digest, config: image.config, layers: image.layers }
+        }
+      } catch (error) {
+        core.debug(`could not read ${repo}:${reference}: ${errorMessage(error)}`)
+      }
+    })
+  )
+  const cached = readCache(cacheFile())[client.registry] ?? {}
+  for (const diffId of wanted) {
+    const c = cached[diffId]
+    if (c) add(c, c.repository)
+  }
+  if (Object.keys(cached).length) sources.push('local cache')
+
+  // Confirm: HEAD in this repository, else mount from where it was seen.
+  const known = new Map<string, Layer>()
+  const blobs = new Map<string, Promise<boolean>>()
+  const has = (digest: string): Promise<boolean> => {
+    let p = blobs.get(digest)
+    if (!p) {
+      p = client.headBlob(repository, digest).then(
+        size => size !== undefined,
+        () => false
+      )
+      blobs.set(digest, p)
+    }
+    return p
+  }
+  await Promise.all(
+    [...candidates.entries()].map(async ([diffId, list]) => {
+      for (const c of list) {
+        const layer = { digest: c.digest, size: c.size, mediaType: c.mediaType, diffId }
+        if (await has(c.digest)) {
+          known.set(diffId, layer)
+          return
+        }
+        if (c.repository !== repository) {
+          try {
+            if (await client.mountBlob(repository, c.digest, c.repository)) {
+              blobs.set(c.digest, Promise.resolve(true))
+              known.set(diffId, layer)
+              return
+            }
+          } catch (error) {
+            core.debug(`mount of ${c.digest} from ${c.repository}: ${errorMessage(error)}`)
+          }
+        }
+      }
+    })
+  )
+  if (sameImage && options.diffIds.some(d => !known.has(d))) sameImage = undefined
+  return {
+    byDiffId: diffId => known.get(diffId),
+    hasBlob: has,
+    sameImage,
+    known: known.size,
+    sources
+  }
+}
