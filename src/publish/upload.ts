@@ -1,17 +1,13 @@
 /**
- * Uploading a saved image (docker/save.ts) through the registry client: layers (streamed from
- * their files) and the config unless the repository has them, then an image manifest (OCI, or
- * Docker v2 with media-types: docker) PUT by
- * its digest or under a tag. `docker push` cannot push without a tag, nor retry each request on
- * its own; this can.
+ * The last step of a push (push.ts uploads the blobs as `docker save` streams them): the image
+ * manifest (OCI, or Docker v2 with media-types: docker) PUT by its digest or under a tag, checked
+ * against what the registry stored; and the work folder the layers are compressed into.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
-import type { SavedImage } from '../docker/save.js'
 import { sha256 } from '../oci/digest.js'
 import { FAMILY_TYPES, layerTypeIn, type MediaTypeFamily } from '../oci/media-types.js'
 import type { RegistryClient } from '../registry/client.js'
-import { mapLimit } from '../util/concurrency.js'
 
 /** What a manifest names: the config's bytes, and each layer's blob. */
 export interface ImageBlobs {
@@ -44,54 +40,6 @@ export function imageManifest(
       ...(Object.keys(annotations).length && family === 'oci' ? { annotations } : {})
     })
   )
-}
-
-export interface PushedByDigest {
-  digest: string
-  manifest: Buffer
-  /** Blobs uploaded, and blobs the repository had already. */
-  uploaded: number
-  existing: number
-}
-
-/**
- * Uploads the saved image's layers (a few at a time) and config unless the repository has them,
- * then PUTs its manifest by digest, or under `tag`. Returns the digest the registry stored it
- * under, which must be the sha256 of the manifest sent.
- */
-export async function pushSavedImage(
-  client: RegistryClient,
-  repository: string,
-  image: SavedImage,
-  concurrency = 3,
-  /** A tag to store the manifest under; by its digest (no tag) when not given. */
-  tag?: string,
-  /** The manifest's annotations (the annotations input). */
-  annotations?: Record<string, string>,
-  /** The media types of the manifest (media-types input). */
-  family: MediaTypeFamily = 'oci'
-): Promise<PushedByDigest> {
-  // Made first: layers the family cannot name fail before any upload.
-  imageManifest(image, sha256(image.config), annotations, family)
-  const unique = image.layers.filter(
-    (l, i) => image.layers.findIndex(o => o.digest === l.digest) === i
-  )
-  const how = await mapLimit(unique, concurrency, layer => client.uploadBlob(repository, layer))
-  how.push(await client.uploadBlob(repository, image.config))
-  const { digest, manifest } = await putImageManifest(
-    client,
-    repository,
-    image,
-    tag,
-    annotations,
-    family
-  )
-  return {
-    digest,
-    manifest,
-    uploaded: how.filter(h => h === 'uploaded' || h === 'mounted').length,
-    existing: how.filter(h => h === 'exists').length
-  }
 }
 
 /**
