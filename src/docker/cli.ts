@@ -147,6 +147,7 @@ export class Docker {
    * when docker exits: a failure carries docker's last error line.
    */
   saveStream(image: string): { stdout: Readable; done: Promise<void> } {
+    process.stdout.write(`[command]docker save ${image}\n`)
     const child = spawn('docker', ['save', image], {
       env: this.env,
       stdio: ['ignore', 'pipe', 'pipe']
