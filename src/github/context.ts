@@ -138,6 +138,7 @@ export function gitHub(
 ): Promise<GitHubModule> {
   loaded ??= importer().catch((error: unknown) => {
     loaded = undefined
+    if (!(error instanceof SyntaxError)) throw error
     throw new UserError(
       `the event payload at GITHUB_EVENT_PATH could not be read (${errorMessage(error)}): the ` +
         'runner writes it; if you set GITHUB_EVENT_PATH yourself, point it at a JSON file.'
