@@ -115,6 +115,27 @@ function sh(cmd, args, opts = {}) {
 }
 
 const envScript = path.join(ROOT, 'scripts', 'e2e-env.sh')
+/**
+ * BENCH_ENGINE picks the engine scripts/e2e-env.sh starts: classic (Debian 12's Docker 20.10, vfs),
+ * modern (trixie's Docker 26, containerd image store) or modern-classic (Docker 26, classic image
+ * store: what Docker 25–28 users run). Without it, E2E_ENGINE / E2E_IMAGE_STORE as they are.
+ */
+const ENGINES = {
+  classic: { E2E_ENGINE: 'classic' },
+  modern: { E2E_ENGINE: 'modern', E2E_IMAGE_STORE: 'containerd' },
+  'modern-classic': { E2E_ENGINE: 'modern', E2E_IMAGE_STORE: 'classic' }
+}
+if (process.env.BENCH_ENGINE) {
+  const pick = ENGINES[process.env.BENCH_ENGINE]
+  if (!pick) {
+    console.error(
+      `BENCH_ENGINE must be one of ${Object.keys(ENGINES).join(', ')}, not '${process.env.BENCH_ENGINE}'`
+    )
+    process.exit(2)
+  }
+  delete process.env.E2E_IMAGE_STORE
+  Object.assign(process.env, pick)
+}
 const startedHere = spawnSync(envScript, ['status'], { stdio: 'ignore' }).status !== 0
 const envFile = sh(envScript, ['start'], { stdio: ['ignore', 'pipe', 'inherit'] })
   .trim()
@@ -126,6 +147,9 @@ for (const line of readFileSync(envFile, 'utf8').split('\n')) {
   if (m) E2E[m[1]] = m[2].replace(/^'(.*)'$/, '$1')
 }
 process.env.DOCKER_HOST = E2E.DOCKER_HOST
+// The modern engine's env file points DOCKER_CONFIG at a folder with its buildx plugin.
+if (E2E.DOCKER_CONFIG) process.env.DOCKER_CONFIG = E2E.DOCKER_CONFIG
+const ENGINE_NAME = `Docker ${E2E.E2E_ENGINE_VERSION} (${E2E.E2E_ENGINE} engine, ${E2E.E2E_IMAGE_STORE} image store${E2E.E2E_STORAGE_DRIVER ? `, ${E2E.E2E_STORAGE_DRIVER}` : ''})`
 
 // ---------------------------------------------------------------------------------------------
 // The delaying, counting proxy.
@@ -259,7 +283,73 @@ const rssBytes = pid => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) * 1024 : 0
 }
-const dockerdPid = () => Number(readFileSync(path.join(E2E.E2E_DIR, 'dockerd.pid'), 'utf8').trim())
+const childrenOf = pid => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    return []
+  }
+}
+const exeOf = pid => {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`)
+  } catch {
+    return ''
+  }
+}
+/** Every process under `pid`, itself included. */
+const treeOf = pid => [pid, ...childrenOf(pid).flatMap(treeOf)]
+/**
+ * The engine's processes, whose CPU and memory count as the engine's: dockerd and what it runs
+ * (the modern engine's containerd), and the classic engine's own containerd.
+ */
+const enginePids = () => {
+  const pids = treeOf(dockerdPid())
+  const ctr = path.join(E2E.E2E_DIR, 'containerd.pid')
+  if (existsSync(ctr)) pids.push(Number(readFileSync(ctr, 'utf8').trim()))
+  return pids
+}
+/** CPU seconds of each of `pids` that is still there. */
+const cpuOf = pids =>
+  Object.fromEntries(
+    pids.flatMap(p => {
+      try {
+        return [[p, ownCpu(p)]]
+      } catch {
+        return []
+      }
+    })
+  )
+/** CPU used since `before` (from cpuOf) by the processes still there, and by new ones. */
+const cpuSince = before => {
+  const now = cpuOf(enginePids())
+  return Object.entries(now).reduce((sum, [p, c]) => sum + c - (before[p] ?? 0), 0)
+}
+const engineRss = () =>
+  enginePids().reduce((sum, p) => {
+    try {
+      return sum + rssBytes(p)
+    } catch {
+      return sum
+    }
+  }, 0)
+
+/**
+ * dockerd's pid: recorded in dockerd.pid (classic engine), or the dockerd under the modern
+ * engine's namespace (modern.pid is its unshare, whose child is the namespace's init).
+ */
+const dockerdPid = () => {
+  const classic = path.join(E2E.E2E_DIR, 'dockerd.pid')
+  if (existsSync(classic)) return Number(readFileSync(classic, 'utf8').trim())
+  const unshare = Number(readFileSync(path.join(E2E.E2E_DIR, 'modern.pid'), 'utf8').trim())
+  for (const init of childrenOf(unshare))
+    for (const pid of childrenOf(init)) if (/\/dockerd$/.test(exeOf(pid))) return pid
+  throw new Error(`no dockerd under the modern engine's namespace (unshare pid ${unshare})`)
+}
 
 /** Apparent size of everything under `dir` (0 when it is gone). */
 async function dirBytes(dir) {
@@ -291,17 +381,16 @@ const sleep = ms => new Promise(r => setTimeout(r, ms))
  */
 async function measure(proxy, fn, { tempDir } = {}) {
   proxy.stats.requests.length = 0
-  const dpid = dockerdPid()
   const cpu0 = childrenCpu()
-  const d0 = ownCpu(dpid)
-  const rss0 = rssBytes(dpid)
+  const d0 = cpuOf(enginePids())
+  const rss0 = engineRss()
   let peakRss = rss0
   let peakTemp = 0
   let polling = true
   const poller = (async () => {
     while (polling) {
       try {
-        peakRss = Math.max(peakRss, rssBytes(dpid))
+        peakRss = Math.max(peakRss, engineRss())
       } catch {
         // dockerd restarted (not within a measured run)
       }
@@ -324,7 +413,7 @@ async function measure(proxy, fn, { tempDir } = {}) {
     requests: proxy.stats.requests.length,
     uploadBytes: uploadBytes(proxy.stats.requests),
     clientCpu: childrenCpu() - cpu0,
-    dockerdCpu: ownCpu(dpid) - d0,
+    dockerdCpu: cpuSince(d0),
     dockerdRssGrowth: peakRss - rss0,
     peakTempBytes: peakTemp,
     ...(extra ?? {})
@@ -463,7 +552,9 @@ async function runAction(runner, registry, inputs) {
     ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]))
   }
   const cwd = runner.workspace
-  await runOk(process.execPath, [DIST], { cwd, env: { ...base, ...all } })
+  const t0 = process.hrtime.bigint()
+  const main = await runLogged(process.execPath, [DIST], { cwd, env: { ...base, ...all } })
+  const tMain = Number(process.hrtime.bigint() - t0) / 1e9
   const state = Object.fromEntries(
     Object.entries(parseFileCommands(readFileSync(files.state, 'utf8'))).map(([k, v]) => [
       `STATE_${k}`,
@@ -471,6 +562,17 @@ async function runAction(runner, registry, inputs) {
     ])
   )
   await runOk(process.execPath, [DIST], { cwd, env: { ...base, ...state } })
+  const tPost = Number(process.hrtime.bigint() - t0) / 1e9 - tMain
+  if (process.env.BENCH_LOG_DIR) {
+    mkdirSync(process.env.BENCH_LOG_DIR, { recursive: true })
+    writeFileSync(
+      path.join(
+        process.env.BENCH_LOG_DIR,
+        `${inputs['image-name']}-${Date.now().toString(36)}.log`
+      ),
+      main.lines.map(l => `${l.t.toFixed(3).padStart(8)} ${l.text}`).join('\n') + '\n'
+    )
+  }
   const outputs = parseFileCommands(readFileSync(files.output, 'utf8'))
   const usage = readFileSync(files.rusage, 'utf8')
     .split('\n')
@@ -481,8 +583,57 @@ async function runAction(runner, registry, inputs) {
     image: outputs.image,
     labels: JSON.parse(outputs.metadata ?? '{}').labels ?? {},
     nodeCpu: usage.reduce((s, u) => s + u.cpu, 0),
-    nodeMaxRssBytes: usage[0]?.maxRssBytes ?? 0
+    nodeMaxRssBytes: usage[0]?.maxRssBytes ?? 0,
+    phases: phasesOf(main.lines, tMain, tPost)
   }
+}
+
+/** Runs a command, keeping each line of its stdout with the time (s since the start) it came. */
+function runLogged(cmd, args, opts) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint()
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] })
+    const lines = []
+    let partial = ''
+    let stderr = ''
+    child.stdout.on('data', d => {
+      const t = Number(process.hrtime.bigint() - t0) / 1e9
+      const parts = (partial + d).split('\n')
+      partial = parts.pop()
+      for (const text of parts) lines.push({ t, text })
+    })
+    child.stderr.on('data', d => (stderr += d))
+    child.on('error', reject)
+    child.on('close', status => {
+      if (partial) lines.push({ t: Number(process.hrtime.bigint() - t0) / 1e9, text: partial })
+      if (status !== 0)
+        reject(
+          new Error(
+            `${cmd} ${args.join(' ')} failed (${status}):\n${stderr}${lines.map(l => l.text).join('\n')}`
+          )
+        )
+      else resolve({ lines })
+    })
+  })
+}
+
+/**
+ * Where the main step's time went, from its log (seconds):
+ *   start    node starting, inputs, login: up to the push's group;
+ *   learn    docker image inspect and what the registry holds: up to `docker save` (or to the
+ *            "Unchanged" line when the save is skipped);
+ *   save     docker save read through, new layers compressed and uploaded, config and manifest
+ *            PUT: up to the push's summary line;
+ *   finish   the rest of the main step (tags read back, job summary);
+ *   post     the post step.
+ */
+function phasesOf(lines, total, post) {
+  const at = re => lines.find(l => re.test(l.text))?.t
+  const push = at(/^::group::Push /)
+  const save = at(/^\[command\]docker save /) ?? at(/^Unchanged: /)
+  const summary = at(/^\d+ layer\(s\): /) ?? at(/^Unchanged: /)
+  if (push === undefined || save === undefined || summary === undefined) return undefined
+  return { start: push, learn: save - push, save: summary - save, finish: total - summary, post }
 }
 
 /** A docker CLI with a config folder of its own (login … logout, as a workflow would). */
@@ -675,7 +826,12 @@ async function benchRealistic(proxy) {
               tags: 'latest',
               'source-image': image
             })
-            return { digest: r.digest, nodeCpu: r.nodeCpu, nodeMaxRssBytes: r.nodeMaxRssBytes }
+            return {
+              digest: r.digest,
+              nodeCpu: r.nodeCpu,
+              nodeMaxRssBytes: r.nodeMaxRssBytes,
+              phases: r.phases
+            }
           },
           { tempDir: runner.temp }
         )
@@ -702,10 +858,14 @@ async function benchRealistic(proxy) {
   for (const who of ['action', 'cli']) await publish(who, first, repo('b', who))
 
   const samples = Object.fromEntries(CASES.map(([k]) => [k, { action: [], cli: [] }]))
+  const saves = []
   const note = (kase, who, i, s) =>
     console.error(
       `bench: ${kase} ${who} run ${i + 1}: ${s.seconds.toFixed(2)} s, ${(s.uploadBytes / MB).toFixed(1)} MB up, ${s.requests} requests`
     )
+  // The machine's 1-minute load average every 10 s: how noisy the figures are.
+  const loadSamples = [os.loadavg()[0]]
+  const loadTimer = setInterval(() => loadSamples.push(os.loadavg()[0]), 10_000)
   for (let i = 0; i < RUNS; i++) {
     // Interleaved, and the order flips every run.
     const order = i % 2 === 0 ? ['action', 'cli'] : ['cli', 'action']
@@ -721,7 +881,14 @@ async function benchRealistic(proxy) {
     const changed = await app()
     await each('Bfresh', changed, who => repo('b', who), { forget: true })
     await each('C', changed, who => repo('b', who))
-    await each('Bremembered', await app(), who => repo('b', who), { keep: true })
+    const remembered = await app()
+    await each('Bremembered', remembered, who => repo('b', who), { keep: true })
+    // The floor of B remembered on an engine whose save writes the whole image first.
+    const floor = await measure(proxy, () => saveToNull(remembered))
+    saves.push(floor)
+    console.error(
+      `bench: docker save run ${i + 1}: ${floor.seconds.toFixed(2)} s (first byte after ${floor.firstByteSeconds.toFixed(2)} s), ${(floor.bytes / MB).toFixed(0)} MB`
+    )
     // vfs keeps a full copy of the file system per image: drop the ones done with.
     const old = apps.splice(0, apps.length - 1)
     if (old.length) await run('docker', ['image', 'rm', ...old])
@@ -729,6 +896,12 @@ async function benchRealistic(proxy) {
   await run('docker', ['image', 'rm', ...apps])
   selfHosted.dispose()
 
+  clearInterval(loadTimer)
+  const loads = {
+    min: Math.min(...loadSamples),
+    median: median(loadSamples),
+    max: Math.max(...loadSamples)
+  }
   const med = (xs, f) => median(xs.map(f))
   const results = {
     delayMs: DELAY_MS,
@@ -756,6 +929,26 @@ async function benchRealistic(proxy) {
       }
     }
   }
+  results.saveFloor = {
+    title: 'docker save > /dev/null of the B remembered image',
+    seconds: med(saves, s => s.seconds),
+    firstByteSeconds: med(saves, s => s.firstByteSeconds),
+    cpuSeconds: med(saves, s => s.clientCpu + s.dockerdCpu),
+    clientCpuSeconds: med(saves, s => s.clientCpu),
+    dockerdCpuSeconds: med(saves, s => s.dockerdCpu),
+    bytes: med(saves, s => s.bytes),
+    samples: saves
+  }
+  const phaseNames = ['start', 'learn', 'save', 'finish', 'post']
+  for (const [k] of CASES) {
+    const xs = samples[k].action.filter(s => s.phases)
+    if (xs.length)
+      results.cases[k].action.phases = Object.fromEntries(
+        phaseNames.map(n => [n, med(xs, s => s.phases[n])])
+      )
+  }
+  results.engine = ENGINE_NAME
+  results.load = loads
   const ratio = k => results.cases[k].action.seconds / results.cases[k].cli.seconds
   results.targets = [
     ['A: action / docker push, wall time', ratio('A'), '≤ 1.0', ratio('A') <= 1.0],
@@ -796,7 +989,23 @@ async function benchRealistic(proxy) {
       ])
     }
   }
+  {
+    const f = results.saveFloor
+    rows.push([
+      'floor of B remembered: docker save > /dev/null',
+      'docker save',
+      f.seconds.toFixed(2),
+      `${f1(f.cpuSeconds)} (${f1(f.clientCpuSeconds)}+${f1(f.dockerdCpuSeconds)})`,
+      '',
+      '',
+      '',
+      ''
+    ])
+  }
   const total = layers.reduce((s, l) => s + l.bytes, 0)
+  console.log(
+    `\nEngine: ${ENGINE_NAME}; 1-min load average during the runs: min ${loads.min.toFixed(1)}, median ${loads.median.toFixed(1)}, max ${loads.max.toFixed(1)} (2 cores)`
+  )
   console.log(
     `\nRealistic image: ${layers.map(l => `${l.name} ${(l.bytes / MB).toFixed(0)} MB`).join(', ')} (${(total / MB).toFixed(0)} MB) + a small app layer; through a proxy adding ${DELAY_MS} ms each way; medians of ${RUNS}, interleaved.`
   )
@@ -804,6 +1013,19 @@ async function benchRealistic(proxy) {
     "peak mem: the action's node (max RSS, main step); docker push: dockerd's RSS growth. temp: RUNNER_TEMP's peak size.\n"
   )
   console.log(markdownTable(rows))
+  console.log(
+    `\ndocker save's first byte came after ${results.saveFloor.firstByteSeconds.toFixed(2)} s of ${results.saveFloor.seconds.toFixed(2)} s (${(results.saveFloor.bytes / MB).toFixed(0)} MB).`
+  )
+  console.log("\nWhere the action's time went (s, medians; see phasesOf):\n")
+  console.log(
+    markdownTable([
+      ['case', ...phaseNames],
+      ...CASES.filter(([k]) => results.cases[k].action.phases).map(([k, title]) => [
+        title,
+        ...phaseNames.map(n => results.cases[k].action.phases[n].toFixed(2))
+      ])
+    ])
+  )
   console.log('')
   console.log(
     markdownTable([
@@ -811,7 +1033,34 @@ async function benchRealistic(proxy) {
       ...results.targets.map(t => [t.name, t.value.toFixed(2), t.target, t.met ? 'yes' : 'NO'])
     ])
   )
+  const floorRatio = results.saveFloor.seconds / results.cases.Bremembered.cli.seconds
+  console.log(
+    `\nB remembered: docker save alone / docker push = ${floorRatio.toFixed(2)}; action / docker save = ${(results.cases.Bremembered.action.seconds / results.saveFloor.seconds).toFixed(2)}`
+  )
+  results.saveFloor.ratioToDockerPush = floorRatio
   return results
+}
+
+/** `docker save IMAGE`, read and thrown away: when the first byte came, and how many. */
+function saveToNull(image) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint()
+    const child = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let first
+    let bytes = 0
+    let stderr = ''
+    child.stdout.on('data', d => {
+      first ??= Number(process.hrtime.bigint() - t0) / 1e9
+      bytes += d.length
+    })
+    child.stderr.on('data', d => (stderr += d))
+    child.on('error', reject)
+    child.on('close', status =>
+      status === 0
+        ? resolve({ firstByteSeconds: first ?? 0, bytes })
+        : reject(new Error(`docker save ${image} failed (${status}): ${stderr}`))
+    )
+  })
 }
 
 /** The action publishing one image with a single ~1 GB layer: node's peak memory. */
