@@ -3,9 +3,12 @@
 #   - a Docker engine on a unix socket in $E2E_DIR, one of two (E2E_ENGINE):
 #       classic: a private containerd + dockerd from this machine's Debian 12 docker.io (20.10),
 #                classic image store (vfs), no buildx
-#       modern:  Debian trixie's docker.io (26.1) + docker-buildx + containerd 1.7, with the
-#                containerd image store, run from a trixie root made with debootstrap (cached in
-#                $E2E_CACHE/trixie-root, made once) in namespaces of its own on the host network
+#       modern:  Debian trixie's docker.io (26.1) + docker-buildx + containerd 1.7, run from a
+#                trixie root made with debootstrap (cached in $E2E_CACHE/trixie-root, made once)
+#                in namespaces of its own on the host network, with the containerd image store
+#                (E2E_IMAGE_STORE=containerd, the default: Docker 29's) or the classic one
+#                (E2E_IMAGE_STORE=classic: what Docker 25-28 run; the storage driver dockerd
+#                picks, overlay2 where the kernel allows it in the namespace, else vfs)
 #   - a CNCF distribution registry (Debian's docker-registry) with htpasswd auth on 127.0.0.1
 #   - a second registry in `token` auth mode behind a ghcr.io-like token server
 #     (__tests__/support/token-server.mjs): a write:packages token and a read:packages token
@@ -22,12 +25,18 @@
 #
 #   source "$(scripts/e2e-env.sh start)"
 #   source "$(E2E_ENGINE=modern scripts/e2e-env.sh start)"
+#   source "$(E2E_ENGINE=modern E2E_IMAGE_STORE=classic scripts/e2e-env.sh start)"
 #
 # Environment:
 #   E2E_DIR            state directory (default /tmp/publish-container-e2e); one environment,
 #                      of one engine, per directory
 #   E2E_ENGINE         classic (default) or modern; stop, status, forget-pushes and
 #                      restart-registry use the engine the directory was started with
+#   E2E_IMAGE_STORE    the modern engine's image store: containerd (default) or classic; the
+#                      classic engine has only the classic one (the variable is ignored there).
+#                      Also recorded with the directory. The env file exports both variables
+#                      (and E2E_STORAGE_DRIVER): a shell that sourced one passes them on to the
+#                      next start, so name them there, or unset them, when switching.
 #   E2E_CACHE          where the trixie root is kept between runs (default /var/cache/publish-container)
 #   E2E_REGISTRY_PORT  force the registry port (default: a free port)
 #
@@ -73,6 +82,26 @@ ENGINE=${ENGINE:-${E2E_ENGINE:-classic}}
 }
 # The modern engine's socket is in a folder its namespace mounts as /e2e.
 [[ "$ENGINE" == classic ]] || DOCKER_SOCK="$DIR/io/docker.sock"
+
+# The image store: the one this directory was started with, else E2E_IMAGE_STORE (modern
+# engine), else the engine's default. The classic engine (Docker 20.10) has only the classic store.
+STORE=""
+[[ -r "$DIR/image-store" ]] && STORE=$(cat "$DIR/image-store")
+if [[ "$ENGINE" == classic ]]; then
+  STORE=classic
+elif [[ -z "$STORE" ]]; then
+  # A modern directory made before the store was recorded has the containerd store.
+  if [[ -r "$DIR/engine" ]]; then STORE=containerd; fi
+fi
+if [[ "$ENGINE" == modern && -n "${E2E_IMAGE_STORE:-}" && -n "$STORE" && "$E2E_IMAGE_STORE" != "$STORE" && "${1:-}" == start ]]; then
+  echo "e2e-env: error: $DIR holds a modern engine with the $STORE image store; stop it first or use another E2E_DIR" >&2
+  exit 1
+fi
+STORE=${STORE:-${E2E_IMAGE_STORE:-containerd}}
+[[ "$STORE" == containerd || "$STORE" == classic ]] || {
+  echo "e2e-env: error: E2E_IMAGE_STORE must be containerd or classic, not '$STORE'" >&2
+  exit 1
+}
 
 log() { printf 'e2e-env: %s\n' "$*" >&2; }
 HINT=""  # set by `start`: what to do about a half-started environment
@@ -523,11 +552,16 @@ modern_ok() {
 start_modern() {
   ensure_bridge
   mkdir -p "$DIR/rootfs" "$DIR/upper" "$DIR/work" "$DIR/docker-data" "$DIR/io"
-  # The containerd image store; nothing else of /etc/docker/daemon.json applies.
-  echo '{"features": {"containerd-snapshotter": true}}' >"$DIR/io/daemon.json"
+  # The image store; nothing else of /etc/docker/daemon.json applies. With the classic store no
+  # storage driver is named: dockerd takes the first that works (overlay2, else vfs here).
+  if [[ "$STORE" == containerd ]]; then
+    echo '{"features": {"containerd-snapshotter": true}}' >"$DIR/io/daemon.json"
+  else
+    echo '{"features": {"containerd-snapshotter": false}}' >"$DIR/io/daemon.json"
+  fi
   write_modern_init
   rm -f "$DOCKER_SOCK" "$DIR/modern.pid"
-  log "starting dockerd (Debian trixie, containerd image store) in its own namespaces"
+  log "starting dockerd (Debian trixie, $STORE image store) in its own namespaces"
   # --kill-child: should unshare be killed, the namespace's init (and so all in it) goes too.
   setsid unshare --mount --propagation private --uts --ipc --pid --fork --kill-child \
     bash "$DIR/modern-init.sh" "$DIR" "$TRIXIE_ROOT" "$(instance_name)" "/$(instance_name)" \
@@ -781,6 +815,7 @@ write_env() {
     printf 'export E2E_ENGINE=%q\n' "$ENGINE"
     printf 'export E2E_ENGINE_VERSION=%q\n' "$(dk version --format '{{.Server.Version}}')"
     printf 'export E2E_IMAGE_STORE=%q\n' "$(image_store)"
+    printf 'export E2E_STORAGE_DRIVER=%q\n' "$(dk info --format '{{.Driver}}')"
     printf 'export E2E_REGISTRY=%q\n' "127.0.0.1:$(cat "$DIR/registry.port")"
     printf 'export E2E_REGISTRY_USER=%q\n' "$REGISTRY_USER"
     printf 'export E2E_REGISTRY_PASSWORD=%q\n' "$(cat "$DIR/registry-password")"
@@ -803,12 +838,12 @@ write_env() {
   mv -f "$tmp" "$DIR/env"
 }
 
-# containerd (the containerd image store) or the storage driver's name (classic store).
+# containerd or classic: the store the engine runs with (asked of it, not taken from $STORE).
 image_store() {
   if dk info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter'; then
     echo containerd
   else
-    dk info --format '{{.Driver}}'
+    echo classic
   fi
 }
 
@@ -858,6 +893,7 @@ cmd_start() {
   mkdir -p "$DIR"
   touch "$MARKER"
   echo "$ENGINE" >"$DIR/engine"
+  echo "$STORE" >"$DIR/image-store"
   HINT="logs are in $DIR; '$0 stop' cleans up whatever did start"
   # Unix socket paths are limited to 107 bytes; containerd's ttrpc socket is the longest.
   ((${#CTR_SOCK} + 6 <= 107)) || die "E2E_DIR is too long for unix socket paths: $DIR"
@@ -886,9 +922,10 @@ cmd_start() {
     start_token_registry
   fi
 
+  [[ "$(image_store)" == "$STORE" ]] || die "the $ENGINE engine runs the $(image_store) image store, not the $STORE one asked for"
   ensure_base_image
   write_env
-  log "ready: $ENGINE engine (Docker $(dk version --format '{{.Server.Version}}'), image store: $(image_store)), DOCKER_HOST=unix://$DOCKER_SOCK, E2E_REGISTRY=127.0.0.1:$(cat "$DIR/registry.port")"
+  log "ready: $ENGINE engine (Docker $(dk version --format '{{.Server.Version}}'), image store: $(image_store), storage driver: $(dk info --format '{{.Driver}}')), DOCKER_HOST=unix://$DOCKER_SOCK, E2E_REGISTRY=127.0.0.1:$(cat "$DIR/registry.port")"
   printf '%s\n' "$DIR/env"
 }
 
@@ -933,7 +970,7 @@ cmd_stop() {
 cmd_status() {
   local ok=0
   if [[ "$ENGINE" == modern ]]; then
-    if modern_ok; then log "modern dockerd: up (namespace init pid $(modern_init_pid))"; else log "modern dockerd: down"; ok=1; fi
+    if modern_ok; then log "modern dockerd ($STORE image store): up (namespace init pid $(modern_init_pid))"; else log "modern dockerd: down"; ok=1; fi
   else
     if containerd_ok; then log "containerd: up (pid $(pid_of containerd containerd))"; else log "containerd: down"; ok=1; fi
     if docker_ok; then log "dockerd: up (pid $(pid_of dockerd dockerd))"; else log "dockerd: down"; ok=1; fi
@@ -954,24 +991,29 @@ cmd_status() {
 # The engine forgets which layers it pushed where, as on a fresh GitHub-hosted runner, and keeps
 # its images. Classic store: dockerd's distribution metadata (image/DRIVER/distribution: the
 # digest of each layer's compressed upload and the repositories that have it), deleted while
-# dockerd is stopped. Containerd store: the distribution-source labels (forget_pushes_modern).
+# dockerd is stopped (the modern engine: its whole namespace, started again). Containerd store:
+# the distribution-source labels (forget_pushes_modern).
 cmd_forget_pushes() {
   [[ -e "$MARKER" ]] && engine_ok || die "no running $ENGINE engine in $DIR: start it first"
-  if [[ "$ENGINE" == modern ]]; then
+  if [[ "$STORE" == containerd ]]; then
     forget_pushes_modern
     return 0
   fi
   local images d
   images=$(dk images -q --no-trunc | sort -u | wc -l)
-  stop_named dockerd dockerd
-  stop_runc_containers
+  if [[ "$ENGINE" == modern ]]; then
+    stop_modern
+  else
+    stop_named dockerd dockerd
+    stop_runc_containers
+  fi
   unmount_all quiet || die "mounts are left under $DIR after stopping dockerd"
   for d in "$DIR"/docker-data/image/*/distribution; do
     [[ -d "$d" ]] || continue
     rm -rf --one-file-system -- "$d"
     log "removed $d"
   done
-  start_dockerd
+  if [[ "$ENGINE" == modern ]]; then start_modern; else start_dockerd; fi
   local after
   after=$(dk images -q --no-trunc | sort -u | wc -l)
   [[ "$after" == "$images" ]] || die "dockerd came back with $after images instead of $images"
@@ -1000,5 +1042,5 @@ case "${1:-}" in
   status) cmd_status ;;
   forget-pushes) cmd_forget_pushes ;;
   restart-registry) cmd_restart_registry ;;
-  *) echo "usage: [E2E_ENGINE=classic|modern] $0 install|start|stop|status|forget-pushes|restart-registry" >&2; exit 2 ;;
+  *) echo "usage: [E2E_ENGINE=classic|modern] [E2E_IMAGE_STORE=containerd|classic] $0 install|start|stop|status|forget-pushes|restart-registry" >&2; exit 2 ;;
 esac
