@@ -1384,7 +1384,8 @@ async function main() {
   } finally {
     proxy.server.close()
   }
-  // One entry per mode: a run of one mode keeps the others' figures.
+  // One entry per mode (and engine, with BENCH_ENGINE): a run keeps the others' figures.
+  const key = process.env.BENCH_ENGINE ? `${MODE}:${process.env.BENCH_ENGINE}` : MODE
   const file = path.join(ROOT, 'bench-results.json')
   let all = {}
   try {
@@ -1393,13 +1394,13 @@ async function main() {
     // none yet
   }
   if (all.publish) all = {} // the earlier single-mode format
-  all[MODE] = {
+  all[key] = {
     date: new Date().toISOString(),
     commit: sh('git', ['-C', ROOT, 'rev-parse', 'HEAD']).trim(),
     ...results
   }
   writeFileSync(file, JSON.stringify(all, null, 2) + '\n')
-  console.log(`\nFigures written to bench-results.json (${MODE})`)
+  console.log(`\nFigures written to bench-results.json (${key})`)
 }
 
 try {
