@@ -803,6 +803,10 @@ async function benchRealistic(proxy) {
     console.error(`bench: base image loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
   const stamp = Date.now().toString(36)
   const reg = proxy.address
+  // docker push names the same proxy `localhost:PORT`: the RepoDigests its pushes leave on an
+  // image are then of another registry name, so the action never mounts layers from the
+  // repositories docker push filled in the same run (it would, from the same registry).
+  const cliReg = reg.replace(/^127\.0\.0\.1:/, 'localhost:')
   const repo = (name, who) => `real-${name}-${stamp}${who === 'cli' ? '-cli' : ''}`
   // The self-hosted runner of B remembered keeps HOME and its tool cache between jobs.
   const selfHosted = newRunner()
@@ -845,9 +849,9 @@ async function benchRealistic(proxy) {
     }
     const docker = dockerCli()
     try {
-      const ref = `${reg}/octo-org/${name}:latest`
+      const ref = `${cliReg}/octo-org/${name}:latest`
       await docker(['tag', image, ref])
-      return await measure(proxy, () => loginPushLogout(docker, reg, [ref]))
+      return await measure(proxy, () => loginPushLogout(docker, cliReg, [ref]))
     } finally {
       docker.dispose()
     }
