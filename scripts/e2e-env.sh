@@ -87,6 +87,10 @@ ENGINE=${ENGINE:-${E2E_ENGINE:-classic}}
 # engine), else the engine's default. The classic engine (Docker 20.10) has only the classic store.
 STORE=""
 [[ -r "$DIR/image-store" ]] && STORE=$(cat "$DIR/image-store")
+# Env files of earlier versions of this script exported the storage driver's name here.
+case "${E2E_IMAGE_STORE:-}" in
+  vfs | overlay2 | overlayfs | fuse-overlayfs | btrfs | zfs) E2E_IMAGE_STORE="" ;;
+esac
 if [[ "$ENGINE" == classic ]]; then
   STORE=classic
 elif [[ -z "$STORE" ]]; then

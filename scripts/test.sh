@@ -164,8 +164,11 @@ phase_done "unit tests"
 
 for engine in $ENGINES; do
   echo "== end-to-end tests on the $engine engine"
-  if ! E2E_ENGINE=$engine scripts/e2e-env.sh status >/dev/null 2>&1; then started_env=1; fi
-  if ! env_file=$(E2E_ENGINE=$engine scripts/e2e-env.sh start | tail -n 1); then
+  # The image store named too: a shell that sourced an env file exports E2E_IMAGE_STORE.
+  store=classic
+  [ "$engine" = classic ] || store=containerd
+  if ! E2E_ENGINE=$engine E2E_IMAGE_STORE=$store scripts/e2e-env.sh status >/dev/null 2>&1; then started_env=1; fi
+  if ! env_file=$(E2E_ENGINE=$engine E2E_IMAGE_STORE=$store scripts/e2e-env.sh start | tail -n 1); then
     echo "the $engine engine did not start" >&2
     echo 1 >"$results/e2e-$engine.rc" # a run that never completed: counted as failed
     cleanup
