@@ -22,9 +22,13 @@
  *     "Forgot": dockerd restarted without its image/*\/distribution folder
  *     (scripts/e2e-env.sh forget-pushes when it has it, else the same steps here).
  *     Per case: wall time; CPU (action: node and the docker CLI it ran, from this process's
- *     children times, and dockerd's; docker push: the CLI and dockerd's, from /proc); blob bytes
- *     uploaded and requests (proxy); peak memory (action: node's max RSS; docker push: dockerd's
- *     RSS growth); peak size of RUNNER_TEMP (action).
+ *     children times; docker push: the CLI; both: the engine's, dockerd and its containerd, from
+ *     /proc); blob bytes uploaded and requests (proxy); peak memory (action: node's max RSS;
+ *     docker push: the engine's RSS growth); peak size of RUNNER_TEMP (action); where the
+ *     action's time went, from the time each line of its log came (phasesOf). And the floor of B
+ *     remembered: `docker save` of the same image read to the end (time, first byte, CPU).
+ *     docker push reaches the proxy as localhost:PORT, the action as 127.0.0.1:PORT: the action
+ *     never mounts layers from the repositories docker push filled.
  *   big-layer  One image with a single ~1 GB layer of real files, published once by the action:
  *     node's peak memory (target ≤ 300 MB) and RUNNER_TEMP's peak.
  *   tags  The earlier comparison: 1, 5, 20 tags of a tiny image built by the action against the
@@ -33,7 +37,10 @@
  * Prints tables with the targets, and writes the figures under the mode's name in
  * bench-results.json (gitignored).
  *
- * Env: BENCH_RUNS (default 3), BENCH_DELAY_MS (default 50), BENCH_TAGS (tags mode, "1,5,20").
+ * Env: BENCH_RUNS (default 3), BENCH_DELAY_MS (default 50), BENCH_TAGS (tags mode, "1,5,20"),
+ * BENCH_ENGINE (classic, modern or modern-classic: the engine scripts/e2e-env.sh starts; without
+ * it, E2E_ENGINE / E2E_IMAGE_STORE as they are), BENCH_LOG_DIR (keep the action's timed logs),
+ * E2E_DIR (the environment's folder; one started here is stopped at the end).
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
