@@ -7,11 +7,9 @@
  *     (gzip-parallel.ts) straight into one temporary file, hashed on the way; a compressed blob
  *     (containerd image store: gzip or zstd, named by its own digest) is used as it is: drained if
  *     the repository has it, else copied to a file.
- *   - Older engines (`<id>/layer.tar`, named by no digest): the folder's `json`, which comes just
- *     before, proves which of the image's layers it is (legacy-layer-id.ts), so a known layer is
- *     drained unread and a new one compressed straight from the stream; failing that, a layer is
- *     hashed while it is copied to a raw file, a known one then deleted, a new one compressed from
- *     that file in the background while the save goes on.
+ *   - Older engines (`<id>/layer.tar`, named by no digest): each layer is hashed while it is copied
+ *     to a raw file; a known one is then deleted, a new one compressed from that file in the
+ *     background while the save goes on.
  *
  * manifest.json (written by every engine, last) then gives the config and the layer order. Each
  * finished new layer is handed to `onLayer` at once, so its upload starts while the save goes on.
@@ -26,7 +24,6 @@ import { extract } from 'tar-stream'
 import { LAYER_MEDIA_TYPES } from '../oci/media-types.js'
 import { UserError } from '../util/errors.js'
 import { gzipParallel } from '../util/gzip-parallel.js'
-import { legacyLayerDiffId } from './legacy-layer-id.js'
 
 /** A layer blob: in the repository already (no file), or in a temporary file to upload. */
 export interface Layer {
@@ -263,26 +260,9 @@ export async function streamSavedImage(options: {
         byPath.set(name, await copy(head, rest, kind))
         continue
       }
-      // An uncompressed layer of an engine before 25 whose folder's json, read just before,
-      // proves which layer it is (legacy-layer-id.ts): drained if known, else compressed as it comes.
-      const folder = /^([0-9a-f]{64})\/layer\.tar$/.exec(name)
-      const v1Json = folder ? small.get(`${folder[1]}/json`) : undefined
-      const legacy = v1Json && legacyLayerDiffId(v1Json.toString('utf8'), options.diffIds)
-      if (legacy) {
-        const have = known.byDiffId(legacy)
-        if (have) {
-          await drain(withHead(Buffer.alloc(0), rest))
-          skippedLayers++
-          byPath.set(name, have)
-        } else {
-          rawBytesToCompress += size
-          byPath.set(name, await compress(withHead(head, rest), legacy))
-        }
-        continue
-      }
-      // An uncompressed layer whose name says nothing else: hash it while it is copied to a raw
-      // file; drop the file if the repository has the layer, else compress it from there in the
-      // background.
+      // An uncompressed layer whose name says nothing (engines before 25): hash it while it is
+      // copied to a raw file; drop the file if the repository has the layer, else compress it
+      // from there in the background.
       const rawFile = path.join(workDir, `raw-${n++}.tar`)
       const sink = new Sink(rawFile, need)
       rawBytesToCompress += size
