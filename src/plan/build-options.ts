@@ -230,6 +230,19 @@ export function manifestAnnotations(entries: string[]): Record<string, string> {
 }
 
 /**
+ * The annotations of an index the action makes of a local image of several platforms (no
+ * prefix, or index:), as buildx puts them on the index of a build.
+ */
+export function indexAnnotations(entries: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const entry of entries) {
+    const { type, platform, key, value } = splitAnnotation(entry)
+    if ((type === undefined || type === 'index') && platform === undefined) out[key] = value
+  }
+  return out
+}
+
+/**
  * buildx --annotation values for a build of platforms: an entry without a TYPE goes on every
  * manifest, and also on the index when the result is one (GitHub shows an index's annotations).
  */

@@ -10,7 +10,7 @@
  * (merge-digests pushes an index without any image: merge.ts.)
  */
 import * as core from '@actions/core'
-import { manifestAnnotations } from '../plan/build-options.js'
+import { indexAnnotations, manifestAnnotations } from '../plan/build-options.js'
 import type { Produced } from '../produce/produce.js'
 import type { Session } from '../session/session.js'
 import { checkBuildxPush } from './buildx-push.js'
@@ -38,6 +38,7 @@ export async function publish(
     temp: run.temp,
     warmUp,
     annotations,
+    indexAnnotations: indexAnnotations(inputs.build.annotations),
     mediaTypes: plan.mediaTypes.family
   }
   return inputs.pushByDigest

@@ -10,9 +10,9 @@ import type { Docker } from '../docker/cli.js'
 import { streamSavedImage } from '../docker/save-stream.js'
 import { checkImageForRegistry } from '../github/registry-rules.js'
 import { sha256 } from '../oci/digest.js'
-import { parseJson, type ImageConfigJson } from '../oci/descriptor.js'
 import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
-import { platformString } from '../oci/platform.js'
+import { duplicatePlatforms, assembleIndex } from '../oci/index.js'
+import { platformString, type Platform, parsePlatform } from '../oci/platform.js'
 import type { ImageNames } from '../plan/names.js'
 import type { FileBlob, RegistryClient } from '../registry/client.js'
 import { phase } from '../report/phase.js'
@@ -20,7 +20,8 @@ import { STATE } from '../state.js'
 import { describeOrWarn, type Published } from './describe.js'
 import { learnKnownLayers, rememberLayers } from './known-layers.js'
 import { tagTheRest, type PublishedManifest } from './tags.js'
-import { putImageManifest, workFolder, type ImageBlobs } from './upload.js'
+import { UserError } from '../util/errors.js'
+import { putImageManifest, putManifestBytes, workFolder, type ImageBlobs } from './upload.js'
 
 /** What the push needs from the session: the engine, the client, a temp folder, the warm-up. */
 export interface PushEnvironment {
@@ -33,6 +34,8 @@ export interface PushEnvironment {
   annotations?: Record<string, string>
   /** The media types of the manifest (media-types input); OCI when not given. */
   mediaTypes?: MediaTypeFamily
+  /** Annotations of the index, when the local image has several platforms. */
+  indexAnnotations?: Record<string, string>
 }
 
 /** The image uploaded under the first tag; every further tag is one manifest PUT. */
@@ -95,7 +98,15 @@ export async function pushByDigest(
  * each uploaded as soon as it is ready, while the save goes on (docker/save-stream.ts).
  */
 async function uploadSavedImage(
-  { docker, registry, temp, warmUp, annotations, mediaTypes = 'oci' }: PushEnvironment,
+  {
+    docker,
+    registry,
+    temp,
+    warmUp,
+    annotations,
+    indexAnnotations,
+    mediaTypes = 'oci'
+  }: PushEnvironment,
   names: ImageNames,
   imageId: string,
   tag?: string
@@ -156,28 +167,101 @@ async function uploadSavedImage(
       throw error
     })
     await Promise.all(uploads)
-    const warnings = checkImageForRegistry(names, { os: local.os, layers: streamed.layers })
+    const layers = streamed.images.flatMap(i => i.layers)
+    const warnings = checkImageForRegistry(names, { os: local.os, layers })
     warnings.forEach(w => core.warning(w))
-    if ((await registry.uploadBlob(names.path, streamed.config)) !== 'exists') uploaded++
-    const { digest, manifest } = await registry.retrying('the manifest PUT', () =>
-      putImageManifest(registry, names.path, streamed, tag, annotations, mediaTypes)
-    )
-    rememberLayers(registry.registry, names.path, streamed.layers)
+    if (streamed.missingPlatforms.length) {
+      core.warning(
+        `${imageId.slice(0, 19)}… also lists ${streamed.missingPlatforms.join(', ')}, whose content ` +
+          'this engine does not hold (pulled or loaded for one platform): only ' +
+          `${streamed.images.map(i => platformString(i.platform)).join(', ')} is published.`
+      )
+    }
+    const family = mediaTypes
+    const manifests: (PublishedManifest & { platform: Platform })[] = []
+    const several = streamed.images.length > 1
+    if (several)
+      refuseIndexOnLegacy(
+        names,
+        streamed.images.map(i => platformString(i.platform))
+      )
+    for (const image of streamed.images) {
+      if ((await registry.uploadBlob(names.path, image.config)) !== 'exists') uploaded++
+      const { digest, manifest } = await registry.retrying('the manifest PUT', () =>
+        putImageManifest(
+          registry,
+          names.path,
+          image,
+          several ? undefined : tag,
+          annotations,
+          family
+        )
+      )
+      const mediaType = FAMILY_TYPES[family].manifest
+      manifests.push({ digest, mediaType, bytes: manifest, platform: image.platform })
+    }
+    rememberLayers(registry.registry, names.path, layers)
     core.info(
-      `${streamed.layers.length} layer(s): ${streamed.skippedLayers} already in the registry ` +
+      `${layers.length} layer(s): ${streamed.skippedLayers} already in the registry ` +
         `(not compressed), ${streamed.compressedLayers} compressed; ${uploaded} blob(s) uploaded ` +
         `(${registry.uploadedBytes} bytes)` +
         (tag ? '' : '; no tag pushed')
     )
-    const config = parseJson<ImageConfigJson>(streamed.config)
+    const platforms = streamed.images.map(i => platformString(i.platform))
+    if (!several)
+      return { manifest: manifests[0], image: streamed.images[0], platform: platforms[0] }
+    // Several platforms: their manifests by digest, then one index listing them.
+    const index = assembleIndex(
+      manifests.map(m => ({
+        mediaType: m.mediaType,
+        digest: m.digest,
+        size: m.bytes.length,
+        platform: m.platform
+      })),
+      indexAnnotations,
+      family
+    )
+    const put = await registry.retrying('the index PUT', () =>
+      putManifestBytes(registry, names.path, index.bytes, index.mediaType, tag)
+    )
+    core.info(`An index of ${platforms.join(', ')}: ${put.digest}`)
     return {
-      manifest: { digest, mediaType: FAMILY_TYPES[mediaTypes].manifest, bytes: manifest },
-      image: streamed,
-      platform: platformString(config)
+      manifest: { digest: put.digest, mediaType: index.mediaType, bytes: index.bytes },
+      image: { config: streamed.images[0].config, layers },
+      platform: platforms.join(',')
     }
   } finally {
     await Promise.allSettled(uploads)
     work.dispose()
+  }
+}
+
+/**
+ * A local image of several platforms becomes an index: refused where none can be stored (the
+ * legacy Docker registry), or when two of its images claim one platform.
+ */
+function refuseIndexOnLegacy(names: ImageNames, platforms: string[]): void {
+  if (names.registryType === 'docker') {
+    throw new UserError(
+      `the source image holds ${platforms.length} platforms (${platforms.join(', ')}), and ` +
+        `${names.registry} (registry-type docker) accepts no image index: load one platform into ` +
+        'the engine (docker buildx build --platform linux/amd64 --load), or publish to the ' +
+        'Container registry. No tag was pushed.'
+    )
+  }
+  const twice = duplicatePlatforms(
+    platforms.map((p, i) => ({
+      mediaType: '',
+      digest: String(i),
+      size: 0,
+      platform: parsePlatform(p)
+    }))
+  )
+  if (twice.length) {
+    throw new UserError(
+      `the source image lists ${twice.map(([key]) => key).join(', ')} more than once: an index ` +
+        'lists one image per platform. No tag was pushed.'
+    )
   }
 }
 

@@ -48,7 +48,7 @@ function knownOnly(known: Map<string, Layer>, blobs: Set<string> = new Set()) {
 async function run(tar: Buffer, diffIds: string[], known: ReturnType<typeof knownOnly>) {
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
   const ready: Layer[] = []
-  const image = await streamSavedImage({
+  const streamed = await streamSavedImage({
     save: () => ({ stdout: Readable.from([tar]), done: Promise.resolve() }),
     diffIds,
     workDir,
@@ -56,7 +56,13 @@ async function run(tar: Buffer, diffIds: string[], known: ReturnType<typeof know
     onLayer: l => ready.push(l),
     concurrency: 2
   })
-  return { image, ready, workDir }
+  // The first (for a single-platform save, the only) image, with the save's counts.
+  const image = {
+    ...streamed.images[0],
+    skippedLayers: streamed.skippedLayers,
+    compressedLayers: streamed.compressedLayers
+  }
+  return { image, streamed, ready, workDir }
 }
 
 const SIZE = 9 * 1024 * 1024 // above the in-memory limit: streamed
@@ -157,6 +163,121 @@ describe('docker save, read as it streams', () => {
     })
     expect(image.layers[1]).toMatchObject({ digest: sha(fresh), mediaType: LAYER_MEDIA_TYPES.zstd })
     expect(readFileSync(image.layers[1].file!).equals(fresh)).toBe(true)
+  })
+
+  /** A containerd-store save of an index of linux/amd64 and linux/arm64 (with an attestation). */
+  async function multiPlatformSave(options: { withArm: boolean }) {
+    const shared = gzipSync(await layerTar('shared.bin', SIZE), { level: 1 })
+    const arm = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(SIZE)]) // zstd
+    const json = (o: unknown): Buffer => Buffer.from(JSON.stringify(o))
+    const blob = (b: Buffer): string => `blobs/sha256/${sha(b).slice(7)}`
+    const desc = (mediaType: string, b: Buffer, extra: object = {}) => ({
+      mediaType,
+      digest: sha(b),
+      size: b.length,
+      ...extra
+    })
+    const config = (architecture: string, layers: number): Buffer =>
+      json({
+        os: 'linux',
+        architecture,
+        rootfs: { type: 'layers', diff_ids: Array(layers).fill(sha(Buffer.from(architecture))) }
+      })
+    const amdConfig = config('amd64', 1)
+    const armConfig = config('arm64', 2)
+    const manifest = (c: Buffer, layers: [string, Buffer][]): Buffer =>
+      json({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: desc('application/vnd.oci.image.config.v1+json', c),
+        layers: layers.map(([t, b]) => desc(t, b))
+      })
+    const amd = manifest(amdConfig, [[LAYER_MEDIA_TYPES.gzip, shared]])
+    const armManifest = manifest(armConfig, [
+      [LAYER_MEDIA_TYPES.gzip, shared],
+      [LAYER_MEDIA_TYPES.zstd, arm]
+    ])
+    const statement = json({ _type: 'https://in-toto.io/Statement/v0.1' })
+    const attestConfig = json({ architecture: 'unknown', os: 'unknown' })
+    const attestation = manifest(attestConfig, [['application/vnd.in-toto+json', statement]])
+    const nested = json({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        desc('application/vnd.oci.image.manifest.v1+json', amd, {
+          platform: { os: 'linux', architecture: 'amd64' }
+        }),
+        desc('application/vnd.oci.image.manifest.v1+json', armManifest, {
+          platform: { os: 'linux', architecture: 'arm64' }
+        }),
+        desc('application/vnd.oci.image.manifest.v1+json', attestation, {
+          platform: { os: 'unknown', architecture: 'unknown' },
+          annotations: {
+            'vnd.docker.reference.type': 'attestation-manifest',
+            'vnd.docker.reference.digest': sha(amd)
+          }
+        })
+      ]
+    })
+    const files = [
+      { name: blob(shared), data: shared },
+      ...(options.withArm
+        ? [
+            { name: blob(arm), data: arm },
+            { name: blob(armManifest), data: armManifest },
+            { name: blob(armConfig), data: armConfig }
+          ]
+        : []),
+      { name: blob(amd), data: amd },
+      { name: blob(amdConfig), data: amdConfig },
+      { name: blob(attestation), data: attestation },
+      { name: blob(attestConfig), data: attestConfig },
+      { name: blob(statement), data: statement },
+      { name: blob(nested), data: nested },
+      {
+        name: 'index.json',
+        data: json({
+          schemaVersion: 2,
+          manifests: [desc('application/vnd.oci.image.index.v1+json', nested)]
+        })
+      },
+      // Docker 26 lists only the engine's own platform here.
+      { name: 'manifest.json', data: json([{ Config: blob(amdConfig), Layers: [blob(shared)] }]) }
+    ]
+    return { tar: await tarOf(files), shared, arm, amdConfig, armConfig }
+  }
+
+  it('an image of several platforms (containerd store): one image per platform from index.json, attestations skipped', async () => {
+    const { tar, shared, arm, amdConfig, armConfig } = await multiPlatformSave({ withArm: true })
+    const { streamed, ready } = await run(tar, [], knownOnly(new Map(), new Set([sha(shared)])))
+    expect(streamed.images.map(i => i.platform)).toEqual([
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64' }
+    ])
+    expect(streamed.images[0].config.equals(amdConfig)).toBe(true)
+    expect(streamed.images[1].config.equals(armConfig)).toBe(true)
+    const sharedLayer = {
+      digest: sha(shared),
+      size: shared.length,
+      mediaType: LAYER_MEDIA_TYPES.gzip
+    }
+    expect(streamed.images[0].layers).toEqual([sharedLayer])
+    expect(streamed.images[1].layers[0]).toEqual(sharedLayer)
+    expect(streamed.images[1].layers[1]).toMatchObject({
+      digest: sha(arm),
+      mediaType: LAYER_MEDIA_TYPES.zstd
+    })
+    // The shared layer is in the repository: only the arm64 layer was copied and handed over.
+    expect(ready.map(l => l.digest)).toEqual([sha(arm)])
+    expect(streamed.missingPlatforms).toEqual([])
+  })
+
+  it('a platform the index lists without its content is reported, and the image of manifest.json published', async () => {
+    const { tar, amdConfig } = await multiPlatformSave({ withArm: false })
+    const { streamed } = await run(tar, [], knownOnly(new Map()))
+    expect(streamed.images).toHaveLength(1)
+    expect(streamed.images[0].config.equals(amdConfig)).toBe(true)
+    expect(streamed.missingPlatforms).toEqual(['linux/arm64'])
   })
 
   it('refuses a layer that does not match the config (diff_id)', async () => {
