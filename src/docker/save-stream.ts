@@ -7,9 +7,10 @@
  *     (gzip-parallel.ts) straight into one temporary file, hashed on the way; a compressed blob
  *     (containerd image store: gzip or zstd, named by its own digest) is used as it is: drained if
  *     the repository has it, else copied to a file.
- *   - Older engines (`<id>/layer.tar`, named by no digest): each layer is hashed while it is copied
- *     to a raw file; a known one is then deleted, a new one compressed from that file in the
- *     background while the save goes on.
+ *   - Older engines (`<id>/layer.tar`, named by no digest): the directory's `json`, read first,
+ *     tells which layer it is (legacy-layers.ts), so a layer is drained or compressed as above.
+ *     Only a layer it does not tell is hashed while it is copied to a raw file; if known, the
+ *     file is then deleted, else compressed from there in the background while the save goes on.
  *
  * manifest.json (written by every engine, last) then gives the config and the layer order; for an
  * image of several platforms (containerd image store), index.json and the indexes it names give
@@ -33,6 +34,7 @@ import { IMAGE_MANIFEST_TYPES, INDEX_TYPES, LAYER_MEDIA_TYPES } from '../oci/med
 import { platformString, type Platform } from '../oci/platform.js'
 import { UserError } from '../util/errors.js'
 import { gzipParallel } from '../util/gzip-parallel.js'
+import { chainIds, legacyLayerIndex } from './legacy-layers.js'
 
 /** A layer blob: in the repository already (no file), or in a temporary file to upload. */
 export interface Layer {
@@ -166,6 +168,9 @@ export async function streamSavedImage(options: {
   const concurrency =
     options.concurrency ?? Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
   const diffIds = new Set(options.diffIds)
+  const chain = chainIds(options.diffIds)
+  /** Engines before 25: `<id>/` → the diff_id its layer.tar holds, told from `<id>/json`. */
+  const legacy = new Map<string, string>()
   const byPath = new Map<string, Layer>()
   const small = new Map<string, Buffer>()
   const links = new Map<string, string>()
@@ -240,16 +245,19 @@ export async function streamSavedImage(options: {
       }
       const blob = /^blobs\/(sha256)\/([0-9a-f]{64})$/.exec(name)
       const digest = blob ? `${blob[1]}:${blob[2]}` : undefined
-      if (digest && diffIds.has(digest)) {
-        // An uncompressed layer named by its diff_id (engine 25+, classic store).
-        const have = known.byDiffId(digest)
+      const legacyLayer = /^([0-9a-f]{64})\/layer\.tar$/.exec(name)
+      const told = digest ?? (legacyLayer ? legacy.get(legacyLayer[1]) : undefined)
+      if (told && diffIds.has(told)) {
+        // An uncompressed layer named by its diff_id (engine 25+, classic store), or whose
+        // diff_id its directory's json told (engines before 25).
+        const have = known.byDiffId(told)
         if (have) {
           await drain(stream)
           skippedLayers++
           byPath.set(name, have)
         } else {
           rawBytesToCompress += size
-          byPath.set(name, await compress(stream, digest))
+          byPath.set(name, await compress(stream, told))
         }
         continue
       }
@@ -257,6 +265,11 @@ export async function streamSavedImage(options: {
         const chunks: Buffer[] = []
         for await (const chunk of stream) chunks.push(chunk)
         small.set(name, Buffer.concat(chunks))
+        const v1 = /^([0-9a-f]{64})\/json$/.exec(name)
+        if (v1) {
+          const index = legacyLayerIndex(v1[1], small.get(name)!.toString('utf8'), chain)
+          if (index !== undefined) legacy.set(v1[1], options.diffIds[index])
+        }
         continue
       }
       const { head, rest } = await peek(stream)

@@ -110,6 +110,117 @@ describe('docker save, read as it streams', () => {
     expect(readdirSync(workDir)).toEqual([path.basename(image.layers[1].file!)])
   })
 
+  /**
+   * A save as engines before 25 write it: `<v1 id>/json` before `<v1 id>/layer.tar`, the ID the
+   * sha256 of the json without id and os, with layer_id (the chain ID) and parent, keys sorted.
+   */
+  function legacyEntries(layers: Buffer[]): { name: string; data: Buffer }[] {
+    const entries: { name: string; data: Buffer }[] = []
+    let chain = ''
+    let parent = ''
+    for (const [i, layer] of layers.entries()) {
+      chain = i === 0 ? sha(layer) : sha(Buffer.from(`${chain} ${sha(layer)}`))
+      const body: Record<string, unknown> = {
+        container_config: { Hostname: '', Env: null },
+        created: '1970-01-01T00:00:00Z',
+        layer_id: chain,
+        ...(parent ? { parent } : {})
+      }
+      const id = sha(Buffer.from(JSON.stringify(body))).slice(7)
+      const saved = {
+        id,
+        ...(parent ? { parent: parent.slice(7) } : {}),
+        created: body.created,
+        container_config: body.container_config,
+        os: 'linux'
+      }
+      entries.push({ name: `${id}/json`, data: Buffer.from(JSON.stringify(saved)) })
+      entries.push({ name: `${id}/layer.tar`, data: layer })
+      parent = `sha256:${id}`
+    }
+    return entries.sort((a, b) => (a.name < b.name ? -1 : 1)) // the save's lexical order
+  }
+
+  it('engines before 25: the directory json tells the layer, so a known one is drained unread', async () => {
+    const base = await layerTar('base.bin', SIZE)
+    const app = await layerTar('app.bin', SIZE)
+    const diffIds = [sha(base), sha(app)]
+    const config = configOf(diffIds)
+    const entries = legacyEntries([base, app])
+    const layerPaths = entries.filter(e => e.name.endsWith('/layer.tar'))
+    const ordered = diffIds.map(d => layerPaths.find(e => sha(e.data) === d)!.name)
+    const tar = await tarOf([
+      ...entries,
+      { name: 'cfg.json', data: config },
+      {
+        name: 'manifest.json',
+        data: Buffer.from(JSON.stringify([{ Config: 'cfg.json', Layers: ordered }]))
+      }
+    ])
+    // Where the base layer's bytes end in the tar, and how far the save was read when the
+    // repository's copy was looked up.
+    const baseEnd = tar.indexOf(base) + base.length
+    let read = 0
+    const chunks = Array.from({ length: Math.ceil(tar.length / 65536) }, (_, i) =>
+      tar.subarray(i * 65536, (i + 1) * 65536)
+    )
+    const lookedUpAt: number[] = []
+    const baseBlob = {
+      digest: 'sha256:' + 'b'.repeat(64),
+      size: 5,
+      mediaType: LAYER_MEDIA_TYPES.gzip
+    }
+    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
+    const streamed = await streamSavedImage({
+      save: () => ({
+        stdout: Readable.from(
+          (function* () {
+            for (const c of chunks) {
+              read += c.length
+              yield c
+            }
+          })()
+        ),
+        done: Promise.resolve()
+      }),
+      diffIds,
+      workDir,
+      known: {
+        byDiffId: d => {
+          if (d === sha(base)) lookedUpAt.push(read)
+          return d === sha(base) ? baseBlob : undefined
+        },
+        hasBlob: async () => false
+      },
+      concurrency: 2
+    })
+    expect(lookedUpAt.length).toBeGreaterThan(0)
+    expect(lookedUpAt[0]).toBeLessThan(baseEnd) // before the layer was read through
+    expect(streamed.images[0].layers[0]).toEqual(baseBlob)
+    expect(streamed.images[0].layers[1]).toMatchObject({ diffId: sha(app) })
+    expect(gunzipSync(readFileSync(streamed.images[0].layers[1].file!)).equals(app)).toBe(true)
+    expect(streamed.skippedLayers).toBe(1)
+  })
+
+  it('engines before 25: a layer whose content is not the one its json tells fails', async () => {
+    const base = await layerTar('base.bin', 2000)
+    const other = await layerTar('other.bin', 2000)
+    const entries = legacyEntries([base]).map(e =>
+      e.name.endsWith('/layer.tar') ? { ...e, data: other } : e
+    )
+    const tar = await tarOf([
+      ...entries,
+      { name: 'cfg.json', data: configOf([sha(base)]) },
+      {
+        name: 'manifest.json',
+        data: Buffer.from(JSON.stringify([{ Config: 'cfg.json', Layers: [entries[1].name] }]))
+      }
+    ])
+    await expect(run(tar, [sha(base)], knownOnly(new Map()))).rejects.toThrow(
+      /docker save gave a layer that hashes to sha256:\w+, not sha256:/
+    )
+  })
+
   it('engine 25+ (OCI layout, blobs named by diff_id): a known layer is drained unread, a new one compressed straight from the stream', async () => {
     const base = await layerTar('base.bin', SIZE)
     const app = await layerTar('app.bin', SIZE)
