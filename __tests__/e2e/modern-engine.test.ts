@@ -294,6 +294,29 @@ describe('modern engine: images built in the containerd store, published with so
     const [built] = savedImage(client, local).images
     expect(built.layers.map(l => l.mediaType)).toEqual(built.layers.map(() => ZSTD_LAYER))
 
+    // Docker v2 has no zstd layer type: refused as the layer comes out of the save, before its
+    // upload (the htpasswd registry answers a blob HEAD with Basic credentials).
+    const refusedName = `modern/zstd-docker-${nonce()}`
+    const refused = publish(refusedName, local, { tags: 'v1', 'media-types': 'docker' })
+    expect(refused.step.exitCode).toBe(1)
+    expect(errorLine(refused.step)).toMatch(/zstd layers.*media-types: oci/)
+    expect(refused.step.stdout + refused.step.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/)
+    for (const layer of built.layers) {
+      const status = sh('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-u',
+        `${reg.user}:${reg.password}`,
+        '-I',
+        `http://${reg.registry}/v2/${OWNER}/${refusedName}/blobs/${layer.digest}`
+      ])
+      expect(status).toBe('404')
+    }
+    expect(refused.runner.post().exitCode).toBe(0)
+
     const imageName = `modern/zstd-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const { runner, step } = publish(imageName, local, { tags: 'v1' })

@@ -47,10 +47,12 @@ export interface Knowledge extends KnownLayers {
 
 const CACHE_LIMIT = 4000
 
-/** The local cache's file: under the runner's tool cache, kept between jobs on self-hosted runners. */
-export function cacheFile(): string | undefined {
-  const root = process.env.RUNNER_TOOL_CACHE
-  return root ? path.join(root, 'publish-container', 'layers.json') : undefined
+/**
+ * The local cache's file: under the runner's tool cache (RUNNER_TOOL_CACHE), kept between jobs on
+ * self-hosted runners. None without one.
+ */
+export function cacheFile(toolCache: string | undefined): string | undefined {
+  return toolCache ? path.join(toolCache, 'publish-container', 'layers.json') : undefined
 }
 
 type CacheData = Record<string, Record<string, Candidate & { at: number }>>
@@ -65,8 +67,12 @@ function readCache(file: string | undefined): CacheData {
 }
 
 /** Remembers where this push put each layer (best effort: a cache that cannot be written is skipped). */
-export function rememberLayers(registry: string, repository: string, layers: Layer[]): void {
-  const file = cacheFile()
+export function rememberLayers(
+  file: string | undefined,
+  registry: string,
+  repository: string,
+  layers: Layer[]
+): void {
   if (!file) return
   try {
     const data = readCache(file)
@@ -166,6 +172,8 @@ export async function learnKnownLayers(
     platform: Platform
     /** repository@digest references on the same registry that the image came from. */
     origins: { repository: string; reference: string }[]
+    /** The local cache's file (cacheFile), if the runner has a tool cache. */
+    cacheFile?: string
   }
 ): Promise<Knowledge> {
   const { repository } = options
@@ -202,7 +210,7 @@ export async function learnKnownLayers(
       }
     })
   )
-  const cached = readCache(cacheFile())[client.registry] ?? {}
+  const cached = readCache(options.cacheFile)[client.registry] ?? {}
   for (const diffId of wanted) {
     const c = cached[diffId]
     if (c) add(c, c.repository)

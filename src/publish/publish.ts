@@ -14,6 +14,7 @@ import { indexAnnotations, manifestAnnotations } from '../plan/build-options.js'
 import type { Produced } from '../produce/produce.js'
 import type { Session } from '../session/session.js'
 import { checkBuildxPush } from './buildx-push.js'
+import { cacheFile } from './known-layers.js'
 import { describeLocalImage, type Published } from './describe.js'
 import { pushByDigest, pushTags } from './push.js'
 
@@ -39,6 +40,7 @@ export async function publish(
     warmUp,
     annotations,
     indexAnnotations: indexAnnotations(inputs.build.annotations),
+    layerCache: cacheFile(run.env.RUNNER_TOOL_CACHE),
     mediaTypes: plan.mediaTypes.family
   }
   return inputs.pushByDigest

@@ -10,7 +10,7 @@ import type { Docker } from '../docker/cli.js'
 import { streamSavedImage } from '../docker/save-stream.js'
 import { checkImageForRegistry } from '../github/registry-rules.js'
 import { sha256 } from '../oci/digest.js'
-import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
+import { FAMILY_TYPES, layerTypeIn, type MediaTypeFamily } from '../oci/media-types.js'
 import { duplicatePlatforms, assembleIndex } from '../oci/index.js'
 import { platformString, type Platform, parsePlatform } from '../oci/platform.js'
 import type { ImageNames } from '../plan/names.js'
@@ -34,6 +34,8 @@ export interface PushEnvironment {
   annotations?: Record<string, string>
   /** The media types of the manifest (media-types input); OCI when not given. */
   mediaTypes?: MediaTypeFamily
+  /** The local diff_id → blob cache's file (known-layers.ts), kept on self-hosted runners. */
+  layerCache?: string
   /** Annotations of the index, when the local image has several platforms. */
   indexAnnotations?: Record<string, string>
 }
@@ -105,6 +107,7 @@ async function uploadSavedImage(
     warmUp,
     annotations,
     indexAnnotations,
+    layerCache,
     mediaTypes = 'oci'
   }: PushEnvironment,
   names: ImageNames,
@@ -122,7 +125,8 @@ async function uploadSavedImage(
     imageId: local.id,
     diffIds: local.diffIds,
     platform,
-    origins: origins(names, local.repoDigests)
+    origins: origins(names, local.repoDigests),
+    cacheFile: layerCache
   })
   core.info(
     `${knowledge.known} of ${local.diffIds.length} layer(s) already in ${names.image}` +
@@ -154,6 +158,7 @@ async function uploadSavedImage(
       known: knowledge,
       onLayer: layer => {
         checkImageForRegistry(names, { os: local.os, layers: [layer] })
+        layerTypeIn(mediaTypes, layer.mediaType) // a zstd layer with media-types docker: refused now
         const job = upload(async () => {
           const how = await registry.uploadBlob(names.path, layer as FileBlob)
           if (how !== 'exists') uploaded++
@@ -200,7 +205,7 @@ async function uploadSavedImage(
       const mediaType = FAMILY_TYPES[family].manifest
       manifests.push({ digest, mediaType, bytes: manifest, platform: image.platform })
     }
-    rememberLayers(registry.registry, names.path, layers)
+    rememberLayers(layerCache, registry.registry, names.path, layers)
     core.info(
       `${layers.length} layer(s): ${streamed.skippedLayers} already in the registry ` +
         `(not compressed), ${streamed.compressedLayers} compressed; ${uploaded} blob(s) uploaded ` +
