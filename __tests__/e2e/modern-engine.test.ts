@@ -19,6 +19,7 @@ import {
   e2eEnv,
   sh,
   skopeoInspect,
+  skopeoTags,
   testRegistries,
   type StepResult,
   type TestRegistry
@@ -329,23 +330,6 @@ describe('modern engine: images built in the containerd store, published with so
     expect(runner.post().exitCode).toBe(0)
   }, 120_000)
 })
-
-/** The tags skopeo lists for an image (none: []; distribution answers 404 for a repository without tags). */
-function skopeoTags(reg: TestRegistry, image: string): string[] {
-  try {
-    const out = sh('skopeo', [
-      'list-tags',
-      '--tls-verify=false',
-      '--creds',
-      `${reg.user}:${reg.password}`,
-      `docker://${image}`
-    ])
-    return (JSON.parse(out) as { Tags?: string[] | null }).Tags ?? []
-  } catch (error) {
-    if (/name unknown|NAME_UNKNOWN|404/i.test(String(error))) return []
-    throw error
-  }
-}
 
 /** A context with no RUN step (FROM scratch): buildx builds it for any platform, no emulation. */
 function scratchContext(): string {
