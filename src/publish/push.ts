@@ -19,6 +19,7 @@ import { phase } from '../report/phase.js'
 import { STATE } from '../state.js'
 import { describeOrWarn, type Published } from './describe.js'
 import { learnKnownLayers, rememberLayers } from './known-layers.js'
+import { baseImages, origins } from './origins.js'
 import { tagTheRest, type PublishedManifest } from './tags.js'
 import { UserError } from '../util/errors.js'
 import { putImageManifest, putManifestBytes, workFolder, type ImageBlobs } from './upload.js'
@@ -114,7 +115,10 @@ async function uploadSavedImage(
   imageId: string,
   tag?: string
 ): Promise<{ manifest: PublishedManifest; image: ImageBlobs; platform: string }> {
-  const local = await docker.inspectForPush(imageId)
+  const [local, pulled] = await Promise.all([
+    docker.inspectForPush(imageId),
+    docker.imagesFrom(names.registry)
+  ])
   const platform = { os: local.os, architecture: local.architecture, variant: local.variant }
   // What the registry would refuse fails here, before any byte is sent.
   checkImageForRegistry(names, { os: local.os, layers: [] })
@@ -125,7 +129,7 @@ async function uploadSavedImage(
     imageId: local.id,
     diffIds: local.diffIds,
     platform,
-    origins: origins(names, local.repoDigests),
+    origins: origins(names, [...local.repoDigests, ...baseImages(local.diffIds, pulled)]),
     cacheFile: layerCache
   })
   core.info(
@@ -268,18 +272,6 @@ function refuseIndexOnLegacy(names: ImageNames, platforms: string[]): void {
         'lists one image per platform. No tag was pushed.'
     )
   }
-}
-
-/** repository@digest references on this registry that the image was pulled by (not this one). */
-function origins(
-  names: ImageNames,
-  repoDigests: string[]
-): { repository: string; reference: string }[] {
-  return repoDigests.flatMap(ref => {
-    const m = /^([^/]+)\/(.+)@(sha256:[0-9a-f]{64})$/.exec(ref)
-    if (!m || m[1] !== names.registry || m[2] === names.path) return []
-    return [{ repository: m[2], reference: m[3] }]
-  })
 }
 
 /** Runs at most `n` of the functions given to it at a time. */
