@@ -14,6 +14,8 @@ import type { KnownLayers, Layer } from '../docker/save-stream.js'
 import { MEDIA_TYPES } from '../oci/media-types.js'
 import type { RegistryClient } from '../registry/client.js'
 import { errorMessage } from '../util/errors.js'
+import semverParse from 'semver/functions/parse.js'
+import type { SemVer } from 'semver'
 
 interface Descriptor {
   mediaType: string
@@ -161,6 +163,22 @@ async function readImage(
   }
 }
 
+/**
+ * The tags of the repository most likely to name the previous version of an image being pushed
+ * under `pushing`: latest, then the highest semver versions (v-prefix allowed), else the last
+ * listed; at most `most`.
+ */
+export function previousTags(tags: string[], pushing: string[], most = 2): string[] {
+  const others = tags.filter(t => !pushing.includes(t))
+  const versions = others
+    .map(t => ({ t, v: semverParse(t.replace(/^v(?=\d)/, ''), { loose: false }) }))
+    .filter((e): e is { t: string; v: SemVer } => e.v !== null)
+    .sort((a, b) => b.v.compare(a.v))
+    .map(e => e.t)
+  const ordered = [...others.filter(t => t === 'latest'), ...versions, ...others.slice().reverse()]
+  return [...new Set(ordered)].slice(0, most)
+}
+
 export async function learnKnownLayers(
   client: RegistryClient,
   options: {
@@ -189,27 +207,40 @@ export async function learnKnownLayers(
       candidates.set(layer.diffId, list)
     }
   }
-  const reads = [...options.tags.map(tag => ({ repository, reference: tag })), ...options.origins]
-  await Promise.all(
-    reads.map(async ({ repository: repo, reference }) => {
-      try {
-        const image = await readImage(client, repo, reference, options.platform)
-        if (!image) return
-        sources.push(`${repo}:${reference}`)
-        image.layers.forEach(l => add(l, repo))
-        if (
-          repo === repository &&
-          image.configDigest === options.imageId &&
-          image.mediaType === MEDIA_TYPES.ociManifest &&
-          !sameImage
-        ) {
-          sameImage = { digest: image.digest, config: image.config, layers: image.layers }
-        }
-      } catch (error) {
-        core.debug(`could not read ${repo}:${reference}: ${errorMessage(error)}`)
+  const read = async ({
+    repository: repo,
+    reference
+  }: {
+    repository: string
+    reference: string
+  }) => {
+    try {
+      const image = await readImage(client, repo, reference, options.platform)
+      if (!image) return
+      sources.push(`${repo}:${reference}`)
+      image.layers.forEach(l => add(l, repo))
+      if (
+        repo === repository &&
+        image.configDigest === options.imageId &&
+        image.mediaType === MEDIA_TYPES.ociManifest &&
+        !sameImage
+      ) {
+        sameImage = { digest: image.digest, config: image.config, layers: image.layers }
       }
-    })
+    } catch (error) {
+      core.debug(`could not read ${repo}:${reference}: ${errorMessage(error)}`)
+    }
+  }
+  await Promise.all(
+    [...options.tags.map(tag => ({ repository, reference: tag })), ...options.origins].map(read)
   )
+  if (!sources.some(source => source.startsWith(`${repository}:`))) {
+    // None of the tags being pushed is there yet (a new version under a new tag only): the
+    // previous version, under another tag of the repository, most likely holds the base layers.
+    const tags = await client.listTags(repository).catch(() => [] as string[])
+    const previous = previousTags(tags, options.tags)
+    await Promise.all(previous.map(tag => read({ repository, reference: tag })))
+  }
   const cached = readCache(options.cacheFile)[client.registry] ?? {}
   for (const diffId of wanted) {
     const c = cached[diffId]

@@ -3,7 +3,12 @@ import { createHash } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { cacheFile, learnKnownLayers, rememberLayers } from '../../../src/publish/known-layers.js'
+import {
+  cacheFile,
+  learnKnownLayers,
+  previousTags,
+  rememberLayers
+} from '../../../src/publish/known-layers.js'
 import type { RegistryClient } from '../../../src/registry/client.js'
 
 const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
@@ -21,6 +26,10 @@ function fakeRegistry(content: {
   const asked: string[] = []
   const client = {
     registry: 'registry.test',
+    listTags: async () => {
+      asked.push('tags/list')
+      return [...manifests.keys()].filter(k => !k.startsWith('sha256:'))
+    },
     headManifest: async (_repo: string, ref: string) => {
       asked.push(`HEAD manifest ${ref}`)
       const m = manifests.get(ref)
@@ -93,6 +102,41 @@ describe('what the repository holds, learnt before compressing', () => {
     expect(known.byDiffId(d2)).toBeUndefined()
     expect(known.known).toBe(1)
     expect(known.sources).toEqual(['o/app:v1'])
+  })
+
+  it('a new version under a new tag only: the previous version, found in the tag list, tells the layers', async () => {
+    const [d1, d2] = [sha('base'), sha('app2')]
+    const b1 = sha('blob-base')
+    const v1 = image([d1, sha('app1')], [b1, sha('blob-app1')])
+    const { client, asked } = fakeRegistry({
+      manifests: { '1.0.0': v1.manifest, 'pr-7': Buffer.from('{}') },
+      blobs: { [v1.configDigest]: v1.config, [b1]: Buffer.from('x') }
+    })
+    const known = await learnKnownLayers(client, options([d1, d2], { tags: ['1.0.1'] }))
+    expect(known.byDiffId(d1)?.digest).toBe(b1)
+    expect(known.sources).toEqual(['o/app:1.0.0'])
+    expect(asked).toContain('tags/list')
+    // When a tag being pushed is there, the list is not asked for.
+    const again = fakeRegistry({
+      manifests: { '1.0.0': v1.manifest },
+      blobs: { [v1.configDigest]: v1.config, [b1]: Buffer.from('x') }
+    })
+    await learnKnownLayers(again.client, options([d1, d2], { tags: ['1.0.0', '1.0.1'] }))
+    expect(again.asked).not.toContain('tags/list')
+  })
+
+  it('previous tags: latest, then the highest versions, else the last listed', () => {
+    expect(previousTags(['0.9.0', 'v1.10.0', '1.2.0', 'latest', 'pr-7'], ['1.11.0'])).toEqual([
+      'latest',
+      'v1.10.0'
+    ])
+    expect(previousTags(['1.0.0', '2.0.0-rc.1', '1.9.9'], ['2.0.0'], 3)).toEqual([
+      '2.0.0-rc.1',
+      '1.9.9',
+      '1.0.0'
+    ])
+    expect(previousTags(['main', 'sha-1234567'], ['sha-89abcde'])).toEqual(['sha-1234567', 'main'])
+    expect(previousTags(['latest'], ['latest'])).toEqual([])
   })
 
   it('the very image under the tag (same config, every blob there): sameImage, no save needed', async () => {
