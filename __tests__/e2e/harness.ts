@@ -311,6 +311,24 @@ export function skopeoInspect(
   ])
 }
 
+/** What skopeo (a real client) lists; an empty list when the repository has no tag. */
+export function skopeoTags(reg: Pick<E2EEnv, 'user' | 'password'>, image: string): string[] {
+  try {
+    const out = sh('skopeo', [
+      'list-tags',
+      '--tls-verify=false',
+      '--creds',
+      `${reg.user}:${reg.password}`,
+      `docker://${image}`
+    ])
+    return (JSON.parse(out) as { Tags?: string[] | null }).Tags ?? []
+  } catch (error) {
+    // distribution answers 404 NAME_UNKNOWN for the tag list of a repository that has no tag
+    if (/name unknown|NAME_UNKNOWN|404/i.test(String(error))) return []
+    throw error
+  }
+}
+
 /** Every file under `dir` whose content contains `needle` (symlinks not followed). */
 export function filesContaining(dir: string, needle: string): string[] {
   const r = spawnSync('grep', ['-rlF', '--no-messages', '--', needle, dir], { encoding: 'utf8' })

@@ -19,6 +19,7 @@ import {
   e2eEnv,
   sh,
   skopeoInspect,
+  skopeoTags,
   testRegistries,
   type StepResult,
   type TestRegistry
@@ -294,6 +295,29 @@ describe('modern engine: images built in the containerd store, published with so
     const [built] = savedImage(client, local).images
     expect(built.layers.map(l => l.mediaType)).toEqual(built.layers.map(() => ZSTD_LAYER))
 
+    // Docker v2 has no zstd layer type: refused as the layer comes out of the save, before its
+    // upload (the htpasswd registry answers a blob HEAD with Basic credentials).
+    const refusedName = `modern/zstd-docker-${nonce()}`
+    const refused = publish(refusedName, local, { tags: 'v1', 'media-types': 'docker' })
+    expect(refused.step.exitCode).toBe(1)
+    expect(errorLine(refused.step)).toMatch(/zstd layers.*media-types: oci/)
+    expect(refused.step.stdout + refused.step.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/)
+    for (const layer of built.layers) {
+      const status = sh('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-u',
+        `${reg.user}:${reg.password}`,
+        '-I',
+        `http://${reg.registry}/v2/${OWNER}/${refusedName}/blobs/${layer.digest}`
+      ])
+      expect(status).toBe('404')
+    }
+    expect(refused.runner.post().exitCode).toBe(0)
+
     const imageName = `modern/zstd-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const { runner, step } = publish(imageName, local, { tags: 'v1' })
@@ -306,23 +330,6 @@ describe('modern engine: images built in the containerd store, published with so
     expect(runner.post().exitCode).toBe(0)
   }, 120_000)
 })
-
-/** The tags skopeo lists for an image (none: []; distribution answers 404 for a repository without tags). */
-function skopeoTags(reg: TestRegistry, image: string): string[] {
-  try {
-    const out = sh('skopeo', [
-      'list-tags',
-      '--tls-verify=false',
-      '--creds',
-      `${reg.user}:${reg.password}`,
-      `docker://${image}`
-    ])
-    return (JSON.parse(out) as { Tags?: string[] | null }).Tags ?? []
-  } catch (error) {
-    if (/name unknown|NAME_UNKNOWN|404/i.test(String(error))) return []
-    throw error
-  }
-}
 
 /** A context with no RUN step (FROM scratch): buildx builds it for any platform, no emulation. */
 function scratchContext(): string {
@@ -419,42 +426,47 @@ describe('modern engine: a local image of several platforms (containerd store)',
   const reg = testRegistries()[0]
   const client = clientDocker(reg)
 
-  // KNOWN FAILING (src): docker save of a multi-platform image of the containerd store lists only
-  // the engine's own platform in manifest.json (the others are only in the OCI index), and the
-  // action publishes that one image, exit 0, without a word about linux/arm64.
-  it.failing(
-    'KNOWN FAILING: source-image of an image built for linux/amd64 and linux/arm64 publishes an index of both',
-    () => {
-      const local = `multi-local:${nonce()}`
-      client([
-        'buildx',
-        'build',
-        '--platform',
-        'linux/amd64,linux/arm64',
-        '--load',
-        '--tag',
-        local,
-        scratchContext()
-      ])
-      const saved = savedImage(client, local)
-      expect(saved.nested.manifests.map(m => m.platform?.architecture)).toEqual(
-        expect.arrayContaining(['amd64', 'arm64'])
-      )
-      const imageName = `modern/multi-${nonce()}`
-      const image = `${reg.registry}/${OWNER}/${imageName}`
-      const runner = new Runner()
-      const step = runner.main({ ...inputsFor(reg, imageName), 'source-image': local, tags: 'v1' })
-      expectSuccess(step)
-      const { raw, json } = served(reg, `${image}:v1`)
-      expect(rawDigest(raw)).toBe(step.outputs.digest)
-      expect(json.mediaType).toBe(OCI_INDEX)
-      expect(
-        json.manifests.map(m => `${m.platform?.os}/${m.platform?.architecture}`).sort()
-      ).toEqual(['linux/amd64', 'linux/arm64'])
-      expect(runner.post().exitCode).toBe(0)
-    },
-    120_000
-  )
+  // docker save of an image of several platforms in the containerd store lists only the engine's
+  // own platform in manifest.json (Docker 26); the others are only in the OCI index.
+  it('source-image of an image built for linux/amd64 and linux/arm64 publishes an index of both, attestations left out', () => {
+    const local = `multi-local:${nonce()}`
+    client([
+      'buildx',
+      'build',
+      '--platform',
+      'linux/amd64,linux/arm64',
+      '--load',
+      '--tag',
+      local,
+      scratchContext()
+    ])
+    const saved = savedImage(client, local)
+    expect(saved.nested.manifests.map(m => m.platform?.architecture)).toEqual(
+      expect.arrayContaining(['amd64', 'arm64'])
+    )
+    const imageName = `modern/multi-${nonce()}`
+    const image = `${reg.registry}/${OWNER}/${imageName}`
+    const runner = new Runner()
+    const step = runner.main({ ...inputsFor(reg, imageName), 'source-image': local, tags: 'v1' })
+    expectSuccess(step)
+    const { raw, json } = served(reg, `${image}:v1`)
+    expect(rawDigest(raw)).toBe(step.outputs.digest)
+    expect(json.mediaType).toBe(OCI_INDEX)
+    expect(json.manifests.map(m => `${m.platform?.os}/${m.platform?.architecture}`).sort()).toEqual(
+      ['linux/amd64', 'linux/arm64']
+    )
+    // Each platform's image is the saved one: the same config and layer blobs.
+    for (const entry of json.manifests) {
+      const platformManifest = served(reg, `${image}@${entry.digest}`).json
+      const local = saved.images.find(m => m.config.digest === platformManifest.config.digest)
+      expect(local).toBeDefined()
+      expect(platformManifest.layers.map(l => l.digest)).toEqual(local!.layers.map(l => l.digest))
+    }
+    expect(JSON.parse(step.outputs.metadata).platform).toBe('linux/amd64,linux/arm64')
+    // A real client reads the arm64 image back by the digest output (no emulation needed to pull).
+    client(['pull', '--platform', 'linux/arm64', `${image}@${step.outputs.digest}`])
+    expect(runner.post().exitCode).toBe(0)
+  }, 120_000)
 })
 
 describe('modern engine: platforms, built and pushed by buildx', () => {

@@ -18,8 +18,8 @@ import {
   Runner,
   clientDocker,
   e2eEnv,
-  sh,
   skopeoInspect,
+  skopeoTags,
   testRegistries,
   type StepResult,
   type TestRegistry
@@ -54,24 +54,6 @@ async function listTags(reg: TestRegistry, repository: string): Promise<string[]
   if (response.status === 404) return []
   expect(response.status).toBe(200)
   return ((await response.json()) as { tags?: string[] | null }).tags ?? []
-}
-
-/** What skopeo (a real client) lists; an empty list when the repository has no tag. */
-function skopeoTags(reg: TestRegistry, image: string): string[] {
-  try {
-    const out = sh('skopeo', [
-      'list-tags',
-      '--tls-verify=false',
-      '--creds',
-      `${reg.user}:${reg.password}`,
-      `docker://${image}`
-    ])
-    return (JSON.parse(out) as { Tags?: string[] | null }).Tags ?? []
-  } catch (error) {
-    // distribution answers 404 NAME_UNKNOWN for the tag list of a repository that has no tag
-    if (/name unknown|NAME_UNKNOWN|404/i.test(String(error))) return []
-    throw error
-  }
 }
 
 /** A layer: a tar holding one file. */

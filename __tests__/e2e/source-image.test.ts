@@ -110,3 +110,90 @@ describe('source-image: publish an image that is already there', () => {
     expect(runner.post().exitCode).toBe(0)
   })
 })
+
+describe('a base image pulled from the same registry', () => {
+  it('is found among the local images, and its layers are mounted into the new repository, not uploaded', () => {
+    // The base: one 6 MB layer of random bytes (it does not compress), pushed to octo-org/base-*
+    // by a real client, so the engine records where it is (RepoDigests) as a pull would.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-base-'))
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
+    writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
+    const base = `${env.registry}/octo-org/base-${nonce()}:1`
+    client(['build', '--quiet', '--tag', base, dir])
+    client(['push', base])
+    const baseDigest = client(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', base])
+      .trim()
+      .split('@')[1]
+
+    const runner = new Runner()
+    runner.write('Dockerfile', `FROM ${base}\nCOPY app.txt /app.txt\n`)
+    runner.write('app.txt', `app ${nonce()}\n`)
+    const imageName = `on-base-${nonce()}`
+    const main = runner.main({
+      registry: env.registry,
+      token: env.password,
+      username: env.user,
+      'image-name': imageName,
+      tags: 'v1'
+    })
+    expect(main.exitCode).toBe(0)
+    expect(main.stdout).toContain(
+      `learnt from ${base.split('/').slice(1).join('/').split(':')[0]}:${baseDigest}`
+    )
+    expect(main.stdout).toMatch(/1 of 2 layer\(s\) already in /)
+    const uploaded = Number(/blob\(s\) uploaded \((\d+) bytes\)/.exec(main.stdout)?.[1])
+    expect(uploaded).toBeLessThan(1024 * 1024) // the app layer and the config, not the base
+    // The mounted layer is really there: a real client pulls the image by its digest.
+    const image = `${env.registry}/octo-org/${imageName}`
+    const manifest = JSON.parse(skopeoInspect(env, `${image}@${main.outputs.digest}`, true))
+    expect(manifest.layers).toHaveLength(2)
+    client(['image', 'rm', '--force', `${image}:v1`])
+    expect(client(['pull', `${image}@${main.outputs.digest}`])).toMatch(/Digest: sha256:/)
+    expect(runner.post().exitCode).toBe(0)
+  })
+})
+
+describe('a new version published under a new tag only, on a fresh runner', () => {
+  it('learns the base layers from the previous version in the tag list: not compressed, not uploaded', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-versions-'))
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
+    writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
+    const base = `local-base-${nonce()}:1`
+    client(['build', '--quiet', '--tag', base, dir])
+    const version = (n: number): string => {
+      const app = mkdtempSync(path.join(os.tmpdir(), 'e2e-version-'))
+      writeFileSync(path.join(app, 'Dockerfile'), `FROM ${base}\nCOPY app.txt /app.txt\n`)
+      writeFileSync(path.join(app, 'app.txt'), `version ${n} ${nonce()}\n`)
+      const tag = `local-app-${nonce()}:${n}`
+      client(['build', '--quiet', '--tag', tag, app])
+      return tag
+    }
+    const imageName = `versions-${nonce()}`
+    const publishVersion = (source: string, tag: string) => {
+      const runner = new Runner() // a fresh runner each time: no local layer cache
+      const main = runner.main({
+        registry: env.registry,
+        token: env.password,
+        username: env.user,
+        'image-name': imageName,
+        tags: tag,
+        'source-image': source
+      })
+      expect(main.exitCode).toBe(0)
+      expect(runner.post().exitCode).toBe(0)
+      return main
+    }
+    const first = publishVersion(version(1), '1.0.0')
+    expect(Number(/blob\(s\) uploaded \((\d+) bytes\)/.exec(first.stdout)?.[1])).toBeGreaterThan(
+      6 * 1024 * 1024
+    )
+    const second = publishVersion(version(2), '1.0.1')
+    expect(second.stdout).toContain(`learnt from octo-org/${imageName}:1.0.0`)
+    expect(second.stdout).toMatch(/1 of 2 layer\(s\) already in /)
+    expect(Number(/blob\(s\) uploaded \((\d+) bytes\)/.exec(second.stdout)?.[1])).toBeLessThan(
+      1024 * 1024
+    )
+    const image = `${env.registry}/octo-org/${imageName}`
+    expect(JSON.parse(skopeoInspect(env, `${image}:1.0.1`)).Digest).toBe(second.outputs.digest)
+  })
+})

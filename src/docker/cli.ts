@@ -202,6 +202,38 @@ export class Docker {
   }
 
   /**
+   * The local images pulled from `registry` (or pushed there): their repository@digest references
+   * and layer diff_ids, for finding the base image another one was built on. At most `limit`
+   * images are looked at. Never rejects: what cannot be listed is an empty list.
+   */
+  async imagesFrom(
+    registry: string,
+    limit = 200
+  ): Promise<{ repoDigests: string[]; diffIds: string[] }[]> {
+    try {
+      const listed = await this.run(['image', 'ls', '--quiet', '--no-trunc'], { silent: true })
+      const ids = [...new Set(listed.stdout.split('\n').map(l => l.trim()))].filter(Boolean)
+      if (!ids.length) return []
+      const format = '{{json .RepoDigests}}\t{{json .RootFS.Layers}}'
+      const inspected = await this.run(
+        ['image', 'inspect', '--format', format, ...ids.slice(0, limit)],
+        { silent: true }
+      )
+      return inspected.stdout.split('\n').flatMap(line => {
+        const [digests, layers] = line.split('\t')
+        if (!layers) return []
+        const repoDigests = ((JSON.parse(digests) as string[] | null) ?? []).filter(r =>
+          r.startsWith(`${registry}/`)
+        )
+        const diffIds = (JSON.parse(layers) as string[] | null) ?? []
+        return repoDigests.length && diffIds.length ? [{ repoDigests, diffIds }] : []
+      })
+    } catch {
+      return []
+    }
+  }
+
+  /**
    * Whether `docker build` can use the engine's built-in BuildKit (DOCKER_BUILDKIT=1): a Linux
    * engine of 18.09 or later, and a docker CLI of 18.09 to 22.x (from 23.0 on, the CLI runs
    * BuildKit only through the buildx plugin). Never rejects: `why` says what is missing.

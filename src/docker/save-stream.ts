@@ -7,11 +7,14 @@
  *     (gzip-parallel.ts) straight into one temporary file, hashed on the way; a compressed blob
  *     (containerd image store: gzip or zstd, named by its own digest) is used as it is: drained if
  *     the repository has it, else copied to a file.
- *   - Older engines (`<id>/layer.tar`, named by no digest): each layer is hashed while it is copied
- *     to a raw file; a known one is then deleted, a new one compressed from that file in the
- *     background while the save goes on.
+ *   - Older engines (`<id>/layer.tar`, named by no digest): the directory's `json`, read first,
+ *     tells which layer it is (legacy-layers.ts), so a layer is drained or compressed as above.
+ *     Only a layer it does not tell is hashed while it is copied to a raw file; if known, the
+ *     file is then deleted, else compressed from there in the background while the save goes on.
  *
- * manifest.json (written by every engine, last) then gives the config and the layer order. Each
+ * manifest.json (written by every engine, last) then gives the config and the layer order; for an
+ * image of several platforms (containerd image store), index.json and the indexes it names give
+ * one image per platform, attestation manifests skipped. Each
  * finished new layer is handed to `onLayer` at once, so its upload starts while the save goes on.
  * A full disk fails with the folder and the space it needs.
  */
@@ -21,9 +24,17 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { extract } from 'tar-stream'
-import { LAYER_MEDIA_TYPES } from '../oci/media-types.js'
+import {
+  isAttestation,
+  parseJson,
+  type ImageConfigJson,
+  type ManifestJson
+} from '../oci/descriptor.js'
+import { IMAGE_MANIFEST_TYPES, INDEX_TYPES, LAYER_MEDIA_TYPES } from '../oci/media-types.js'
+import { platformString, type Platform } from '../oci/platform.js'
 import { UserError } from '../util/errors.js'
 import { gzipParallel } from '../util/gzip-parallel.js'
+import { chainIds, legacyLayerIndex } from './legacy-layers.js'
 
 /** A layer blob: in the repository already (no file), or in a temporary file to upload. */
 export interface Layer {
@@ -42,9 +53,18 @@ export interface KnownLayers {
   hasBlob(digest: string): Promise<boolean>
 }
 
-export interface StreamedImage {
+/** One image of the save: its config's bytes, its layers in order, its platform. */
+export interface SavedImage {
   config: Buffer
   layers: Layer[]
+  platform: Platform
+}
+
+export interface StreamedImage {
+  /** One image, or one per platform for an image of several (containerd image store). */
+  images: SavedImage[]
+  /** Platforms the saved image lists but whose content the engine does not hold. */
+  missingPlatforms: string[]
   /** Bytes compressed or copied to files, and layers drained because the registry has them. */
   compressedLayers: number
   skippedLayers: number
@@ -148,6 +168,9 @@ export async function streamSavedImage(options: {
   const concurrency =
     options.concurrency ?? Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
   const diffIds = new Set(options.diffIds)
+  const chain = chainIds(options.diffIds)
+  /** Engines before 25: `<id>/` → the diff_id its layer.tar holds, told from `<id>/json`. */
+  const legacy = new Map<string, string>()
   const byPath = new Map<string, Layer>()
   const small = new Map<string, Buffer>()
   const links = new Map<string, string>()
@@ -222,16 +245,19 @@ export async function streamSavedImage(options: {
       }
       const blob = /^blobs\/(sha256)\/([0-9a-f]{64})$/.exec(name)
       const digest = blob ? `${blob[1]}:${blob[2]}` : undefined
-      if (digest && diffIds.has(digest)) {
-        // An uncompressed layer named by its diff_id (engine 25+, classic store).
-        const have = known.byDiffId(digest)
+      const legacyLayer = /^([0-9a-f]{64})\/layer\.tar$/.exec(name)
+      const told = digest ?? (legacyLayer ? legacy.get(legacyLayer[1]) : undefined)
+      if (told && diffIds.has(told)) {
+        // An uncompressed layer named by its diff_id (engine 25+, classic store), or whose
+        // diff_id its directory's json told (engines before 25).
+        const have = known.byDiffId(told)
         if (have) {
           await drain(stream)
           skippedLayers++
           byPath.set(name, have)
         } else {
           rawBytesToCompress += size
-          byPath.set(name, await compress(stream, digest))
+          byPath.set(name, await compress(stream, told))
         }
         continue
       }
@@ -239,6 +265,11 @@ export async function streamSavedImage(options: {
         const chunks: Buffer[] = []
         for await (const chunk of stream) chunks.push(chunk)
         small.set(name, Buffer.concat(chunks))
+        const v1 = /^([0-9a-f]{64})\/json$/.exec(name)
+        if (v1) {
+          const index = legacyLayerIndex(v1[1], small.get(name)!.toString('utf8'), chain)
+          if (index !== undefined) legacy.set(v1[1], options.diffIds[index])
+        }
         continue
       }
       const { head, rest } = await peek(stream)
@@ -301,46 +332,118 @@ export async function streamSavedImage(options: {
     for (let i = 0; i < 10 && links.has(name); i++) name = links.get(name)!
     return name
   }
-  const manifestJson = small.get('manifest.json')
-  if (!manifestJson) throw new Error('docker save wrote no manifest.json')
-  const entries = JSON.parse(manifestJson.toString('utf8')) as {
-    Config: string
-    Layers: string[]
-  }[]
-  if (entries.length !== 1) {
-    throw new Error(`docker save wrote ${entries.length} images in manifest.json, expected 1`)
-  }
-  const config = small.get(resolve(entries[0].Config))
-  if (!config) throw new Error(`docker save wrote no config ${entries[0].Config}`)
-  const configDiffIds =
-    (JSON.parse(config.toString('utf8')) as { rootfs?: { diff_ids?: string[] } }).rootfs
-      ?.diff_ids ?? []
-  const layers: Layer[] = []
-  for (const [i, layerPath] of entries[0].Layers.entries()) {
-    const name = resolve(layerPath)
-    let layer = byPath.get(name)
-    if (!layer) {
-      // A small layer (an empty one is 1024 zero bytes), kept in memory.
-      const bytes = small.get(name)
-      if (!bytes) throw new Error(`docker save wrote no layer ${layerPath}`)
-      const kind = compression(bytes)
-      if (kind) {
-        const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
-        layer = (await known.hasBlob(digest))
-          ? { digest, size: bytes.length, mediaType: LAYER_MEDIA_TYPES[kind] }
-          : await copy(bytes, emptyIterator(), kind)
-      } else {
-        const diffId = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
-        layer = known.byDiffId(diffId) ?? (await compress(Readable.from([bytes])))
+
+  /** The image whose config and layers are at these paths of the save. */
+  const imageAt = async (
+    configPath: string,
+    layerPaths: string[],
+    listed?: Partial<Platform>
+  ): Promise<SavedImage> => {
+    const config = small.get(resolve(configPath))
+    if (!config) throw new Error(`docker save wrote no config ${configPath}`)
+    const parsed = JSON.parse(config.toString('utf8')) as ImageConfigJson
+    const configDiffIds = parsed.rootfs?.diff_ids ?? []
+    const layers: Layer[] = []
+    for (const [i, layerPath] of layerPaths.entries()) {
+      const name = resolve(layerPath)
+      let layer = byPath.get(name)
+      if (!layer) {
+        // A small layer (an empty one is 1024 zero bytes), kept in memory.
+        const bytes = small.get(name)
+        if (!bytes) throw new Error(`docker save wrote no layer ${layerPath}`)
+        const kind = compression(bytes)
+        if (kind) {
+          const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
+          layer = (await known.hasBlob(digest))
+            ? { digest, size: bytes.length, mediaType: LAYER_MEDIA_TYPES[kind] }
+            : await copy(bytes, emptyIterator(), kind)
+        } else {
+          const diffId = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
+          layer = known.byDiffId(diffId) ?? (await compress(Readable.from([bytes])))
+        }
+        byPath.set(name, layer)
       }
-      byPath.set(name, layer)
+      if (layer.diffId && configDiffIds[i] && layer.diffId !== configDiffIds[i]) {
+        throw new Error(
+          `layer ${i + 1} from docker save (${layerPath}) hashes to ${layer.diffId}, but the image config names ${configDiffIds[i]}`
+        )
+      }
+      layers.push(layer)
     }
-    if (layer.diffId && configDiffIds[i] && layer.diffId !== configDiffIds[i]) {
-      throw new Error(
-        `layer ${i + 1} from docker save (${layerPath}) hashes to ${layer.diffId}, but the image config names ${configDiffIds[i]}`
-      )
-    }
-    layers.push(layer)
+    const platform = parsed.architecture
+      ? { os: parsed.os ?? '', architecture: parsed.architecture, variant: parsed.variant }
+      : { os: listed?.os ?? '', architecture: listed?.architecture ?? '', variant: listed?.variant }
+    if (!platform.variant) delete platform.variant
+    return { config, layers, platform }
   }
-  return { config, layers, compressedLayers, skippedLayers }
+
+  // An image of several platforms (containerd image store): index.json names its index, and
+  // manifest.json lists only the engine's own platform (Docker 26) or each of them (later ones).
+  const present = (p: string): boolean => small.has(resolve(p)) || byPath.has(resolve(p))
+  const read = (p: string): Buffer | undefined => small.get(resolve(p))
+  const indexed = imagesInIndex(read, present)
+  const images: SavedImage[] = []
+  if (indexed.complete.length > 1) {
+    for (const i of indexed.complete) images.push(await imageAt(i.config, i.layers, i.platform))
+  } else {
+    const manifestJson = small.get('manifest.json')
+    if (!manifestJson) throw new Error('docker save wrote no manifest.json')
+    const entries = JSON.parse(manifestJson.toString('utf8')) as {
+      Config: string
+      Layers: string[]
+    }[]
+    if (entries.length !== 1) {
+      throw new Error(`docker save wrote ${entries.length} images in manifest.json, expected 1`)
+    }
+    images.push(await imageAt(entries[0].Config, entries[0].Layers))
+  }
+  const missingPlatforms = indexed.incomplete.filter(
+    p => !images.some(i => platformString(i.platform) === p)
+  )
+  return { images, missingPlatforms, compressedLayers, skippedLayers }
+}
+
+/** `blobs/ALG/HEX` of a digest in the OCI layout. */
+function blobPath(digest: string): string {
+  return `blobs/${digest.replace(':', '/')}`
+}
+
+/**
+ * The platform images that index.json lists (following nested indexes), attestation manifests
+ * skipped: those whose manifest, config and layers are all in the save, and the platforms of
+ * those that are not (an image pulled for one platform lists the others without their content).
+ */
+export function imagesInIndex(
+  read: (path: string) => Buffer | undefined,
+  present: (path: string) => boolean
+): {
+  complete: { config: string; layers: string[]; platform?: Partial<Platform> }[]
+  incomplete: string[]
+} {
+  const complete: { config: string; layers: string[]; platform?: Partial<Platform> }[] = []
+  const incomplete: string[] = []
+  const top = read('index.json')
+  if (!top) return { complete, incomplete }
+  const seen = new Set<string>()
+  const walk = (index: ManifestJson, depth: number): void => {
+    for (const d of index.manifests ?? []) {
+      if (seen.has(d.digest) || isAttestation(d)) continue
+      seen.add(d.digest)
+      const bytes = read(blobPath(d.digest))
+      if (INDEX_TYPES.includes(d.mediaType)) {
+        if (bytes && depth < 4) walk(parseJson<ManifestJson>(bytes), depth + 1)
+        continue
+      }
+      if (!IMAGE_MANIFEST_TYPES.includes(d.mediaType)) continue
+      const manifest = bytes && parseJson<ManifestJson>(bytes)
+      const layers = (manifest?.layers ?? []).map(l => blobPath(l.digest))
+      if (manifest?.config && present(blobPath(manifest.config.digest)) && layers.every(present)) {
+        complete.push({ config: blobPath(manifest.config.digest), layers, platform: d.platform })
+      } else {
+        incomplete.push(platformString(d.platform))
+      }
+    }
+  }
+  walk(parseJson<ManifestJson>(top), 0)
+  return { complete, incomplete }
 }

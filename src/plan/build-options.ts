@@ -219,15 +219,23 @@ export function splitAnnotation(entry: string): {
   return { key: left, value }
 }
 
-/** The annotations a manifest pushed by the action carries (no prefix, or manifest:). */
-export function manifestAnnotations(entries: string[]): Record<string, string> {
+/**
+ * The annotations the action puts on a manifest it pushes (no prefix, or manifest:), or on an
+ * index it makes of a local image of several platforms (no prefix, or index:, as buildx does).
+ */
+function annotationsOn(target: 'manifest' | 'index', entries: string[]): Record<string, string> {
   const out: Record<string, string> = {}
   for (const entry of entries) {
     const { type, platform, key, value } = splitAnnotation(entry)
-    if ((type === undefined || type === 'manifest') && platform === undefined) out[key] = value
+    if ((type === undefined || type === target) && platform === undefined) out[key] = value
   }
   return out
 }
+
+export const manifestAnnotations = (entries: string[]): Record<string, string> =>
+  annotationsOn('manifest', entries)
+export const indexAnnotations = (entries: string[]): Record<string, string> =>
+  annotationsOn('index', entries)
 
 /**
  * buildx --annotation values for a build of platforms: an entry without a TYPE goes on every

@@ -14,6 +14,8 @@ import type { KnownLayers, Layer } from '../docker/save-stream.js'
 import { MEDIA_TYPES } from '../oci/media-types.js'
 import type { RegistryClient } from '../registry/client.js'
 import { errorMessage } from '../util/errors.js'
+import semverParse from 'semver/functions/parse.js'
+import type { SemVer } from 'semver'
 
 interface Descriptor {
   mediaType: string
@@ -47,10 +49,12 @@ export interface Knowledge extends KnownLayers {
 
 const CACHE_LIMIT = 4000
 
-/** The local cache's file: under the runner's tool cache, kept between jobs on self-hosted runners. */
-export function cacheFile(): string | undefined {
-  const root = process.env.RUNNER_TOOL_CACHE
-  return root ? path.join(root, 'publish-container', 'layers.json') : undefined
+/**
+ * The local cache's file: under the runner's tool cache (RUNNER_TOOL_CACHE), kept between jobs on
+ * self-hosted runners. None without one.
+ */
+export function cacheFile(toolCache: string | undefined): string | undefined {
+  return toolCache ? path.join(toolCache, 'publish-container', 'layers.json') : undefined
 }
 
 type CacheData = Record<string, Record<string, Candidate & { at: number }>>
@@ -65,8 +69,12 @@ function readCache(file: string | undefined): CacheData {
 }
 
 /** Remembers where this push put each layer (best effort: a cache that cannot be written is skipped). */
-export function rememberLayers(registry: string, repository: string, layers: Layer[]): void {
-  const file = cacheFile()
+export function rememberLayers(
+  file: string | undefined,
+  registry: string,
+  repository: string,
+  layers: Layer[]
+): void {
   if (!file) return
   try {
     const data = readCache(file)
@@ -155,6 +163,22 @@ async function readImage(
   }
 }
 
+/**
+ * The tags of the repository most likely to name the previous version of an image being pushed
+ * under `pushing`: latest, then the highest semver versions (v-prefix allowed), else the last
+ * listed; at most `most`.
+ */
+export function previousTags(tags: string[], pushing: string[], most = 2): string[] {
+  const others = tags.filter(t => !pushing.includes(t))
+  const versions = others
+    .map(t => ({ t, v: semverParse(t.replace(/^v(?=\d)/, ''), { loose: false }) }))
+    .filter((e): e is { t: string; v: SemVer } => e.v !== null)
+    .sort((a, b) => b.v.compare(a.v))
+    .map(e => e.t)
+  const ordered = [...others.filter(t => t === 'latest'), ...versions, ...others.slice().reverse()]
+  return [...new Set(ordered)].slice(0, most)
+}
+
 export async function learnKnownLayers(
   client: RegistryClient,
   options: {
@@ -166,6 +190,8 @@ export async function learnKnownLayers(
     platform: Platform
     /** repository@digest references on the same registry that the image came from. */
     origins: { repository: string; reference: string }[]
+    /** The local cache's file (cacheFile), if the runner has a tool cache. */
+    cacheFile?: string
   }
 ): Promise<Knowledge> {
   const { repository } = options
@@ -181,28 +207,41 @@ export async function learnKnownLayers(
       candidates.set(layer.diffId, list)
     }
   }
-  const reads = [...options.tags.map(tag => ({ repository, reference: tag })), ...options.origins]
-  await Promise.all(
-    reads.map(async ({ repository: repo, reference }) => {
-      try {
-        const image = await readImage(client, repo, reference, options.platform)
-        if (!image) return
-        sources.push(`${repo}:${reference}`)
-        image.layers.forEach(l => add(l, repo))
-        if (
-          repo === repository &&
-          image.configDigest === options.imageId &&
-          image.mediaType === MEDIA_TYPES.ociManifest &&
-          !sameImage
-        ) {
-          sameImage = { digest: image.digest, config: image.config, layers: image.layers }
-        }
-      } catch (error) {
-        core.debug(`could not read ${repo}:${reference}: ${errorMessage(error)}`)
+  const read = async ({
+    repository: repo,
+    reference
+  }: {
+    repository: string
+    reference: string
+  }) => {
+    try {
+      const image = await readImage(client, repo, reference, options.platform)
+      if (!image) return
+      sources.push(`${repo}:${reference}`)
+      image.layers.forEach(l => add(l, repo))
+      if (
+        repo === repository &&
+        image.configDigest === options.imageId &&
+        image.mediaType === MEDIA_TYPES.ociManifest &&
+        !sameImage
+      ) {
+        sameImage = { digest: image.digest, config: image.config, layers: image.layers }
       }
-    })
+    } catch (error) {
+      core.debug(`could not read ${repo}:${reference}: ${errorMessage(error)}`)
+    }
+  }
+  await Promise.all(
+    [...options.tags.map(tag => ({ repository, reference: tag })), ...options.origins].map(read)
   )
-  const cached = readCache(cacheFile())[client.registry] ?? {}
+  if (!sources.some(source => source.startsWith(`${repository}:`))) {
+    // None of the tags being pushed is there yet (a new version under a new tag only): the
+    // previous version, under another tag of the repository, most likely holds the base layers.
+    const tags = await client.listTags(repository).catch(() => [] as string[])
+    const previous = previousTags(tags, options.tags)
+    await Promise.all(previous.map(tag => read({ repository, reference: tag })))
+  }
+  const cached = readCache(options.cacheFile)[client.registry] ?? {}
   for (const diffId of wanted) {
     const c = cached[diffId]
     if (c) add(c, c.repository)

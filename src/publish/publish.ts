@@ -10,10 +10,11 @@
  * (merge-digests pushes an index without any image: merge.ts.)
  */
 import * as core from '@actions/core'
-import { manifestAnnotations } from '../plan/build-options.js'
+import { indexAnnotations, manifestAnnotations } from '../plan/build-options.js'
 import type { Produced } from '../produce/produce.js'
 import type { Session } from '../session/session.js'
 import { checkBuildxPush } from './buildx-push.js'
+import { cacheFile } from './known-layers.js'
 import { describeLocalImage, type Published } from './describe.js'
 import { pushByDigest, pushTags } from './push.js'
 
@@ -38,6 +39,8 @@ export async function publish(
     temp: run.temp,
     warmUp,
     annotations,
+    indexAnnotations: indexAnnotations(inputs.build.annotations),
+    layerCache: cacheFile(run.env.RUNNER_TOOL_CACHE),
     mediaTypes: plan.mediaTypes.family
   }
   return inputs.pushByDigest

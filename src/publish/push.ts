@@ -10,17 +10,19 @@ import type { Docker } from '../docker/cli.js'
 import { streamSavedImage } from '../docker/save-stream.js'
 import { checkImageForRegistry } from '../github/registry-rules.js'
 import { sha256 } from '../oci/digest.js'
-import { parseJson, type ImageConfigJson } from '../oci/descriptor.js'
-import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
-import { platformString } from '../oci/platform.js'
+import { FAMILY_TYPES, layerTypeIn, type MediaTypeFamily } from '../oci/media-types.js'
+import { duplicatePlatforms, assembleIndex } from '../oci/index.js'
+import { platformString, type Platform, parsePlatform } from '../oci/platform.js'
 import type { ImageNames } from '../plan/names.js'
 import type { FileBlob, RegistryClient } from '../registry/client.js'
 import { phase } from '../report/phase.js'
 import { STATE } from '../state.js'
 import { describeOrWarn, type Published } from './describe.js'
 import { learnKnownLayers, rememberLayers } from './known-layers.js'
+import { baseImages, origins } from './origins.js'
 import { tagTheRest, type PublishedManifest } from './tags.js'
-import { putImageManifest, workFolder, type ImageBlobs } from './upload.js'
+import { UserError } from '../util/errors.js'
+import { putImageManifest, putManifestBytes, workFolder, type ImageBlobs } from './upload.js'
 
 /** What the push needs from the session: the engine, the client, a temp folder, the warm-up. */
 export interface PushEnvironment {
@@ -33,6 +35,10 @@ export interface PushEnvironment {
   annotations?: Record<string, string>
   /** The media types of the manifest (media-types input); OCI when not given. */
   mediaTypes?: MediaTypeFamily
+  /** The local diff_id → blob cache's file (known-layers.ts), kept on self-hosted runners. */
+  layerCache?: string
+  /** Annotations of the index, when the local image has several platforms. */
+  indexAnnotations?: Record<string, string>
 }
 
 /** The image uploaded under the first tag; every further tag is one manifest PUT. */
@@ -95,12 +101,24 @@ export async function pushByDigest(
  * each uploaded as soon as it is ready, while the save goes on (docker/save-stream.ts).
  */
 async function uploadSavedImage(
-  { docker, registry, temp, warmUp, annotations, mediaTypes = 'oci' }: PushEnvironment,
+  {
+    docker,
+    registry,
+    temp,
+    warmUp,
+    annotations,
+    indexAnnotations,
+    layerCache,
+    mediaTypes = 'oci'
+  }: PushEnvironment,
   names: ImageNames,
   imageId: string,
   tag?: string
 ): Promise<{ manifest: PublishedManifest; image: ImageBlobs; platform: string }> {
-  const local = await docker.inspectForPush(imageId)
+  const [local, pulled] = await Promise.all([
+    docker.inspectForPush(imageId),
+    docker.imagesFrom(names.registry)
+  ])
   const platform = { os: local.os, architecture: local.architecture, variant: local.variant }
   // What the registry would refuse fails here, before any byte is sent.
   checkImageForRegistry(names, { os: local.os, layers: [] })
@@ -111,7 +129,8 @@ async function uploadSavedImage(
     imageId: local.id,
     diffIds: local.diffIds,
     platform,
-    origins: origins(names, local.repoDigests)
+    origins: origins(names, [...local.repoDigests, ...baseImages(local.diffIds, pulled)]),
+    cacheFile: layerCache
   })
   core.info(
     `${knowledge.known} of ${local.diffIds.length} layer(s) already in ${names.image}` +
@@ -143,6 +162,7 @@ async function uploadSavedImage(
       known: knowledge,
       onLayer: layer => {
         checkImageForRegistry(names, { os: local.os, layers: [layer] })
+        layerTypeIn(mediaTypes, layer.mediaType) // a zstd layer with media-types docker: refused now
         const job = upload(async () => {
           const how = await registry.uploadBlob(names.path, layer as FileBlob)
           if (how !== 'exists') uploaded++
@@ -156,24 +176,68 @@ async function uploadSavedImage(
       throw error
     })
     await Promise.all(uploads)
-    const warnings = checkImageForRegistry(names, { os: local.os, layers: streamed.layers })
+    const layers = streamed.images.flatMap(i => i.layers)
+    const warnings = checkImageForRegistry(names, { os: local.os, layers })
     warnings.forEach(w => core.warning(w))
-    if ((await registry.uploadBlob(names.path, streamed.config)) !== 'exists') uploaded++
-    const { digest, manifest } = await registry.retrying('the manifest PUT', () =>
-      putImageManifest(registry, names.path, streamed, tag, annotations, mediaTypes)
-    )
-    rememberLayers(registry.registry, names.path, streamed.layers)
+    if (streamed.missingPlatforms.length) {
+      core.warning(
+        `${imageId.slice(0, 19)}… also lists ${streamed.missingPlatforms.join(', ')}, whose content ` +
+          'this engine does not hold (pulled or loaded for one platform): only ' +
+          `${streamed.images.map(i => platformString(i.platform)).join(', ')} is published.`
+      )
+    }
+    const family = mediaTypes
+    const manifests: (PublishedManifest & { platform: Platform })[] = []
+    const several = streamed.images.length > 1
+    if (several)
+      refuseIndexOnLegacy(
+        names,
+        streamed.images.map(i => platformString(i.platform))
+      )
+    for (const image of streamed.images) {
+      if ((await registry.uploadBlob(names.path, image.config)) !== 'exists') uploaded++
+      const { digest, manifest } = await registry.retrying('the manifest PUT', () =>
+        putImageManifest(
+          registry,
+          names.path,
+          image,
+          several ? undefined : tag,
+          annotations,
+          family
+        )
+      )
+      const mediaType = FAMILY_TYPES[family].manifest
+      manifests.push({ digest, mediaType, bytes: manifest, platform: image.platform })
+    }
+    rememberLayers(layerCache, registry.registry, names.path, layers)
     core.info(
-      `${streamed.layers.length} layer(s): ${streamed.skippedLayers} already in the registry ` +
+      `${layers.length} layer(s): ${streamed.skippedLayers} already in the registry ` +
         `(not compressed), ${streamed.compressedLayers} compressed; ${uploaded} blob(s) uploaded ` +
         `(${registry.uploadedBytes} bytes)` +
         (tag ? '' : '; no tag pushed')
     )
-    const config = parseJson<ImageConfigJson>(streamed.config)
+    const platforms = streamed.images.map(i => platformString(i.platform))
+    if (!several)
+      return { manifest: manifests[0], image: streamed.images[0], platform: platforms[0] }
+    // Several platforms: their manifests by digest, then one index listing them.
+    const index = assembleIndex(
+      manifests.map(m => ({
+        mediaType: m.mediaType,
+        digest: m.digest,
+        size: m.bytes.length,
+        platform: m.platform
+      })),
+      indexAnnotations,
+      family
+    )
+    const put = await registry.retrying('the index PUT', () =>
+      putManifestBytes(registry, names.path, index.bytes, index.mediaType, tag)
+    )
+    core.info(`An index of ${platforms.join(', ')}: ${put.digest}`)
     return {
-      manifest: { digest, mediaType: FAMILY_TYPES[mediaTypes].manifest, bytes: manifest },
-      image: streamed,
-      platform: platformString(config)
+      manifest: { digest: put.digest, mediaType: index.mediaType, bytes: index.bytes },
+      image: { config: streamed.images[0].config, layers },
+      platform: platforms.join(',')
     }
   } finally {
     await Promise.allSettled(uploads)
@@ -181,16 +245,33 @@ async function uploadSavedImage(
   }
 }
 
-/** repository@digest references on this registry that the image was pulled by (not this one). */
-function origins(
-  names: ImageNames,
-  repoDigests: string[]
-): { repository: string; reference: string }[] {
-  return repoDigests.flatMap(ref => {
-    const m = /^([^/]+)\/(.+)@(sha256:[0-9a-f]{64})$/.exec(ref)
-    if (!m || m[1] !== names.registry || m[2] === names.path) return []
-    return [{ repository: m[2], reference: m[3] }]
-  })
+/**
+ * A local image of several platforms becomes an index: refused where none can be stored (the
+ * legacy Docker registry), or when two of its images claim one platform.
+ */
+function refuseIndexOnLegacy(names: ImageNames, platforms: string[]): void {
+  if (names.registryType === 'docker') {
+    throw new UserError(
+      `the source image holds ${platforms.length} platforms (${platforms.join(', ')}), and ` +
+        `${names.registry} (registry-type docker) accepts no image index: load one platform into ` +
+        'the engine (docker buildx build --platform linux/amd64 --load), or publish to the ' +
+        'Container registry. No tag was pushed.'
+    )
+  }
+  const twice = duplicatePlatforms(
+    platforms.map((p, i) => ({
+      mediaType: '',
+      digest: String(i),
+      size: 0,
+      platform: parsePlatform(p)
+    }))
+  )
+  if (twice.length) {
+    throw new UserError(
+      `the source image lists ${twice.map(([key]) => key).join(', ')} more than once: an index ` +
+        'lists one image per platform. No tag was pushed.'
+    )
+  }
 }
 
 /** Runs at most `n` of the functions given to it at a time. */

@@ -57,17 +57,30 @@ export async function putImageManifest(
 ): Promise<{ digest: string; manifest: Buffer }> {
   // The config's own hash: with the containerd image store the image ID is not the config's.
   const manifest = imageManifest(image, sha256(image.config), annotations, family)
-  const digest = sha256(manifest)
-  const mediaType = FAMILY_TYPES[family].manifest
+  return putManifestBytes(client, repository, manifest, FAMILY_TYPES[family].manifest, tag)
+}
+
+/**
+ * PUTs a manifest or index (`bytes`) by its digest or under `tag`; the registry must store it
+ * under the sha256 of the bytes sent.
+ */
+export async function putManifestBytes(
+  client: RegistryClient,
+  repository: string,
+  bytes: Buffer,
+  mediaType: string,
+  tag?: string
+): Promise<{ digest: string; manifest: Buffer }> {
+  const digest = sha256(bytes)
   const stored =
-    (await client.putManifest(repository, tag ?? digest, manifest, mediaType)) ??
+    (await client.putManifest(repository, tag ?? digest, bytes, mediaType)) ??
     (await client.headManifest(repository, tag ?? digest))?.digest
   if (stored !== digest) {
     throw new Error(
       `${client.registry} did not store the manifest ${digest} in ${repository} (it answers ${stored ?? 'nothing'})`
     )
   }
-  return { digest, manifest }
+  return { digest, manifest: bytes }
 }
 
 export const WORK_FOLDER_PREFIX = 'publish-container-save-'

@@ -486,6 +486,24 @@ export class RegistryClient {
   }
 
   /**
+   * The repository's tags (GET /v2/NAME/tags/list, one page of up to `most`); none when the
+   * repository does not exist yet.
+   */
+  async listTags(repository: string, most = 1000): Promise<string[]> {
+    const path = `/v2/${repository}/tags/list?n=${most}`
+    const response = await this.request('GET', path, [repositoryScope(repository, ['pull'])])
+    if (response.status === 404) {
+      await response.body?.cancel()
+      return []
+    }
+    if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
+    const body = (await response.json()) as { tags?: unknown }
+    return Array.isArray(body.tags)
+      ? body.tags.filter((t): t is string => typeof t === 'string')
+      : []
+  }
+
+  /**
    * GET a manifest by tag or digest. The digest is the sha256 of the bytes served (what
    * `docker pull NAME@DIGEST` fetches); a `Docker-Content-Digest` header that disagrees is an error,
    * and so is a by-digest answer whose bytes do not hash to that digest.

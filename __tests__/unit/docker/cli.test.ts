@@ -317,3 +317,28 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
     )
   })
 })
+
+describe('local images pulled from a registry', () => {
+  const d = (n: number): string => `sha256:${String(n).repeat(64).slice(0, 64)}`
+  it('lists their references on that registry and their layers, in one inspect', async () => {
+    const { calls, fn } = recorder(args =>
+      args[1] === 'ls'
+        ? { exitCode: 0, stdout: 'sha256:aaa\nsha256:bbb\nsha256:aaa\nsha256:ccc\n' }
+        : {
+            exitCode: 0,
+            stdout:
+              `["ghcr.io/o/base@${d(9)}","docker.io/library/x@${d(8)}"]\t["${d(1)}","${d(2)}"]\n` +
+              `["docker.io/library/y@${d(7)}"]\t["${d(1)}"]\n` +
+              `null\t["${d(3)}"]\n`
+          }
+    )
+    const images = await new Docker('/c', fn).imagesFrom('ghcr.io')
+    expect(images).toEqual([{ repoDigests: [`ghcr.io/o/base@${d(9)}`], diffIds: [d(1), d(2)] }])
+    expect(calls[1].args.slice(0, 2)).toEqual(['image', 'inspect'])
+    expect(calls[1].args.slice(-3)).toEqual(['sha256:aaa', 'sha256:bbb', 'sha256:ccc'])
+  })
+  it('never fails the push: an engine that cannot list gives nothing', async () => {
+    const { fn } = recorder(() => ({ exitCode: 1, stderr: 'Error: permission denied' }))
+    expect(await new Docker('/c', fn).imagesFrom('ghcr.io')).toEqual([])
+  })
+})

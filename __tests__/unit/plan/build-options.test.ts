@@ -15,6 +15,7 @@ import {
 } from '../../../src/docker/build-args.js'
 import {
   buildxAnnotations,
+  indexAnnotations,
   manifestAnnotations,
   parseAnnotations,
   parseBuildContexts,
@@ -269,6 +270,11 @@ describe('annotations', () => {
       'org.opencontainers.image.description': 'A, b',
       z: '3'
     })
+  })
+  it('an index the action makes of a local multi-platform image gets the unprefixed and index: ones', () => {
+    const entries = parseAnnotations('a=1\nindex:b=2\nmanifest:c=3\nindex[linux/arm64]:d=4')
+    expect(indexAnnotations(entries)).toEqual({ a: '1', b: '2' })
+    expect(manifestAnnotations(entries)).toEqual({ a: '1', c: '3' })
   })
   it.each(['=x', 'nokey', 'bogus:k=v', 'a b=c'])('refuses %s', v => {
     expect(() => parseAnnotations(v)).toThrow(/is not KEY=VALUE/)

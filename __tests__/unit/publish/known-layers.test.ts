@@ -1,0 +1,193 @@
+import { describe, expect, it } from '@jest/globals'
+import { createHash } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {
+  cacheFile,
+  learnKnownLayers,
+  previousTags,
+  rememberLayers
+} from '../../../src/publish/known-layers.js'
+import type { RegistryClient } from '../../../src/registry/client.js'
+
+const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
+const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip'
+const platform = { os: 'linux', architecture: 'amd64' }
+
+/** A registry of one repository's manifests and blobs, recording what was asked. */
+function fakeRegistry(content: {
+  manifests?: Record<string, Buffer>
+  blobs?: Record<string, Buffer>
+  mountable?: Set<string>
+}) {
+  const blobs = new Map(Object.entries(content.blobs ?? {}))
+  const manifests = new Map(Object.entries(content.manifests ?? {}))
+  const asked: string[] = []
+  const client = {
+    registry: 'registry.test',
+    listTags: async () => {
+      asked.push('tags/list')
+      return [...manifests.keys()].filter(k => !k.startsWith('sha256:'))
+    },
+    headManifest: async (_repo: string, ref: string) => {
+      asked.push(`HEAD manifest ${ref}`)
+      const m = manifests.get(ref)
+      return m ? { digest: sha(m.toString()), mediaType: 'x', size: m.length } : undefined
+    },
+    getManifest: async (_repo: string, ref: string) => {
+      const bytes = manifests.get(ref)!
+      return {
+        digest: sha(bytes.toString()),
+        mediaType: JSON.parse(bytes.toString()).mediaType,
+        bytes
+      }
+    },
+    getBlob: async (_repo: string, digest: string) => blobs.get(digest)!,
+    headBlob: async (repo: string, digest: string) => {
+      asked.push(`HEAD ${repo} ${digest.slice(7, 15)}`)
+      return blobs.has(digest) ? blobs.get(digest)!.length : undefined
+    },
+    mountBlob: async (_repo: string, digest: string, from: string) => {
+      asked.push(`mount ${digest.slice(7, 15)} from ${from}`)
+      if (!content.mountable?.has(digest)) return false
+      blobs.set(digest, Buffer.from('mounted'))
+      return true
+    }
+  }
+  return { client: client as unknown as RegistryClient, asked }
+}
+
+function image(diffIds: string[], layerDigests: string[]) {
+  const config = Buffer.from(
+    JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: diffIds } })
+  )
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha(config.toString()),
+        size: config.length
+      },
+      layers: layerDigests.map(d => ({ mediaType: GZIP, digest: d, size: 10 }))
+    })
+  )
+  return { config, manifest, configDigest: sha(config.toString()) }
+}
+
+const options = (diffIds: string[], extra: object = {}) => ({
+  repository: 'o/app',
+  tags: ['v1'],
+  imageId: 'sha256:local',
+  diffIds,
+  platform,
+  origins: [],
+  ...extra
+})
+
+describe('what the repository holds, learnt before compressing', () => {
+  it('a layer under the tag is known only once the registry confirms its blob (HEAD)', async () => {
+    const [d1, d2] = [sha('layer1'), sha('layer2')]
+    const [b1, b2] = [sha('blob1'), sha('blob2')]
+    const old = image([d1, d2], [b1, b2])
+    // The registry lost blob2 (garbage-collected, or a restart dropped it): not skipped.
+    const { client } = fakeRegistry({
+      manifests: { v1: old.manifest },
+      blobs: { [old.configDigest]: old.config, [b1]: Buffer.from('x') }
+    })
+    const known = await learnKnownLayers(client, options([d1, d2]))
+    expect(known.byDiffId(d1)).toMatchObject({ digest: b1, diffId: d1 })
+    expect(known.byDiffId(d2)).toBeUndefined()
+    expect(known.known).toBe(1)
+    expect(known.sources).toEqual(['o/app:v1'])
+  })
+
+  it('a new version under a new tag only: the previous version, found in the tag list, tells the layers', async () => {
+    const [d1, d2] = [sha('base'), sha('app2')]
+    const b1 = sha('blob-base')
+    const v1 = image([d1, sha('app1')], [b1, sha('blob-app1')])
+    const { client, asked } = fakeRegistry({
+      manifests: { '1.0.0': v1.manifest, 'pr-7': Buffer.from('{}') },
+      blobs: { [v1.configDigest]: v1.config, [b1]: Buffer.from('x') }
+    })
+    const known = await learnKnownLayers(client, options([d1, d2], { tags: ['1.0.1'] }))
+    expect(known.byDiffId(d1)?.digest).toBe(b1)
+    expect(known.sources).toEqual(['o/app:1.0.0'])
+    expect(asked).toContain('tags/list')
+    // When a tag being pushed is there, the list is not asked for.
+    const again = fakeRegistry({
+      manifests: { '1.0.0': v1.manifest },
+      blobs: { [v1.configDigest]: v1.config, [b1]: Buffer.from('x') }
+    })
+    await learnKnownLayers(again.client, options([d1, d2], { tags: ['1.0.0', '1.0.1'] }))
+    expect(again.asked).not.toContain('tags/list')
+  })
+
+  it('previous tags: latest, then the highest versions, else the last listed', () => {
+    expect(previousTags(['0.9.0', 'v1.10.0', '1.2.0', 'latest', 'pr-7'], ['1.11.0'])).toEqual([
+      'latest',
+      'v1.10.0'
+    ])
+    expect(previousTags(['1.0.0', '2.0.0-rc.1', '1.9.9'], ['2.0.0'], 3)).toEqual([
+      '2.0.0-rc.1',
+      '1.9.9',
+      '1.0.0'
+    ])
+    expect(previousTags(['main', 'sha-1234567'], ['sha-89abcde'])).toEqual(['sha-1234567', 'main'])
+    expect(previousTags(['latest'], ['latest'])).toEqual([])
+  })
+
+  it('the very image under the tag (same config, every blob there): sameImage, no save needed', async () => {
+    const [d1] = [sha('layer1')]
+    const [b1] = [sha('blob1')]
+    const img = image([d1], [b1])
+    const { client } = fakeRegistry({
+      manifests: { v1: img.manifest },
+      blobs: { [img.configDigest]: img.config, [b1]: Buffer.from('x') }
+    })
+    const same = await learnKnownLayers(client, options([d1], { imageId: img.configDigest }))
+    expect(same.sameImage?.layers.map(l => l.digest)).toEqual([b1])
+    const other = await learnKnownLayers(client, options([d1], { imageId: 'sha256:another' }))
+    expect(other.sameImage).toBeUndefined()
+  })
+
+  it('the local cache (self-hosted runner): remembered layers are confirmed by HEAD, or mounted from their repository', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'known-layers-'))
+    const file = cacheFile(dir)!
+    const [d1, d2, d3] = [sha('l1'), sha('l2'), sha('l3')]
+    const [b1, b2, b3] = [sha('b1'), sha('b2'), sha('b3')]
+    rememberLayers(file, 'registry.test', 'o/app', [
+      { digest: b1, size: 1, mediaType: GZIP, diffId: d1 }
+    ])
+    rememberLayers(file, 'registry.test', 'o/base', [
+      { digest: b2, size: 2, mediaType: GZIP, diffId: d2 },
+      { digest: b3, size: 3, mediaType: GZIP, diffId: d3 }
+    ])
+    rememberLayers(file, 'elsewhere.test', 'o/app', [
+      { digest: sha('z'), size: 1, mediaType: GZIP, diffId: sha('lz') }
+    ])
+    const { client, asked } = fakeRegistry({
+      blobs: { [b1]: Buffer.from('x') },
+      mountable: new Set([b2])
+    })
+    const known = await learnKnownLayers(
+      client,
+      options([d1, d2, d3, sha('lz')], { cacheFile: file })
+    )
+    expect(known.byDiffId(d1)?.digest).toBe(b1) // HEAD in o/app
+    expect(known.byDiffId(d2)?.digest).toBe(b2) // mounted from o/base
+    expect(known.byDiffId(d3)).toBeUndefined() // neither: compressed and uploaded
+    expect(known.byDiffId(sha('lz'))).toBeUndefined() // remembered for another registry
+    expect(asked).toContain(`mount ${b2.slice(7, 15)} from o/base`)
+    expect(known.sources).toContain('local cache')
+  })
+
+  it('the cache file is under the tool cache, and there is none without one', () => {
+    expect(cacheFile('/opt/hostedtoolcache')).toBe(
+      '/opt/hostedtoolcache/publish-container/layers.json'
+    )
+    expect(cacheFile(undefined)).toBeUndefined()
+  })
+})
