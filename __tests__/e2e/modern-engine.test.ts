@@ -253,6 +253,28 @@ describe('modern engine: images built in the containerd store, published with so
     return { runner, step }
   }
 
+  it('the same local image published again from this runner (its tool cache kept): unchanged, not even saved', () => {
+    const { dir } = runnableContext()
+    const local = `again:${nonce()}`
+    client(['buildx', 'build', '--provenance=mode=min', '--load', '--tag', local, dir])
+    const imageName = `modern/again-${nonce()}`
+    const toolCache = path.join(os.tmpdir(), `e2e-tool-cache-${nonce()}`)
+    mkdirSync(toolCache)
+    const run = () => {
+      const runner = new Runner('push-default-branch', { RUNNER_TOOL_CACHE: toolCache })
+      const step = runner.main({ ...inputsFor(reg, imageName), 'source-image': local, tags: 'v1' })
+      expectSuccess(step)
+      expect(runner.post().exitCode).toBe(0)
+      return step
+    }
+    const first = run()
+    expect(first.stdout).toContain(`[command]docker save`)
+    const second = run()
+    expect(second.stdout).not.toContain(`[command]docker save`)
+    expect(second.stdout).toContain('Unchanged:')
+    expect(second.outputs.digest).toBe(first.outputs.digest)
+  }, 120_000)
+
   it('an image buildx built with a provenance attestation (a nested index in docker save): the platform image is published with its blobs as they are, the attestation skipped', () => {
     const { dir, word } = runnableContext()
     const local = `attested:${nonce()}`

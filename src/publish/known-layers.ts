@@ -102,6 +102,47 @@ export function rememberLayers(
   }
 }
 
+/** Beside the layer cache: local image ID → the config digest it was published with. */
+function imagesFile(file: string): string {
+  return path.join(path.dirname(file), 'images.json')
+}
+
+type ImagesData = Record<string, { config: string; at: number }>
+
+function readImages(file: string | undefined): ImagesData {
+  if (!file) return {}
+  try {
+    return JSON.parse(readFileSync(imagesFile(file), 'utf8')) as ImagesData
+  } catch {
+    return {}
+  }
+}
+
+/**
+ * Remembers the config digest of a local image whose ID is not its config's (the containerd image
+ * store names an image by its manifest's or index's digest, which fixes the config): the next push
+ * of the same image then knows its config without a `docker save`. Best effort, like the layers.
+ */
+export function rememberImage(
+  file: string | undefined,
+  localId: string,
+  configDigest: string
+): void {
+  if (!file || localId === configDigest) return
+  try {
+    const data = readImages(file)
+    data[localId] = { config: configDigest, at: Date.now() }
+    const kept = Object.entries(data)
+      .sort((a, b) => b[1].at - a[1].at)
+      .slice(0, CACHE_LIMIT)
+    mkdirSync(path.dirname(file), { recursive: true })
+    writeFileSync(`${imagesFile(file)}.tmp`, JSON.stringify(Object.fromEntries(kept)))
+    renameSync(`${imagesFile(file)}.tmp`, imagesFile(file))
+  } catch (error) {
+    core.debug(`image cache not written: ${errorMessage(error)}`)
+  }
+}
+
 function matches(p: Descriptor['platform'], want: Platform): boolean {
   return (
     p?.os === want.os &&
@@ -199,6 +240,8 @@ export async function learnKnownLayers(
   const candidates = new Map<string, Candidate[]>()
   const sources: string[] = []
   let sameImage: Knowledge['sameImage']
+  // The config digest of this very local image, when an earlier push from this runner noted it.
+  const localConfig = readImages(options.cacheFile)[options.imageId]?.config
   const add = (layer: Layer, from: string): void => {
     if (!layer.diffId || !wanted.has(layer.diffId)) return
     const list = candidates.get(layer.diffId) ?? []
@@ -221,7 +264,7 @@ export async function learnKnownLayers(
       image.layers.forEach(l => add(l, repo))
       if (
         repo === repository &&
-        image.configDigest === options.imageId &&
+        (image.configDigest === options.imageId || image.configDigest === localConfig) &&
         image.mediaType === MEDIA_TYPES.ociManifest &&
         !sameImage
       ) {

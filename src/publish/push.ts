@@ -18,7 +18,7 @@ import type { FileBlob, RegistryClient } from '../registry/client.js'
 import { phase } from '../report/phase.js'
 import { STATE } from '../state.js'
 import { describeOrWarn, type Published } from './describe.js'
-import { learnKnownLayers, rememberLayers } from './known-layers.js'
+import { learnKnownLayers, rememberImage, rememberLayers } from './known-layers.js'
 import { baseImages, origins } from './origins.js'
 import { tagTheRest, type PublishedManifest } from './tags.js'
 import { UserError } from '../util/errors.js'
@@ -210,6 +210,7 @@ async function uploadSavedImage(
       manifests.push({ digest, mediaType, bytes: manifest, platform: image.platform })
     }
     rememberLayers(layerCache, registry.registry, names.path, layers)
+    if (!several) rememberImage(layerCache, local.id, sha256(streamed.images[0].config))
     core.info(
       `${layers.length} layer(s): ${streamed.skippedLayers} already in the registry ` +
         `(not compressed), ${streamed.compressedLayers} compressed; ${uploaded} blob(s) uploaded ` +

@@ -7,6 +7,7 @@ import {
   cacheFile,
   learnKnownLayers,
   previousTags,
+  rememberImage,
   rememberLayers
 } from '../../../src/publish/known-layers.js'
 import type { RegistryClient } from '../../../src/registry/client.js'
@@ -150,6 +151,35 @@ describe('what the repository holds, learnt before compressing', () => {
     const same = await learnKnownLayers(client, options([d1], { imageId: img.configDigest }))
     expect(same.sameImage?.layers.map(l => l.digest)).toEqual([b1])
     const other = await learnKnownLayers(client, options([d1], { imageId: 'sha256:another' }))
+    expect(other.sameImage).toBeUndefined()
+  })
+
+  it('the containerd store (image ID = manifest digest): the config digest noted at the last push makes it the same image', async () => {
+    const [d1] = [sha('layer1')]
+    const [b1] = [sha('blob1')]
+    const img = image([d1], [b1])
+    const content = {
+      manifests: { v1: img.manifest },
+      blobs: { [img.configDigest]: img.config, [b1]: Buffer.from('x') }
+    }
+    const file = cacheFile(mkdtempSync(path.join(os.tmpdir(), 'known-images-')))
+    const localId = sha('the local index')
+    const before = await learnKnownLayers(
+      fakeRegistry(content).client,
+      options([d1], { imageId: localId, cacheFile: file })
+    )
+    expect(before.sameImage).toBeUndefined()
+    rememberImage(file, localId, img.configDigest)
+    const after = await learnKnownLayers(
+      fakeRegistry(content).client,
+      options([d1], { imageId: localId, cacheFile: file })
+    )
+    expect(after.sameImage?.config.equals(img.config)).toBe(true)
+    // Another local image is not taken for it.
+    const other = await learnKnownLayers(
+      fakeRegistry(content).client,
+      options([d1], { imageId: sha('another'), cacheFile: file })
+    )
     expect(other.sameImage).toBeUndefined()
   })
 
