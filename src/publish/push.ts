@@ -190,7 +190,7 @@ async function uploadSavedImage(
     const manifests: (PublishedManifest & { platform: Platform })[] = []
     const several = streamed.images.length > 1
     if (several)
-      refuseIndexOnLegacy(
+      checkPlatformIndex(
         names,
         streamed.images.map(i => platformString(i.platform))
       )
@@ -250,7 +250,7 @@ async function uploadSavedImage(
  * A local image of several platforms becomes an index: refused where none can be stored (the
  * legacy Docker registry), or when two of its images claim one platform.
  */
-function refuseIndexOnLegacy(names: ImageNames, platforms: string[]): void {
+export function checkPlatformIndex(names: ImageNames, platforms: string[]): void {
   if (names.registryType === 'docker') {
     throw new UserError(
       `the source image holds ${platforms.length} platforms (${platforms.join(', ')}), and ` +
