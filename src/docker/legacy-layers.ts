@@ -10,9 +10,9 @@
  * does not reproduce exactly only means "not told" (the layer is hashed as before), never a wrong
  * layer.
  */
-import { createHash } from 'node:crypto'
+import { sha256 as digestOf } from '../oci/digest.js'
 
-const sha256 = (text: string): string => 'sha256:' + createHash('sha256').update(text).digest('hex')
+const sha256 = (text: string): string => digestOf(Buffer.from(text))
 
 /** The chain IDs of an image's layers: the first diff_id, then sha256("<previous> <diff_id>"). */
 export function chainIds(diffIds: string[]): string[] {

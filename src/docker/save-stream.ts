@@ -24,6 +24,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { extract } from 'tar-stream'
+import { sha256 } from '../oci/digest.js'
 import {
   isAttestation,
   parseJson,
@@ -352,14 +353,14 @@ export async function streamSavedImage(options: {
         const bytes = small.get(name)
         if (!bytes) throw new Error(`docker save wrote no layer ${layerPath}`)
         const kind = compression(bytes)
+        // The blob's digest when compressed, its diff_id when not.
+        const digest = sha256(bytes)
         if (kind) {
-          const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
           layer = (await known.hasBlob(digest))
             ? { digest, size: bytes.length, mediaType: LAYER_MEDIA_TYPES[kind] }
             : await copy(bytes, emptyIterator(), kind)
         } else {
-          const diffId = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
-          layer = known.byDiffId(diffId) ?? (await compress(Readable.from([bytes])))
+          layer = known.byDiffId(digest) ?? (await compress(Readable.from([bytes])))
         }
         byPath.set(name, layer)
       }

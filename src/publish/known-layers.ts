@@ -11,25 +11,18 @@ import * as core from '@actions/core'
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import type { KnownLayers, Layer } from '../docker/save-stream.js'
+import {
+  parseJson,
+  type Descriptor,
+  type ImageConfigJson,
+  type ManifestJson
+} from '../oci/descriptor.js'
 import { MEDIA_TYPES } from '../oci/media-types.js'
+import type { Platform } from '../oci/platform.js'
 import type { RegistryClient } from '../registry/client.js'
 import { errorMessage } from '../util/errors.js'
 import semverParse from 'semver/functions/parse.js'
 import type { SemVer } from 'semver'
-
-interface Descriptor {
-  mediaType: string
-  digest: string
-  size: number
-  platform?: { os?: string; architecture?: string; variant?: string }
-  annotations?: Record<string, string>
-}
-
-interface Platform {
-  os: string
-  architecture: string
-  variant?: string
-}
 
 /** A candidate blob for a diff_id, and the repository it is in. */
 interface Candidate extends Layer {
@@ -173,22 +166,16 @@ async function readImage(
 > {
   if (!(await client.headManifest(repository, reference))) return undefined
   let m = await client.getManifest(repository, reference)
-  let body = JSON.parse(m.bytes.toString('utf8')) as {
-    manifests?: Descriptor[]
-    config?: Descriptor
-    layers?: Descriptor[]
-  }
+  let body = parseJson<ManifestJson>(m.bytes)
   if (body.manifests) {
     const child = body.manifests.find(d => matches(d.platform, platform))
     if (!child) return undefined
     m = await client.getManifest(repository, child.digest)
-    body = JSON.parse(m.bytes.toString('utf8')) as typeof body
+    body = parseJson<ManifestJson>(m.bytes)
   }
   if (!body.config || !body.layers) return undefined
   const configBytes = await client.getBlob(repository, body.config.digest)
-  const config = JSON.parse(configBytes.toString('utf8')) as {
-    rootfs?: { diff_ids?: string[] }
-  }
+  const config = parseJson<ImageConfigJson>(configBytes)
   const diffIds = config.rootfs?.diff_ids ?? []
   if (diffIds.length !== body.layers.length) return undefined
   return {
