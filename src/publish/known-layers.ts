@@ -51,13 +51,37 @@ export function cacheFile(toolCache: string | undefined): string | undefined {
 }
 
 type CacheData = Record<string, Record<string, Candidate & { at: number }>>
+type ImagesData = Record<string, { config: string; at: number }>
 
-function readCache(file: string | undefined): CacheData {
+/** Beside the layer cache: local image ID → the config digest it was published with. */
+function imagesFile(file: string): string {
+  return path.join(path.dirname(file), 'images.json')
+}
+
+/** A cache file's content; empty when there is none or it cannot be read. */
+function readJson<T extends object>(file: string | undefined): Partial<T> {
   if (!file) return {}
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as CacheData
+    return JSON.parse(readFileSync(file, 'utf8')) as Partial<T>
   } catch {
     return {}
+  }
+}
+
+/** The `CACHE_LIMIT` most recently noted entries. */
+function newest<E extends { at: number }>(entries: Record<string, E>): Record<string, E> {
+  const all = Object.entries(entries).sort((a, b) => b[1].at - a[1].at)
+  return Object.fromEntries(all.slice(0, CACHE_LIMIT))
+}
+
+/** Writes a cache file whole (a reader never sees half of it); best effort: failures are logged. */
+function writeJson(file: string, data: object, what: string): void {
+  try {
+    mkdirSync(path.dirname(file), { recursive: true })
+    writeFileSync(`${file}.tmp`, JSON.stringify(data))
+    renameSync(`${file}.tmp`, file)
+  } catch (error) {
+    core.debug(`${what} not written: ${errorMessage(error)}`)
   }
 }
 
@@ -69,46 +93,22 @@ export function rememberLayers(
   layers: Layer[]
 ): void {
   if (!file) return
-  try {
-    const data = readCache(file)
-    const entries = (data[registry] ??= {})
-    const now = Date.now()
-    for (const l of layers) {
-      if (l.diffId) {
-        entries[l.diffId] = {
-          digest: l.digest,
-          size: l.size,
-          mediaType: l.mediaType,
-          diffId: l.diffId,
-          repository,
-          at: now
-        }
+  const data = readJson<CacheData>(file)
+  const entries = data[registry] ?? {}
+  const now = Date.now()
+  for (const l of layers) {
+    if (l.diffId) {
+      entries[l.diffId] = {
+        digest: l.digest,
+        size: l.size,
+        mediaType: l.mediaType,
+        diffId: l.diffId,
+        repository,
+        at: now
       }
     }
-    const all = Object.entries(entries).sort((a, b) => b[1].at - a[1].at)
-    data[registry] = Object.fromEntries(all.slice(0, CACHE_LIMIT))
-    mkdirSync(path.dirname(file), { recursive: true })
-    writeFileSync(`${file}.tmp`, JSON.stringify(data))
-    renameSync(`${file}.tmp`, file)
-  } catch (error) {
-    core.debug(`layer cache not written: ${errorMessage(error)}`)
   }
-}
-
-/** Beside the layer cache: local image ID → the config digest it was published with. */
-function imagesFile(file: string): string {
-  return path.join(path.dirname(file), 'images.json')
-}
-
-type ImagesData = Record<string, { config: string; at: number }>
-
-function readImages(file: string | undefined): ImagesData {
-  if (!file) return {}
-  try {
-    return JSON.parse(readFileSync(imagesFile(file), 'utf8')) as ImagesData
-  } catch {
-    return {}
-  }
+  writeJson(file, { ...data, [registry]: newest(entries) }, 'layer cache')
 }
 
 /**
@@ -122,18 +122,9 @@ export function rememberImage(
   configDigest: string
 ): void {
   if (!file || localId === configDigest) return
-  try {
-    const data = readImages(file)
-    data[localId] = { config: configDigest, at: Date.now() }
-    const kept = Object.entries(data)
-      .sort((a, b) => b[1].at - a[1].at)
-      .slice(0, CACHE_LIMIT)
-    mkdirSync(path.dirname(file), { recursive: true })
-    writeFileSync(`${imagesFile(file)}.tmp`, JSON.stringify(Object.fromEntries(kept)))
-    renameSync(`${imagesFile(file)}.tmp`, imagesFile(file))
-  } catch (error) {
-    core.debug(`image cache not written: ${errorMessage(error)}`)
-  }
+  const data = readJson<ImagesData>(imagesFile(file))
+  const entries = { ...data, [localId]: { config: configDigest, at: Date.now() } } as ImagesData
+  writeJson(imagesFile(file), newest(entries), 'image cache')
 }
 
 function matches(p: Descriptor['platform'], want: Platform): boolean {
@@ -228,7 +219,9 @@ export async function learnKnownLayers(
   const sources: string[] = []
   let sameImage: Knowledge['sameImage']
   // The config digest of this very local image, when an earlier push from this runner noted it.
-  const localConfig = readImages(options.cacheFile)[options.imageId]?.config
+  const localConfig = options.cacheFile
+    ? readJson<ImagesData>(imagesFile(options.cacheFile))[options.imageId]?.config
+    : undefined
   const add = (layer: Layer, from: string): void => {
     if (!layer.diffId || !wanted.has(layer.diffId)) return
     const list = candidates.get(layer.diffId) ?? []
@@ -271,7 +264,7 @@ export async function learnKnownLayers(
     const previous = previousTags(tags, options.tags)
     await Promise.all(previous.map(tag => read({ repository, reference: tag })))
   }
-  const cached = readCache(options.cacheFile)[client.registry] ?? {}
+  const cached = readJson<CacheData>(options.cacheFile)[client.registry] ?? {}
   for (const diffId of wanted) {
     const c = cached[diffId]
     if (c) add(c, c.repository)
