@@ -12,7 +12,7 @@ import { checkImageForRegistry } from '../github/registry-rules.js'
 import { sha256 } from '../oci/digest.js'
 import { FAMILY_TYPES, layerTypeIn, type MediaTypeFamily } from '../oci/media-types.js'
 import { duplicatePlatforms, assembleIndex } from '../oci/index.js'
-import { platformString, type Platform, parsePlatform } from '../oci/platform.js'
+import { platformString, type Platform } from '../oci/platform.js'
 import type { ImageNames } from '../plan/names.js'
 import type { FileBlob, RegistryClient } from '../registry/client.js'
 import { phase } from '../report/phase.js'
@@ -21,6 +21,7 @@ import { describeOrWarn, type Published } from './describe.js'
 import { learnKnownLayers, rememberImage, rememberLayers } from './known-layers.js'
 import { baseImages, origins } from './origins.js'
 import { tagTheRest, type PublishedManifest } from './tags.js'
+import { limiter } from '../util/concurrency.js'
 import { UserError } from '../util/errors.js'
 import { putImageManifest, putManifestBytes, workFolder, type ImageBlobs } from './upload.js'
 
@@ -179,20 +180,20 @@ async function uploadSavedImage(
     const layers = streamed.images.flatMap(i => i.layers)
     const warnings = checkImageForRegistry(names, { os: local.os, layers })
     warnings.forEach(w => core.warning(w))
+    const platforms = streamed.images.map(i => platformString(i.platform))
     if (streamed.missingPlatforms.length) {
       core.warning(
         `${imageId.slice(0, 19)}… also lists ${streamed.missingPlatforms.join(', ')}, whose content ` +
           'this engine does not hold (pulled or loaded for one platform): only ' +
-          `${streamed.images.map(i => platformString(i.platform)).join(', ')} is published.`
+          `${platforms.join(', ')} is published.`
       )
     }
-    const family = mediaTypes
     const manifests: (PublishedManifest & { platform: Platform })[] = []
     const several = streamed.images.length > 1
     if (several)
       checkPlatformIndex(
         names,
-        streamed.images.map(i => platformString(i.platform))
+        streamed.images.map(i => i.platform)
       )
     for (const image of streamed.images) {
       if ((await registry.uploadBlob(names.path, image.config)) !== 'exists') uploaded++
@@ -203,10 +204,10 @@ async function uploadSavedImage(
           image,
           several ? undefined : tag,
           annotations,
-          family
+          mediaTypes
         )
       )
-      const mediaType = FAMILY_TYPES[family].manifest
+      const mediaType = FAMILY_TYPES[mediaTypes].manifest
       manifests.push({ digest, mediaType, bytes: manifest, platform: image.platform })
     }
     rememberLayers(layerCache, registry.registry, names.path, layers)
@@ -217,7 +218,6 @@ async function uploadSavedImage(
         `(${registry.uploadedBytes} bytes)` +
         (tag ? '' : '; no tag pushed')
     )
-    const platforms = streamed.images.map(i => platformString(i.platform))
     if (!several)
       return { manifest: manifests[0], image: streamed.images[0], platform: platforms[0] }
     // Several platforms: their manifests by digest, then one index listing them.
@@ -229,7 +229,7 @@ async function uploadSavedImage(
         platform: m.platform
       })),
       indexAnnotations,
-      family
+      mediaTypes
     )
     const put = await registry.retrying('the index PUT', () =>
       putManifestBytes(registry, names.path, index.bytes, index.mediaType, tag)
@@ -250,43 +250,23 @@ async function uploadSavedImage(
  * A local image of several platforms becomes an index: refused where none can be stored (the
  * legacy Docker registry), or when two of its images claim one platform.
  */
-export function checkPlatformIndex(names: ImageNames, platforms: string[]): void {
+export function checkPlatformIndex(names: ImageNames, platforms: Platform[]): void {
+  const listed = platforms.map(platformString)
   if (names.registryType === 'docker') {
     throw new UserError(
-      `the source image holds ${platforms.length} platforms (${platforms.join(', ')}), and ` +
+      `the source image holds ${platforms.length} platforms (${listed.join(', ')}), and ` +
         `${names.registry} (registry-type docker) accepts no image index: load one platform into ` +
         'the engine (docker buildx build --platform linux/amd64 --load), or publish to the ' +
         'Container registry. No tag was pushed.'
     )
   }
   const twice = duplicatePlatforms(
-    platforms.map((p, i) => ({
-      mediaType: '',
-      digest: String(i),
-      size: 0,
-      platform: parsePlatform(p)
-    }))
+    platforms.map((platform, i) => ({ mediaType: '', digest: String(i), size: 0, platform }))
   )
   if (twice.length) {
     throw new UserError(
       `the source image lists ${twice.map(([key]) => key).join(', ')} more than once: an index ` +
         'lists one image per platform. No tag was pushed.'
     )
-  }
-}
-
-/** Runs at most `n` of the functions given to it at a time. */
-function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let running = 0
-  const waiting: (() => void)[] = []
-  return async fn => {
-    while (running >= n) await new Promise<void>(resolve => waiting.push(resolve))
-    running++
-    try {
-      return await fn()
-    } finally {
-      running--
-      waiting.shift()?.()
-    }
   }
 }
