@@ -11,6 +11,7 @@ import type { ImageNames } from '../plan/names.js'
 import type { RegistryClient } from '../registry/client.js'
 import { mapLimit } from '../util/concurrency.js'
 import { UserError } from '../util/errors.js'
+import { putAndRead } from './upload.js'
 
 export interface PublishedManifest {
   digest: string
@@ -66,10 +67,9 @@ async function putTags(
   manifest: PublishedManifest,
   concurrency: number
 ): Promise<void> {
-  const served = await mapLimit(tags, concurrency, async tag => {
-    const said = await client.putManifest(names.path, tag, manifest.bytes, manifest.mediaType)
-    return said ?? (await client.headManifest(names.path, tag))?.digest
-  })
+  const served = await mapLimit(tags, concurrency, tag =>
+    putAndRead(client, names.path, tag, manifest.bytes, manifest.mediaType)
+  )
   const wrong = tags.filter((_, i) => served[i] !== manifest.digest)
   if (wrong.length) {
     const list = wrong.map(t => `${t} → ${served[tags.indexOf(t)] ?? 'missing'}`).join(', ')

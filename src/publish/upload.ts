@@ -72,15 +72,30 @@ export async function putManifestBytes(
   tag?: string
 ): Promise<{ digest: string; manifest: Buffer }> {
   const digest = sha256(bytes)
-  const stored =
-    (await client.putManifest(repository, tag ?? digest, bytes, mediaType)) ??
-    (await client.headManifest(repository, tag ?? digest))?.digest
+  const stored = await putAndRead(client, repository, tag ?? digest, bytes, mediaType)
   if (stored !== digest) {
     throw new Error(
       `${client.registry} did not store the manifest ${digest} in ${repository} (it answers ${stored ?? 'nothing'})`
     )
   }
   return { digest, manifest: bytes }
+}
+
+/**
+ * PUTs a manifest under `reference`: the digest the registry says it stored, or, when its answer
+ * names none, the one it then serves there (HEAD).
+ */
+export async function putAndRead(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  bytes: Buffer,
+  mediaType: string
+): Promise<string | undefined> {
+  return (
+    (await client.putManifest(repository, reference, bytes, mediaType)) ??
+    (await client.headManifest(repository, reference))?.digest
+  )
 }
 
 export const WORK_FOLDER_PREFIX = 'publish-container-save-'
