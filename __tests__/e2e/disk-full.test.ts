@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Runner, clientDocker, e2eEnv, sh, skopeoInspect } from './harness.js'
+import { Runner, clientDocker, inputsFor, e2eEnv, sh, skopeoInspect } from './harness.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
@@ -39,10 +39,7 @@ describe('RUNNER_TEMP without room for the compressed layers', () => {
 function publishAndClean(runner: Runner, local: string): void {
   const imageName = `disk-full-${nonce()}`
   const step = runner.main({
-    registry: env.registry,
-    token: env.password,
-    username: env.user,
-    'image-name': imageName,
+    ...inputsFor(env, imageName),
     tags: 'v1',
     'source-image': local
   })

@@ -311,6 +311,19 @@ export function skopeoInspect(
   ])
 }
 
+/** The inputs that reach a test registry: registry, token, username, and the image name. */
+export function inputsFor(
+  reg: Pick<E2EEnv, 'registry' | 'user' | 'password'>,
+  imageName: string
+): Record<string, string> {
+  return {
+    registry: reg.registry,
+    token: reg.password,
+    username: reg.user,
+    'image-name': imageName
+  }
+}
+
 /** What skopeo (a real client) lists; an empty list when the repository has no tag. */
 export function skopeoTags(reg: Pick<E2EEnv, 'user' | 'password'>, image: string): string[] {
   try {

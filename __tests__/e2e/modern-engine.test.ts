@@ -15,6 +15,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {
   Runner,
+  inputsFor,
   clientDocker,
   e2eEnv,
   sh,
@@ -64,13 +65,6 @@ interface Index {
   mediaType?: string
   manifests: Descriptor[]
 }
-
-const inputsFor = (reg: TestRegistry, imageName: string): Record<string, string> => ({
-  registry: reg.registry,
-  token: reg.password,
-  username: reg.user,
-  'image-name': imageName
-})
 
 /**
  * A workspace whose image runs: FROM the busybox base image, a RUN step (the engine's bridge

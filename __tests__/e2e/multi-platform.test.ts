@@ -16,6 +16,7 @@ import { RegistryClient } from '../../src/registry/client.js'
 import { sha256 } from '../../src/oci/digest.js'
 import {
   Runner,
+  inputsFor,
   clientDocker,
   e2eEnv,
   skopeoInspect,
@@ -28,13 +29,6 @@ import {
 e2eEnv() // fails loudly when the environment is not there
 const nonce = (): string => randomBytes(6).toString('hex')
 const OWNER = 'octo-org' // from the runner's GITHUB_REPOSITORY Octo-Org/Hello-World
-
-const inputsFor = (reg: TestRegistry, imageName: string): Record<string, string> => ({
-  registry: reg.registry,
-  token: reg.password,
-  username: reg.user,
-  'image-name': imageName
-})
 
 /** A workspace whose image has fresh content, so every test pushes new layers. */
 function project(runner: Runner): void {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Runner, clientDocker, e2eEnv, skopeoInspect } from './harness.js'
+import { Runner, clientDocker, inputsFor, e2eEnv, skopeoInspect } from './harness.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
@@ -130,10 +130,7 @@ describe('a base image pulled from the same registry', () => {
     runner.write('app.txt', `app ${nonce()}\n`)
     const imageName = `on-base-${nonce()}`
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': imageName,
+      ...inputsFor(env, imageName),
       tags: 'v1'
     })
     expect(main.exitCode).toBe(0)
@@ -172,10 +169,7 @@ describe('a new version published under a new tag only, on a fresh runner', () =
     const publishVersion = (source: string, tag: string) => {
       const runner = new Runner() // a fresh runner each time: no local layer cache
       const main = runner.main({
-        registry: env.registry,
-        token: env.password,
-        username: env.user,
-        'image-name': imageName,
+        ...inputsFor(env, imageName),
         tags: tag,
         'source-image': source
       })
