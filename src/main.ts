@@ -4,7 +4,8 @@
  *   context   what the runner tells the step (github/context.ts)
  *   plan      inputs, names, tags, push, every user error: before any docker or network call
  *   session   the registry client, docker with the action's own config, background work
- *   preflight the token's scopes and the engine, while docker logs in
+ *   engine    a Docker engine answers (docker/engine.ts), else one error before any login
+ *   preflight the token's scopes and the engine's version, while docker logs in
  *   labels    from the event and the repository
  *   produce   build, or build for platforms (buildx pushes), or take the source-image
  *   publish   upload under the tags, or by digest, or read buildx's push back, or nothing
@@ -13,6 +14,7 @@
  * merge-digests takes a shorter road: no docker; one index of the images pushed by digest.
  */
 import * as core from '@actions/core'
+import { requireEngine } from './docker/engine.js'
 import { readRunContext, type RunContext } from './github/context.js'
 import { packagePageUrl } from './github/hosts.js'
 import { makePlan, type Plan } from './plan/plan.js'
@@ -59,6 +61,8 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   const { plan, run } = session
   const { inputs } = plan
   const { docker } = session.docker
+  // An engine to build and push with, before anything else asks docker or logs in.
+  const engineVersion = await requireEngine(timeoutMs => docker.probeServer(timeoutMs))
   // A source-image must exist locally: checked before anything is sent anywhere.
   const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : ''
   // Ahead, while docker logs in: the push token, whether buildx is there, the labels.
@@ -66,7 +70,7 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   const needsBuildx = !inputs.sourceImage && inputs.buildx.mode !== 'false'
   const buildxProbe = session.background(needsBuildx ? docker.hasBuildx() : Promise.resolve(false))
   const labels = session.background(readLabels(plan, run))
-  await preflightAndLogin(session)
+  await preflightAndLogin(session, engineVersion)
   const image = await produce(session, await labels, sourceId, buildxProbe)
   const published = await publish(session, image, warmUp)
   // A source-image is published as it is: it carries its own labels.

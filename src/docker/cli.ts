@@ -253,10 +253,16 @@ export class Docker {
     return builtInBuildKit(text)
   }
 
-  /** The engine's version (`docker version`), e.g. 20.10.24. */
-  async serverVersion(): Promise<string> {
-    const result = await this.run(['version', '--format', '{{.Server.Version}}'], { silent: true })
-    return result.stdout.trim()
+  /**
+   * `docker version` for the engine's version, as it came out (docker/engine.ts judges it): one
+   * try, stopped after `timeoutMs`. Rejects only when docker cannot start (not installed).
+   */
+  async probeServer(timeoutMs: number): Promise<ExecResult> {
+    return this.execFn('docker', ['version', '--format', '{{.Server.Version}}'], {
+      env: this.env,
+      silent: true,
+      timeoutMs
+    })
   }
 
   /** Platform and uncompressed size of a local image (`docker image inspect`). */

@@ -11,12 +11,16 @@ export interface ExecOptions {
   env?: Record<string, string>
   input?: Buffer
   silent?: boolean
+  /** Stop the command (SIGKILL) when it has not exited after this long: `timedOut` says so. */
+  timeoutMs?: number
 }
 
 export interface ExecResult {
   exitCode: number
   stdout: string
   stderr: string
+  /** Set when the command was stopped for outlasting `timeoutMs`. */
+  timedOut?: true
 }
 
 export type ExecFn = (command: string, args: string[], options: ExecOptions) => Promise<ExecResult>
@@ -30,6 +34,32 @@ export const execCommand: ExecFn = (command, args, options) =>
     })
     const out: Buffer[] = []
     const err: Buffer[] = []
+    let timedOut = false
+    let settled = false
+    const finish = (code: number | null): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve({
+        exitCode: code ?? 1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ...(timedOut ? { timedOut: true as const } : {})
+      })
+    }
+    // Stopped: done when it has exited, not when its output closes (a child of it may hold that).
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true
+            child.once('exit', code => {
+              child.stdout!.destroy()
+              child.stderr!.destroy()
+              finish(code)
+            })
+            child.kill('SIGKILL')
+          }, options.timeoutMs)
     child.stdout!.on('data', (chunk: Buffer) => {
       out.push(chunk)
       if (!options.silent) process.stdout.write(chunk)
@@ -44,18 +74,13 @@ export const execCommand: ExecFn = (command, args, options) =>
       child.stdin.on('error', () => undefined)
       child.stdin.end(options.input)
     }
-    child.on('error', (error: NodeJS.ErrnoException) =>
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
       reject(
         error.code === 'ENOENT'
           ? new Error(`${command} is not installed on this runner (not found on PATH: ENOENT)`)
           : error
       )
-    )
-    child.on('close', code =>
-      resolve({
-        exitCode: code ?? 1,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8')
-      })
-    )
+    })
+    child.on('close', finish)
   })

@@ -1,7 +1,8 @@
 /**
  * Before the build, all at once: a classic token's scopes (github/token-scopes.ts), the engine's
- * version against the registry's rules, and `docker login` with its retry policy. A failure is
- * reported in that order (the most specific first), whichever came first in time.
+ * version (docker/engine.ts found it) against the registry's rules, and `docker login` with its
+ * retry policy. A failure is reported in that order (the most specific first), whichever came first
+ * in time.
  */
 import * as core from '@actions/core'
 import { loginWithRetries } from '../docker/login.js'
@@ -11,18 +12,14 @@ import { phase } from '../report/phase.js'
 import { STATE } from '../state.js'
 import type { Session } from './session.js'
 
-export async function preflightAndLogin(session: Session): Promise<void> {
+/** `engineVersion`: the version of the engine docker/engine.ts found. */
+export async function preflightAndLogin(session: Session, engineVersion: string): Promise<void> {
   const { plan, run, registry } = session
   const { inputs, names, push } = plan
   const { docker } = session.docker
   const scopes = session.background(
     checkTokenScopes({ token: inputs.token, push, registry: names.registry, server: run.server })
   )
-  // The GHES Docker registry refuses Engine 25+ (REGISTRY-FACTS "Limits").
-  const engine =
-    names.registryType === 'docker' && push
-      ? session.background(docker.serverVersion().catch(() => ''))
-      : Promise.resolve('')
   const login = inputs.token
     ? session.background(
         phase('login', names.registry, () =>
@@ -37,11 +34,10 @@ export async function preflightAndLogin(session: Session): Promise<void> {
         )
       )
     : Promise.resolve()
-  const [scopesDone, engineDone, loginDone] = await Promise.allSettled([scopes, engine, login])
+  const [scopesDone, loginDone] = await Promise.allSettled([scopes, login])
   if (scopesDone.status === 'rejected') throw scopesDone.reason
-  if (engineDone.status === 'fulfilled' && engineDone.value) {
-    checkEngineForRegistry(names, engineDone.value)
-  }
+  // The GHES Docker registry refuses Engine 25+ (REGISTRY-FACTS "Limits").
+  if (names.registryType === 'docker' && push) checkEngineForRegistry(names, engineVersion)
   if (loginDone.status === 'rejected') throw loginDone.reason
   if (inputs.token) core.saveState(STATE.loggedIn, 'true')
   else core.info('No token given and push is false: not logging in.')
