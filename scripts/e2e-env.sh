@@ -389,6 +389,10 @@ EOF
 ensure_bridge() {
   local br cidr n
   br=$(instance_name)
+  # Under a lock: environments started at once (scripts/test.sh's lanes) must not pick one subnet.
+  mkdir -p "$CACHE"
+  exec 7>"$CACHE/bridge.lock"
+  flock 7
   if ! ip link show "$br" >/dev/null 2>&1; then
     # First /24 in 172.29.200-254.0 that no route on this machine already covers.
     for n in $(seq 200 254); do
@@ -403,6 +407,7 @@ ensure_bridge() {
     ip addr add "$cidr" dev "$br"
     ip link set "$br" up
   fi
+  exec 7>&-
   echo "$br" >"$DIR/bridge"
 }
 

@@ -1,33 +1,52 @@
 #!/usr/bin/env bash
 # All the tests, from a bare Debian machine: installs what they need, runs lint, type check and
-# unit tests, then the end-to-end tests against the committed dist/index.js on two real Docker
-# engines with real registries on loopback (scripts/e2e-env.sh), and stops what it started:
-#   classic: this machine's Debian 12 Docker 20.10 (classic image store, no buildx): every e2e file
-#            but the modern engine's;
-#   modern:  Debian forky's Docker 28.5 with buildx and the containerd image store: the files about
-#            building, publishing and the image formats of that store ($MODERN_FILES).
+# unit tests, then the end-to-end tests against the committed dist/index.js on real Docker engines
+# with real registries on loopback (scripts/e2e-env.sh), and stops what it started. The e2e tests
+# run in three lanes at once, each with an engine and registries of its own ($E2E_DIR-LANE):
+#   modern:         Debian forky's Docker 28.5 + buildx 0.29 + containerd 2.1, containerd image
+#                   store (Docker 29's default: ubuntu-latest, self-hosted): every e2e file, but
+#                   the tests about old engines ($OLD_ENGINE_TESTS);
+#   modern-classic: the same engine on the classic image store (Docker 25-28: ubuntu-24.04,
+#                   22.04): the files whose outcome depends on the store ($STORE_FILES), and the
+#                   slowest engine-independent one, to even the lanes out;
+#   classic:        Debian 12's Docker 20.10 (no buildx, built-in BuildKit, docker save before
+#                   Engine 25): the tests about old engines, and the two files that never reach
+#                   an engine ($NO_ENGINE_FILES), to even the lanes out.
 # dist/index.js runs on Node.js 24, the runner's (action.yml: node24), installed from the npm
 # registry into the cache; jest itself runs on this machine's Node.js (20+).
 #
-# Environment: E2E_DIR (state directory of the engines; one engine at a time), E2E_CACHE (see
-# scripts/e2e-env.sh), E2E_ENGINES (default "classic modern"), E2E_NODE (a Node.js 24 to use).
+# Environment: E2E_DIR (prefix of the lanes' state directories; default /tmp/publish-container-e2e),
+# E2E_CACHE (see scripts/e2e-env.sh), E2E_LANES (default "modern modern-classic classic"),
+# E2E_NODE (a Node.js 24 to use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The e2e files that run on the modern engine (the others assume the classic store or no buildx).
-MODERN_FILES=(
-  __tests__/e2e/modern-engine.test.ts
-  __tests__/e2e/build-buildx.test.ts
-  __tests__/e2e/e2e-env.test.ts
-  __tests__/e2e/metadata.test.ts
-  __tests__/e2e/registry-client.test.ts
-  __tests__/e2e/retries.test.ts
-  __tests__/e2e/diagnostics.test.ts
-  __tests__/e2e/token-scopes.test.ts
+E2E=__tests__/e2e
+# Tests about engines before 25 and runners without buildx (jest test names, a regex): only on
+# 20.10, where they mean something (the modern lanes' runners have buildx and Engine 28.5).
+OLD_ENGINE_TESTS='built-in BuildKit|on a runner without buildx|platforms without buildx'
+# On 20.10 also: its side of the tests that differ by engine (the modern side runs on 28.5), the
+# pre-25 docker save format through the main publish test, and the env script on that engine.
+CLASSIC_TESTS="$OLD_ENGINE_TESTS|buildx-only inputs on the classic engine|docker scheme|publishes three tags through the registry API|scripts/e2e-env\\.sh on the classic engine"
+CLASSIC_FILES=(
+  "$E2E/build-step.test.ts" "$E2E/buildx-install.test.ts" "$E2E/multi-platform.test.ts"
+  "$E2E/publish.test.ts" "$E2E/build-buildx.test.ts" "$E2E/e2e-env.test.ts"
 )
-# Files that only the modern engine can run.
-MODERN_ONLY='modern-engine\.test\.ts'
-ENGINES=${E2E_ENGINES:-classic modern}
+# Files that never reach an engine (bad input fails before any docker call; the release script
+# runs git and the build): they run once, in the classic lane.
+NO_ENGINE_FILES=("$E2E/bad-inputs.test.ts" "$E2E/release.test.ts")
+# Files whose outcome depends on the image store (what docker save gives, what buildx may do,
+# image IDs, the push history): on both stores of the modern engine.
+STORE_FILES=(
+  "$E2E/publish.test.ts" "$E2E/source-image.test.ts" "$E2E/media-types.test.ts"
+  "$E2E/multi-platform.test.ts" "$E2E/metadata.test.ts" "$E2E/build-buildx.test.ts"
+  "$E2E/build-step.test.ts" "$E2E/tls-registry.test.ts" "$E2E/retries.test.ts"
+  "$E2E/e2e-env.test.ts"
+)
+# The slowest engine-independent file (a slow link is 80 s by itself): in the lighter modern lane.
+MODERN_CLASSIC_EXTRA=("$E2E/push-faults.test.ts")
+LANES=${E2E_LANES:-modern modern-classic classic}
+BASE_DIR=$(realpath -m -- "${E2E_DIR:-/tmp/publish-container-e2e}")
 CACHE=$(realpath -m -- "${E2E_CACHE:-/var/cache/publish-container}")
 
 command -v node >/dev/null || { echo "Node.js 20+ is needed (apt-get install nodejs npm)" >&2; exit 1; }
@@ -68,10 +87,15 @@ results=$(mktemp -d)
 # Every temporary file of the tests goes below one folder, removed at the end.
 TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/publish-container-tests.XXXXXX")
 export TMPDIR
-started_env=""
-cleanup() {
-  if [ -n "$started_env" ]; then scripts/e2e-env.sh stop || true; fi
-  started_env=""
+# stop_lanes: stops the engine of every lane this script started (their directories are listed in
+# $results/started-LANE).
+stop_lanes() {
+  local f
+  for f in "$results"/started-*; do
+    [ -e "$f" ] || continue
+    E2E_DIR=$(cat "$f") scripts/e2e-env.sh stop || true
+    rm -f "$f"
+  done
 }
 
 # Writes one JSON line per test file as it finishes, and one when the run completes: the tally
@@ -143,7 +167,7 @@ report() {
 
 finish() {
   local code=$?
-  cleanup
+  stop_lanes
   echo "== timings"
   for t in "${timings[@]}"; do echo "   $t"; done
   printf '   %-30s %4d s\n' total $((SECONDS - t_all))
@@ -162,29 +186,56 @@ echo "== unit tests"
 run_jest unit --selectProjects unit
 phase_done "unit tests"
 
-for engine in $ENGINES; do
-  echo "== end-to-end tests on the $engine engine"
-  # The image store named too: a shell that sourced an env file exports E2E_IMAGE_STORE.
-  store=classic
-  [ "$engine" = classic ] || store=containerd
-  if ! E2E_ENGINE=$engine E2E_IMAGE_STORE=$store scripts/e2e-env.sh status >/dev/null 2>&1; then started_env=1; fi
-  if ! env_file=$(E2E_ENGINE=$engine E2E_IMAGE_STORE=$store scripts/e2e-env.sh start | tail -n 1); then
-    echo "the $engine engine did not start" >&2
-    echo 1 >"$results/e2e-$engine.rc" # a run that never completed: counted as failed
-    cleanup
-    continue
+# run_lane LANE: starts the lane's engine (or reuses it), runs its e2e files; output to
+# $results/lane-LANE.log, duration to $results/lane-LANE.time. Runs in the background.
+run_lane() {
+  local lane=$1 engine=modern store=containerd dir="$BASE_DIR-$1" env_file t0=$SECONDS
+  case $lane in
+    modern) ;;
+    modern-classic) store=classic ;;
+    classic) engine=classic store=classic ;;
+    *) echo "unknown lane '$lane' (E2E_LANES: modern, modern-classic, classic)"; echo 1 >"$results/e2e-$lane.rc"; return ;;
+  esac
+  # The engine and store named: a shell that sourced an env file exports E2E_ENGINE/E2E_IMAGE_STORE.
+  local envs=(E2E_DIR="$dir" E2E_ENGINE="$engine" E2E_IMAGE_STORE="$store")
+  if ! env "${envs[@]}" scripts/e2e-env.sh status >/dev/null 2>&1; then echo "$dir" >"$results/started-$lane"; fi
+  if ! env_file=$(env "${envs[@]}" scripts/e2e-env.sh start | tail -n 1); then
+    echo "the $lane lane's engine did not start"
+    echo 1 >"$results/e2e-$lane.rc" # a run that never completed: counted as failed
+    return
   fi
   (
     # shellcheck disable=SC1090
     source "$env_file"
-    echo "Docker $E2E_ENGINE_VERSION, image store: $E2E_IMAGE_STORE"
-    if [ "$engine" = modern ]; then
-      run_jest "e2e-$engine" --selectProjects e2e --runInBand "${MODERN_FILES[@]}"
-    else
-      run_jest "e2e-$engine" --selectProjects e2e --runInBand --testPathIgnorePatterns "$MODERN_ONLY"
-    fi
+    echo "lane $lane: Docker $E2E_ENGINE_VERSION, image store: $E2E_IMAGE_STORE ($dir)"
+    local jest=(--selectProjects e2e --runInBand)
+    case $lane in
+      modern)
+        local skip=("${NO_ENGINE_FILES[@]}" "${MODERN_CLASSIC_EXTRA[@]}")
+        run_jest "e2e-$lane" "${jest[@]}" --testPathIgnorePatterns "${skip[@]}" \
+          --testNamePattern "^(?!.*($OLD_ENGINE_TESTS))" ;;
+      modern-classic)
+        run_jest "e2e-$lane" "${jest[@]}" --testNamePattern "^(?!.*($OLD_ENGINE_TESTS))" \
+          "${STORE_FILES[@]}" "${MODERN_CLASSIC_EXTRA[@]}" ;;
+      classic)
+        run_jest "e2e-$lane" "${jest[@]}" --testNamePattern "$CLASSIC_TESTS" "${CLASSIC_FILES[@]}"
+        run_jest "e2e-$lane-no-engine" "${jest[@]}" "${NO_ENGINE_FILES[@]}" ;;
+    esac
   )
-  # One engine at a time per E2E_DIR: stop this one (if this script started it) before the next.
-  cleanup
-  phase_done "end-to-end ($engine engine)"
+  echo $((SECONDS - t0)) >"$results/lane-$lane.time"
+}
+
+echo "== end-to-end tests: lanes $LANES, at once (each lane's output follows when all are done)"
+pids=()
+for lane in $LANES; do
+  run_lane "$lane" >"$results/lane-$lane.log" 2>&1 &
+  pids+=($!)
 done
+for pid in "${pids[@]}"; do wait "$pid" || true; done
+for lane in $LANES; do
+  echo "== end-to-end tests, lane $lane"
+  cat "$results/lane-$lane.log"
+  timings+=("$(printf '%-30s %4s s' "  lane $lane" "$(cat "$results/lane-$lane.time" 2>/dev/null || echo '?')")")
+done
+stop_lanes
+phase_done "end-to-end (lanes at once)"

@@ -1,9 +1,11 @@
 /**
  * What only buildx does in the build step, through dist/index.js, on either engine of
  * scripts/e2e-env.sh:
- *   - modern (E2E_ENGINE=modern: Docker 26, buildx, the containerd image store): a cache exported
+ *   - modern (E2E_ENGINE=modern: Docker 28.5, buildx), containerd image store: a cache exported
  *     with cache-to type=local is read back by a second build (its steps CACHED after the
  *     engine's build cache was pruned), and build-contexts gives the build a second folder;
+ *   - modern, classic image store (ubuntu-24.04's): buildx's default builder refuses to export
+ *     that cache and to make attestations; the step fails saying what to do;
  *   - classic (Docker 20.10, no buildx): the same inputs fail before anything is built, saying
  *     that they need buildx.
  * The gha cache service cannot be reached here: its argv and environment are unit-tested
@@ -19,6 +21,11 @@ import { Runner, clientDocker, e2eEnv, skopeoInspect } from './harness.js'
 const env = e2eEnv()
 const client = clientDocker(env)
 const modern = process.env.E2E_ENGINE === 'modern'
+// buildx's docker driver exports a cache (type=local) and builds for platforms only on the
+// containerd image store; on the classic store buildx itself refuses both.
+const containerdStore = process.env.E2E_IMAGE_STORE === 'containerd'
+const onContainerdStore = containerdStore ? it : it.skip
+const onClassicStore = containerdStore ? it.skip : it
 const nonce = (): string => randomBytes(8).toString('hex')
 
 /**
@@ -54,41 +61,44 @@ const inputs = (tag: string): Record<string, string> => ({
 
 describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, () => {
   if (modern) {
-    it('cache-to type=local is read back by cache-from type=local; build-contexts reach the build', () => {
-      const cache = mkdtempSync(path.join(os.tmpdir(), 'e2e-buildx-cache-'))
-      try {
-        const content = nonce()
-        const first = runner()
-        project(first, content)
-        const tag = `b${nonce()}`
-        const built = first.main({
-          ...inputs(tag),
-          'cache-to': `type=local,dest=${cache},mode=max`
-        })
-        expect(built.exitCode).toBe(0)
-        expect(built.stdout).toContain('(docker buildx build --load)')
-        expect(built.stdout + built.stderr).toMatch(/exporting cache to client directory/)
-        expect(first.post().exitCode).toBe(0)
-        const image = `${env.registry}/octo-org/build-step/buildx:${tag}`
-        expect(client(['run', '--rm', image, 'cat', '/s.txt'])).toBe(`shared ${content}`)
-        // The engine forgets its build cache: only the exported one is left.
-        client(['builder', 'prune', '--all', '--force'])
+    onContainerdStore(
+      'cache-to type=local is read back by cache-from type=local; build-contexts reach the build',
+      () => {
+        const cache = mkdtempSync(path.join(os.tmpdir(), 'e2e-buildx-cache-'))
+        try {
+          const content = nonce()
+          const first = runner()
+          project(first, content)
+          const tag = `b${nonce()}`
+          const built = first.main({
+            ...inputs(tag),
+            'cache-to': `type=local,dest=${cache},mode=max`
+          })
+          expect(built.exitCode).toBe(0)
+          expect(built.stdout).toContain('(docker buildx build --load)')
+          expect(built.stdout + built.stderr).toMatch(/exporting cache to client directory/)
+          expect(first.post().exitCode).toBe(0)
+          const image = `${env.registry}/octo-org/build-step/buildx:${tag}`
+          expect(client(['run', '--rm', image, 'cat', '/s.txt'])).toBe(`shared ${content}`)
+          // The engine forgets its build cache: only the exported one is left.
+          client(['builder', 'prune', '--all', '--force'])
 
-        const second = runner()
-        project(second, content)
-        const again = second.main({
-          ...inputs(`${tag}-2`),
-          'cache-from': `type=local,src=${cache}`
-        })
-        expect(again.exitCode).toBe(0)
-        const log = again.stdout + again.stderr
-        expect(log).toMatch(/importing cache manifest from local/)
-        expect(log).toMatch(/#(\d+) \[stage-0 4\/4\] RUN sha256sum[\s\S]*?#\1 CACHED/)
-        expect(second.post().exitCode).toBe(0)
-      } finally {
-        rmSync(cache, { recursive: true, force: true })
+          const second = runner()
+          project(second, content)
+          const again = second.main({
+            ...inputs(`${tag}-2`),
+            'cache-from': `type=local,src=${cache}`
+          })
+          expect(again.exitCode).toBe(0)
+          const log = again.stdout + again.stderr
+          expect(log).toMatch(/importing cache manifest from local/)
+          expect(log).toMatch(/#(\d+) \[stage-0 4\/4\] RUN sha256sum[\s\S]*?#\1 CACHED/)
+          expect(second.post().exitCode).toBe(0)
+        } finally {
+          rmSync(cache, { recursive: true, force: true })
+        }
       }
-    })
+    )
 
     it('secrets and build-args reach a buildx build; the secret is not in the history or config', () => {
       const r = runner()
@@ -123,41 +133,82 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
       expect(r.post().exitCode).toBe(0)
     })
 
-    it('annotations go on the manifest and the index buildx pushes for platforms', () => {
-      const r = runner()
-      r.write('Dockerfile', `FROM ${env.baseImage}\nRUN echo ${nonce()} > /n\n`)
-      const tag = `p${nonce()}`
-      const main = r.main({
-        registry: env.registry,
-        username: env.user,
-        token: env.password,
-        'image-name': 'build-step/buildx-annotated',
-        tags: tag,
-        platforms: 'linux/amd64',
-        provenance: 'mode=min',
-        annotations: 'org.example.both=1\nindex:org.example.index-only=2'
-      })
-      expect(main.exitCode).toBe(0)
-      const ref = `${env.registry}/octo-org/build-step/buildx-annotated:${tag}`
-      const index = JSON.parse(skopeoInspect(env, ref, true))
-      expect(index.annotations).toMatchObject({
-        'org.example.both': '1',
-        'org.example.index-only': '2'
-      })
-      const amd64 = index.manifests.find(
-        (m: { platform?: { architecture?: string } }) => m.platform?.architecture === 'amd64'
-      )
-      const manifest = JSON.parse(
-        skopeoInspect(
-          env,
-          `${env.registry}/octo-org/build-step/buildx-annotated@${amd64.digest}`,
-          true
+    onContainerdStore(
+      'annotations go on the manifest and the index buildx pushes for platforms',
+      () => {
+        const r = runner()
+        r.write('Dockerfile', `FROM ${env.baseImage}\nRUN echo ${nonce()} > /n\n`)
+        const tag = `p${nonce()}`
+        const main = r.main({
+          registry: env.registry,
+          username: env.user,
+          token: env.password,
+          'image-name': 'build-step/buildx-annotated',
+          tags: tag,
+          platforms: 'linux/amd64',
+          provenance: 'mode=min',
+          annotations: 'org.example.both=1\nindex:org.example.index-only=2'
+        })
+        expect(main.exitCode).toBe(0)
+        const ref = `${env.registry}/octo-org/build-step/buildx-annotated:${tag}`
+        const index = JSON.parse(skopeoInspect(env, ref, true))
+        expect(index.annotations).toMatchObject({
+          'org.example.both': '1',
+          'org.example.index-only': '2'
+        })
+        const amd64 = index.manifests.find(
+          (m: { platform?: { architecture?: string } }) => m.platform?.architecture === 'amd64'
         )
-      )
-      expect(manifest.annotations).toMatchObject({ 'org.example.both': '1' })
-      expect(manifest.annotations).not.toHaveProperty('org.example.index-only')
-      expect(r.post().exitCode).toBe(0)
-    })
+        const manifest = JSON.parse(
+          skopeoInspect(
+            env,
+            `${env.registry}/octo-org/build-step/buildx-annotated@${amd64.digest}`,
+            true
+          )
+        )
+        expect(manifest.annotations).toMatchObject({ 'org.example.both': '1' })
+        expect(manifest.annotations).not.toHaveProperty('org.example.index-only')
+        expect(r.post().exitCode).toBe(0)
+      }
+    )
+    // What users of ubuntu-24.04 (Docker 28, classic store) meet with buildx's default builder.
+    onClassicStore(
+      'on the classic store: cache-to type=local and provenance fail with buildx’s reason and what to do',
+      () => {
+        const cache = mkdtempSync(path.join(os.tmpdir(), 'e2e-buildx-cache-'))
+        try {
+          const r = runner()
+          project(r, nonce())
+          const main = r.main({ ...inputs(`c${nonce()}`), 'cache-to': `type=local,dest=${cache}` })
+          expect(main.exitCode).toBe(1)
+          const errors = main.stdout.split('\n').filter(l => l.startsWith('::error::'))
+          expect(errors).toEqual([
+            expect.stringMatching(
+              /^::error::docker buildx build failed \(exit code 1\): .*exports no cache but type=inline: add a docker\/setup-buildx-action step/
+            )
+          ])
+          expect(r.post().exitCode).toBe(0)
+        } finally {
+          rmSync(cache, { recursive: true, force: true })
+        }
+        const r = runner()
+        r.write('Dockerfile', `FROM ${env.baseImage}\nRUN echo ${nonce()} > /n\n`)
+        const main = r.main({
+          registry: env.registry,
+          username: env.user,
+          token: env.password,
+          'image-name': 'build-step/buildx-attested',
+          tags: `a${nonce()}`,
+          platforms: 'linux/amd64',
+          provenance: 'mode=min'
+        })
+        expect(main.exitCode).toBe(1)
+        expect(main.stdout).toMatch(
+          /::error::docker buildx build failed \(exit code 1\): .*provenance and sbom need a builder that makes attestations/
+        )
+        expect(r.post().exitCode).toBe(0)
+      }
+    )
   } else {
     it.each([
       ['build-contexts', {}],

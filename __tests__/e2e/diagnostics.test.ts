@@ -20,7 +20,10 @@ async function forbiddingProxy(): Promise<{ registry: string; stop: () => void }
   return { registry: `127.0.0.1:${proxy.port}`, stop: proxy.stop }
 }
 
-/** A docker on PATH that records its calls and fails each of them. */
+/**
+ * A docker on PATH that records its calls and fails each of them but `docker version`, which
+ * answers as an engine would (so the step goes on past its question whether there is one).
+ */
 function forbidDocker(runner: Runner): string {
   const bin = path.join(runner.root, 'bin')
   mkdirSync(bin)
@@ -28,7 +31,9 @@ function forbidDocker(runner: Runner): string {
   // It reads stdin as `docker login --password-stdin` does (every other command gets none).
   writeFileSync(
     path.join(bin, 'docker'),
-    `#!/bin/sh\necho "$@" >> '${marker}'\ncat >/dev/null\necho 'stub: refused' >&2\nexit 1\n`
+    `#!/bin/sh\necho "$@" >> '${marker}'\n` +
+      `if [ "$1" = version ]; then echo 28.5.2; exit 0; fi\n` +
+      `cat >/dev/null\necho 'stub: refused' >&2\nexit 1\n`
   )
   chmodSync(path.join(bin, 'docker'), 0o755)
   runner.env.PATH = `${bin}:${runner.env.PATH}`
@@ -103,10 +108,11 @@ describe('diagnostics', () => {
     expect(notice).toBeGreaterThan(-1)
     // Printed from the inputs, before the first docker call (which the stub then fails).
     expect(notice).toBeLessThan(main.stdout.indexOf('[command]'))
-    // The first docker calls: the buildx probe (run while docker logs in) and the login.
-    expect(readFileSync(calls, 'utf8').split('\n')).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^login ghcr.io /)])
-    )
+    // The first docker calls: whether there is an engine, then the buildx probe (run while
+    // docker logs in) and the login.
+    const argv = readFileSync(calls, 'utf8').split('\n')
+    expect(argv[0]).toMatch(/^version /)
+    expect(argv).toEqual(expect.arrayContaining([expect.stringMatching(/^login ghcr.io /)]))
     expect(main.stdout).toMatch(/::error::docker login failed \(exit code 1\): stub: refused/)
     expect(main.stdout.replace(`::add-mask::${pat}`, '')).not.toContain(pat)
     expect(runner.post().exitCode).toBe(0)

@@ -295,6 +295,45 @@ export function clientDocker(
   return (args, input) => sh('docker', args, { input, env: { DOCKER_CONFIG: config } })
 }
 
+/**
+ * The digest of a local image's config, from the manifest.json `docker save` writes (Config is
+ * `<hex>.json` before Engine 25, `blobs/sha256/<hex>` since): what a registry manifest of the
+ * image names as its config, on every engine and store. The image ID is that digest on the
+ * classic store only; on the containerd store it is the digest of the image's manifest, or of
+ * its index (buildx's default provenance attestation makes one of a single-platform build).
+ */
+export function configDigest(reference: string): string {
+  const json = sh('sh', ['-c', 'docker save "$1" | tar -xOf - manifest.json', 'sh', reference])
+  const [entry] = JSON.parse(json) as { Config: string }[]
+  return `sha256:${path.basename(entry.Config).replace(/\.json$/, '')}`
+}
+
+/**
+ * What makes a local image the same image on any store (where image IDs differ): its platform,
+ * layers (diff_ids), config (Cmd, Env, Labels, ...) and creation time, as `docker image inspect`
+ * shows them.
+ */
+export function imageIdentity(
+  client: (args: string[]) => string,
+  reference: string
+): Record<string, unknown> {
+  // One JSON value a line: compact JSON has no raw newline.
+  const format = ['.Os', '.Architecture', '.RootFS.Layers', '.Config', '.Created']
+    .map(field => `{{json ${field}}}`)
+    .join('\n')
+  const [os, architecture, layers, config, created] = client([
+    'image',
+    'inspect',
+    '--format',
+    format,
+    reference
+  ])
+    .trim()
+    .split('\n')
+    .map(line => JSON.parse(line) as unknown)
+  return { os, architecture, layers, config, created }
+}
+
 /** `skopeo inspect` of a reference on the (plain-HTTP, loopback) test registry. */
 export function skopeoInspect(
   env: Pick<E2EEnv, 'user' | 'password'>,

@@ -117,23 +117,45 @@ describe.each(testRegistries())('publish to the $mode registry', reg => {
 })
 
 describe('publish to a registry with htpasswd auth', () => {
-  it('names images with the docker scheme (REGISTRY/OWNER/REPOSITORY/IMAGE_NAME)', () => {
-    const runner = new Runner()
-    scratchProject(runner)
-    const main = runner.main({
-      registry: env.registry,
-      'registry-type': 'docker',
-      'image-name': 'app/release',
-      token: env.password,
-      username: env.user,
-      tags: 'v1'
-    })
-    expect(main.exitCode).toBe(0)
-    const image = `${env.registry}/octo-org/hello-world/app/release`
-    expect(main.outputs.image).toBe(image)
-    expect(JSON.parse(skopeoInspect(env, `${image}:v1`)).Digest).toBe(main.outputs.digest)
-    expect(runner.post().exitCode).toBe(0)
-  })
+  // The GHES Docker registry takes pushes from Engine 24 and older only: the docker scheme is
+  // published on the classic engine (20.10) and refused on the modern one.
+  const engineMajor = Number((process.env.E2E_ENGINE_VERSION ?? '').split('.')[0])
+  const dockerScheme = {
+    registry: env.registry,
+    'registry-type': 'docker',
+    'image-name': 'app/release',
+    token: env.password,
+    username: env.user,
+    tags: 'v1'
+  }
+  ;(engineMajor < 25 ? it : it.skip)(
+    'names images with the docker scheme (REGISTRY/OWNER/REPOSITORY/IMAGE_NAME)',
+    () => {
+      const runner = new Runner()
+      scratchProject(runner)
+      const main = runner.main(dockerScheme)
+      expect(main.exitCode).toBe(0)
+      const image = `${env.registry}/octo-org/hello-world/app/release`
+      expect(main.outputs.image).toBe(image)
+      expect(JSON.parse(skopeoInspect(env, `${image}:v1`)).Digest).toBe(main.outputs.digest)
+      expect(runner.post().exitCode).toBe(0)
+    }
+  )
+
+  ;(engineMajor >= 25 ? it : it.skip)(
+    'the docker scheme on Engine 25+ is refused before the build, naming the Container registry',
+    () => {
+      const runner = new Runner()
+      scratchProject(runner)
+      const main = runner.main(dockerScheme)
+      expect(main.exitCode).toBe(1)
+      expect(main.stdout).toMatch(
+        /::error::Docker Engine 2\d\.[^ ]+ cannot push to the GitHub Enterprise Server Docker registry \(127\.0\.0\.1:\d+\): it works with Engine 24 and older only\. Use the Container registry/
+      )
+      expect(main.stdout).not.toMatch(/\[command\]docker (buildx )?build/)
+      expect(runner.post().exitCode).toBe(0)
+    }
+  )
 
   it('keeps the job’s existing logins: builds FROM a private image of another registry login', () => {
     // The same registry under a second name: the runner logged in to it before the action ran.
@@ -241,7 +263,10 @@ describe('failures', () => {
       'image-name': 'broken'
     })
     expect(main.exitCode).toBe(1)
-    expect(main.stdout).toMatch(/::error::docker build failed \(exit code 1\): .*missing\.txt/)
+    // docker build (Engine 20.10 without buildx), or buildx's (the modern engine).
+    expect(main.stdout).toMatch(
+      /::error::docker (buildx )?build failed \(exit code 1\): .*missing\.txt/
+    )
     expect(runner.post().exitCode).toBe(0)
   })
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Runner, clientDocker, inputsFor, e2eEnv, skopeoInspect } from './harness.js'
+import { Runner, clientDocker, configDigest, inputsFor, e2eEnv, skopeoInspect } from './harness.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
@@ -22,12 +22,15 @@ function buildElsewhere(tag: string): string {
   return client(['image', 'inspect', '--format', '{{.Id}}', tag]).trim()
 }
 
-/** Removes the local copies, pulls IMAGE@DIGEST from the registry and returns the pulled image's ID. */
+/**
+ * Removes the local copies, pulls IMAGE@DIGEST from the registry and returns the pulled image's
+ * config digest (configDigest: the image ID on the classic store only).
+ */
 function pullBack(reference: string, ...localNames: string[]): string {
   client(['image', 'rm', '--force', ...localNames])
   const pulled = client(['pull', reference])
   expect(pulled).toMatch(/Pull complete|Downloaded newer image/)
-  return client(['image', 'inspect', '--format', '{{.Id}}', reference]).trim()
+  return configDigest(reference)
 }
 
 describe('source-image: publish an image that is already there', () => {
@@ -53,8 +56,11 @@ describe('source-image: publish an image that is already there', () => {
       expect(JSON.parse(skopeoInspect(env, `${image}:${tag}`)).Digest).toBe(main.outputs.digest)
     }
     expect(main.summary).toContain(`none: published the local image ${id.slice(7, 19)}`)
-    // What the registry serves under the digest is the image built outside: same image ID.
-    expect(pullBack(main.outputs['image-ref'], local, `${image}:v1`, `${image}:latest`)).toBe(id)
+    // What the registry serves under the digest is the image built outside: same config.
+    const config = configDigest(local)
+    expect(pullBack(main.outputs['image-ref'], local, `${image}:v1`, `${image}:latest`)).toBe(
+      config
+    )
     expect(runner.post().exitCode).toBe(0)
   })
 
@@ -90,7 +96,10 @@ describe('source-image: publish an image that is already there', () => {
     // The same image pushed again under another tag: the registry serves the same manifest.
     expect(again.outputs.digest).toBe(main.outputs.digest)
     expect(byFullId.post().exitCode).toBe(0)
-    expect(pullBack(main.outputs['image-ref'], local, `${image}:2.0.0`, `${image}:2.0.1`)).toBe(id)
+    const config = configDigest(local)
+    expect(pullBack(main.outputs['image-ref'], local, `${image}:2.0.0`, `${image}:2.0.1`)).toBe(
+      config
+    )
   })
 
   it('an image the engine does not have fails clearly, before logging in', () => {

@@ -138,6 +138,33 @@ export const FAILURE_RULES: readonly FailureRule[] = [
       '.'
   },
   {
+    // The same builder exports no cache but inline: "ERROR: failed to build: Cache export is not
+    // supported for the docker driver.", then the same advice, then "Learn more at
+    // https://docs.docker.com/go/build-cache-backends/" (docs/facts/engines.md).
+    id: 'cache-docker-driver',
+    phases: ['build'],
+    matches: text =>
+      /cache export is not supported for the docker driver|\/go\/build-cache-backends\b/i.test(
+        text
+      ),
+    explain: () =>
+      "This runner's buildx builder (the docker driver, on the classic image store) exports no cache " +
+      'but type=inline: add a docker/setup-buildx-action step before this one, use cache-to ' +
+      'type=inline, or run on a runner with the containerd image store (ubuntu-latest).'
+  },
+  {
+    // Nor attestations: "ERROR: failed to build: Attestation is not supported for the docker
+    // driver.", …, "Learn more at https://docs.docker.com/go/attestations/".
+    id: 'attestation-docker-driver',
+    phases: ['build'],
+    matches: text =>
+      /attestation is not supported for the docker driver|\/go\/attestations\/?$/i.test(text),
+    explain: () =>
+      "provenance and sbom need a builder that makes attestations, which this runner's (the docker " +
+      'driver, on the classic image store) does not: add a docker/setup-buildx-action step before ' +
+      'this one, or run on a runner with the containerd image store (ubuntu-latest).'
+  },
+  {
     id: 'login-failed',
     phases: ['login'],
     // Not after giving up on transient errors: the token is not the problem then.

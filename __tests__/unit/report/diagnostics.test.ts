@@ -112,6 +112,30 @@ describe('explainFailure', () => {
     expect(explainFailure(first, { phase: 'push', registry: 'ghcr.io' })).toBeUndefined()
   })
 
+  it.each([
+    [
+      'Cache export is not supported for the docker driver.',
+      'build-cache-backends/',
+      /exports no cache but type=inline: add a docker\/setup-buildx-action step .*containerd image store/
+    ],
+    [
+      'Attestation is not supported for the docker driver.',
+      'attestations/',
+      /^provenance and sbom need a builder that makes attestations.*docker\/setup-buildx-action/
+    ]
+  ])('explains %s (buildx on the classic store)', (error, page, advice) => {
+    const stderr =
+      `ERROR: failed to build: ${error}\n` +
+      'Switch to a different driver, or turn on the containerd image store, and try again.\n' +
+      `Learn more at https://docs.docker.com/go/${page}\n`
+    const last = lastErrorLine(stderr, '')
+    expect(explainFailure(last, { phase: 'build', registry: 'ghcr.io' })).toMatch(advice)
+    expect(explainFailure(stderr.split('\n')[0], { phase: 'build', registry: 'ghcr.io' })).toMatch(
+      advice
+    )
+    expect(explainFailure(last, { phase: 'push', registry: 'ghcr.io' })).toBeUndefined()
+  })
+
   it('takes another table (the shape later rules plug into)', () => {
     const rules: FailureRule[] = [
       { id: 'a', phases: ['push'], matches: t => t.includes('x'), explain: () => 'A' },
