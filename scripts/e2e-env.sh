@@ -601,8 +601,8 @@ stop_modern() {
 # (containerd.io/distribution.source.HOST=REPOSITORY; the key has no port), which dockerd uses
 # to mount blobs across repositories instead of uploading them. The labels of the loopback
 # registries (where the tests and the benchmark push) are removed, through the forky ctr, inside
-# the namespace, from the containerd dockerd runs ("moby" namespace); others stay, like the
-# docker.io label `docker import` gave the base image (a runner's pulled base images have theirs).
+# the namespace, from the containerd dockerd runs ("moby" namespace); others stay (a runner's
+# pulled base images have theirs; Engine 26.1's `docker import` gave one for docker.io, 28.5's none).
 modern_ctr() {
   local init
   init=$(modern_init_pid) || die "the modern engine is not running"
