@@ -175,22 +175,23 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
     onClassicStore(
       'on the classic store: cache-to type=local and provenance fail with buildx’s reason and what to do',
       () => {
-        const cache = mkdtempSync(path.join(os.tmpdir(), 'e2e-buildx-cache-'))
-        try {
-          const r = runner()
-          project(r, nonce())
-          const main = r.main({ ...inputs(`c${nonce()}`), 'cache-to': `type=local,dest=${cache}` })
-          expect(main.exitCode).toBe(1)
-          const errors = main.stdout.split('\n').filter(l => l.startsWith('::error::'))
-          expect(errors).toEqual([
-            expect.stringMatching(
-              /^::error::docker buildx build failed \(exit code 1\): .*exports no cache but type=inline: add a docker\/setup-buildx-action step/
-            )
-          ])
-          expect(r.post().exitCode).toBe(0)
-        } finally {
-          rmSync(cache, { recursive: true, force: true })
-        }
+        const cached = runner()
+        project(cached, nonce())
+        // Never written: buildx refuses before it exports anything.
+        const cache = path.join(cached.temp, 'cache')
+        const refused = cached.main({
+          ...inputs(`c${nonce()}`),
+          'cache-to': `type=local,dest=${cache}`
+        })
+        expect(refused.exitCode).toBe(1)
+        const errors = refused.stdout.split('\n').filter(l => l.startsWith('::error::'))
+        expect(errors).toEqual([
+          expect.stringMatching(
+            /^::error::docker buildx build failed \(exit code 1\): .*exports no cache but type=inline: add a docker\/setup-buildx-action step/
+          )
+        ])
+        expect(cached.post().exitCode).toBe(0)
+
         const r = runner()
         r.write('Dockerfile', `FROM ${env.baseImage}\nRUN echo ${nonce()} > /n\n`)
         const main = r.main({

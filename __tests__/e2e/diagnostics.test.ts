@@ -8,9 +8,8 @@
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import * as path from 'node:path'
-import { Runner, e2eEnv, startFixture } from './harness.js'
+import { Runner, closedPort, e2eEnv, startFixture } from './harness.js'
 
 const env = e2eEnv()
 
@@ -38,15 +37,6 @@ function forbidDocker(runner: Runner): string {
   chmodSync(path.join(bin, 'docker'), 0o755)
   runner.env.PATH = `${bin}:${runner.env.PATH}`
   return marker
-}
-
-/** A loopback port where nothing listens (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 describe('diagnostics', () => {

@@ -16,6 +16,7 @@ import {
 } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { createServer, type AddressInfo } from 'node:net'
 import { parse } from 'yaml'
 import { fixtureEnv, type EventFixtureName } from '../fixtures/events.js'
 
@@ -332,6 +333,15 @@ export function imageIdentity(
     .split('\n')
     .map(line => JSON.parse(line) as unknown)
   return { os, architecture, layers, config, created }
+}
+
+/** A loopback port where nothing listens (bound, then closed). */
+export async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  await new Promise(resolve => server.close(resolve))
+  return port
 }
 
 /** `skopeo inspect` of a reference on the (plain-HTTP, loopback) test registry. */

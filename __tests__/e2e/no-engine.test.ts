@@ -6,20 +6,10 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { mkdirSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import * as path from 'node:path'
-import { Runner, e2eEnv } from './harness.js'
+import { Runner, closedPort, e2eEnv } from './harness.js'
 
 const env = e2eEnv()
-
-/** A loopback port where nothing listens (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 /** The main step's error lines, and what it says it ran. */
 function lines(out: string): { errors: string[]; commands: string[] } {
