@@ -115,13 +115,37 @@ function expectSuccess(step: StepResult): void {
 describe.each(testRegistries())('modern engine, $mode registry', reg => {
   const client = clientDocker(reg)
 
-  it('the engine is the one this file is for: Docker 26+, containerd image store, buildx', () => {
-    const version = client(['version', '--format', '{{.Server.Version}}']).trim()
-    expect(Number(version.split('.')[0])).toBeGreaterThanOrEqual(26)
+  it('the engine is the one this file is for: Docker 28.5+, buildx 0.29+, containerd 2.1+, containerd image store', () => {
+    // [major, minor] of the first x.y in a version string.
+    const majorMinor = (text: string): [number, number] => {
+      const m = /(\d+)\.(\d+)/.exec(text)
+      return m ? [Number(m[1]), Number(m[2])] : [0, 0]
+    }
+    const atLeast = ([a, b]: [number, number], [x, y]: [number, number]): boolean =>
+      a > x || (a === x && b >= y)
+    const engine = client(['version', '--format', '{{.Server.Version}}']).trim()
+    const containerd = client([
+      'version',
+      '--format',
+      '{{range .Server.Components}}{{if eq .Name "containerd"}}{{.Version}}{{end}}{{end}}'
+    ]).trim()
+    const buildx = client(['buildx', 'version'])
+    expect(buildx).toMatch(/github\.com\/docker\/buildx v?0\.\d+/)
+    const buildxVersion = /buildx v?(\d+\.\d+)/.exec(buildx)?.[1] ?? ''
+    // Each version with whether it is new enough: a failure shows the version it found.
+    const found = {
+      engine: [engine, atLeast(majorMinor(engine), [28, 5])],
+      containerd: [containerd, atLeast(majorMinor(containerd), [2, 1])],
+      buildx: [buildxVersion, atLeast(majorMinor(buildxVersion), [0, 29])]
+    }
+    expect(found).toEqual({
+      engine: [engine, true],
+      containerd: [containerd, true],
+      buildx: [buildxVersion, true]
+    })
     expect(client(['info', '--format', '{{json .DriverStatus}}'])).toContain(
       'io.containerd.snapshotter.v1'
     )
-    expect(client(['buildx', 'version'])).toMatch(/github\.com\/docker\/buildx v?0\.\d+/)
   })
 
   it('builds with docker buildx build --load and publishes through the registry API; the digest pulls and runs', () => {
