@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream'
 import { RegistryError } from './errors.js'
 import type { StreamResponse } from './stream.js'
+import { BODY_LIMITS } from './http.js'
 import type { RegistryTransport } from './transport.js'
 
 export interface Challenge {
@@ -64,14 +65,25 @@ export class RegistryAuth {
     return 'Basic ' + Buffer.from(`${username ?? ''}:${password}`).toString('base64')
   }
 
-  /** The Authorization header for these scopes, from what the registry's challenge asked for. */
-  private authHeader(scopes: string[]): string | undefined {
+  /**
+   * The Authorization header for these scopes, from what the registry's challenge asked for; none
+   * for a URL on another origin than the registry's (an upload Location naming a storage host or
+   * another port): credentials go only to the origin that asked for them
+   * (docs/facts/registry-protocol.md).
+   */
+  private authHeader(scopes: string[], url: string): string | undefined {
+    if (!this.isRegistry(url)) return undefined
     if (this.challenge?.scheme === 'basic') return this.basicHeader()
     if (this.challenge?.scheme === 'bearer') {
       const token = this.findToken(scopes)
       return token ? `Bearer ${token}` : undefined
     }
     return undefined
+  }
+
+  /** Whether `url` is on the registry's own origin (scheme, host and port). */
+  private isRegistry(url: string): boolean {
+    return new URL(url).origin === this.transport.origin
   }
 
   /** A cached token covering `scopes`: the exact set, or a pull,push token where pull is asked. */
@@ -159,8 +171,27 @@ export class RegistryAuth {
       headers: basic ? { Authorization: basic } : {}
     })
     if (!response.ok) throw await this.transport.errorFrom(response, 'token request')
-    const body = (await response.json()) as { token?: string; access_token?: string }
-    const token = body.token ?? body.access_token
+    const bytes = await this.transport.readBody(
+      response,
+      BODY_LIMITS.token,
+      `the token response of ${url.origin}`
+    )
+    let body: { token?: unknown; access_token?: unknown } = {}
+    try {
+      body = JSON.parse(bytes.toString('utf8')) as typeof body
+    } catch {
+      throw new RegistryError(
+        `the token response of ${url.origin} is not JSON`,
+        response.status,
+        'UNAUTHORIZED'
+      )
+    }
+    const token =
+      typeof body.token === 'string'
+        ? body.token
+        : typeof body.access_token === 'string'
+          ? body.access_token
+          : undefined
     if (token) this.transport.holdSecret(token)
     if (!token) {
       throw new RegistryError(
@@ -205,7 +236,7 @@ export class RegistryAuth {
     await this.transport.ready()
     const url = new URL(pathOrUrl, this.transport.baseUrl).toString()
     const attempt = (): Promise<Response> => {
-      const auth = this.authHeader(scopes)
+      const auth = this.authHeader(scopes, url)
       const headers = auth ? { ...init.headers, Authorization: auth } : { ...init.headers }
       const stream = init.body
       if (typeof stream === 'function') {
@@ -225,7 +256,8 @@ export class RegistryAuth {
       return this.transport.send(url, { method, headers, body: stream })
     }
     const response = await attempt()
-    if (response.status !== 401) return response
+    // Only the registry's own challenge is answered: another origin never gets its credentials.
+    if (response.status !== 401 || !this.isRegistry(url)) return response
     if (!(await this.answer(response.headers.get('www-authenticate') ?? '', scopes))) {
       throw await this.transport.errorFrom(response, `${method} ${new URL(url).pathname}`)
     }
@@ -245,7 +277,7 @@ export class RegistryAuth {
     length: number
   ): Promise<StreamResponse> {
     const once = (): Promise<StreamResponse> => {
-      const auth = this.authHeader(scopes)
+      const auth = this.authHeader(scopes, url)
       return this.transport.sendStream(
         url,
         method,
@@ -258,7 +290,7 @@ export class RegistryAuth {
       )
     }
     const first = await once()
-    if (first.status !== 401) return first
+    if (first.status !== 401 || !this.isRegistry(url)) return first
     if (!(await this.answer(String(first.headers['www-authenticate'] ?? ''), scopes))) return first
     return once()
   }

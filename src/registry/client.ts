@@ -18,6 +18,7 @@ import { quote } from '../util/text.js'
 import { RegistryAuth, repositoryScope, type Body } from './auth.js'
 import { RegistryError, classifyUploadError } from './errors.js'
 import type { StreamResponse } from './stream.js'
+import { BODY_LIMITS, sizeText } from './http.js'
 import { RegistryTransport, type RegistryClientOptions } from './transport.js'
 
 export { isLoopback } from './tls.js'
@@ -150,7 +151,12 @@ export class RegistryClient {
       return []
     }
     if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
-    const body = (await response.json()) as { tags?: unknown }
+    const bytes = await this.transport.readBody(
+      response,
+      BODY_LIMITS.tagList,
+      `the tag list of ${repository}`
+    )
+    const body = JSON.parse(bytes.toString('utf8')) as { tags?: unknown }
     return Array.isArray(body.tags)
       ? body.tags.filter((t): t is string => typeof t === 'string')
       : []
@@ -167,7 +173,11 @@ export class RegistryClient {
       headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') }
     })
     if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
-    const bytes = Buffer.from(await response.arrayBuffer())
+    const bytes = await this.transport.readBody(
+      response,
+      BODY_LIMITS.manifest,
+      `the manifest ${repository}:${reference}`
+    )
     const digest = sha256(bytes)
     this.checkServedDigest(`${repository}:${reference}`, response, digest)
     if (reference.startsWith('sha256:') && reference !== digest) {
@@ -325,7 +335,11 @@ export class RegistryClient {
    * that digest. Redirects to a storage backend are followed; fetch drops the Authorization
    * header when a redirect leaves the registry's origin.
    */
-  async getBlob(repository: string, digest: string, maxBytes = 4 * 1024 * 1024): Promise<Buffer> {
+  async getBlob(
+    repository: string,
+    digest: string,
+    maxBytes: number = BODY_LIMITS.config
+  ): Promise<Buffer> {
     const algorithm = /^(sha256|sha512):[0-9a-f]+$/.exec(digest)?.[1]
     if (!algorithm)
       throw new RegistryError(`unsupported digest ${quote(digest)}`, 0, 'DIGEST_INVALID')
@@ -336,12 +350,16 @@ export class RegistryClient {
     if (length > maxBytes) {
       await response.body?.cancel()
       throw new RegistryError(
-        `blob ${digest} is ${length} bytes, more than ${maxBytes}`,
+        `blob ${digest} of ${repository} from ${this.registry} is ${length} bytes, more than ${sizeText(maxBytes)}: not read`,
         response.status,
         'SIZE_INVALID'
       )
     }
-    const bytes = Buffer.from(await response.arrayBuffer())
+    const bytes = await this.transport.readBody(
+      response,
+      maxBytes,
+      `blob ${digest} of ${repository}`
+    )
     const actual = `${algorithm}:` + createHash(algorithm).update(bytes).digest('hex')
     if (actual !== digest) {
       throw new RegistryError(

@@ -18,13 +18,21 @@ import {
   type RetryPolicy,
   type Verdict
 } from '../util/retry.js'
-import { oneLine, redactCredentials } from '../util/text.js'
+import { outside, redactCredentials } from '../util/text.js'
 import {
   RegistryError,
   classifyRegistryError,
   isSecondaryRateLimit,
   retryAfterFromBody
 } from './errors.js'
+import {
+  BODY_LIMITS,
+  REDIRECTS,
+  readUpTo,
+  redirectTarget,
+  sizeText,
+  withoutAuthorization
+} from './http.js'
 import { StreamRequestError, sendStream, type StreamResponse, type TlsOptions } from './stream.js'
 import {
   DEFAULT_TLS_SOURCES,
@@ -34,6 +42,12 @@ import {
   type TlsSources,
   type Transport
 } from './tls.js'
+
+/**
+ * How each registry is spoken to, decided once per run (a TLS handshake with a port that never
+ * answers costs its whole timeout): by registry and TLS sources.
+ */
+const decided = new Map<string, Transport>()
 
 export interface RegistryClientOptions {
   registry: string
@@ -96,12 +110,33 @@ export class RegistryTransport {
 
   /** Text a server sent, fit for a message: one line, no credentials (echoed headers, tokens). */
   serverText(text: string, max = 300): string {
-    return oneLine(redactCredentials(text, this.secrets), max)
+    return outside(redactCredentials(text, this.secrets), max)
   }
 
   /** https://REGISTRY, or http:// for an insecure registry that does not speak TLS. */
   get baseUrl(): string {
     return `${this.transport?.scheme ?? 'https'}://${this.options.registry}`
+  }
+
+  /** scheme://host:port of the registry: the origin its credentials are for. */
+  get origin(): string {
+    return new URL(this.baseUrl).origin
+  }
+
+  /**
+   * A body read into memory, at most `limit` bytes counted on the stream; more fails with a
+   * message naming the limit and `what` was read.
+   */
+  async readBody(response: Response, limit: number, what: string): Promise<Buffer> {
+    const { bytes, over } = await readUpTo(response, limit)
+    if (over) {
+      throw new RegistryError(
+        `${what} from ${this.registry} is more than ${sizeText(limit)}: not read further`,
+        response.status,
+        'SIZE_INVALID'
+      )
+    }
+    return bytes
   }
 
   /** How to speak to the registry: decided before the first request (a TLS handshake at most). */
@@ -113,11 +148,14 @@ export class RegistryTransport {
   }
 
   private async choose(): Promise<void> {
-    const transport = await chooseTransport(
-      this.options.registry,
-      this.options.tls ?? DEFAULT_TLS_SOURCES
-    )
-    if (transport.note) this.options.onTransport?.(transport.note)
+    const sources = this.options.tls ?? DEFAULT_TLS_SOURCES
+    const key = `${this.options.registry}\0${JSON.stringify(sources)}`
+    let transport = decided.get(key)
+    if (!transport) {
+      transport = await chooseTransport(this.options.registry, sources)
+      if (transport.note) this.options.onTransport?.(transport.note)
+      if (transport.final) decided.set(key, transport)
+    }
     this.transport = transport
     // Plain HTTP needs no trust store (parsing it takes 0.1-0.2 s). The same trust serves fetch
     // and the streamed uploads (stream.ts).
@@ -144,7 +182,7 @@ export class RegistryTransport {
   async send(url: string, init: RequestInit | (() => RequestInit)): Promise<Response> {
     const make = typeof init === 'function' ? init : () => init
     const what = `${make().method ?? 'GET'} ${new URL(url).pathname}`
-    return this.retry(what, () => this.sendOnce(url, make()), classifyRegistryError, {
+    return this.retry(what, () => this.sendFollowing(url, make), classifyRegistryError, {
       note: (reason, attempt, delay) => `${reason}; retry ${attempt} in ${delay} s`
     })
   }
@@ -201,6 +239,38 @@ export class RegistryTransport {
     return this.options.signal ? AbortSignal.any([timeout, this.options.signal]) : timeout
   }
 
+  /**
+   * One attempt, following redirects as the distribution spec allows: any request may be
+   * redirected; a 307/308 keeps the method and the body (sent again, made afresh), a 301/302/303
+   * is followed by GET and HEAD only (for a PUT or POST it would drop the body: refused with a
+   * message). Authorization goes only to the origin it was meant for: a hop to another origin
+   * (host, port or scheme) goes without it, as docker does (docs/facts/registry-protocol.md).
+   */
+  private async sendFollowing(url: string, make: () => RequestInit): Promise<Response> {
+    const first = new URL(url).origin
+    let target = url
+    let init = make()
+    for (let hop = 0; ; hop++) {
+      const response = await this.sendOnce(target, { ...init, redirect: 'manual' })
+      const location = response.headers.get('location')
+      if (!REDIRECTS.has(response.status) || !location) return response
+      await response.body?.cancel().catch(() => undefined)
+      const next = redirectTarget(
+        `${init.method ?? 'GET'} ${new URL(target).pathname} on ${this.registry}`,
+        init.method ?? 'GET',
+        target,
+        response.status,
+        this.serverText(location, 200),
+        location,
+        hop
+      )
+      const keepsBody = response.status === 307 || response.status === 308
+      init = keepsBody ? make() : { ...init, body: undefined }
+      if (next.origin !== first) init = { ...init, headers: withoutAuthorization(init.headers) }
+      target = next.toString()
+    }
+  }
+
   private async sendOnce(url: string, init: RequestInit): Promise<Response> {
     this.requests++
     let response: Response
@@ -231,8 +301,9 @@ export class RegistryTransport {
     if (response.status === 403) {
       // GitHub's secondary rate limit is a 403: read the body to tell it from a refusal, and hand
       // any other 403 on with the same body.
-      const text = await response.text().catch(() => '')
-      const copy = new Response(text, {
+      const read = await readUpTo(response, BODY_LIMITS.error).catch(() => undefined)
+      const text = read?.bytes.toString('utf8') ?? ''
+      const copy = new Response(read?.over ? '' : text, {
         status: response.status,
         statusText: response.statusText,
         headers: response.headers
@@ -264,6 +335,35 @@ export class RegistryTransport {
     body: () => Readable,
     length: number
   ): Promise<StreamResponse> {
+    const first = new URL(url).origin
+    let target = url
+    let sent = headers
+    for (let hop = 0; ; hop++) {
+      const answer = await this.sendStreamOnce(target, method, sent, body, length)
+      const location = answer.headers.location
+      if (!REDIRECTS.has(answer.status) || !location) return answer
+      // A 307/308 is sent again with the body, streamed afresh from its source (the file).
+      const next = redirectTarget(
+        `${method} ${new URL(target).pathname} on ${this.registry}`,
+        method,
+        target,
+        answer.status,
+        this.serverText(location, 200),
+        location,
+        hop
+      )
+      if (next.origin !== first) sent = withoutAuthorization(sent)
+      target = next.toString()
+    }
+  }
+
+  private async sendStreamOnce(
+    url: string,
+    method: string,
+    headers: Record<string, string>,
+    body: () => Readable,
+    length: number
+  ): Promise<StreamResponse> {
     this.requests++
     try {
       return await sendStream(url, {
@@ -273,7 +373,8 @@ export class RegistryTransport {
         length,
         idleMs: this.options.idleTimeoutMs ?? this.options.timeoutMs ?? 60_000,
         signal: this.options.signal,
-        tls: this.tlsOptions
+        tls: this.tlsOptions,
+        bodyLimit: BODY_LIMITS.error
       })
     } catch (error) {
       const code = error instanceof StreamRequestError ? error.code : 'ECONNRESET'
@@ -295,16 +396,23 @@ export class RegistryTransport {
   async errorFrom(response: Answer, what: string): Promise<RegistryError> {
     let code = `HTTP_${response.status}`
     let detail = ''
-    try {
-      const text = isStreamed(response) ? response.body : await response.text()
-      const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] }
-      const first = body.errors?.[0]
-      if (typeof first?.code === 'string' && first.code) code = this.serverText(first.code, 60)
-      if (typeof first?.message === 'string' && first.message)
-        detail = this.serverText(first.message)
-    } catch {
-      // not a JSON error body; keep the HTTP status
-    }
+    const read = isStreamed(response)
+      ? { text: response.body, over: response.bodyOver === true }
+      : await readUpTo(response, BODY_LIMITS.error).then(
+          r => ({ text: r.bytes.toString('utf8'), over: r.over }),
+          () => ({ text: '', over: false })
+        )
+    if (read.over) detail = `the error body is more than ${sizeText(BODY_LIMITS.error)}: not read`
+    else
+      try {
+        const body = JSON.parse(read.text) as { errors?: { code?: string; message?: string }[] }
+        const first = body.errors?.[0]
+        if (typeof first?.code === 'string' && first.code) code = this.serverText(first.code, 60)
+        if (typeof first?.message === 'string' && first.message)
+          detail = this.serverText(first.message)
+      } catch {
+        // not a JSON error body; keep the HTTP status
+      }
     const statusText = isStreamed(response) ? '' : this.serverText(response.statusText, 100)
     return new RegistryError(
       `${what} on ${this.options.registry}: ${response.status} ${code.toLowerCase()}` +

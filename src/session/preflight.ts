@@ -10,6 +10,7 @@ import { checkTokenScopes } from '../github/token-scopes.js'
 import { phase } from '../report/phase.js'
 import { STATE } from '../state.js'
 import type { Session } from './session.js'
+import { outside } from '../util/text.js'
 
 export async function preflightAndLogin(session: Session): Promise<void> {
   const { plan, run, registry } = session
@@ -49,5 +50,5 @@ export async function preflightAndLogin(session: Session): Promise<void> {
   const { warning, notice, scopes: list } = scopesDone.value
   if (warning) core.warning(warning)
   if (notice) core.notice(notice)
-  if (list) core.info(`Classic token scopes: ${list.join(', ')}`)
+  if (list) core.info(`Classic token scopes: ${outside(list.join(', '))}`)
 }
