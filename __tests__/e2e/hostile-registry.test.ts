@@ -13,9 +13,6 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Socket, createServer } from 'node:net'
 import * as path from 'node:path'
-import { gzipSync } from 'node:zlib'
-import { pack } from 'tar-stream'
-import { sha256 } from '../../src/oci/digest.js'
 import { MEDIA_TYPES } from '../../src/oci/media-types.js'
 import { RegistryClient } from '../../src/registry/client.js'
 import {
@@ -25,7 +22,14 @@ import {
   type HostileRule,
   type HostileServer
 } from '../support/hostile-proxy.js'
-import { Runner, e2eEnv, inputsFor, parseFileCommand, skopeoInspect } from './harness.js'
+import {
+  Runner,
+  e2eEnv,
+  inputsFor,
+  parseFileCommand,
+  skopeoInspect,
+  pushImageByDigest
+} from './harness.js'
 
 const env = e2eEnv()
 const OWNER = 'octo-org' // from the runner's GITHUB_REPOSITORY Octo-Org/Hello-World
@@ -271,16 +275,6 @@ function forged(out: string): string[] {
   return out.split('\n').filter(l => /::[a-z-]+::FORGED|##\[/.test(l))
 }
 
-/** A layer: a tar holding one file. */
-async function layerTar(name: string, content: string): Promise<Buffer> {
-  const p = pack()
-  p.entry({ name }, content)
-  p.finalize()
-  const chunks: Buffer[] = []
-  for await (const c of p) chunks.push(c as Buffer)
-  return Buffer.concat(chunks)
-}
-
 describe('nothing a registry says becomes a workflow command (#21 item 5)', () => {
   const INJECTED = [
     'x\n::error::FORGED-1 annotation\n::add-mask::FORGED-2',
@@ -329,39 +323,11 @@ describe('nothing a registry says becomes a workflow command (#21 item 5)', () =
       username: env.user,
       password: env.password
     })
-    const tar = await layerTar('hello.txt', `hello ${nonce()}\n`)
-    const layer = gzipSync(tar)
-    const config = Buffer.from(
-      JSON.stringify({
-        architecture: 'amd64',
-        os: 'linux\n::error::FORGED-5',
-        variant: 'v1\u001b[31mFORGED-6',
-        rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
-        config: {}
-      })
-    )
-    await client.uploadBlob(repository, layer)
-    await client.uploadBlob(repository, config)
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MEDIA_TYPES.ociManifest,
-        config: {
-          mediaType: 'application/vnd.oci.image.config.v1+json',
-          digest: sha256(config),
-          size: config.length
-        },
-        layers: [
-          {
-            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-            digest: sha256(layer),
-            size: layer.length
-          }
-        ]
-      })
-    )
-    const digest = sha256(manifest)
-    await client.putManifest(repository, digest, manifest, MEDIA_TYPES.ociManifest)
+    const { digest } = await pushImageByDigest(env, repository, {
+      architecture: 'amd64',
+      os: 'linux\n::error::FORGED-5',
+      variant: 'v1\u001b[31mFORGED-6'
+    })
     const main = await new Runner().mainAsync({
       ...inputsFor(env, name),
       'merge-digests': digest,

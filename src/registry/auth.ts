@@ -278,16 +278,16 @@ export class RegistryAuth {
   ): Promise<StreamResponse> {
     const once = (): Promise<StreamResponse> => {
       const auth = this.authHeader(scopes, url)
-      return this.transport.sendStream(
+      return this.transport.sendStream({
         url,
         method,
-        {
+        headers: {
           'Content-Type': 'application/octet-stream',
           ...(auth ? { Authorization: auth } : {})
         },
         body,
         length
-      )
+      })
     }
     const first = await once()
     if (first.status !== 401 || !this.isRegistry(url)) return first

@@ -78,6 +78,15 @@ export interface RegistryClientOptions {
   onSecret?: (value: string) => void
 }
 
+/** A request whose body is a stream, opened afresh by `body` for each send. */
+export interface StreamedRequest {
+  url: string
+  method: string
+  headers: Record<string, string>
+  body: () => Readable
+  length: number
+}
+
 /** An answer whose body was read already: a fetch Response, or a streamed request's answer. */
 type Answer = Response | StreamResponse
 
@@ -255,20 +264,24 @@ export class RegistryTransport {
       const location = response.headers.get('location')
       if (!REDIRECTS.has(response.status) || !location) return response
       await response.body?.cancel().catch(() => undefined)
-      const next = redirectTarget(
-        `${init.method ?? 'GET'} ${new URL(target).pathname} on ${this.registry}`,
-        init.method ?? 'GET',
-        target,
-        response.status,
-        this.serverText(location, 200),
-        location,
-        hop
-      )
+      const next = this.redirect(init.method ?? 'GET', target, response.status, location, hop)
       const keepsBody = response.status === 307 || response.status === 308
       init = keepsBody ? make() : { ...init, body: undefined }
       if (next.origin !== first) init = { ...init, headers: withoutAuthorization(init.headers) }
       target = next.toString()
     }
+  }
+
+  /** Where a redirect of `method` on `from` leads (http.ts decides; messages name the registry). */
+  private redirect(
+    method: string,
+    from: string,
+    status: number,
+    location: string,
+    hop: number
+  ): URL {
+    const what = `${method} ${new URL(from).pathname} on ${this.registry}`
+    return redirectTarget(what, method, from, status, this.serverText(location, 200), location, hop)
   }
 
   private async sendOnce(url: string, init: RequestInit): Promise<Response> {
@@ -328,42 +341,27 @@ export class RegistryTransport {
    * One request with a streamed body (a layer) on node:http(s), with the trust fetch uses; no
    * retry of its own (the caller starts the upload over).
    */
-  async sendStream(
-    url: string,
-    method: string,
-    headers: Record<string, string>,
-    body: () => Readable,
-    length: number
-  ): Promise<StreamResponse> {
-    const first = new URL(url).origin
-    let target = url
-    let sent = headers
+  async sendStream(request: StreamedRequest): Promise<StreamResponse> {
+    const first = new URL(request.url).origin
+    let sent = request
     for (let hop = 0; ; hop++) {
-      const answer = await this.sendStreamOnce(target, method, sent, body, length)
+      const answer = await this.sendStreamOnce(sent)
       const location = answer.headers.location
       if (!REDIRECTS.has(answer.status) || !location) return answer
       // A 307/308 is sent again with the body, streamed afresh from its source (the file).
-      const next = redirectTarget(
-        `${method} ${new URL(target).pathname} on ${this.registry}`,
-        method,
-        target,
-        answer.status,
-        this.serverText(location, 200),
-        location,
-        hop
-      )
-      if (next.origin !== first) sent = withoutAuthorization(sent)
-      target = next.toString()
+      const next = this.redirect(sent.method, sent.url, answer.status, location, hop)
+      const headers = next.origin === first ? sent.headers : withoutAuthorization(sent.headers)
+      sent = { ...sent, url: next.toString(), headers }
     }
   }
 
-  private async sendStreamOnce(
-    url: string,
-    method: string,
-    headers: Record<string, string>,
-    body: () => Readable,
-    length: number
-  ): Promise<StreamResponse> {
+  private async sendStreamOnce({
+    url,
+    method,
+    headers,
+    body,
+    length
+  }: StreamedRequest): Promise<StreamResponse> {
     this.requests++
     try {
       return await sendStream(url, {
