@@ -118,7 +118,11 @@ const cases: Case[] = [
     'exa mple.com',
     '[::1',
     '.ghcr.io',
-    'ghcr.io.'
+    'ghcr.io.',
+    '[:]:5000',
+    '[::g]:5000',
+    `${'a'.repeat(64)}.example.com`,
+    `${'a'.repeat(60)}.`.repeat(5) + 'com'
   ].map((v): Case => [
     `malformed registry ${JSON.stringify(v)}`,
     { registry: v },

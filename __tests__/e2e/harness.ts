@@ -4,6 +4,7 @@
  * Needs the engine and registry of scripts/e2e-env.sh (scripts/test.sh starts them).
  */
 import { spawn, spawnSync } from 'node:child_process'
+import { createHash, randomUUID } from 'node:crypto'
 import { afterAll } from '@jest/globals'
 import {
   mkdirSync,
@@ -17,6 +18,9 @@ import {
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
+import { gzipSync } from 'node:zlib'
+import { pack } from 'tar-stream'
+import { RegistryClient } from '../../src/registry/client.js'
 import { parse } from 'yaml'
 import { fixtureEnv, type EventFixtureName } from '../fixtures/events.js'
 
@@ -420,4 +424,71 @@ export async function startFixture(
     child.on('exit', code => reject(new Error(`${script} exited (${code})`)))
   })
   return { port, stop: () => child.kill() }
+}
+
+/**
+ * The bytes of an OCI image manifest naming `config` and one `layer` (both as bytes), for images
+ * made through the registry API.
+ */
+export function ociManifest(
+  config: Buffer,
+  layer: Buffer,
+  layerMediaType = 'application/vnd.oci.image.layer.v1.tar+gzip'
+): Buffer {
+  const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha(config),
+        size: config.length
+      },
+      layers: [{ mediaType: layerMediaType, digest: sha(layer), size: layer.length }]
+    })
+  )
+}
+
+/** A layer: a tar holding one file. */
+export async function layerTar(name: string, content: string): Promise<Buffer> {
+  const p = pack()
+  p.entry({ name }, content)
+  p.finalize()
+  const chunks: Buffer[] = []
+  for await (const c of p) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
+
+/**
+ * A one-layer image whose config names `platform` (os, architecture, …), pushed by digest through
+ * the registry API, as a runner of that platform would: its digest and sizes.
+ */
+export async function pushImageByDigest(
+  reg: Pick<E2EEnv, 'registry' | 'user' | 'password'>,
+  repository: string,
+  platform: Record<string, unknown>
+): Promise<{ digest: string; layerSize: number; manifestSize: number }> {
+  const client = new RegistryClient({
+    registry: reg.registry,
+    username: reg.user,
+    password: reg.password
+  })
+  const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
+  const tar = await layerTar('hello.txt', `hello ${randomUUID()}\n`)
+  const layer = gzipSync(tar)
+  const config = Buffer.from(
+    JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: [sha(tar)] }, config: {} })
+  )
+  await client.uploadBlob(repository, layer)
+  await client.uploadBlob(repository, config)
+  const manifest = ociManifest(config, layer)
+  const digest = sha(manifest)
+  await client.putManifest(
+    repository,
+    digest,
+    manifest,
+    'application/vnd.oci.image.manifest.v1+json'
+  )
+  return { digest, layerSize: layer.length, manifestSize: manifest.length }
 }

@@ -9,11 +9,8 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
-import { gzipSync } from 'node:zlib'
-import { pack } from 'tar-stream'
 import { MEDIA_TYPES } from '../../src/oci/media-types.js'
 import { RegistryClient } from '../../src/registry/client.js'
-import { sha256 } from '../../src/oci/digest.js'
 import {
   Runner,
   inputsFor,
@@ -25,7 +22,8 @@ import {
   skopeoTags,
   testRegistries,
   type StepResult,
-  type TestRegistry
+  type TestRegistry,
+  pushImageByDigest
 } from './harness.js'
 
 e2eEnv() // fails loudly when the environment is not there
@@ -52,57 +50,9 @@ async function listTags(reg: TestRegistry, repository: string): Promise<string[]
   return ((await response.json()) as { tags?: string[] | null }).tags ?? []
 }
 
-/** A layer: a tar holding one file. */
-async function layerTar(name: string, content: string): Promise<Buffer> {
-  const p = pack()
-  p.entry({ name }, content)
-  p.finalize()
-  const chunks: Buffer[] = []
-  for await (const c of p) chunks.push(c as Buffer)
-  return Buffer.concat(chunks)
-}
-
 /** A one-layer linux/arm64/v8 image pushed by digest through the API, as an arm64 runner would. */
-async function pushArm64Image(reg: TestRegistry, repository: string, variant = 'v8') {
-  const client = new RegistryClient({
-    registry: reg.registry,
-    username: reg.user,
-    password: reg.password
-  })
-  const tar = await layerTar('hello-arm64.txt', `arm ${nonce()}\n`)
-  const layer = gzipSync(tar)
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: 'arm64',
-      variant,
-      os: 'linux',
-      rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
-      config: {}
-    })
-  )
-  await client.uploadBlob(repository, layer)
-  await client.uploadBlob(repository, config)
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.ociManifest,
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha256(config),
-        size: config.length
-      },
-      layers: [
-        {
-          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-          digest: sha256(layer),
-          size: layer.length
-        }
-      ]
-    })
-  )
-  const digest = sha256(manifest)
-  await client.putManifest(repository, digest, manifest, MEDIA_TYPES.ociManifest)
-  return { digest, layerSize: layer.length, manifestSize: manifest.length }
+function pushArm64Image(reg: TestRegistry, repository: string, variant = 'v8') {
+  return pushImageByDigest(reg, repository, { architecture: 'arm64', variant, os: 'linux' })
 }
 
 /** Registry API requests the step says it sent ("Digest: … (N registry API requests)"). */

@@ -8,7 +8,7 @@ import { MEDIA_TYPES } from '../../src/oci/media-types.js'
 import { RegistryClient } from '../../src/registry/client.js'
 import { RegistryError } from '../../src/registry/errors.js'
 import { sha256 } from '../../src/oci/digest.js'
-import { skopeoInspect, type E2EEnv } from './harness.js'
+import { ociManifest, skopeoInspect, type E2EEnv } from './harness.js'
 
 const need = (name: string): string => {
   const v = process.env[name]
@@ -41,24 +41,7 @@ function makeImage() {
       config: {}
     })
   )
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.ociManifest,
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha256(config),
-        size: config.length
-      },
-      layers: [
-        {
-          mediaType: 'application/vnd.oci.image.layer.v1.tar',
-          digest: sha256(layer),
-          size: layer.length
-        }
-      ]
-    })
-  )
+  const manifest = ociManifest(config, layer, 'application/vnd.oci.image.layer.v1.tar')
   return { layer, config, manifest }
 }
 

@@ -36,6 +36,7 @@ import { MATRIX_WAY } from '../plan/platforms.js'
 import { UserError } from '../util/errors.js'
 import type { Builder } from './build-args.js'
 import type { Docker } from './cli.js'
+import { outside } from '../util/text.js'
 
 /** `auto`: buildx when the runner has it (installed only when the build needs it); `true`: always
  * buildx, installed when missing; `false`: the classic builder. */
@@ -267,7 +268,7 @@ export async function chooseBuilder(
           `buildx ${settings.version} was installed as ${plugin}, but docker does not run it as a plugin (docker buildx version failed).`
         )
       }
-      core.info(`docker buildx version: ${version}`)
+      core.info(`docker buildx version: ${outside(version)}`)
     }
   )
   return 'buildx'

@@ -1,6 +1,6 @@
 /** How a failed docker command is reported, and whether it is worth another try. */
 import type { Verdict } from '../util/retry.js'
-import { oneLine, redactCredentials } from '../util/text.js'
+import { outside, redactCredentials } from '../util/text.js'
 
 /** A docker CLI command that exited non-zero; `detail` is docker's own last error line. */
 export class DockerCommandError extends Error {
@@ -22,7 +22,7 @@ export function lastErrorLine(stderr: string, stdout: string): string {
       .map(l => l.trim())
       .filter(l => l !== '')
     // A registry's error, repeated by docker, may echo the request's credentials.
-    if (lines.length) return oneLine(redactCredentials(lines[lines.length - 1]), 1000)
+    if (lines.length) return outside(redactCredentials(lines[lines.length - 1]), 1000)
   }
   return ''
 }

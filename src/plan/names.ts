@@ -6,6 +6,7 @@
  *   container: REGISTRY/OWNER/IMAGE_NAME          (ghcr.io, containers.HOSTNAME on GHES)
  *   docker:    REGISTRY/OWNER/REPOSITORY/IMAGE_NAME (docker.pkg.github.com, docker.HOSTNAME, HOSTNAME)
  */
+import { isIPv6 } from 'node:net'
 import { defaultRegistry, runnerServer } from '../github/hosts.js'
 import { UserError } from '../util/errors.js'
 import { describeCharacters, quote } from '../util/text.js'
@@ -52,13 +53,25 @@ export function parseRegistry(input: string): string {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::(\d+))?$/.exec(value)
   const host = match?.[1] ?? ''
   const port = match?.[2]
-  const hostOk =
-    host.startsWith('[') ||
-    (host.split('.').every(label => DOMAIN_LABEL.test(label)) && host !== '')
+  // A DNS label is 1-63 characters, a name at most 253 (RFC 1035 2.3.4); an IPv6 literal in
+  // brackets must be one (`[:]` is not): each would fail later, at docker login or the first
+  // request, with a less clear message.
+  const long = host.startsWith('[') ? undefined : host.split('.').find(l => l.length > 63)
+  const hostOk = host.startsWith('[')
+    ? isIPv6(host.slice(1, -1))
+    : host !== '' &&
+      host.length <= 253 &&
+      !long &&
+      host.split('.').every(label => DOMAIN_LABEL.test(label))
   if (!match || !hostOk || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
+    const why = long
+      ? ` (a DNS label is at most 63 characters; ${quote(long, 20)} has ${long.length})`
+      : host.startsWith('[') && !hostOk
+        ? ` (${quote(host)} is not an IPv6 address)`
+        : ''
     throw new UserError(
-      `registry ${quote(value)} is not a valid host[:port]: use a host name such as ghcr.io, ` +
-        `containers.github.example.com or localhost:5000.`
+      `registry ${quote(value)} is not a valid host[:port]${why}: use a host name such as ` +
+        `ghcr.io, containers.github.example.com or localhost:5000.`
     )
   }
   return value.toLowerCase()

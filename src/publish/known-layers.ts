@@ -23,6 +23,7 @@ import type { RegistryClient } from '../registry/client.js'
 import { errorMessage } from '../util/errors.js'
 import semverParse from 'semver/functions/parse.js'
 import type { SemVer } from 'semver'
+import { outside } from '../util/text.js'
 
 /** A candidate blob for a diff_id, and the repository it is in. */
 interface Candidate extends Layer {
@@ -251,7 +252,7 @@ export async function learnKnownLayers(
         sameImage = { digest: image.digest, config: image.config, layers: image.layers }
       }
     } catch (error) {
-      core.debug(`could not read ${repo}:${reference}: ${errorMessage(error)}`)
+      core.debug(outside(`could not read ${repo}:${reference}: ${errorMessage(error)}`))
     }
   }
   await Promise.all(

@@ -42,6 +42,8 @@ import { mapLimit } from '../util/concurrency.js'
 import { UserError } from '../util/errors.js'
 import type { Published } from './describe.js'
 import { putUnderEveryTag } from './tags.js'
+import { outside, quote } from '../util/text.js'
+import { badPlatformField, type PlatformFields } from '../oci/platform.js'
 
 export interface MergedIndex extends AssembledIndex {
   /** Sum of the compressed layer sizes of every image. */
@@ -73,6 +75,22 @@ function chooseFamily(entries: Descriptor[], asked: MediaTypesChoice | undefined
   }
   const [only] = [...families]
   return only ?? asked?.family ?? 'oci'
+}
+
+/**
+ * Platform fields go into the index as they are: a value outside the platform grammar (a newline,
+ * a workflow command, ESC, …) is refused, naming the image and the field.
+ */
+function refuseBadPlatform(digest: string, where: string, fields: PlatformFields): void {
+  const bad = badPlatformField(fields)
+  if (!bad) return
+  const value = typeof bad.value === 'string' ? bad.value : (JSON.stringify(bad.value) ?? 'nothing')
+  throw new UserError(
+    `merge-digests: the ${where} of ${digest} names ${bad.field} ${outside(quote(value, 100))}, ` +
+      'which is not a platform value (letters, digits, and _ . - only; % too in os.version and ' +
+      'os.features): it cannot go into an index. Rebuild that image with a valid platform. ' +
+      'Nothing was pushed.'
+  )
 }
 
 interface Read {
@@ -124,6 +142,8 @@ export async function buildMergedIndex(
     const digest = digests[i]
     if (INDEX_TYPES.includes(mediaType) || Array.isArray(json.manifests)) {
       const listed = json.manifests ?? []
+      for (const d of listed)
+        if (d.platform) refuseBadPlatform(digest, `entry ${d.digest}`, d.platform)
       const sizes = await Promise.all(
         listed
           .filter(d => !isAttestation(d))
@@ -147,6 +167,7 @@ export async function buildMergedIndex(
         `merge-digests: the config of ${digest} names no os and architecture, so the image has no platform to be listed under.`
       )
     }
+    refuseBadPlatform(digest, 'config', config)
     const platform: Descriptor['platform'] = { architecture: config.architecture, os: config.os }
     if (config.variant) platform.variant = config.variant
     if (config['os.version']) platform['os.version'] = config['os.version']
@@ -210,7 +231,7 @@ export async function mergeIndex(
         8,
         mediaTypes
       )
-      core.info(`Platforms: ${merged.platforms.join(', ')}`)
+      core.info(`Platforms: ${outside(merged.platforms.join(', '))}`)
       core.info(`Media types: ${FAMILY_TYPES[merged.family].name} (${merged.mediaType})`)
       if (!FAMILY_TYPES[merged.family].indexAnnotations && Object.keys(annotations).length) {
         core.info('A Docker manifest list has no annotations: the labels are not attached to it.')

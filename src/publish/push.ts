@@ -24,6 +24,7 @@ import { tagTheRest, type PublishedManifest } from './tags.js'
 import { limiter } from '../util/concurrency.js'
 import { UserError } from '../util/errors.js'
 import { putImageManifest, putManifestBytes, workFolder, type ImageBlobs } from './upload.js'
+import { outside } from '../util/text.js'
 
 /** What the push needs from the session: the engine, the client, a temp folder, the warm-up. */
 export interface PushEnvironment {
@@ -135,7 +136,7 @@ async function uploadSavedImage(
   })
   core.info(
     `${knowledge.known} of ${local.diffIds.length} layer(s) already in ${names.image}` +
-      (knowledge.sources.length ? ` (learnt from ${knowledge.sources.join(', ')})` : '')
+      (knowledge.sources.length ? ` (learnt from ${outside(knowledge.sources.join(', '))})` : '')
   )
   if (knowledge.sameImage && tag) {
     // This very image is there already: no save, no compression, no upload.
@@ -234,7 +235,7 @@ async function uploadSavedImage(
     const put = await registry.retrying('the index PUT', () =>
       putManifestBytes(registry, names.path, index.bytes, index.mediaType, tag)
     )
-    core.info(`An index of ${platforms.join(', ')}: ${put.digest}`)
+    core.info(`An index of ${outside(platforms.join(', '))}: ${put.digest}`)
     return {
       manifest: { digest: put.digest, mediaType: index.mediaType, bytes: index.bytes },
       image: { config: streamed.images[0].config, layers },

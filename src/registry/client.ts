@@ -1,50 +1,28 @@
 /**
- * A small client for the OCI distribution API (https://github.com/opencontainers/distribution-spec),
- * on undici's fetch: the ping and its authentication challenge (Bearer tokens fetched from
- * the realm with the user's credentials, as ghcr.io does, cached per scope; or Basic), manifests
- * (HEAD/GET/PUT, digest-checked), and blobs (HEAD, GET, cross-repository mount, monolithic
- * upload). Errors are RegistryError values carrying the registry's error code and HTTP status.
- * TLS (which CAs, which scheme) is decided in tls.ts; the client's undici Agent applies it. It
- * uses undici's own fetch with that Agent (one copy of undici for both: Node's built-in fetch
- * rejects an Agent of another undici major).
+ * A small client for the OCI distribution API (https://github.com/opencontainers/distribution-spec):
+ * manifests (HEAD/GET/PUT, digest-checked), tags, and blobs (HEAD, GET, cross-repository mount,
+ * monolithic upload and its state machine). Errors are RegistryError values carrying the
+ * registry's error code and HTTP status. It stands on two parts: transport.ts (scheme and TLS,
+ * sending with retries, the one error reader) and auth.ts (the challenge, tokens, the one 401
+ * answer).
  *
  * Hand-written on purpose: the WWW-Authenticate parser and the upload state machine are a few lines
  * each, and the maintained registry clients on npm pull in their own HTTP stacks (cold start).
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { Agent, fetch as undiciFetch } from 'undici'
 import { Readable } from 'node:stream'
 import { sha256 } from '../oci/digest.js'
 import { MANIFEST_MEDIA_TYPES } from '../oci/media-types.js'
-import { networkCause } from '../util/errors.js'
-import {
-  DEFAULT_POLICY,
-  RetriesExhausted,
-  parseRetryAfter,
-  withRetries,
-  type RetryPolicy
-} from '../util/retry.js'
-import { parseChallenge, repositoryScope, type Challenge } from './auth.js'
-import {
-  RegistryError,
-  classifyRegistryError,
-  classifyUploadError,
-  isSecondaryRateLimit,
-  retryAfterFromBody
-} from './errors.js'
-import { StreamRequestError, sendStream, type StreamResponse, type TlsOptions } from './stream.js'
-import {
-  DEFAULT_TLS_SOURCES,
-  certificateAdvice,
-  chooseTransport,
-  secureContext,
-  type TlsSources,
-  type Transport
-} from './tls.js'
-import { oneLine, quote, redactCredentials } from '../util/text.js'
+import { quote } from '../util/text.js'
+import { RegistryAuth, repositoryScope, type Body } from './auth.js'
+import { RegistryError, classifyUploadError } from './errors.js'
+import type { StreamResponse } from './stream.js'
+import { BODY_LIMITS, sizeText } from './http.js'
+import { RegistryTransport, type RegistryClientOptions } from './transport.js'
 
 export { isLoopback } from './tls.js'
+export type { RegistryClientOptions } from './transport.js'
 
 export interface ManifestResult {
   digest: string
@@ -58,35 +36,6 @@ export interface ManifestHead {
   size: number
 }
 
-export interface RegistryClientOptions {
-  registry: string
-  username?: string
-  password?: string
-  fetchFn?: typeof fetch
-  /** Limit of each small request (manifests, HEADs, tokens), whole. */
-  timeoutMs?: number
-  /** Blob uploads: given up when no byte moved for this long (never cut off while they move). */
-  idleTimeoutMs?: number
-  /** Retries of transient failures (5xx, 429, resets, timeouts), per request. */
-  retry?: RetryPolicy
-  /** Told before each retry, for the log. */
-  onRetry?: (message: string) => void
-  /** For tests: how to wait between retries. */
-  sleep?: (ms: number) => Promise<void>
-  /** Aborts every request under way and every wait (the step is ending). */
-  signal?: AbortSignal
-  /** Where the CAs and insecure registries are read from (tls.ts); the daemon's paths by default. */
-  tls?: TlsSources
-  /** Told once how an insecure registry is spoken to, when that is worth a line in the log. */
-  onTransport?: (note: string) => void
-  /**
-   * Told every credential the client derives, as soon as it holds it (the Basic header's base64,
-   * each Bearer token the registry issues): the action masks them (core.setSecret). The password
-   * itself is the caller's to mask.
-   */
-  onSecret?: (value: string) => void
-}
-
 /** A blob in a file, sent as a stream (a layer may be larger than memory). */
 export interface FileBlob {
   file: string
@@ -95,358 +44,63 @@ export interface FileBlob {
   size: number
 }
 
-/** A request body: bytes, or a function opening a fresh stream for each attempt. */
-type Body = Buffer | (() => AsyncIterable<Uint8Array>)
-
 export class RegistryClient {
-  /** How the registry is spoken to (tls.ts), once decided; a fetchFn given by a test gets https. */
-  private transport: Transport | undefined
-  private fetchFn: typeof fetch
-  /** Bearer tokens by scope set (space-separated scopes, sorted). */
-  private readonly tokens = new Map<string, string>()
-  /** What the registry asked for, learnt from the first 401: undefined until then. */
-  private challenge: Challenge | undefined
-  /** Number of HTTP requests sent (registry and token realm), for diagnostics and benchmarks. */
-  requests = 0
+  private readonly transport: RegistryTransport
+  private readonly auth: RegistryAuth
   /** Blob bytes this client uploaded (0 for blobs the registry had or mounted). */
   uploadedBytes = 0
 
-  /** Every credential this client holds: never in a message. */
-  private readonly secrets: string[] = []
-
-  constructor(private readonly options: RegistryClientOptions) {
-    this.fetchFn = options.fetchFn ?? fetch
-    if (options.password) {
-      // The password is the caller's, masked where it was read; what the client derives from it is
-      // the client's to announce.
-      this.secrets.push(options.password)
-      this.holdSecret(this.basicHeader()!.slice('Basic '.length))
-    }
+  constructor(options: RegistryClientOptions) {
+    this.transport = new RegistryTransport(options)
+    this.auth = new RegistryAuth(this.transport)
   }
 
-  private holdSecret(value: string): void {
-    if (!value || this.secrets.includes(value)) return
-    this.secrets.push(value)
-    this.options.onSecret?.(value)
+  /** Number of HTTP requests sent (registry and token realm), for diagnostics and benchmarks. */
+  get requests(): number {
+    return this.transport.requests
   }
 
-  /** Text a server sent, fit for a message: one line, no credentials (echoed headers, tokens). */
-  private serverText(text: string, max = 300): string {
-    return oneLine(redactCredentials(text, this.secrets), max)
+  get registry(): string {
+    return this.transport.registry
   }
 
   /** https://REGISTRY, or http:// for an insecure registry that does not speak TLS. */
   get baseUrl(): string {
-    return `${this.transport?.scheme ?? 'https'}://${this.options.registry}`
-  }
-
-  /** How to speak to the registry: decided before the first request (a TLS handshake at most). */
-  private async ready(): Promise<void> {
-    if (this.transport?.final) return
-    // Concurrent first requests share one decision.
-    this.choosing ??= this.choose().finally(() => (this.choosing = undefined))
-    await this.choosing
-  }
-
-  private choosing: Promise<void> | undefined
-  private agent: Agent | undefined
-  private tlsOptions: TlsOptions | undefined
-
-  private async choose(): Promise<void> {
-    const transport = await chooseTransport(
-      this.options.registry,
-      this.options.tls ?? DEFAULT_TLS_SOURCES
-    )
-    if (transport.note) this.options.onTransport?.(transport.note)
-    this.transport = transport
-    // Plain HTTP needs no trust store (parsing it takes 0.1-0.2 s). The same trust serves fetch
-    // and the streamed uploads (stream.ts).
-    this.tlsOptions =
-      transport.scheme === 'https'
-        ? { secureContext: secureContext(transport.tls), rejectUnauthorized: transport.verify }
-        : undefined
-    if (this.options.fetchFn) return
-    const agent = new Agent(this.tlsOptions ? { connect: this.tlsOptions } : {})
-    void this.agent?.close().catch(() => undefined)
-    this.agent = agent
-    this.fetchFn = ((url: string, init: RequestInit) =>
-      undiciFetch(url, {
-        ...(init as Parameters<typeof undiciFetch>[1]),
-        dispatcher: agent
-      })) as unknown as typeof fetch
-  }
-
-  get registry(): string {
-    return this.options.registry
-  }
-
-  private basicHeader(): string | undefined {
-    const { username, password } = this.options
-    if (!password) return undefined
-    return 'Basic ' + Buffer.from(`${username ?? ''}:${password}`).toString('base64')
-  }
-
-  /** The Authorization header for these scopes, from what the registry's challenge asked for. */
-  private authHeader(scopes: string[]): string | undefined {
-    if (this.challenge?.scheme === 'basic') return this.basicHeader()
-    if (this.challenge?.scheme === 'bearer') {
-      const token = this.findToken(scopes)
-      return token ? `Bearer ${token}` : undefined
-    }
-    return undefined
-  }
-
-  /** A cached token covering `scopes`: the exact set, or a pull,push token where pull is asked. */
-  private findToken(scopes: string[]): string | undefined {
-    const key = scopes.join(' ')
-    const exact = this.tokens.get(key)
-    if (exact) return exact
-    if (scopes.length === 1 && scopes[0].endsWith(':pull')) {
-      return this.tokens.get(scopes[0].replace(/:pull$/, ':pull,push'))
-    }
-    return undefined
-  }
-
-  /**
-   * One HTTP request, retried on transient failures (5xx, 429 with its Retry-After, resets,
-   * timeouts). `init` is made afresh for each attempt (a streamed body cannot be sent twice). A
-   * 5xx/429 that outlasts the retries ends in an error that says so.
-   */
-  private async send(url: string, init: RequestInit | (() => RequestInit)): Promise<Response> {
-    const make = typeof init === 'function' ? init : () => init
-    const what = `${make().method ?? 'GET'} ${new URL(url).pathname}`
-    return withRetries(
-      `${what} on ${this.options.registry}`,
-      () => this.sendOnce(url, make()),
-      classifyRegistryError,
-      this.options.retry ?? DEFAULT_POLICY,
-      {
-        sleep: this.options.sleep ?? (ms => sleepUnlessAborted(ms, this.options.signal)),
-        onRetry: ({ attempt, delayMs, reason }) =>
-          this.options.onRetry?.(
-            `${what} on ${this.options.registry}: ${reason}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`
-          )
-      }
-    )
-  }
-
-  private requestSignal(): AbortSignal {
-    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 60_000)
-    return this.options.signal ? AbortSignal.any([timeout, this.options.signal]) : timeout
-  }
-
-  private async sendOnce(url: string, init: RequestInit): Promise<Response> {
-    this.requests++
-    let response: Response
-    try {
-      response = await this.fetchFn(url, {
-        ...init,
-        signal: this.requestSignal()
-      })
-    } catch (error) {
-      const code = networkCause(error)
-      const advice = this.transport ? certificateAdvice(code, this.transport.tls) : ''
-      throw new RegistryError(
-        `cannot reach ${this.options.registry} (${code})${advice}`,
-        0,
-        'NETWORK',
-        code
-      )
-    }
-    const what = `${init.method ?? 'GET'} ${new URL(url).pathname}`
-    if (response.status === 429 || response.status >= 500) {
-      const error = await this.errorFrom(response, what)
-      // ghcr.io names the wait of a 429 in its body only ("retry-after: 10.48ms, …").
-      const retryAfter =
-        parseRetryAfter(response.headers.get('retry-after')) ??
-        (response.status === 429 ? retryAfterFromBody(error.detail) : undefined)
-      throw new RegistryError(error.message, error.status, error.code, error.detail, retryAfter)
-    }
-    if (response.status === 403) {
-      // GitHub's secondary rate limit is a 403: read the body to tell it from a refusal, and hand
-      // any other 403 on with the same body.
-      const text = await response.text().catch(() => '')
-      const copy = new Response(text, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: response.headers
-      })
-      if (isSecondaryRateLimit(403, text)) {
-        const error = await this.errorFrom(copy, what)
-        const retryAfter = parseRetryAfter(response.headers.get('retry-after'))
-        throw new RegistryError(
-          error.message,
-          403,
-          error.code,
-          error.detail || this.serverText(text),
-          retryAfter
-        )
-      }
-      return copy
-    }
-    return response
+    return this.transport.baseUrl
   }
 
   /** `GET /v2/`: learns how the registry wants to be authenticated. */
-  async ping(): Promise<void> {
-    await this.ready()
-    const response = await this.send(`${this.baseUrl}/v2/`, { method: 'GET' })
-    await response.body?.cancel()
-    if (response.status === 401) {
-      this.challenge = parseChallenge(response.headers.get('www-authenticate') ?? '')
-    } else if (!response.ok) {
-      throw new RegistryError(
-        `GET /v2/ on ${this.options.registry}: ${response.status} ${this.serverText(response.statusText, 100)}`,
-        response.status,
-        `HTTP_${response.status}`
-      )
-    }
+  ping(): Promise<void> {
+    return this.auth.ping()
   }
 
-  /**
-   * Whether the registry accepts the credentials, asked the way `docker login` does (Basic: an
-   * authenticated `GET /v2/`; Bearer: a token from the realm with no scope). True for a registry
-   * that asks for none. Transient failures are retried like every request; the answer is cached.
-   */
-  async verifyCredentials(): Promise<boolean> {
-    this.credentialsValid ??= this.askCredentials()
-    return this.credentialsValid
+  /** Whether the registry accepts the credentials, asked the way `docker login` does. */
+  verifyCredentials(): Promise<boolean> {
+    return this.auth.verifyCredentials()
   }
 
-  private credentialsValid: Promise<boolean> | undefined
-
-  private async askCredentials(): Promise<boolean> {
-    if (!this.challenge) await this.ping()
-    if (!this.challenge) return true
-    if (this.challenge.scheme === 'basic') {
-      const basic = this.basicHeader()
-      if (!basic) return false
-      const response = await this.send(`${this.baseUrl}/v2/`, {
-        method: 'GET',
-        headers: { Authorization: basic }
-      })
-      await response.body?.cancel()
-      return response.ok
-    }
-    try {
-      await this.fetchToken(this.challenge.params, [])
-      return true
-    } catch (error) {
-      if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) {
-        return false
-      }
-      throw error
-    }
+  /** Gets credentials for `scopes` ahead of the requests that need them. */
+  authorize(scopes: string[]): Promise<void> {
+    return this.auth.authorize(scopes)
   }
 
-  /**
-   * Gets credentials for `scopes` ahead of the requests that need them, so those requests need no
-   * extra 401 round trip (used while the image builds).
-   */
-  async authorize(scopes: string[]): Promise<void> {
-    if (!this.challenge) await this.ping()
-    if (this.challenge?.scheme === 'bearer' && !this.findToken(scopes)) {
-      await this.fetchToken(this.challenge.params, scopes)
-    }
-  }
-
-  private async fetchToken(params: Record<string, string>, scopes: string[]): Promise<void> {
-    if (!params.realm) {
-      throw new RegistryError('registry sent a Bearer challenge without realm', 401, 'UNAUTHORIZED')
-    }
-    const url = new URL(params.realm, this.baseUrl)
-    if (params.service) url.searchParams.set('service', params.service)
-    for (const scope of scopes) url.searchParams.append('scope', scope)
-    const basic = this.basicHeader()
-    const response = await this.send(url.toString(), {
-      method: 'GET',
-      headers: basic ? { Authorization: basic } : {}
-    })
-    if (!response.ok) throw await this.errorFrom(response, 'token request')
-    const body = (await response.json()) as { token?: string; access_token?: string }
-    const token = body.token ?? body.access_token
-    if (token) this.holdSecret(token)
-    if (!token) {
-      throw new RegistryError(
-        'token endpoint answered without a token',
-        response.status,
-        'UNAUTHORIZED'
-      )
-    }
-    this.tokens.set(scopes.join(' '), token)
-  }
-
-  /**
-   * Sends a request with the credentials for `scopes`; on a 401 it answers the challenge (fetching
-   * a Bearer token, or switching to Basic) and sends the request once more. `body` must be
-   * replayable (a Buffer, or a function that opens the stream again), since it may be sent twice.
-   */
-  async request(
+  /** A request with the credentials for `scopes`, answering a 401 once (auth.ts). */
+  request(
     method: string,
     pathOrUrl: string,
     scopes: string[],
     init: { headers?: Record<string, string>; body?: Body } = {}
   ): Promise<Response> {
-    await this.ready()
-    const url = new URL(pathOrUrl, this.baseUrl).toString()
-    const attempt = (): Promise<Response> => {
-      const auth = this.authHeader(scopes)
-      const headers = auth ? { ...init.headers, Authorization: auth } : { ...init.headers }
-      const stream = init.body
-      if (typeof stream === 'function') {
-        // A streamed body, opened afresh for every attempt: fetch needs duplex 'half' (undici);
-        // RequestInit's types lack both.
-        return this.send(
-          url,
-          () =>
-            ({
-              method,
-              headers,
-              body: stream() as unknown as RequestInit['body'],
-              duplex: 'half'
-            }) as RequestInit
-        )
-      }
-      return this.send(url, { method, headers, body: stream })
-    }
-    const response = await attempt()
-    if (response.status !== 401) return response
-    const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '')
-    const firstTime = this.challenge?.scheme !== challenge?.scheme
-    if (challenge?.scheme === 'bearer') {
-      this.challenge = challenge
-      // The challenge names the scope the registry wants; keep ours (it may be wider, e.g. a mount).
-      await this.fetchToken(challenge.params, scopes)
-    } else if (challenge?.scheme === 'basic' && firstTime && this.basicHeader()) {
-      this.challenge = challenge
-    } else {
-      throw await this.errorFrom(response, `${method} ${new URL(url).pathname}`)
-    }
-    await response.body?.cancel()
-    return attempt()
+    return this.auth.request(method, pathOrUrl, scopes, init)
   }
 
-  private async errorFrom(response: Response, what: string): Promise<RegistryError> {
-    let code = `HTTP_${response.status}`
-    let detail = ''
-    try {
-      const text = await response.text()
-      const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] }
-      const first = body.errors?.[0]
-      if (typeof first?.code === 'string' && first.code) code = this.serverText(first.code, 60)
-      if (typeof first?.message === 'string' && first.message)
-        detail = this.serverText(first.message)
-    } catch {
-      // not a JSON error body; keep the HTTP status
-    }
-    const statusText = this.serverText(response.statusText, 100)
-    return new RegistryError(
-      `${what} on ${this.options.registry}: ${response.status} ${code.toLowerCase()}` +
-        (detail ? `: ${detail}` : statusText ? ` (${statusText})` : ''),
-      response.status,
-      code,
-      detail
-    )
+  /** A few requests as one operation, retried as a whole on transient failures (transport.ts). */
+  retrying<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    return this.transport.retrying(what, operation)
+  }
+
+  private errorFrom(response: Response, what: string): Promise<RegistryError> {
+    return this.transport.errorFrom(response, what)
   }
 
   /** The registry's Docker-Content-Digest, when it sends one, must be the digest of the bytes. */
@@ -457,7 +111,7 @@ export class RegistryClient {
   private checkDigest(where: string, header: string | null, digest: string, status: number): void {
     if (header && header !== digest) {
       throw new RegistryError(
-        `${this.options.registry} served ${where} with Docker-Content-Digest ${this.serverText(header, 100)}, but the bytes hash to ${digest}`,
+        `${this.registry} served ${where} with Docker-Content-Digest ${this.transport.serverText(header, 100)}, but the bytes hash to ${digest}`,
         status,
         'DIGEST_INVALID'
       )
@@ -497,7 +151,12 @@ export class RegistryClient {
       return []
     }
     if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
-    const body = (await response.json()) as { tags?: unknown }
+    const bytes = await this.transport.readBody(
+      response,
+      BODY_LIMITS.tagList,
+      `the tag list of ${repository}`
+    )
+    const body = JSON.parse(bytes.toString('utf8')) as { tags?: unknown }
     return Array.isArray(body.tags)
       ? body.tags.filter((t): t is string => typeof t === 'string')
       : []
@@ -514,7 +173,11 @@ export class RegistryClient {
       headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') }
     })
     if (!response.ok) throw await this.errorFrom(response, `GET ${path}`)
-    const bytes = Buffer.from(await response.arrayBuffer())
+    const bytes = await this.transport.readBody(
+      response,
+      BODY_LIMITS.manifest,
+      `the manifest ${repository}:${reference}`
+    )
     const digest = sha256(bytes)
     this.checkServedDigest(`${repository}:${reference}`, response, digest)
     if (reference.startsWith('sha256:') && reference !== digest) {
@@ -557,31 +220,6 @@ export class RegistryClient {
     if (response.status === 404) return undefined
     if (!response.ok) throw await this.errorFrom(response, `HEAD ${path}`)
     return Number(response.headers.get('content-length') ?? 0)
-  }
-
-  /**
-   * Runs a few requests as one operation, retried as a whole on transient failures under the
-   * client's policy, on top of each request's own retries: for idempotent steps (a manifest PUT
-   * and the tags' read-back) that must not fail on one unlucky request.
-   */
-  retrying<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    return withRetries(
-      `${what} on ${this.options.registry}`,
-      operation,
-      // A request that ran out of its own retries on transient failures: the whole step again.
-      error =>
-        error instanceof RetriesExhausted
-          ? { transient: true, reason: 'a request ran out of retries' }
-          : classifyRegistryError(error),
-      this.options.retry ?? DEFAULT_POLICY,
-      {
-        sleep: this.options.sleep ?? (ms => sleepUnlessAborted(ms, this.options.signal)),
-        onRetry: ({ attempt, delayMs, reason }) =>
-          this.options.onRetry?.(
-            `${what} on ${this.options.registry}: ${reason}; again (attempt ${attempt + 1}) in ${(delayMs / 1000).toFixed(1)} s`
-          )
-      }
-    )
   }
 
   /**
@@ -637,7 +275,7 @@ export class RegistryClient {
       scopes.push(repositoryScope(options.mountFrom, ['pull']))
       path += `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(options.mountFrom)}`
     }
-    const what = `upload of blob ${digest} (${size} bytes) to ${this.options.registry}/${repository}`
+    const what = `upload of blob ${digest} (${size} bytes) to ${this.registry}/${repository}`
     let sendingMs = 0
     const attempt = async (n: number): Promise<'exists' | 'mounted' | 'uploaded'> => {
       if ((await this.headBlob(repository, digest)) !== undefined) {
@@ -657,7 +295,8 @@ export class RegistryClient {
       const t0 = Date.now()
       let answer: StreamResponse
       try {
-        answer = await this.putStream(
+        answer = await this.auth.requestStream(
+          'PUT',
           finish.toString(),
           scopes,
           () => (file ? createReadStream(file.file) : Readable.from([bytes!])),
@@ -667,78 +306,23 @@ export class RegistryClient {
         sendingMs += Date.now() - t0
       }
       if (answer.status !== 201) {
-        throw errorFromAnswer(answer, 'PUT blob upload', this.options.registry)
+        throw await this.transport.errorFrom(answer, 'PUT blob upload')
       }
       this.uploadedBytes += size
       return 'uploaded'
     }
-    return withRetries(what, attempt, classifyUploadError, this.options.retry ?? DEFAULT_POLICY, {
-      sleep: this.options.sleep ?? (ms => sleepUnlessAborted(ms, this.options.signal)),
+    return this.transport.retry(what, attempt, classifyUploadError, {
+      named: true,
       now: () => Date.now() - sendingMs,
-      onRetry: ({ attempt: n, delayMs, reason }) =>
-        this.options.onRetry?.(
-          `${what}: ${reason}; starting over (attempt ${n + 1}) in ${(delayMs / 1000).toFixed(1)} s`
-        )
+      note: (reason, n, delay) => `${reason}; starting over (attempt ${n + 1}) in ${delay} s`
     })
-  }
-
-  /** One streamed request (no retry of its own), answering a 401 challenge once. */
-  private async putStream(
-    url: string,
-    scopes: string[],
-    body: () => Readable,
-    length: number
-  ): Promise<StreamResponse> {
-    const once = async (): Promise<StreamResponse> => {
-      this.requests++
-      const auth = this.authHeader(scopes)
-      try {
-        return await sendStream(url, {
-          method: 'PUT',
-          headers: {
-            'Content-Type': 'application/octet-stream',
-            ...(auth ? { Authorization: auth } : {})
-          },
-          body,
-          length,
-          idleMs: this.options.idleTimeoutMs ?? this.options.timeoutMs ?? 60_000,
-          signal: this.options.signal,
-          tls: this.tlsOptions
-        })
-      } catch (error) {
-        const code = error instanceof StreamRequestError ? error.code : 'ECONNRESET'
-        const why = error instanceof Error ? error.message : String(error)
-        throw new RegistryError(
-          `cannot reach ${this.options.registry} (${code}: ${why})`,
-          0,
-          'NETWORK',
-          code
-        )
-      }
-    }
-    const first = await once()
-    if (first.status !== 401) return first
-    const challenge = parseChallenge(String(first.headers['www-authenticate'] ?? ''))
-    if (challenge?.scheme === 'bearer') {
-      this.challenge = challenge
-      await this.fetchToken(challenge.params, scopes)
-    } else if (
-      challenge?.scheme === 'basic' &&
-      this.challenge?.scheme !== 'basic' &&
-      this.basicHeader()
-    ) {
-      this.challenge = challenge
-    } else {
-      return first
-    }
-    return once()
   }
 
   private location(response: Response, fallback: string): string {
     const location = response.headers.get('location')
     if (!location) {
       throw new RegistryError(
-        `${this.options.registry} answered ${fallback} without a Location`,
+        `${this.registry} answered ${fallback} without a Location`,
         response.status,
         'BLOB_UPLOAD_INVALID'
       )
@@ -751,7 +335,11 @@ export class RegistryClient {
    * that digest. Redirects to a storage backend are followed; fetch drops the Authorization
    * header when a redirect leaves the registry's origin.
    */
-  async getBlob(repository: string, digest: string, maxBytes = 4 * 1024 * 1024): Promise<Buffer> {
+  async getBlob(
+    repository: string,
+    digest: string,
+    maxBytes: number = BODY_LIMITS.config
+  ): Promise<Buffer> {
     const algorithm = /^(sha256|sha512):[0-9a-f]+$/.exec(digest)?.[1]
     if (!algorithm)
       throw new RegistryError(`unsupported digest ${quote(digest)}`, 0, 'DIGEST_INVALID')
@@ -762,16 +350,20 @@ export class RegistryClient {
     if (length > maxBytes) {
       await response.body?.cancel()
       throw new RegistryError(
-        `blob ${digest} is ${length} bytes, more than ${maxBytes}`,
+        `blob ${digest} of ${repository} from ${this.registry} is ${length} bytes, more than ${sizeText(maxBytes)}: not read`,
         response.status,
         'SIZE_INVALID'
       )
     }
-    const bytes = Buffer.from(await response.arrayBuffer())
+    const bytes = await this.transport.readBody(
+      response,
+      maxBytes,
+      `blob ${digest} of ${repository}`
+    )
     const actual = `${algorithm}:` + createHash(algorithm).update(bytes).digest('hex')
     if (actual !== digest) {
       throw new RegistryError(
-        `${this.options.registry} served blob ${digest} with bytes that hash to ${actual}`,
+        `${this.registry} served blob ${digest} with bytes that hash to ${actual}`,
         response.status,
         'DIGEST_INVALID'
       )
@@ -779,40 +371,6 @@ export class RegistryClient {
     return bytes
   }
 }
-
-/** A streamed request's error answer, as a RegistryError (the registry's code and message). */
-function errorFromAnswer(answer: StreamResponse, what: string, registry: string): RegistryError {
-  let code = `HTTP_${answer.status}`
-  let detail = ''
-  try {
-    const body = JSON.parse(answer.body) as { errors?: { code?: string; message?: string }[] }
-    if (body.errors?.[0]?.code) code = body.errors[0].code
-    if (body.errors?.[0]?.message) detail = body.errors[0].message
-  } catch {
-    // not a JSON error body; keep the HTTP status
-  }
-  return new RegistryError(
-    `${what} on ${registry}: ${answer.status} ${code.toLowerCase()}${detail ? `: ${detail}` : ''}`,
-    answer.status,
-    code,
-    detail
-  )
-}
-
 function contentType(response: Response): string {
   return (response.headers.get('content-type') ?? '').split(';')[0].trim()
-}
-
-/** Waits `ms`, or less when `signal` aborts (the next request then fails at once). */
-function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise(resolve => {
-    if (signal?.aborted) return resolve()
-    const done = (): void => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal?.addEventListener('abort', done, { once: true })
-  })
 }

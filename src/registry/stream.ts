@@ -13,8 +13,10 @@ import { pipeline } from 'node:stream/promises'
 export interface StreamResponse {
   status: number
   headers: IncomingHttpHeaders
-  /** The answer's body (error JSON), at most 64 KiB of it. */
+  /** The answer's body (error JSON), at most `bodyLimit` bytes of it. */
   body: string
+  /** The body held more than `bodyLimit`: the rest was not read (the connection was closed). */
+  bodyOver?: boolean
 }
 
 /** A failure before an answer came: code is the socket's (ECONNRESET, EPIPE, ETIMEDOUT…). */
@@ -45,6 +47,8 @@ export function sendStream(
     signal?: AbortSignal
     /** For https: the trust the registry client chose (none: Node's defaults). */
     tls?: TlsOptions
+    /** The most of the answer's body kept in memory (default 64 KiB); past it, it is not read. */
+    bodyLimit?: number
   }
 ): Promise<StreamResponse> {
   const target = new URL(url)
@@ -65,24 +69,28 @@ export function sendStream(
         ...(target.protocol === 'https:' && init.tls ? init.tls : {})
       },
       res => {
+        const limit = init.bodyLimit ?? 65536
         const chunks: Buffer[] = []
         let kept = 0
-        res.on('data', (chunk: Buffer) => {
-          if (kept < 65536) {
-            chunks.push(chunk)
-            kept += chunk.length
-          }
-        })
-        res.on('error', fail)
-        res.on('end', () => {
+        const answer = (over: boolean): void => {
           if (settled) return
           settled = true
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8')
+            body: Buffer.concat(chunks).toString('utf8'),
+            ...(over ? { bodyOver: true } : {})
           })
+        }
+        res.on('data', (chunk: Buffer) => {
+          kept += chunk.length
+          if (kept <= limit) return void chunks.push(chunk)
+          // An endless or oversized answer: what was kept is the answer; the rest is not read.
+          answer(true)
+          req.destroy()
         })
+        res.on('error', fail)
+        res.on('end', () => answer(false))
       }
     )
     req.setTimeout(init.idleMs, () => {

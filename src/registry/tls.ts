@@ -264,7 +264,20 @@ async function handshakeOnce(
       ...(context ? { secureContext: context } : { rejectUnauthorized: false }),
       ALPNProtocols: ['http/1.1']
     })
-    const timer = setTimeout(() => done({ result: 'unreachable', code: 'TimeoutError' }), timeoutMs)
+    // A port that takes the connection but never answers the hello does not speak TLS (a plain
+    // HTTP server waiting for a request line): that is an answer, final for the run. Only a
+    // connection that was never made is "unreachable" (asked again later).
+    let connected = false
+    socket.once('connect', () => (connected = true))
+    const timer = setTimeout(
+      () =>
+        done(
+          connected
+            ? { result: 'not-tls', code: `no answer to a TLS hello in ${timeoutMs / 1000} s` }
+            : { result: 'unreachable', code: 'TimeoutError' }
+        ),
+      timeoutMs
+    )
     socket.once('secureConnect', () => {
       if (socket.authorized) return done({ result: 'verified' })
       const code = String(socket.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')

@@ -11,6 +11,7 @@ import { checkTokenScopes } from '../github/token-scopes.js'
 import { phase } from '../report/phase.js'
 import { STATE } from '../state.js'
 import type { Session } from './session.js'
+import { outside } from '../util/text.js'
 
 /** `engineVersion`: the version of the engine docker/engine.ts found. */
 export async function preflightAndLogin(session: Session, engineVersion: string): Promise<void> {
@@ -45,5 +46,5 @@ export async function preflightAndLogin(session: Session, engineVersion: string)
   const { warning, notice, scopes: list } = scopesDone.value
   if (warning) core.warning(warning)
   if (notice) core.notice(notice)
-  if (list) core.info(`Classic token scopes: ${list.join(', ')}`)
+  if (list) core.info(`Classic token scopes: ${outside(list.join(', '))}`)
 }

@@ -13,6 +13,7 @@ import { repositoryScope } from '../registry/auth.js'
 import { RegistryClient, isLoopback } from '../registry/client.js'
 import { STATE } from '../state.js'
 import { DEFAULT_POLICY, type RetryPolicy } from '../util/retry.js'
+import { outside } from '../util/text.js'
 
 export class Session {
   readonly registry: RegistryClient
@@ -32,7 +33,7 @@ export class Session {
       password: plan.inputs.token,
       retry: this.policy,
       signal: this.stop.signal,
-      onRetry: message => core.info(`Transient failure: ${message}`),
+      onRetry: message => core.info(`Transient failure: ${outside(message)}`),
       onSecret: value => core.setSecret(value),
       tls: run.tls,
       // An unverified certificate is docker's way with insecure registries: worth a warning

@@ -8,6 +8,8 @@
  * - oneLine(text): the same escaping, without quotes, for text a server or docker sent.
  * - redactCredentials(text): `Authorization: …`, `Bearer …` and `Basic …` removed, for anything a
  *   server echoes back.
+ * - outside(text): the one way a string from outside (a registry, the engine, an image config) is
+ *   printed: oneLine, and nothing the runner would read as a workflow command.
  */
 
 const NAMED: Record<string, string> = {
@@ -57,6 +59,19 @@ export function oneLine(text: string, max = Infinity): string {
     ch === '\n' || ch === '\r' ? ' ' : escapeChar(ch)
   )
   return escaped + (c.more ? '…' : '')
+}
+
+/**
+ * A string from outside (a registry's tag names and error text, the engine's words, an image
+ * config's platform) fit for the log: on one line (newlines become spaces, control characters
+ * and ESC are shown escaped, as oneLine does), and unable to start a workflow command — the
+ * runner reads `::name::` at the start of a line and `##[name]` anywhere in it
+ * (docs/facts/registry-protocol.md), so every `::` becomes `:\:` and every `##[` `#\#[`.
+ */
+export function outside(text: string, max = Infinity): string {
+  return oneLine(text, max)
+    .replace(/:(?=:)/g, ':\\')
+    .replace(/#(?=#\[)/g, '#\\')
 }
 
 /** Whether `value` holds a character quote() would escape (control, invisible, …). */

@@ -189,8 +189,24 @@ describe('registry input', () => {
     'localhost:5000',
     'containers.ghe.example.com',
     '127.0.0.1:5000',
-    '[::1]:5000'
+    '[::1]:5000',
+    '[fe80::1]',
+    `${'a'.repeat(63)}.example.com`
   ])('accepts %s', r => expect(parseRegistry(r)).toBe(r))
+  it.each([
+    ['[:]:5000', "('[:]' is not an IPv6 address)"],
+    ['[1::2::3]', "('[1::2::3]' is not an IPv6 address)"],
+    [
+      `${'a'.repeat(64)}.example.com`,
+      "(a DNS label is at most 63 characters; 'aaaaaaaaaaaaaaaaaaaa…' has 64)"
+    ]
+  ])('refuses %s, saying why', (r, why) => {
+    expect(errorOf(() => parseRegistry(r)).message).toContain(`is not a valid host[:port] ${why}`)
+  })
+  it('refuses a host name over 253 characters', () => {
+    const host = `${'a'.repeat(60)}.`.repeat(5) + 'com'
+    expect(errorOf(() => parseRegistry(host)).message).toMatch(/is not a valid host\[:port\]:/)
+  })
   it('lowercases the host', () => expect(parseRegistry('GHCR.io')).toBe('ghcr.io'))
   it('refuses a scheme, showing the bare host', () => {
     expect(errorOf(() => parseRegistry('https://ghcr.io/')).message).toBe(

@@ -4,6 +4,7 @@ import {
   describeCharacters,
   hasHiddenCharacters,
   oneLine,
+  outside,
   quote,
   redactCredentials
 } from '../../../src/util/text.js'
@@ -83,5 +84,28 @@ describe('redactCredentials: what a server echoes back', () => {
     expect(redactCredentials('denied: requested access to the resource is denied')).toBe(
       'denied: requested access to the resource is denied'
     )
+  })
+})
+
+describe('outside: a string from a registry, the engine or an image config, fit for the log', () => {
+  it.each([
+    ['v1\n::error::forged', 'v1 :\\:error:\\:forged'],
+    ['::add-mask::secret', ':\\:add-mask:\\:secret'],
+    [':::', ':\\:\\:'],
+    ['x ##[error]forged', 'x #\\#[error]forged'],
+    ['###[', '##\\#['],
+    ['red\u001b[31m', 'red\\u001b[31m'],
+    ['cr\r::warning::x', 'cr :\\:warning:\\:x'],
+    ['linux/arm64/v8', 'linux/arm64/v8'],
+    ['127.0.0.1:5000', '127.0.0.1:5000']
+  ])('%j → %s', (value, shown) => {
+    expect(outside(value)).toBe(shown)
+  })
+
+  it('leaves no line that the runner would read as a command', () => {
+    const hostile = '\n::error::a\r\n  ::add-mask::b ##[warning]c \u2028::notice::d'
+    const shown = outside(hostile)
+    expect(shown.split(/\r?\n/)).toHaveLength(1)
+    expect(shown).not.toMatch(/::|##\[/)
   })
 })
