@@ -51,6 +51,7 @@ export async function publish(
     familyGiven: plan.mediaTypes.given,
     pushByDigest: inputs.pushByDigest,
     runner: run.env.RUNNER_ENVIRONMENT,
-    policy: session.policy
+    policy: session.policy,
+    builtByBuildx: !inputs.sourceImage && image.builder === 'buildx'
   })
 }

@@ -8,7 +8,9 @@
  *   push-by-digest, annotations          the upload (docker push needs a tag, adds no annotation)
  *   registry-type docker, containerd     the upload (the engine may store an index; that registry
  *                                        takes none)
- *   containerd store                     the engine, unless media-types asks for other types than
+ *   containerd store                     the engine, unless the image is the action's own buildx
+ *                                        build (stored with an attestation not asked for), or
+ *                                        media-types asks for other types than
  *                                        it stores (or the engine cannot say what it stores), or
  *                                        the layers look stored uncompressed (docker push would
  *                                        send them raw): then the upload, which compresses
@@ -41,6 +43,11 @@ export interface RouteFacts {
   pushByDigest: boolean
   /** Manifest or index annotations asked for. */
   annotations: boolean
+  /**
+   * The action's own `buildx build --load`: in the containerd store it is stored with a provenance
+   * attestation the workflow did not ask for (buildx adds one by default).
+   */
+  unaskedAttestations?: boolean
   /** Containerd store: the stored manifest's or index's media type, when the engine says it. */
   storedMediaType?: string
   /** Containerd store: the bytes stored for the image and its layers' unpacked size (0: unknown). */
@@ -101,6 +108,12 @@ export function chooseRoute(f: RouteFacts): Route {
         'registry-type docker: that registry takes no index, which the containerd store may hold'
       )
     }
+    if (f.unaskedAttestations) {
+      return upload(
+        'a buildx build in the containerd store is stored with a provenance attestation the ' +
+          'workflow did not ask for, which docker push would publish: the upload leaves it out'
+      )
+    }
     const stored = familyOf(f.storedMediaType)
     if (f.familyGiven && !stored) {
       return upload(
@@ -119,8 +132,8 @@ export function chooseRoute(f: RouteFacts): Route {
     if (unpacked >= UNCOMPRESSED_MIN_BYTES && storedBytes >= UNCOMPRESSED_RATIO * unpacked) {
       return upload(
         `containerd image store, but its layers look stored uncompressed (${MB(storedBytes)} ` +
-          `stored for ${MB(unpacked)} unpacked, e.g. from docker load of an uncompressed archive): ` +
-          'docker push would send them raw, the upload compresses them'
+          `stored for ${MB(unpacked)} unpacked: docker load of an uncompressed archive, or ` +
+          'content that does not compress): docker push would send them as stored, the upload compresses them'
       )
     }
     return engine(
@@ -161,6 +174,8 @@ export interface RouteInputs {
   pushByDigest: boolean
   runner: string | undefined
   policy: RetryPolicy
+  /** The image is the action's own buildx build (not a source-image). */
+  builtByBuildx?: boolean
 }
 
 /**
@@ -185,6 +200,7 @@ export async function publishLocalImage(
     registryType: names.registryType,
     pushByDigest: run.pushByDigest,
     annotations,
+    unaskedAttestations: run.builtByBuildx,
     storedMediaType: local.storedMediaType,
     storedBytes: store === 'containerd' ? local.size : undefined,
     unpackedBytes

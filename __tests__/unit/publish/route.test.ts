@@ -57,13 +57,28 @@ describe('the route of a local image', () => {
     expect(route.why).toMatch(
       /layers look stored uncompressed \(2\.2 MB stored for 2\.1 MB unpacked/
     )
-    expect(route.why).toContain('docker push would send them raw, the upload compresses them')
+    expect(route.why).toContain('docker push would send them as stored, the upload compresses them')
     // Just under the ratio: compressed. Unknown unpacked size, or a tiny image: the engine.
     expect(chooseRoute({ ...loaded, storedBytes: 0.79 * 2.15 * MB }).way).toBe('engine')
     expect(chooseRoute({ ...loaded, unpackedBytes: 0 }).way).toBe('engine')
     expect(chooseRoute({ ...loaded, storedBytes: 0.9 * MB, unpackedBytes: 0.9 * MB }).way).toBe(
       'engine'
     )
+  })
+
+  it("containerd store, the action's own buildx build (an attestation not asked for): the upload leaves it out", () => {
+    const route = chooseRoute({ ...containerd, unaskedAttestations: true })
+    expect(route.way).toBe('upload')
+    expect(route.why).toContain('provenance attestation the workflow did not ask for')
+    // Not on the classic store, where the upload is taken for media-types oci anyway.
+    expect(
+      chooseRoute({
+        ...classic,
+        family: 'docker',
+        runner: 'self-hosted',
+        unaskedAttestations: true
+      }).way
+    ).toBe('engine')
   })
 
   it('containerd store, media-types other than stored, or not known: the upload writes exactly those', () => {
@@ -170,5 +185,10 @@ describe('what the engine says', () => {
       classifyPushError(fail('denied: requested access to the resource is denied')).transient
     ).toBe(false)
     expect(classifyPushError(new Error('spawn docker ENOENT')).transient).toBe(false)
+    // Seen on a reset mid-upload (e2e push-route): the URL's upload state may hold any word.
+    const reset =
+      'failed to copy: failed to do request: Put "http://127.0.0.1:1/v2/o/x/blobs/uploads/u?_state=ZGVuaWVk&digest=sha256%3Aab": ' +
+      'readfrom tcp 127.0.0.1:2->127.0.0.1:1: write tcp 127.0.0.1:2->127.0.0.1:1: use of closed network connection'
+    expect(classifyPushError(fail(reset))).toEqual({ transient: true, reason: 'connection broken' })
   })
 })
