@@ -164,8 +164,9 @@ describe(`the route of a local image (${STORE} image store)`, () => {
     const p = publish(local)
     const { line, served: s } = expectPublished(p, id)
     if (STORE === 'containerd') {
-      expect(line).toBe(
-        'Route: docker push (containerd image store: the engine uploads its stored compressed blobs, as stored)'
+      // Docker 28 (Engine API 1.48+) says what it stores: an OCI index (buildx's attestation).
+      expect(line).toMatch(
+        /^Route: docker push \(containerd image store: the engine uploads its stored compressed blobs(, as stored| \(OCI, as stored\))\)$/
       )
       expect(p.step.stdout).toContain(`[command]docker push ${p.image}:v1`)
       expect(p.step.stdout).not.toContain('[command]docker save')

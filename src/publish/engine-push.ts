@@ -75,10 +75,12 @@ export async function pushWithEngine(
     )
   )
   core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
-  await warnOfRawLayers(registry, names, manifest.bytes)
-  return describeOrWarn(registry, names.image, names.path, manifest.digest, {
-    manifest: manifest.bytes
-  })
+  // Both read the platform manifests of an index: at once, not one after the other.
+  const [, published] = await Promise.all([
+    warnOfRawLayers(registry, names, manifest.bytes),
+    describeOrWarn(registry, names.image, names.path, manifest.digest, { manifest: manifest.bytes })
+  ])
+  return published
 }
 
 const RAW_LAYER_TYPES = new Set([FAMILY_TYPES.oci.layers.tar, FAMILY_TYPES.docker.layers.tar])

@@ -190,8 +190,13 @@ export async function publishLocalImage(
   const { names, imageId } = run
   const annotations =
     Object.keys(env.annotations ?? {}).length + Object.keys(env.indexAnnotations ?? {}).length > 0
-  const [store, local] = await Promise.all([docker.imageStore(), docker.inspectForPush(imageId)])
-  const unpackedBytes = store === 'containerd' ? await docker.unpackedSize(imageId) : 0
+  // Three questions to the engine at once (the unpacked size only matters in the containerd store).
+  const [store, local, unpacked] = await Promise.all([
+    docker.imageStore(),
+    docker.inspectForPush(imageId),
+    docker.unpackedSize(imageId)
+  ])
+  const unpackedBytes = store === 'containerd' ? unpacked : 0
   const facts: RouteFacts = {
     store,
     runner: run.runner || undefined,
