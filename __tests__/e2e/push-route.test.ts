@@ -222,12 +222,16 @@ describe(`the route of a local image (${STORE} image store)`, () => {
       { RUNNER_ENVIRONMENT: 'self-hosted' }
     )
     const first = expectPublished(selfHosted, id)
+    // Another image for the hosted runner: the registry could mount the first one's layer (the
+    // engine recorded where it pushed it), which is not a first publish.
+    const other = `route-docker-hosted:${nonce()}`
+    const otherId = buildElsewhere(other)
     const hosted = publish(
-      local,
+      other,
       { 'media-types': 'docker' },
       { RUNNER_ENVIRONMENT: 'github-hosted' }
     )
-    const second = expectPublished(hosted, id)
+    const second = expectPublished(hosted, otherId)
     for (const { served: s } of [first, second])
       for (const layer of s.layers)
         expect(layer.mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip')
@@ -249,7 +253,7 @@ describe(`the route of a local image (${STORE} image store)`, () => {
     const again = new Runner('push-default-branch', { RUNNER_ENVIRONMENT: 'github-hosted' })
     const step = again.main({
       ...inputsFor(env, hosted.imageName),
-      'source-image': local,
+      'source-image': other,
       tags: '2.0.0',
       'media-types': 'docker'
     })
@@ -264,16 +268,15 @@ describe(`the route of a local image (${STORE} image store)`, () => {
 
 describe(`the engine's push under faults (${STORE} image store)`, () => {
   it('a connection reset in the middle of a layer upload: published, with the digest the registry serves', async () => {
+    // The containerd store's pusher sends each blob in one PUT with its length; the classic
+    // store's push streams the gzip it makes in a chunked PATCH (no length): a reset in the first
+    // PATCH that runs past 256 KiB (the config's is smaller and goes through whole).
+    const rule =
+      STORE === 'containerd'
+        ? { method: /^(PUT|PATCH)$/, minBytes: 1 * MB }
+        : { method: 'PATCH', times: 3 }
     const p = await startFaultProxy(env.registry, {
-      rules: [
-        {
-          method: /^(PUT|PATCH)$/,
-          path: /\/blobs\/uploads\//,
-          minBytes: 1 * MB,
-          action: 'reset',
-          afterBytes: 256 * 1024
-        }
-      ]
+      rules: [{ ...rule, path: /\/blobs\/uploads\//, action: 'reset', afterBytes: 256 * 1024 }]
     })
     proxies.push(p)
     // Random bytes as hex: they compress to about half (so the layer is stored compressed), and
@@ -298,7 +301,7 @@ describe(`the engine's push under faults (${STORE} image store)`, () => {
       STORE === 'classic' ? { ...inputs, 'media-types': 'docker' } : inputs
     )
     if (main.code !== 0) throw new Error(`the step failed:\n${main.out}`)
-    expect(p.stats.faults.reset).toBe(1)
+    expect(p.stats.faults.reset).toBeGreaterThanOrEqual(1)
     expect(main.out).toMatch(/Route: docker push \(/)
     const { digest } = parseFileCommand(readFileSync(runner.files.output, 'utf8'))
     // Asked of the registry itself, not through the proxy.
