@@ -271,7 +271,7 @@ describe('modern engine: images built in the containerd store, published with so
     return { runner, step }
   }
 
-  it('the same local image published again from this runner (its tool cache kept): unchanged, not even saved', () => {
+  it('the same local image published again: docker push of the stored blobs, the second time nothing uploaded, the same digest', () => {
     const { dir } = runnableContext()
     const local = `again:${nonce()}`
     client(['buildx', 'build', '--provenance=mode=min', '--load', '--tag', local, dir])
@@ -286,14 +286,17 @@ describe('modern engine: images built in the containerd store, published with so
       return step
     }
     const first = run()
-    expect(first.stdout).toContain(`[command]docker save`)
+    expect(first.stdout).toContain(`[command]docker push`)
+    expect(first.stdout).not.toContain(`[command]docker save`)
     const second = run()
     expect(second.stdout).not.toContain(`[command]docker save`)
-    expect(second.stdout).toContain('Unchanged:')
+    // The engine asks the registry (HEAD) and uploads nothing it holds.
+    expect(second.stdout).toMatch(/: Layer already exists/)
+    expect(second.stdout).not.toMatch(/: Pushed/)
     expect(second.outputs.digest).toBe(first.outputs.digest)
   }, 120_000)
 
-  it('an image buildx built with a provenance attestation (a nested index in docker save): the platform image is published with its blobs as they are, the attestation skipped', () => {
+  it('an image buildx built with a provenance attestation (a nested index in docker save): docker push publishes the index as stored, its blobs as they are', () => {
     const { dir, word } = runnableContext()
     const local = `attested:${nonce()}`
     client(['buildx', 'build', '--provenance=mode=min', '--load', '--tag', local, dir])
@@ -309,14 +312,20 @@ describe('modern engine: images built in the containerd store, published with so
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const { runner, step } = publish(imageName, local, { tags: 'v1' })
     expectSuccess(step)
-    const { json, raw } = served(reg, `${image}:v1`)
+    expect(step.stdout).toContain('Route: docker push (containerd image store')
+    const { json: index, raw } = served(reg, `${image}:v1`)
     expect(rawDigest(raw)).toBe(step.outputs.digest)
-    expect(json.mediaType).toBe(OCI_MANIFEST)
+    // The index as the engine stores it (its digest is the local image ID), attestation included.
+    expect(index.mediaType).toBe(OCI_INDEX)
+    expect(step.outputs.digest).toBe(step.outputs.imageid)
+    const attestations = index.manifests.filter(m => m.platform?.os === 'unknown')
+    expect(attestations).toHaveLength(1)
+    const platform = index.manifests.find(m => m.platform?.os === 'linux')!
+    const { json } = served(reg, `${image}@${platform.digest}`)
     // The engine's config and compressed layers, byte for byte (same digests): nothing recompressed.
     expect(json.config.digest).toBe(built.config.digest)
     expect(json.layers.map(l => l.digest)).toEqual(built.layers.map(l => l.digest))
-    // The attestation's in-toto layer is not in the registry's manifest.
-    for (const layer of json.layers) expect(layer.mediaType).not.toContain('in-toto')
+    expect(JSON.parse(step.outputs.metadata).platform).toBe('linux/amd64')
     expect(pullAndRun(client, `${image}@${step.outputs.digest}`)).toBe(word)
     expect(runner.post().exitCode).toBe(0)
   }, 120_000)
@@ -468,7 +477,7 @@ describe('modern engine: a local image of several platforms (containerd store)',
 
   // docker save of an image of several platforms in the containerd store lists only the engine's
   // own platform in manifest.json (Docker 26); the others are only in the OCI index.
-  it('source-image of an image built for linux/amd64 and linux/arm64 publishes an index of both, attestations left out', () => {
+  it('source-image of an image built for linux/amd64 and linux/arm64: docker push publishes the index of both as stored, attestations included', () => {
     const local = `multi-local:${nonce()}`
     client([
       'buildx',
@@ -492,11 +501,15 @@ describe('modern engine: a local image of several platforms (containerd store)',
     const { raw, json } = served(reg, `${image}:v1`)
     expect(rawDigest(raw)).toBe(step.outputs.digest)
     expect(json.mediaType).toBe(OCI_INDEX)
-    expect(json.manifests.map(m => `${m.platform?.os}/${m.platform?.architecture}`).sort()).toEqual(
-      ['linux/amd64', 'linux/arm64']
-    )
+    expect(step.outputs.digest).toBe(step.outputs.imageid)
+    const images = json.manifests.filter(m => m.platform?.os !== 'unknown')
+    expect(images.map(m => `${m.platform?.os}/${m.platform?.architecture}`).sort()).toEqual([
+      'linux/amd64',
+      'linux/arm64'
+    ])
+    expect(json.manifests.length - images.length).toBe(2) // one attestation per platform, as stored
     // Each platform's image is the saved one: the same config and layer blobs.
-    for (const entry of json.manifests) {
+    for (const entry of images) {
       const platformManifest = served(reg, `${image}@${entry.digest}`).json
       const local = saved.images.find(m => m.config.digest === platformManifest.config.digest)
       expect(local).toBeDefined()

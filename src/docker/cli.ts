@@ -170,16 +170,12 @@ export class Docker {
 
   /**
    * What the push needs to know of a local image before saving it: its ID (the config's digest in
-   * the classic store), its layers' diff_ids, the references it was pulled by, its platform.
+   * the classic store), its layers' diff_ids, the references it was pulled by, its platform; and,
+   * for the choice of route (publish/route.ts), the bytes the engine stores for it (the packed
+   * content of one platform in the containerd store: docs/facts/engine-push.md) and the media type
+   * of what it stores (Engine API 1.48 and later only).
    */
-  async inspectForPush(image: string): Promise<{
-    id: string
-    diffIds: string[]
-    repoDigests: string[]
-    os: string
-    architecture: string
-    variant?: string
-  }> {
+  async inspectForPush(image: string): Promise<LocalImageFacts> {
     const result = await this.run(['image', 'inspect', '--format', '{{json .}}', image], {
       silent: true
     })
@@ -190,6 +186,8 @@ export class Docker {
       Os?: string
       Architecture?: string
       Variant?: string
+      Size?: number
+      Descriptor?: { mediaType?: string }
     }
     return {
       id: data.Id ?? '',
@@ -197,8 +195,45 @@ export class Docker {
       repoDigests: data.RepoDigests ?? [],
       os: data.Os ?? '',
       architecture: data.Architecture ?? '',
-      variant: data.Variant || undefined
+      variant: data.Variant || undefined,
+      size: Number(data.Size) || 0,
+      storedMediaType: data.Descriptor?.mediaType || undefined
     }
+  }
+
+  /**
+   * Which image store the engine runs (`docker info` DriverStatus: the containerd snapshotter
+   * names itself there): docs/facts/engine-push.md.
+   */
+  async imageStore(): Promise<'containerd' | 'classic'> {
+    const result = await this.run(['info', '--format', '{{json .DriverStatus}}'], { silent: true })
+    return imageStoreOf(result.stdout)
+  }
+
+  /**
+   * The unpacked size of a local image's layers (`docker history`: each layer's size on disk), or
+   * 0 when the engine does not say. Never rejects.
+   */
+  async unpackedSize(image: string): Promise<number> {
+    const args = ['history', '--no-trunc', '--human=false', '--format', '{{.Size}}', image]
+    try {
+      const result = await this.run(args, { silent: true })
+      return result.stdout
+        .split('\n')
+        .map(line => Number(line.trim()) || 0)
+        .reduce((sum, n) => sum + n, 0)
+    } catch {
+      return 0
+    }
+  }
+
+  /**
+   * `docker push REFERENCE` with the action's login; returns the digest docker reports for what it
+   * pushed (its last "digest: sha256:…" line), undefined when it printed none.
+   */
+  async push(reference: string): Promise<string | undefined> {
+    const result = await this.run(['push', reference])
+    return pushedDigest(result.stdout)
   }
 
   /**
@@ -309,6 +344,46 @@ export class Docker {
   async tag(source: string, target: string): Promise<void> {
     await this.run(['tag', source, target])
   }
+}
+
+/** What inspectForPush tells of a local image. */
+export interface LocalImageFacts {
+  id: string
+  diffIds: string[]
+  repoDigests: string[]
+  os: string
+  architecture: string
+  variant?: string
+  /** `docker image inspect` Size: in the containerd store, the stored (packed) bytes. */
+  size: number
+  /** The stored manifest's or index's media type (Engine API 1.48+: Descriptor). */
+  storedMediaType?: string
+}
+
+/** The image store `docker info --format '{{json .DriverStatus}}'` describes (pure). */
+export function imageStoreOf(driverStatus: string): 'containerd' | 'classic' {
+  try {
+    const pairs = JSON.parse(driverStatus) as unknown
+    if (Array.isArray(pairs)) {
+      for (const pair of pairs) {
+        if (
+          Array.isArray(pair) &&
+          pair[0] === 'driver-type' &&
+          pair[1] === 'io.containerd.snapshotter.v1'
+        )
+          return 'containerd'
+      }
+    }
+  } catch {
+    // no JSON: an engine that says nothing of a snapshotter runs the classic store
+  }
+  return 'classic'
+}
+
+/** The digest of `docker push`'s "TAG: digest: sha256:… size: N" line (the last one), if any. */
+export function pushedDigest(output: string): string | undefined {
+  const found = [...output.matchAll(/\bdigest: (sha256:[0-9a-f]{64})\b/g)]
+  return found.length ? found[found.length - 1][1] : undefined
 }
 
 export interface BuildOptions {

@@ -30,6 +30,8 @@ export interface Published extends ImageInfo {
   /** '' when nothing was pushed. */
   digest: string
   localSize?: number
+  /** Which way a local image went, and why (publish/route.ts), for the job summary. */
+  route?: string
 }
 
 /** What is known already, to spare requests: the manifest's bytes, and a config with its digest. */

@@ -4,8 +4,8 @@
  *
  *   platforms         buildx pushed it: read it back, tag the rest (buildx-push.ts)
  *   push: false       nothing pushed: the local image described (describe.ts)
- *   push-by-digest    docker save, then the action's upload, without any tag (push.ts)
- *   tags              the same upload under the first tag; every further tag one PUT (push.ts)
+ *   a local image     docker push, or docker save then the action's upload (by digest, or under
+ *                     the first tag); every further tag one PUT; route.ts chooses and says why
  *
  * (merge-digests pushes an index without any image: merge.ts.)
  */
@@ -16,7 +16,7 @@ import type { Session } from '../session/session.js'
 import { checkBuildxPush } from './buildx-push.js'
 import { cacheFile } from './known-layers.js'
 import { describeLocalImage, type Published } from './describe.js'
-import { pushByDigest, pushTags } from './push.js'
+import { publishLocalImage } from './route.js'
 
 export async function publish(
   session: Session,
@@ -43,7 +43,15 @@ export async function publish(
     layerCache: cacheFile(run.env.RUNNER_TOOL_CACHE),
     mediaTypes: plan.mediaTypes.family
   }
-  return inputs.pushByDigest
-    ? pushByDigest(environment, names, image.imageId)
-    : pushTags(environment, names, image.imageId)
+  // The engine's push or the action's upload: publish/route.ts chooses, and says why.
+  return publishLocalImage(environment, {
+    names,
+    imageId: image.imageId,
+    family: plan.mediaTypes.family,
+    familyGiven: plan.mediaTypes.given,
+    pushByDigest: inputs.pushByDigest,
+    runner: run.env.RUNNER_ENVIRONMENT,
+    policy: session.policy,
+    builtByBuildx: !inputs.sourceImage && image.builder === 'buildx'
+  })
 }

@@ -6,7 +6,7 @@
  */
 import * as core from '@actions/core'
 import { rmSync } from 'node:fs'
-import type { Docker } from '../docker/cli.js'
+import type { Docker, LocalImageFacts } from '../docker/cli.js'
 import { streamSavedImage } from '../docker/save-stream.js'
 import { checkImageForRegistry } from '../github/registry-rules.js'
 import { sha256 } from '../oci/digest.js'
@@ -18,7 +18,7 @@ import type { FileBlob, RegistryClient } from '../registry/client.js'
 import { phase } from '../report/phase.js'
 import { STATE } from '../state.js'
 import { describeOrWarn, type Published } from './describe.js'
-import { learnKnownLayers, rememberImage, rememberLayers } from './known-layers.js'
+import { learnKnownLayers, rememberImage, rememberLayers, type Knowledge } from './known-layers.js'
 import { baseImages, origins } from './origins.js'
 import { tagTheRest, type PublishedManifest } from './tags.js'
 import { limiter } from '../util/concurrency.js'
@@ -47,13 +47,14 @@ export interface PushEnvironment {
 export async function pushTags(
   env: PushEnvironment,
   names: ImageNames,
-  imageId: string
+  imageId: string,
+  learnt?: LearntImage
 ): Promise<Published> {
   const { registry } = env
   const [firstTag] = names.tags
   const pushed = await phase('push', names.registry, () =>
     core.group(`Push ${names.image}:${firstTag}`, () =>
-      uploadSavedImage(env, names, imageId, firstTag)
+      uploadSavedImage(env, names, imageId, firstTag, learnt)
     )
   )
   const manifest = await phase('read-back', names.registry, () =>
@@ -81,11 +82,12 @@ export async function pushTags(
 export async function pushByDigest(
   env: PushEnvironment,
   names: ImageNames,
-  imageId: string
+  imageId: string,
+  learnt?: LearntImage
 ): Promise<Published> {
   const pushed = await phase('push', names.registry, () =>
     core.group(`Push ${names.image} by digest, without a tag`, () =>
-      uploadSavedImage(env, names, imageId)
+      uploadSavedImage(env, names, imageId, undefined, learnt)
     )
   )
   core.info(`Digest: ${pushed.manifest.digest} (${env.registry.requests} registry API requests)`)
@@ -97,28 +99,26 @@ export async function pushByDigest(
 }
 
 /**
- * docker save, read as it streams, then the upload (upload.ts) by digest or under `tag`. Before a
- * byte is compressed, the registry says which layers it holds already (known-layers.ts): those are
- * drained from the save, not compressed nor uploaded; the others are compressed on every core and
- * each uploaded as soon as it is ready, while the save goes on (docker/save-stream.ts).
+ * The local image, and which of its layers the repository holds (known-layers.ts), when learnt
+ * already (publish/route.ts inspects first, and learns the registry's layers when it needs them).
  */
-async function uploadSavedImage(
-  {
-    docker,
-    registry,
-    temp,
-    warmUp,
-    annotations,
-    indexAnnotations,
-    layerCache,
-    mediaTypes = 'oci'
-  }: PushEnvironment,
+export interface LearntImage {
+  local: LocalImageFacts
+  knowledge?: Knowledge
+}
+
+/**
+ * Before a byte is saved or compressed: the local image (inspected, unless given) and which of its
+ * layers the registry holds already (known-layers.ts). What the registry would refuse fails here.
+ */
+export async function learnForPush(
+  { docker, registry, warmUp, layerCache }: PushEnvironment,
   names: ImageNames,
   imageId: string,
-  tag?: string
-): Promise<{ manifest: PublishedManifest; image: ImageBlobs; platform: string }> {
+  inspected?: LocalImageFacts
+): Promise<Required<LearntImage>> {
   const [local, pulled] = await Promise.all([
-    docker.inspectForPush(imageId),
+    inspected ?? docker.inspectForPush(imageId),
     docker.imagesFrom(names.registry)
   ])
   const platform = { os: local.os, architecture: local.architecture, variant: local.variant }
@@ -138,6 +138,28 @@ async function uploadSavedImage(
     `${knowledge.known} of ${local.diffIds.length} layer(s) already in ${names.image}` +
       (knowledge.sources.length ? ` (learnt from ${outside(knowledge.sources.join(', '))})` : '')
   )
+  return { local, knowledge }
+}
+
+/**
+ * docker save, read as it streams, then the upload (upload.ts) by digest or under `tag`. Before a
+ * byte is compressed, the registry says which layers it holds already (learnForPush): those are
+ * drained from the save, not compressed nor uploaded; the others are compressed on every core and
+ * each uploaded as soon as it is ready, while the save goes on (docker/save-stream.ts).
+ */
+async function uploadSavedImage(
+  env: PushEnvironment,
+  names: ImageNames,
+  imageId: string,
+  tag?: string,
+  learnt?: LearntImage
+): Promise<{ manifest: PublishedManifest; image: ImageBlobs; platform: string }> {
+  const { docker, registry, temp, annotations, indexAnnotations, layerCache } = env
+  const mediaTypes = env.mediaTypes ?? 'oci'
+  const { local, knowledge } = learnt?.knowledge
+    ? { local: learnt.local, knowledge: learnt.knowledge }
+    : await learnForPush(env, names, imageId, learnt?.local)
+  const platform = { os: local.os, architecture: local.architecture, variant: local.variant }
   if (knowledge.sameImage && tag) {
     // This very image is there already: no save, no compression, no upload.
     const image = { config: knowledge.sameImage.config, layers: knowledge.sameImage.layers }

@@ -22,6 +22,8 @@ export interface PublishResult {
   platform: string
   /** The package's page on GitHub; undefined for other registries. */
   packageUrl?: string
+  /** Which way a local image went to the registry, and why (publish/route.ts). */
+  route?: string
 }
 
 /** The `metadata` output: one JSON object with what was published. */

@@ -1,0 +1,194 @@
+import { describe, expect, it } from '@jest/globals'
+import { imageStoreOf, pushedDigest } from '../../../src/docker/cli.js'
+import { DockerCommandError } from '../../../src/docker/errors.js'
+import { classifyPushError } from '../../../src/publish/engine-push.js'
+import {
+  chooseRoute,
+  familyOf,
+  needsRegistryKnowledge,
+  type RouteFacts
+} from '../../../src/publish/route.js'
+
+const MB = 1024 * 1024
+const containerd: RouteFacts = {
+  store: 'containerd',
+  runner: 'github-hosted',
+  family: 'oci',
+  familyGiven: false,
+  registryType: 'container',
+  pushByDigest: false,
+  annotations: false,
+  storedBytes: 40 * MB,
+  unpackedBytes: 130 * MB
+}
+const classic: RouteFacts = {
+  ...containerd,
+  store: 'classic',
+  storedBytes: undefined,
+  unpackedBytes: undefined
+}
+
+describe('the route of a local image', () => {
+  it('containerd store: the engine pushes its stored compressed blobs, as stored', () => {
+    expect(chooseRoute(containerd)).toEqual({
+      way: 'engine',
+      why: 'containerd image store: the engine uploads its stored compressed blobs, as stored'
+    })
+    const oci = chooseRoute({
+      ...containerd,
+      storedMediaType: 'application/vnd.oci.image.index.v1+json'
+    })
+    expect(oci.way).toBe('engine')
+    expect(oci.why).toContain('(OCI, as stored)')
+    // media-types given and the same as stored: still the engine's push.
+    const same = {
+      ...containerd,
+      family: 'docker' as const,
+      familyGiven: true,
+      storedMediaType: 'application/vnd.docker.distribution.manifest.v2+json'
+    }
+    expect(chooseRoute(same).way).toBe('engine')
+  })
+
+  it('containerd store, layers stored uncompressed: the upload, which compresses them, and the line says so', () => {
+    const loaded = { ...containerd, storedBytes: 2.2 * MB, unpackedBytes: 2.15 * MB }
+    const route = chooseRoute(loaded)
+    expect(route.way).toBe('upload')
+    expect(route.why).toMatch(
+      /layers look stored uncompressed \(2\.2 MB stored for 2\.1 MB unpacked/
+    )
+    expect(route.why).toContain('docker push would send them as stored, the upload compresses them')
+    // Just under the ratio: compressed. Unknown unpacked size, or a tiny image: the engine.
+    expect(chooseRoute({ ...loaded, storedBytes: 0.79 * 2.15 * MB }).way).toBe('engine')
+    expect(chooseRoute({ ...loaded, unpackedBytes: 0 }).way).toBe('engine')
+    expect(chooseRoute({ ...loaded, storedBytes: 0.9 * MB, unpackedBytes: 0.9 * MB }).way).toBe(
+      'engine'
+    )
+  })
+
+  it("containerd store, the action's own buildx build (an attestation not asked for): the upload leaves it out", () => {
+    const route = chooseRoute({ ...containerd, unaskedAttestations: true })
+    expect(route.way).toBe('upload')
+    expect(route.why).toContain('provenance attestation the workflow did not ask for')
+    // Not on the classic store, where the upload is taken for media-types oci anyway.
+    expect(
+      chooseRoute({
+        ...classic,
+        family: 'docker',
+        runner: 'self-hosted',
+        unaskedAttestations: true
+      }).way
+    ).toBe('engine')
+  })
+
+  it('containerd store, media-types other than stored, or not known: the upload writes exactly those', () => {
+    const given = { ...containerd, family: 'docker' as const, familyGiven: true }
+    expect(chooseRoute(given)).toEqual({
+      way: 'upload',
+      why: 'media-types docker given, and this engine does not say which media types it stores (Engine API before 1.48): the upload writes exactly those'
+    })
+    expect(
+      chooseRoute({ ...given, storedMediaType: 'application/vnd.oci.image.index.v1+json' }).why
+    ).toBe(
+      'media-types docker, and the engine stores OCI manifests, which docker push sends as they are'
+    )
+    expect(
+      chooseRoute({
+        ...containerd,
+        familyGiven: true,
+        storedMediaType: 'application/vnd.docker.distribution.manifest.v2+json'
+      }).way
+    ).toBe('upload')
+  })
+
+  it('inputs the engine cannot honour take the upload on either store', () => {
+    for (const store of [containerd, classic]) {
+      expect(chooseRoute({ ...store, annotations: true })).toEqual({
+        way: 'upload',
+        why: 'annotations: docker push cannot add manifest annotations'
+      })
+      expect(chooseRoute({ ...store, pushByDigest: true }).why).toMatch(
+        /^push-by-digest: docker push can only push a tag/
+      )
+    }
+    expect(chooseRoute({ ...containerd, registryType: 'docker' }).way).toBe('upload')
+  })
+
+  it('classic store: the upload with media-types oci (its push writes Docker v2)', () => {
+    expect(chooseRoute(classic)).toEqual({
+      way: 'upload',
+      why: 'classic image store: its docker push writes Docker v2 manifests, and media-types is oci'
+    })
+    expect(chooseRoute({ ...classic, runner: 'self-hosted' }).way).toBe('upload')
+  })
+
+  it('classic store, media-types docker: the engine when it remembers or nothing is there, else the upload', () => {
+    const docker = { ...classic, family: 'docker' as const, familyGiven: true }
+    expect(chooseRoute({ ...docker, runner: 'self-hosted' })).toEqual({
+      way: 'engine',
+      why: 'classic image store, self-hosted runner: the engine skips the layers its earlier pushes uploaded'
+    })
+    expect(chooseRoute({ ...docker, registryHolds: { known: 5, total: 6 } })).toEqual({
+      way: 'upload',
+      why: 'classic image store, github-hosted runner: the registry already holds 5 of 6 layers, which the engine would compress again to find that out'
+    })
+    expect(chooseRoute({ ...docker, registryHolds: { known: 0, total: 6 } }).way).toBe('engine')
+    expect(
+      chooseRoute({ ...docker, runner: undefined, registryHolds: { known: 0, total: 1 } }).why
+    ).toContain('a runner whose engine has no push history')
+  })
+
+  it('asks the registry first only where its answer decides', () => {
+    const docker = { ...classic, family: 'docker' as const }
+    expect(needsRegistryKnowledge(docker)).toBe(true)
+    expect(needsRegistryKnowledge({ ...docker, runner: 'self-hosted' })).toBe(false)
+    expect(needsRegistryKnowledge(classic)).toBe(false)
+    expect(needsRegistryKnowledge({ ...docker, store: 'containerd' })).toBe(false)
+    expect(needsRegistryKnowledge({ ...docker, annotations: true })).toBe(false)
+  })
+
+  it('names the family of stored media types', () => {
+    expect(familyOf('application/vnd.oci.image.manifest.v1+json')).toBe('oci')
+    expect(familyOf('application/vnd.docker.distribution.manifest.list.v2+json')).toBe('docker')
+    expect(familyOf('application/octet-stream')).toBeUndefined()
+    expect(familyOf(undefined)).toBeUndefined()
+  })
+})
+
+describe('what the engine says', () => {
+  it('the image store, from docker info DriverStatus', () => {
+    expect(imageStoreOf('[["driver-type","io.containerd.snapshotter.v1"]]\n')).toBe('containerd')
+    expect(imageStoreOf('[["Backing Filesystem","extfs"],["Supports d_type","true"]]')).toBe(
+      'classic'
+    )
+    expect(imageStoreOf('null')).toBe('classic')
+    expect(imageStoreOf('')).toBe('classic')
+  })
+
+  it("the digest of docker push's last line", () => {
+    const d1 = `sha256:${'a'.repeat(64)}`
+    const out = `The push refers to repository [127.0.0.1:5000/o/x]\n3cf98c3cfa5c: Pushed\nv1: digest: ${d1} size: 855\n`
+    expect(pushedDigest(out)).toBe(d1)
+    expect(pushedDigest('no digest here')).toBeUndefined()
+  })
+
+  it('a transient docker push failure is retried, a refused one is not', () => {
+    const fail = (detail: string) => new DockerCommandError('push', 1, detail)
+    expect(
+      classifyPushError(fail('Put "http://127.0.0.1:1/v2/…": read: connection reset by peer'))
+        .transient
+    ).toBe(true)
+    expect(
+      classifyPushError(fail('received unexpected HTTP status: 503 Service Unavailable')).transient
+    ).toBe(true)
+    expect(
+      classifyPushError(fail('denied: requested access to the resource is denied')).transient
+    ).toBe(false)
+    expect(classifyPushError(new Error('spawn docker ENOENT')).transient).toBe(false)
+    // Seen on a reset mid-upload (e2e push-route): the URL's upload state may hold any word.
+    const reset =
+      'failed to copy: failed to do request: Put "http://127.0.0.1:1/v2/o/x/blobs/uploads/u?_state=ZGVuaWVk&digest=sha256%3Aab": ' +
+      'readfrom tcp 127.0.0.1:2->127.0.0.1:1: write tcp 127.0.0.1:2->127.0.0.1:1: use of closed network connection'
+    expect(classifyPushError(fail(reset))).toEqual({ transient: true, reason: 'connection broken' })
+  })
+})

@@ -1,0 +1,124 @@
+/**
+ * The engine's own push (publish/route.ts chose it): `docker push` of the first tag, with the
+ * action's private Docker config (its login; no credential in argv). A transient failure (docker's
+ * words: docker/errors.ts) pushes again within `retries`; nothing is rebuilt. Then, as on every
+ * way, the rest of the tags through the registry API and every tag read back: the digest is what
+ * the registry serves, and a tag moved by another job in between fails the step (tags.ts).
+ */
+import * as core from '@actions/core'
+import type { LocalImageFacts } from '../docker/cli.js'
+import { DockerCommandError, classifyDockerText } from '../docker/errors.js'
+import { checkImageForRegistry } from '../github/registry-rules.js'
+import type { ImageNames } from '../plan/names.js'
+import { phase } from '../report/phase.js'
+import { withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
+import { describeOrWarn, type Published } from './describe.js'
+import { isAttestation, parseJson, type ManifestJson } from '../oci/descriptor.js'
+import { FAMILY_TYPES } from '../oci/media-types.js'
+import type { RegistryClient } from '../registry/client.js'
+import { errorMessage } from '../util/errors.js'
+import type { PushEnvironment } from './push.js'
+import { tagAndVerify } from './tags.js'
+
+/**
+ * A connection that broke under the engine's upload: its error line quotes the request's URL
+ * (whose upload-session state could hold any word), so these are looked for first.
+ */
+const BROKEN_CONNECTION =
+  /use of closed network connection|connection reset by peer|broken pipe|unexpected EOF|i\/o timeout/i
+
+/** A failed `docker push`: transient or not, from docker's own words. */
+export function classifyPushError(error: unknown): Verdict {
+  if (!(error instanceof DockerCommandError)) return { transient: false, reason: 'error' }
+  if (BROKEN_CONNECTION.test(error.detail)) return { transient: true, reason: 'connection broken' }
+  return classifyDockerText(error.detail)
+}
+
+export async function pushWithEngine(
+  { docker, registry, warmUp }: Pick<PushEnvironment, 'docker' | 'registry' | 'warmUp'>,
+  names: ImageNames,
+  local: Pick<LocalImageFacts, 'os'>,
+  policy: RetryPolicy
+): Promise<Published> {
+  // What the registry would refuse fails here, before any byte is sent.
+  checkImageForRegistry(names, { os: local.os, layers: [] })
+  const [reference] = names.references
+  const reported = await phase('push', names.registry, () =>
+    core.group(`Push ${reference} with docker push`, () =>
+      withRetries(
+        `docker push ${reference}`,
+        () => docker.push(reference),
+        classifyPushError,
+        policy,
+        {
+          onRetry: ({ attempt, delayMs, reason }) =>
+            core.info(
+              `Transient failure: docker push ${reference}: ${reason}; again (attempt ${attempt + 1}) in ${(delayMs / 1000).toFixed(1)} s`
+            )
+        }
+      )
+    )
+  )
+  await warmUp
+  const manifest = await phase('read-back', names.registry, () =>
+    core.group(
+      names.tags.length > 1
+        ? `Tag ${names.tags.length - 1} more through the registry API, and read every tag back`
+        : 'Read the digest back from the registry',
+      async () => {
+        const m = await registry.retrying('tagging and reading back', () =>
+          tagAndVerify(registry, names, reported, 'docker push')
+        )
+        for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
+        return m
+      }
+    )
+  )
+  core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
+  // Both read the platform manifests of an index: at once, not one after the other.
+  const [, published] = await Promise.all([
+    warnOfRawLayers(registry, names, manifest.bytes),
+    describeOrWarn(registry, names.image, names.path, manifest.digest, { manifest: manifest.bytes })
+  ])
+  return published
+}
+
+const RAW_LAYER_TYPES = new Set([FAMILY_TYPES.oci.layers.tar, FAMILY_TYPES.docker.layers.tar])
+
+/**
+ * The uncompressed layers of what docker push published (the image, or each platform image of an
+ * index), that the route could not foresee from the engine's sizes (publish/route.ts): said, never
+ * silent. Reads the registry; a failure to read is only logged.
+ */
+export async function warnOfRawLayers(
+  registry: Pick<RegistryClient, 'getManifest'>,
+  names: Pick<ImageNames, 'image' | 'path'>,
+  bytes: Buffer
+): Promise<number> {
+  try {
+    const top = parseJson<ManifestJson>(bytes)
+    const images = top.manifests
+      ? await Promise.all(
+          top.manifests
+            .filter(d => !isAttestation(d))
+            .map(async d =>
+              parseJson<ManifestJson>((await registry.getManifest(names.path, d.digest)).bytes)
+            )
+        )
+      : [top]
+    const raw = images.flatMap(m => (m.layers ?? []).filter(l => RAW_LAYER_TYPES.has(l.mediaType)))
+    if (raw.length) {
+      const bytesRaw = raw.reduce((sum, l) => sum + l.size, 0)
+      core.warning(
+        `${names.image} was published with ${raw.length} uncompressed layer(s) ` +
+          `(${(bytesRaw / 1024 / 1024).toFixed(1)} MB), as the engine stores them: docker push ` +
+          "sends stored blobs as they are, and the engine's sizes did not show it beforehand. " +
+          'Build or load the image with compressed layers to publish it smaller.'
+      )
+    }
+    return raw.length
+  } catch (error) {
+    core.debug(`could not check the published layers: ${errorMessage(error)}`)
+    return 0
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * Which way a local image (a `source-image`, or a build that ends as a local image) reaches the
+ * registry: the engine's own `docker push` (engine-push.ts), or the action's upload (`docker save`,
+ * then the registry API: push.ts). Chosen from facts learnt up front, and said in ONE log line with
+ * its reason, also shown in the job summary. What each store's push does, with sources:
+ * docs/facts/engine-push.md; the trade-offs for users: docs/publish-routes.md.
+ *
+ *   push-by-digest, annotations          the upload (docker push needs a tag, adds no annotation)
+ *   registry-type docker, containerd     the upload (the engine may store an index; that registry
+ *                                        takes none)
+ *   containerd store                     the engine, unless the image is the action's own buildx
+ *                                        build (stored with an attestation not asked for), or
+ *                                        media-types asks for other types than
+ *                                        it stores (or the engine cannot say what it stores), or
+ *                                        the layers look stored uncompressed (docker push would
+ *                                        send them raw): then the upload, which compresses
+ *   classic store, media-types oci       the upload (the classic store's push writes Docker v2)
+ *   classic, media-types docker:
+ *     self-hosted runner                 the engine (its push history skips what it pushed before)
+ *     else, registry holds some layers   the upload (it skips them without compressing them; the
+ *                                        engine of a fresh runner compresses each one to find out)
+ *     else                               the engine (a first publish: nothing to skip)
+ */
+import * as core from '@actions/core'
+import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
+import type { ImageNames, RegistryType } from '../plan/names.js'
+import type { Published } from './describe.js'
+import { pushWithEngine } from './engine-push.js'
+import { learnForPush, pushByDigest, pushTags, type PushEnvironment } from './push.js'
+import type { RetryPolicy } from '../util/retry.js'
+
+export type ImageStore = 'containerd' | 'classic'
+
+/** What the choice rests on, learnt before anything is pushed. */
+export interface RouteFacts {
+  store: ImageStore
+  /** RUNNER_ENVIRONMENT: github-hosted, self-hosted, or unset (not on a runner). */
+  runner: string | undefined
+  /** The media types to publish, and whether the workflow named them. */
+  family: MediaTypeFamily
+  familyGiven: boolean
+  registryType: RegistryType
+  pushByDigest: boolean
+  /** Manifest or index annotations asked for. */
+  annotations: boolean
+  /**
+   * The action's own `buildx build --load`: in the containerd store it is stored with a provenance
+   * attestation the workflow did not ask for (buildx adds one by default).
+   */
+  unaskedAttestations?: boolean
+  /** Containerd store: the stored manifest's or index's media type, when the engine says it. */
+  storedMediaType?: string
+  /** Containerd store: the bytes stored for the image and its layers' unpacked size (0: unknown). */
+  storedBytes?: number
+  unpackedBytes?: number
+  /** Classic store: how many of the image's layers the repository holds (learnt when needed). */
+  registryHolds?: { known: number; total: number }
+}
+
+export interface Route {
+  way: 'engine' | 'upload'
+  /** Why, in words for the log and the summary. */
+  why: string
+}
+
+/** Stored bytes at least this share of the unpacked size: the layers are not compressed. */
+export const UNCOMPRESSED_RATIO = 0.8
+/** Below this unpacked size, raw layers cost too little to matter. */
+export const UNCOMPRESSED_MIN_BYTES = 1024 * 1024
+
+/** The family of a stored media type, undefined when it is not a manifest's or an index's. */
+export function familyOf(mediaType: string | undefined): MediaTypeFamily | undefined {
+  if (!mediaType) return undefined
+  for (const family of ['oci', 'docker'] as const) {
+    const types = FAMILY_TYPES[family]
+    if (mediaType === types.manifest || mediaType === types.index) return family
+  }
+  return undefined
+}
+
+const MB = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`
+
+/**
+ * Whether the choice needs the registry's knowledge first (the classic store's push on a runner
+ * whose engine remembers nothing, when media-types lets the engine push at all).
+ */
+export function needsRegistryKnowledge(f: Omit<RouteFacts, 'registryHolds'>): boolean {
+  return (
+    f.store === 'classic' &&
+    !f.pushByDigest &&
+    !f.annotations &&
+    f.family === 'docker' &&
+    f.runner !== 'self-hosted'
+  )
+}
+
+/** The way, and why (pure: the decision table above). */
+export function chooseRoute(f: RouteFacts): Route {
+  const upload = (why: string): Route => ({ way: 'upload', why })
+  const engine = (why: string): Route => ({ way: 'engine', why })
+  if (f.pushByDigest) {
+    return upload('push-by-digest: docker push can only push a tag, and a pushed tag stays')
+  }
+  if (f.annotations) return upload('annotations: docker push cannot add manifest annotations')
+  if (f.store === 'containerd') {
+    if (f.registryType === 'docker') {
+      return upload(
+        'registry-type docker: that registry takes no index, which the containerd store may hold'
+      )
+    }
+    if (f.unaskedAttestations) {
+      return upload(
+        'a buildx build in the containerd store is stored with a provenance attestation the ' +
+          'workflow did not ask for, which docker push would publish: the upload leaves it out'
+      )
+    }
+    const stored = familyOf(f.storedMediaType)
+    if (f.familyGiven && !stored) {
+      return upload(
+        `media-types ${f.family} given, and this engine does not say which media types it ` +
+          'stores (Engine API before 1.48): the upload writes exactly those'
+      )
+    }
+    if (f.familyGiven && stored !== f.family) {
+      return upload(
+        `media-types ${f.family}, and the engine stores ${stored === 'oci' ? 'OCI' : 'Docker v2'} ` +
+          'manifests, which docker push sends as they are'
+      )
+    }
+    const storedBytes = f.storedBytes ?? 0
+    const unpacked = f.unpackedBytes ?? 0
+    if (unpacked >= UNCOMPRESSED_MIN_BYTES && storedBytes >= UNCOMPRESSED_RATIO * unpacked) {
+      return upload(
+        `containerd image store, but its layers look stored uncompressed (${MB(storedBytes)} ` +
+          `stored for ${MB(unpacked)} unpacked: docker load of an uncompressed archive, or ` +
+          'content that does not compress): docker push would send them as stored, the upload compresses them'
+      )
+    }
+    return engine(
+      'containerd image store: the engine uploads its stored compressed blobs' +
+        (stored ? ` (${stored === 'oci' ? 'OCI' : 'Docker v2'}, as stored)` : ', as stored')
+    )
+  }
+  if (f.family === 'oci') {
+    return upload(
+      'classic image store: its docker push writes Docker v2 manifests, and media-types is oci'
+    )
+  }
+  if (f.runner === 'self-hosted') {
+    return engine(
+      'classic image store, self-hosted runner: the engine skips the layers its earlier pushes uploaded'
+    )
+  }
+  const runner = f.runner ? `${f.runner} runner` : 'a runner whose engine has no push history'
+  const holds = f.registryHolds
+  if (holds && holds.known > 0) {
+    return upload(
+      `classic image store, ${runner}: the registry already holds ${holds.known} of ` +
+        `${holds.total} layers, which the engine would compress again to find that out`
+    )
+  }
+  return engine(
+    `classic image store, ${runner}: the registry holds none of the layers (a first publish), ` +
+      'so the engine compresses and uploads them as it goes'
+  )
+}
+
+/** What the route needs of the run, beside the push environment. */
+export interface RouteInputs {
+  names: ImageNames
+  imageId: string
+  family: MediaTypeFamily
+  familyGiven: boolean
+  pushByDigest: boolean
+  runner: string | undefined
+  policy: RetryPolicy
+  /** The image is the action's own buildx build (not a source-image). */
+  builtByBuildx?: boolean
+}
+
+/**
+ * Learns the facts, chooses, says which way and why in one line, and publishes that way. The
+ * digest returned is the one the registry serves, on either way.
+ */
+export async function publishLocalImage(
+  env: PushEnvironment,
+  run: RouteInputs
+): Promise<Published & { route: string }> {
+  const { docker } = env
+  const { names, imageId } = run
+  const annotations =
+    Object.keys(env.annotations ?? {}).length + Object.keys(env.indexAnnotations ?? {}).length > 0
+  // Three questions to the engine at once (the unpacked size only matters in the containerd store).
+  const [store, local, unpacked] = await Promise.all([
+    docker.imageStore(),
+    docker.inspectForPush(imageId),
+    docker.unpackedSize(imageId)
+  ])
+  const unpackedBytes = store === 'containerd' ? unpacked : 0
+  const facts: RouteFacts = {
+    store,
+    runner: run.runner || undefined,
+    family: run.family,
+    familyGiven: run.familyGiven,
+    registryType: names.registryType,
+    pushByDigest: run.pushByDigest,
+    annotations,
+    unaskedAttestations: run.builtByBuildx,
+    storedMediaType: local.storedMediaType,
+    storedBytes: store === 'containerd' ? local.size : undefined,
+    unpackedBytes
+  }
+  const learnt = needsRegistryKnowledge(facts)
+    ? await learnForPush(env, names, imageId, local)
+    : undefined
+  if (learnt) {
+    facts.registryHolds = { known: learnt.knowledge.known, total: local.diffIds.length }
+  }
+  const route = chooseRoute(facts)
+  const line = `Route: ${route.way === 'engine' ? 'docker push' : "the action's upload"} (${route.why})`
+  core.info(line)
+  const published =
+    route.way === 'engine'
+      ? await pushWithEngine(env, names, local, run.policy)
+      : run.pushByDigest
+        ? await pushByDigest(env, names, imageId, learnt ?? { local })
+        : await pushTags(env, names, imageId, learnt ?? { local })
+  return { ...published, route: line.slice('Route: '.length) }
+}
