@@ -1,6 +1,7 @@
 /**
- * What GitHub's registries accept (shared/REGISTRY-FACTS.md, "Limits"), checked before anything is
- * pushed, so a doomed upload fails at once with advice instead of after minutes of bytes:
+ * What GitHub's registries accept (docs/facts/github-registries.md, "Limits"), checked before
+ * anything is pushed, so a doomed upload fails at once with advice instead of after minutes of
+ * bytes:
  *
  * - docker.pkg.github.com and the GHES Docker registry (the `docker` scheme): no Windows images
  *   (foreign layers), layers at most 5 GB, images over 10 GB degrade (a warning); Docker Engine 25

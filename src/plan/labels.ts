@@ -5,9 +5,15 @@
  */
 import type { PayloadRepository, RunContext } from '../github/context.js'
 
-/** GitHub shows at most 512 characters of org.opencontainers.image.description (REGISTRY-FACTS "Limits"). */
+/**
+ * GitHub shows at most 512 characters of org.opencontainers.image.description
+ * (docs/facts/github-registries.md, "Labels GitHub reads").
+ */
 export const DESCRIPTION_MAX_LENGTH = 512
-/** GitHub reads at most 256 characters of org.opencontainers.image.licenses (REGISTRY-FACTS "Limits"). */
+/**
+ * GitHub reads at most 256 characters of org.opencontainers.image.licenses
+ * (docs/facts/github-registries.md, "Labels GitHub reads").
+ */
 export const LICENSES_MAX_LENGTH = 256
 
 /** Description and SPDX licence of the repository; undefined when unknown or absent. */

@@ -1,6 +1,6 @@
 /**
  * The media-types input (oci | docker) and what each name scheme allows, decided before any
- * daemon or network call (shared/REGISTRY-FACTS.md, "The legacy Docker registry"):
+ * daemon or network call (docs/facts/github-registries.md, "The legacy Docker registry"):
  *
  * - default: oci on the container scheme, docker on the docker scheme (the legacy registry serves
  *   OCI manifests back labelled as Docker v2, so OCI there is refused).

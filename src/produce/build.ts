@@ -107,7 +107,7 @@ export interface PlatformImage {
  * tag; with push false the build is only checked. Attestations (provenance, sbom) are off unless
  * asked for, so GitHub's package page lists no unknown/unknown platform. Index annotations carry
  * the labels where the result is an index (GitHub reads a multi-platform image's description there:
- * shared/REGISTRY-FACTS.md, "Limits").
+ * docs/facts/github-registries.md, "Labels GitHub reads").
  */
 export async function buildForPlatforms(
   { docker, configDir, temp, buildxProbe, service }: BuildEnvironment,

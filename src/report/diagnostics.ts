@@ -5,7 +5,8 @@
  * retries; the first matching rule wins, so specific rules come before general ones. (Advice on
  * the token itself, before anything runs, is plan/token-advice.ts.)
  *
- * Facts cited are from shared/REGISTRY-FACTS.md ("Credentials"). Nothing here may echo the token.
+ * Facts cited are from docs/facts/github-registries.md ("Credentials", "Error strings").
+ * Nothing here may echo the token.
  */
 import { DockerCommandError } from '../docker/errors.js'
 import { MATRIX_WAY } from '../plan/platforms.js'
@@ -73,7 +74,7 @@ export const FAILURE_RULES: readonly FailureRule[] = [
       'SSO → Authorize, next to the organization), or use GITHUB_TOKEN, which needs no SSO authorization.'
   },
   {
-    // shared/REGISTRY-FACTS.md, ghcr.io's error strings: the token may not write this package.
+    // docs/facts/github-registries.md, "Error strings": the token may not write this package.
     id: 'write-package',
     matches: text =>
       /permission_denied: write_package|installation not allowed to (Create|Write) organization package/i.test(

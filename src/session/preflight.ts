@@ -18,7 +18,7 @@ export async function preflightAndLogin(session: Session): Promise<void> {
   const scopes = session.background(
     checkTokenScopes({ token: inputs.token, push, registry: names.registry, server: run.server })
   )
-  // The GHES Docker registry refuses Engine 25+ (REGISTRY-FACTS "Limits").
+  // The GHES Docker registry refuses Engine 25+ (docs/facts/github-registries.md, "Limits").
   const engine =
     names.registryType === 'docker' && push
       ? session.background(docker.serverVersion().catch(() => ''))

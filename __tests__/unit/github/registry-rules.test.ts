@@ -25,7 +25,7 @@ const layer = (size: number, mediaType = 'application/vnd.oci.image.layer.v1.tar
   digest: 'sha256:' + 'ab'.repeat(32)
 })
 
-describe('registry rules (REGISTRY-FACTS.md, Limits)', () => {
+describe('registry rules (docs/facts/github-registries.md, Limits)', () => {
   it('the Docker registries refuse Windows images (foreign layers), pointing to ghcr.io', () => {
     for (const registry of ['docker.pkg.github.com', 'docker.ghe.example.com']) {
       expect(() =>
