@@ -45,7 +45,7 @@ export interface ActionInputs {
   target: string
   pull: boolean
   noCache: boolean
-  /** undefined when not given: true, except on pull requests from forks (metadata.resolvePush). */
+  /** undefined when not given: true, except on pull requests from forks (tags.ts resolvePush). */
   push: boolean | undefined
   /** Retries of transient registry failures per operation (login, push, each API request). */
   retries: number
