@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.js'
 import { attr, splitAnnotation, type BuildOptions, type CacheEntry } from './build-options.js'
 import type { ActionInputs } from './inputs.js'
 import { parseSourceImage } from './names.js'
-import { MATRIX_WAY } from './platforms.js'
+import { MATRIX_WAY } from '../util/advice.js'
 import { describeCharacters, hasHiddenCharacters, quote } from '../util/text.js'
 
 /** The rules that need the inputs alone (readInputs runs them). */

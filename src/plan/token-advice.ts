@@ -5,7 +5,7 @@
  * token.
  */
 import { isRunnersContainerRegistry, runnerServer } from '../github/hosts.js'
-import { TOKEN_KINDS } from '../report/diagnostics.js'
+import { TOKEN_KINDS } from '../util/advice.js'
 
 /** ghcr.io on github.com, containers.HOSTNAME on GHES: the registry GITHUB_TOKEN can push to. */
 function isContainerRegistryOfServer(context: TokenContext): boolean {

@@ -9,7 +9,7 @@
  * Nothing here may echo the token.
  */
 import { DockerCommandError } from '../docker/errors.js'
-import { MATRIX_WAY } from '../plan/platforms.js'
+import { MATRIX_WAY, TOKEN_KINDS } from '../util/advice.js'
 import { RegistryError } from '../registry/errors.js'
 import { UserError } from '../util/errors.js'
 import { RetriesExhausted } from '../util/retry.js'
@@ -31,10 +31,6 @@ export interface FailureRule {
   matches: (text: string, context: FailureContext) => boolean
   explain: (context: FailureContext) => string
 }
-
-export const TOKEN_KINDS =
-  'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
-  'write:packages; fine-grained tokens are not accepted by GitHub Packages'
 
 /** The host could not be resolved: docker says `no such host`, Node ENOTFOUND or EAI_AGAIN. */
 const DNS_FAILURE =
