@@ -3,7 +3,7 @@
  * any daemon or network call. Every user error is raised here.
  */
 import { isGitHubRegistry } from '../github/hosts.js'
-import { checkRegistryOpen } from '../github/registry-rules.js'
+import { checkRegistryOpen } from './registry-rules.js'
 import type { RunContext } from '../github/context.js'
 import { UserError } from '../util/errors.js'
 import { readInputs, type ActionInputs } from './inputs.js'

@@ -5,7 +5,7 @@
  */
 import * as core from '@actions/core'
 import { loginWithRetries } from '../docker/login.js'
-import { checkEngineForRegistry } from '../github/registry-rules.js'
+import { checkEngineForRegistry } from '../plan/registry-rules.js'
 import { checkTokenScopes } from '../github/token-scopes.js'
 import { phase } from '../report/phase.js'
 import { STATE } from '../state.js'

@@ -1,12 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
 import { gitHub, runContextFrom, type RunContext } from '../../../src/github/context.js'
 import { UserError } from '../../../src/util/errors.js'
-import {
-  createdTimestamp,
-  imageLabels,
-  repositoryInfoFromPayload,
-  truncate
-} from '../../../src/plan/labels.js'
+import { createdTimestamp, imageLabels, truncate } from '../../../src/plan/labels.js'
+import { repositoryInfoFromPayload } from '../../../src/github/repository-info.js'
 import {
   deriveTags,
   isForkPullRequest,

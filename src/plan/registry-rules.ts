@@ -13,9 +13,9 @@
  * Sizes are the compressed layers as they will be uploaded (known before the upload starts).
  * GB here is 2^30 bytes, the lenient reading: the registry itself has the last word.
  */
-import type { ImageNames } from '../plan/names.js'
+import type { ImageNames } from './names.js'
 import { UserError } from '../util/errors.js'
-import { isClosedLegacyRegistry, runnerServer } from './hosts.js'
+import { isClosedLegacyRegistry, runnerServer } from '../github/hosts.js'
 
 const GB = 1024 ** 3
 const FOREIGN = /foreign/i

@@ -5,7 +5,7 @@ import {
   checkEngineForRegistry,
   checkImageForRegistry,
   checkRegistryOpen
-} from '../../../src/github/registry-rules.js'
+} from '../../../src/plan/registry-rules.js'
 
 const GB = 1024 ** 3
 const names = (registry: string, registryType = 'auto') =>
