@@ -11,7 +11,7 @@
  */
 import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
 import { UserError } from '../util/errors.js'
-import type { ActionInputs } from './inputs.js'
+import type { ActionInputs } from './action-inputs.js'
 import type { RegistryType } from './names.js'
 
 export interface MediaTypesChoice {

@@ -8,7 +8,7 @@ import type { BuildRequest, Builder, CacheService } from '../docker/build-args.j
 import { chooseBuilder } from '../docker/buildx.js'
 import type { BuildOptions, Docker } from '../docker/cli.js'
 import { buildxAnnotations } from '../plan/build-options.js'
-import type { ActionInputs } from '../plan/inputs.js'
+import type { ActionInputs } from '../plan/action-inputs.js'
 import { familyFor } from '../plan/media-types.js'
 import type { ImageNames } from '../plan/names.js'
 import { builderNeeds } from '../plan/rules.js'

@@ -24,11 +24,21 @@ import {
   parseSsh
 } from '../../../src/plan/build-options.js'
 import { parseBuildArgs, readInputs } from '../../../src/plan/inputs.js'
-import { builderNeeds, checkBuildEnvironment } from '../../../src/plan/rules.js'
+import {
+  builderNeeds,
+  checkBuildEnvironment,
+  checkInputCombinations
+} from '../../../src/plan/rules.js'
 import { imageManifest } from '../../../src/publish/upload.js'
 
-const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
-  readInputs({ actor: 'a', repository: 'o/r', serverUrl: '', env }, name => values[name] ?? '')
+function read(values: Record<string, string>, env: Record<string, string> = {}) {
+  const inputs = readInputs(
+    { actor: 'a', repository: 'o/r', serverUrl: '', env },
+    name => values[name] ?? ''
+  )
+  checkInputCombinations(inputs)
+  return inputs
+}
 
 /** What @actions/core printed (workflow commands: ::add-mask::, ::warning::) while `fn` ran. */
 function printed(fn: () => void): string {

@@ -10,10 +10,12 @@ import {
   parseTagsMode,
   readInputs
 } from '../../../src/plan/inputs.js'
+import { checkInputCombinations } from '../../../src/plan/rules.js'
 import { UserError } from '../../../src/util/errors.js'
 
-const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
-  readInputs(
+/** The inputs as makePlan has them: read, then checked together. */
+function read(values: Record<string, string>, env: Record<string, string> = {}) {
+  const inputs = readInputs(
     {
       actor: env.GITHUB_ACTOR ?? '',
       repository: env.GITHUB_REPOSITORY ?? '',
@@ -21,6 +23,9 @@ const read = (values: Record<string, string>, env: Record<string, string> = {}) 
     },
     name => values[name] ?? ''
   )
+  checkInputCombinations(inputs)
+  return inputs
+}
 
 describe('list inputs', () => {
   it('splits tags on commas and newlines', () => {
