@@ -3,29 +3,16 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, checkCredentials } from '../../../src/plan/rules.js'
-import {
-  parseBoolean,
-  parseKeyValues,
-  parseList,
-  parseTagsMode,
-  readInputs
-} from '../../../src/plan/inputs.js'
-import { checkInputCombinations } from '../../../src/plan/rules.js'
+import { parseBoolean, parseKeyValues, parseList, parseTagsMode } from '../../../src/plan/inputs.js'
 import { UserError } from '../../../src/util/errors.js'
+import { checkedInputs } from '../../support/inputs.js'
 
-/** The inputs as makePlan has them: read, then checked together. */
-function read(values: Record<string, string>, env: Record<string, string> = {}) {
-  const inputs = readInputs(
-    {
-      actor: env.GITHUB_ACTOR ?? '',
-      repository: env.GITHUB_REPOSITORY ?? '',
-      serverUrl: env.GITHUB_SERVER_URL ?? ''
-    },
-    name => values[name] ?? ''
-  )
-  checkInputCombinations(inputs)
-  return inputs
-}
+const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
+  checkedInputs(values, {
+    actor: env.GITHUB_ACTOR ?? '',
+    repository: env.GITHUB_REPOSITORY ?? '',
+    serverUrl: env.GITHUB_SERVER_URL ?? ''
+  })
 
 describe('list inputs', () => {
   it('splits tags on commas and newlines', () => {

@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
 import { buildForPlatforms } from '../../../src/produce/build.js'
-import { readInputs } from '../../../src/plan/inputs.js'
-import { checkInputCombinations } from '../../../src/plan/rules.js'
+import { checkedInputs } from '../../support/inputs.js'
 import { resolveNames } from '../../../src/plan/names.js'
 import { checkBuildxPush } from '../../../src/publish/buildx-push.js'
 import { MEDIA_TYPES } from '../../../src/oci/media-types.js'
@@ -44,11 +43,8 @@ const names = (tags: string[]) =>
     contextRepository: 'o/app',
     serverUrl: 'https://github.com'
   })
-function inputs(values: Record<string, string>) {
-  const read = readInputs({ actor: '', repository: 'o/app', serverUrl: '' }, n => values[n] ?? '')
-  checkInputCombinations(read)
-  return read
-}
+const inputs = (values: Record<string, string>) =>
+  checkedInputs(values, { actor: '', repository: 'o/app', serverUrl: '' })
 const LABELS = ['org.opencontainers.image.description=Hello']
 
 describe('buildForPlatforms', () => {
