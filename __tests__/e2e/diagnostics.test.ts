@@ -7,10 +7,9 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
-import * as path from 'node:path'
-import { Runner, e2eEnv, startFixture } from './harness.js'
+import { Runner, e2eEnv, fakeDocker, startFixture } from './harness.js'
 
 const env = e2eEnv()
 
@@ -22,17 +21,11 @@ async function forbiddingProxy(): Promise<{ registry: string; stop: () => void }
 
 /** A docker on PATH that records its calls and fails each of them. */
 function forbidDocker(runner: Runner): string {
-  const bin = path.join(runner.root, 'bin')
-  mkdirSync(bin)
-  const marker = path.join(runner.root, 'docker-calls')
   // It reads stdin as `docker login --password-stdin` does (every other command gets none).
-  writeFileSync(
-    path.join(bin, 'docker'),
-    `#!/bin/sh\necho "$@" >> '${marker}'\ncat >/dev/null\necho 'stub: refused' >&2\nexit 1\n`
+  return fakeDocker(
+    runner,
+    calls => `echo "$@" >> '${calls}'\ncat >/dev/null\necho 'stub: refused' >&2\nexit 1\n`
   )
-  chmodSync(path.join(bin, 'docker'), 0o755)
-  runner.env.PATH = `${bin}:${runner.env.PATH}`
-  return marker
 }
 
 /** A loopback port where nothing listens (bound, then closed). */

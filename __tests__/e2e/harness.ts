@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { afterAll } from '@jest/globals'
 import {
+  chmodSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -371,4 +372,18 @@ export async function startFixture(
     child.on('exit', code => reject(new Error(`${script} exited (${code})`)))
   })
   return { port, stop: () => child.kill() }
+}
+
+/**
+ * A `docker` first on the runner's PATH: a shell script whose body `script(calls)` writes, `calls`
+ * being a file under the runner it may record its arguments to. Returns that file.
+ */
+export function fakeDocker(runner: Runner, script: (calls: string) => string): string {
+  const bin = path.join(runner.root, 'bin')
+  mkdirSync(bin)
+  const calls = path.join(runner.root, 'docker-calls')
+  writeFileSync(path.join(bin, 'docker'), `#!/bin/sh\n${script(calls)}`)
+  chmodSync(path.join(bin, 'docker'), 0o755)
+  runner.env.PATH = `${bin}:${runner.env.PATH}`
+  return calls
 }
