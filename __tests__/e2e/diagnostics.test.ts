@@ -7,9 +7,8 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import * as path from 'node:path'
-import { Runner, closedPort, e2eEnv, startFixture } from './harness.js'
+import { readFileSync } from 'node:fs'
+import { Runner, closedPort, e2eEnv, fakeDocker, startFixture } from './harness.js'
 
 const env = e2eEnv()
 
@@ -24,19 +23,14 @@ async function forbiddingProxy(): Promise<{ registry: string; stop: () => void }
  * answers as an engine would (so the step goes on past its question whether there is one).
  */
 function forbidDocker(runner: Runner): string {
-  const bin = path.join(runner.root, 'bin')
-  mkdirSync(bin)
-  const marker = path.join(runner.root, 'docker-calls')
   // It reads stdin as `docker login --password-stdin` does (every other command gets none).
-  writeFileSync(
-    path.join(bin, 'docker'),
-    `#!/bin/sh\necho "$@" >> '${marker}'\n` +
+  return fakeDocker(
+    runner,
+    calls =>
+      `echo "$@" >> '${calls}'\n` +
       `if [ "$1" = version ]; then echo 28.5.2; exit 0; fi\n` +
       `cat >/dev/null\necho 'stub: refused' >&2\nexit 1\n`
   )
-  chmodSync(path.join(bin, 'docker'), 0o755)
-  runner.env.PATH = `${bin}:${runner.env.PATH}`
-  return marker
 }
 
 describe('diagnostics', () => {

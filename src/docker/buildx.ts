@@ -32,7 +32,7 @@ import {
 } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { MATRIX_WAY } from '../plan/platforms.js'
+import { MATRIX_WAY } from '../util/advice.js'
 import { UserError } from '../util/errors.js'
 import type { Builder } from './build-args.js'
 import type { Docker } from './cli.js'

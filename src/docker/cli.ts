@@ -137,11 +137,6 @@ export class Docker {
     }
   }
 
-  /** `docker save -o FILE IMAGE`: the image, its config and layers, as a tar file. */
-  async save(image: string, file: string): Promise<void> {
-    await this.run(['save', '--output', file, image])
-  }
-
   /**
    * `docker save IMAGE` to its standard output, read as it comes (no tar on disk). `done` settles
    * when docker exits: a failure carries docker's last error line.

@@ -66,7 +66,7 @@ export interface StreamedImage {
   images: SavedImage[]
   /** Platforms the saved image lists but whose content the engine does not hold. */
   missingPlatforms: string[]
-  /** Bytes compressed or copied to files, and layers drained because the registry has them. */
+  /** Layers compressed or copied to files, and layers drained because the registry has them. */
   compressedLayers: number
   skippedLayers: number
 }

@@ -2,7 +2,7 @@
  * The one module that knows GitHub's hosts: which server a registry belongs to, that server's web
  * and API URLs, and so where a registry's token may be sent. Pure functions.
  *
- * (shared/REGISTRY-FACTS.md, "Hosts and name schemes")
+ * (docs/facts/github-registries.md, "Hosts and name schemes")
  *   github.com:  ghcr.io (container scheme), docker.pkg.github.com (docker scheme, closed)
  *   GHES HOST:   containers.HOST (container), docker.HOST and HOST (docker scheme)
  * A registry given with a port is none of these (GitHub's registries are served on 443 only).

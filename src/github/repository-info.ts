@@ -6,10 +6,51 @@
  * ghcr.io on a GHES runner, is never sent. A failure is never fatal: the two labels are then left
  * out, with a notice.
  */
-import { repositoryInfo, repositoryInfoFromPayload, type RepositoryInfo } from '../plan/labels.js'
 import { apiGet } from './api.js'
-import type { RunContext } from './context.js'
+import type { PayloadRepository, RunContext } from './context.js'
 import { apiForToken, isGitHubRegistry } from './hosts.js'
+
+/**
+ * GitHub reads at most 256 characters of org.opencontainers.image.licenses
+ * (docs/facts/github-registries.md, "Labels GitHub reads").
+ */
+export const LICENSES_MAX_LENGTH = 256
+
+/** Description and SPDX licence of the repository; undefined when unknown or absent. */
+export interface RepositoryInfo {
+  description?: string
+  license?: string
+}
+
+/**
+ * What the payload's repository object says. `complete` is false when it does not carry the
+ * description or license fields at all (the REST API can tell then); a null value means
+ * "the repository has none".
+ */
+export function repositoryInfoFromPayload(repo: PayloadRepository | undefined): {
+  info: RepositoryInfo
+  complete: boolean
+} {
+  if (!repo) return { info: {}, complete: false }
+  return {
+    info: repositoryInfo(repo.description, repo.license?.spdx_id),
+    complete: 'description' in repo && 'license' in repo
+  }
+}
+
+/** Normalises a description and an SPDX id as GitHub reports them. */
+export function repositoryInfo(
+  description: string | null | undefined,
+  spdxId: string | null | undefined
+): RepositoryInfo {
+  const info: RepositoryInfo = {}
+  if (description?.trim()) info.description = description.trim()
+  // NOASSERTION is what GitHub reports for a licence it cannot identify: not an SPDX expression.
+  if (spdxId && spdxId !== 'NOASSERTION' && spdxId.length <= LICENSES_MAX_LENGTH) {
+    info.license = spdxId
+  }
+  return info
+}
 
 export interface RepositoryInfoResult {
   info: RepositoryInfo

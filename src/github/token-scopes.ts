@@ -1,7 +1,7 @@
 /**
  * A classic personal access token (ghp_…) shows its scopes in the X-OAuth-Scopes header of any
- * authenticated GitHub API response (shared/REGISTRY-FACTS.md, "Credentials"). Read before the
- * build, so a token that cannot push fails in seconds, not after the build:
+ * authenticated GitHub API response (docs/facts/github-registries.md, "Credentials"). Read before
+ * the build, so a token that cannot push fails in seconds, not after the build:
  *   - no write:packages: fail (pushing needs it);
  *   - repo: a warning (it grants far more than publishing needs);
  *   - the API cannot be reached: a notice, and the publish goes on.

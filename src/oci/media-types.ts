@@ -3,7 +3,7 @@
  * families it writes: OCI (the default on the container scheme) and Docker v2 schema 2 (the
  * `media-types: docker` input; the default on the docker scheme, whose legacy registry serves
  * nothing else). One image or index is written in one family only: an index never mixes them
- * (shared/REGISTRY-FACTS.md, "ghcr.io protocol details": Quay breaks on mixed indexes).
+ * (docs/facts/github-registries.md, "ghcr.io protocol details": Quay breaks on mixed indexes).
  */
 import { UserError } from '../util/errors.js'
 

@@ -3,6 +3,7 @@
  * build-contexts and annotations, each parsed on its own (rules.ts checks how they go with the
  * builder and the other inputs). Nothing here reads a secret's value into a message.
  */
+import { CACHE_TYPES, attr, type CacheEntry } from '../docker/cache-syntax.js'
 import { UserError } from '../util/errors.js'
 
 /** A build secret: its value (secrets), a file (secret-files) or an environment variable (secret-envs). */
@@ -10,13 +11,6 @@ export type BuildSecret =
   | { id: string; source: 'value'; value: string }
   | { id: string; source: 'file'; path: string }
   | { id: string; source: 'env'; variable: string }
-
-/** One cache-from / cache-to entry, in buildx's CSV syntax (`type=registry,ref=…`). */
-export interface CacheEntry {
-  type: 'registry' | 'local' | 'gha' | 'inline' | 's3' | 'azblob'
-  /** The attributes after type, in order (`ref`, `src`, `dest`, `mode`, `scope`, …). */
-  attrs: [string, string][]
-}
 
 /** What the build needs from its builder, for rules.ts and produce/build.ts. */
 export interface BuildOptions {
@@ -111,8 +105,6 @@ export function parseSsh(value: string): string[] {
   return entries
 }
 
-const CACHE_TYPES = ['registry', 'local', 'gha', 'inline', 's3', 'azblob'] as const
-
 /** cache-from / cache-to: buildx syntax, one entry per line; a bare image reference is type=registry. */
 export function parseCache(name: 'cache-from' | 'cache-to', value: string): CacheEntry[] {
   return lines(value).map(line => {
@@ -157,15 +149,6 @@ function badCache(name: string, line: string): UserError {
       'type=TYPE,KEY=VALUE,… with TYPE one of gha, registry, local, inline' +
       `${name === 'cache-from' ? ' (or an image reference alone)' : ''}.`
   )
-}
-
-export function attr(entry: CacheEntry, key: string): string | undefined {
-  return entry.attrs.find(([k]) => k === key)?.[1]
-}
-
-/** The entry in buildx's syntax again. */
-export function cacheString(entry: CacheEntry): string {
-  return [`type=${entry.type}`, ...entry.attrs.map(([k, v]) => `${k}=${v}`)].join(',')
 }
 
 /** build-contexts: NAME=VALUE lines (VALUE a path, docker-image://REF, target:STAGE or a URL). */

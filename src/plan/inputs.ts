@@ -1,78 +1,29 @@
 /**
- * Reads and parses the action's inputs, each on its own. How inputs go together is checked in
- * rules.ts. Everything here runs before any daemon or network call; a mistake is reported as a
- * UserError that says how to fix it.
+ * Reads and parses the action's inputs, each on its own (the shape: action-inputs.ts). How inputs
+ * go together is checked in rules.ts, which makePlan runs next. Everything here runs before any
+ * daemon or network call; a mistake is reported as a UserError that says how to fix it.
  */
 import * as core from '@actions/core'
 import type { BuildxSettings } from '../docker/buildx.js'
+import type { ActionInputs } from './action-inputs.js'
 import type { RunContext } from '../github/context.js'
 import { UserError } from '../util/errors.js'
-import type { MediaTypeFamily } from '../oci/media-types.js'
 import { parseMediaTypes } from './media-types.js'
 import {
   parseAnnotations,
   parseBuildContexts,
   parseCache,
   parseSecrets,
-  parseSsh,
-  type BuildOptions
+  parseSsh
 } from './build-options.js'
-import { parseMergeDigests, type MergeEntry } from './merge-digests.js'
+import { parseMergeDigests } from './merge-digests.js'
 import { parsePlatforms } from './platforms.js'
-import { checkInputCombinations } from './rules.js'
 import type { TagsMode } from './tags.js'
 import { describeCharacters, hasHiddenCharacters, quote } from '../util/text.js'
 
 /** Keep in step with the default of the buildx-version input in action.yml (a test checks). */
 export const DEFAULT_BUILDX_VERSION = 'v0.29.1'
 export const DEFAULT_BUILDX_BASE_URL = 'https://github.com/docker/buildx/releases/download'
-
-export interface ActionInputs {
-  registry: string
-  registryType: string
-  username: string
-  token: string
-  owner: string
-  repository: string
-  imageName: string
-  /** The user's tags; empty means "derive them from the event". */
-  tags: string[]
-  tagsMode: TagsMode
-  context: string
-  file: string
-  buildArgs: string[]
-  labels: string[]
-  target: string
-  pull: boolean
-  noCache: boolean
-  /** undefined when not given: true, except on pull requests from forks (metadata.resolvePush). */
-  push: boolean | undefined
-  /** Retries of transient registry failures per operation (login, push, each API request). */
-  retries: number
-  /** An existing local image (ID or reference) to publish instead of building; '' to build. */
-  sourceImage: string
-  buildx: BuildxSettings
-  /** Platforms to build for with buildx (which then pushes itself); empty for a plain build. */
-  platforms: string[]
-  /** buildx --provenance value: 'false' (the default), 'true', 'mode=min' or 'mode=max'. */
-  provenance: string
-  sbom: boolean
-  /** Push the image without a tag, for a later merge-digests. */
-  pushByDigest: boolean
-  /** Images to merge into one index instead of building; empty to build. */
-  mergeDigests: MergeEntry[]
-  /** media-types: oci or docker; undefined when not given (the registry-type's default). */
-  mediaTypes: MediaTypeFamily | undefined
-  /** context as the workflow wrote it ('' when not given: context is then '.'). */
-  rawContext: string
-  /** Workflow context: GITHUB_REPOSITORY and GITHUB_SERVER_URL. */
-  contextRepository: string
-  serverUrl: string
-  /** secrets, ssh, cache, build-contexts, annotations (build-options.ts). */
-  build: BuildOptions
-  /** Also log the runner's Docker config in, for the job's later steps; the post step undoes it. */
-  keepLogin: boolean
-}
 
 /** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
 export function parseList(value: string, separators: 'comma-newline' | 'newline'): string[] {
@@ -316,7 +267,6 @@ export function readInputs(
       `target ${quote(inputs.target)} is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`
     )
   }
-  checkInputCombinations(inputs)
   return inputs
 }
 

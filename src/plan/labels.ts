@@ -3,49 +3,14 @@
  * licence, from the payload or the API: github/repository-info.ts), minus those the user sets.
  * Pure functions.
  */
-import type { PayloadRepository, RunContext } from '../github/context.js'
-
-/** GitHub shows at most 512 characters of org.opencontainers.image.description (REGISTRY-FACTS "Limits"). */
-export const DESCRIPTION_MAX_LENGTH = 512
-/** GitHub reads at most 256 characters of org.opencontainers.image.licenses (REGISTRY-FACTS "Limits"). */
-export const LICENSES_MAX_LENGTH = 256
-
-/** Description and SPDX licence of the repository; undefined when unknown or absent. */
-export interface RepositoryInfo {
-  description?: string
-  license?: string
-}
+import type { RunContext } from '../github/context.js'
+import type { RepositoryInfo } from '../github/repository-info.js'
 
 /**
- * What the payload's repository object says. `complete` is false when it does not carry the
- * description or license fields at all (the REST API can tell then); a null value means
- * "the repository has none".
+ * GitHub shows at most 512 characters of org.opencontainers.image.description
+ * (docs/facts/github-registries.md, "Labels GitHub reads").
  */
-export function repositoryInfoFromPayload(repo: PayloadRepository | undefined): {
-  info: RepositoryInfo
-  complete: boolean
-} {
-  if (!repo) return { info: {}, complete: false }
-  return {
-    info: repositoryInfo(repo.description, repo.license?.spdx_id),
-    complete: 'description' in repo && 'license' in repo
-  }
-}
-
-/** Normalises a description and an SPDX id as GitHub reports them. */
-export function repositoryInfo(
-  description: string | null | undefined,
-  spdxId: string | null | undefined
-): RepositoryInfo {
-  const info: RepositoryInfo = {}
-  if (description?.trim()) info.description = description.trim()
-  // NOASSERTION is what GitHub reports for a licence it cannot identify: not an SPDX expression.
-  if (spdxId && spdxId !== 'NOASSERTION' && spdxId.length <= LICENSES_MAX_LENGTH) {
-    info.license = spdxId
-  }
-  return info
-}
-
+export const DESCRIPTION_MAX_LENGTH = 512
 /** Cuts text to `max` characters (code points, not UTF-16 units), ending with '…' when cut. */
 export function truncate(text: string, max: number): string {
   const chars = Array.from(text)

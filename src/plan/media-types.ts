@@ -1,6 +1,6 @@
 /**
  * The media-types input (oci | docker) and what each name scheme allows, decided before any
- * daemon or network call (shared/REGISTRY-FACTS.md, "The legacy Docker registry"):
+ * daemon or network call (docs/facts/github-registries.md, "The legacy Docker registry"):
  *
  * - default: oci on the container scheme, docker on the docker scheme (the legacy registry serves
  *   OCI manifests back labelled as Docker v2, so OCI there is refused).
@@ -11,7 +11,7 @@
  */
 import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
 import { UserError } from '../util/errors.js'
-import type { ActionInputs } from './inputs.js'
+import type { ActionInputs } from './action-inputs.js'
 import type { RegistryType } from './names.js'
 
 export interface MediaTypesChoice {

@@ -2,7 +2,7 @@
  * Image naming for GitHub's registries: which registry, which scheme, and the lowercase,
  * grammar-checked names and tags. Pure functions; nothing here touches the network or docker.
  *
- * Name schemes (shared/REGISTRY-FACTS.md, "Hosts and name schemes"):
+ * Name schemes (docs/facts/github-registries.md, "Hosts and name schemes"):
  *   container: REGISTRY/OWNER/IMAGE_NAME          (ghcr.io, containers.HOSTNAME on GHES)
  *   docker:    REGISTRY/OWNER/REPOSITORY/IMAGE_NAME (docker.pkg.github.com, docker.HOSTNAME, HOSTNAME)
  */

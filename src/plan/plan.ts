@@ -3,14 +3,21 @@
  * any daemon or network call. Every user error is raised here.
  */
 import { isGitHubRegistry } from '../github/hosts.js'
-import { checkRegistryOpen } from '../github/registry-rules.js'
+import { checkRegistryOpen } from './registry-rules.js'
 import type { RunContext } from '../github/context.js'
 import { UserError } from '../util/errors.js'
-import { readInputs, type ActionInputs } from './inputs.js'
+import type { ActionInputs } from './action-inputs.js'
+import { readInputs } from './inputs.js'
 import { resolveMediaTypes, type MediaTypesChoice } from './media-types.js'
 import { checkMergeImages } from './merge-digests.js'
 import { resolveNames, type ImageNames } from './names.js'
-import { checkBuildEnvironment, checkBuildFiles, checkCredentials, checkUsername } from './rules.js'
+import {
+  checkBuildEnvironment,
+  checkBuildFiles,
+  checkCredentials,
+  checkInputCombinations,
+  checkUsername
+} from './rules.js'
 import { tokenAdvice, type Advice } from './token-advice.js'
 import { resolvePush, resolveTags, versionForDigestPush } from './tags.js'
 
@@ -36,6 +43,7 @@ export function makePlan(
   cwd = process.cwd()
 ): Plan {
   const inputs = readInputs(run, getInput)
+  checkInputCombinations(inputs)
   // push-by-digest pushes no tag: the tags the event calls for only give the version label.
   const derived = inputs.pushByDigest
     ? { tags: [], notices: [] }

@@ -6,11 +6,6 @@ import { parsePlatform, platformKey } from '../oci/platform.js'
 import { UserError } from '../util/errors.js'
 import { quote } from '../util/text.js'
 
-/** The matrix way, named in every message about building for several platforms. */
-export const MATRIX_WAY =
-  'or build each platform on a runner of its own with push-by-digest: true and merge the digests ' +
-  'with merge-digests (see "Multi-platform images" in the README)'
-
 /** What people write instead of the name docker uses (uname -m, Go's GOARCH elsewhere, …). */
 const ARCHITECTURE_ALIASES: Record<string, string> = {
   x86_64: 'amd64',

@@ -7,17 +7,21 @@ import { existsSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import type { BuilderNeeds } from '../docker/buildx.js'
 import { UserError } from '../util/errors.js'
-import { attr, splitAnnotation, type BuildOptions, type CacheEntry } from './build-options.js'
-import type { ActionInputs } from './inputs.js'
+import { attr, type CacheEntry } from '../docker/cache-syntax.js'
+import { splitAnnotation, type BuildOptions } from './build-options.js'
+import type { ActionInputs } from './action-inputs.js'
 import { parseSourceImage } from './names.js'
-import { MATRIX_WAY } from './platforms.js'
+import { MATRIX_WAY } from '../util/advice.js'
 import { describeCharacters, hasHiddenCharacters, quote } from '../util/text.js'
 
-/** The rules that need the inputs alone (readInputs runs them). */
+/**
+ * The rules that need the inputs alone (makePlan runs them right after readInputs). A check only:
+ * source-image is validated as readInputs trimmed it, and nothing of the inputs is changed.
+ */
 export function checkInputCombinations(inputs: ActionInputs): void {
   if (inputs.mergeDigests.length) refuseWithMerge(inputs)
   if (inputs.sourceImage) {
-    inputs.sourceImage = parseSourceImage(inputs.sourceImage)
+    parseSourceImage(inputs.sourceImage)
     refuseWithSourceImage(inputs)
   }
   checkPlatformInputs(inputs)

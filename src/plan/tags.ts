@@ -161,7 +161,8 @@ export function isForkPullRequest(ctx: RunContext): boolean {
 
 /**
  * `push` when the user gave it; otherwise true, except on a pull request from a fork, where
- * GITHUB_TOKEN is read-only (REGISTRY-FACTS "Credentials") and a push could only fail.
+ * GITHUB_TOKEN is read-only (docs/facts/github-registries.md, "Credentials") and a push could
+ * only fail.
  */
 export function resolvePush(
   given: boolean | undefined,

@@ -1,10 +1,11 @@
 /**
  * Advice on the token, before anything runs: a choice that works but is not the one GitHub
  * recommends, or one that cannot work. A table (TOKEN_RULES), so more cases are added as rows.
- * Facts cited are from shared/REGISTRY-FACTS.md ("Credentials"). Nothing here may echo the token.
+ * Facts cited are from docs/facts/github-registries.md ("Credentials"). Nothing here may echo the
+ * token.
  */
 import { isRunnersContainerRegistry, runnerServer } from '../github/hosts.js'
-import { TOKEN_KINDS } from '../report/diagnostics.js'
+import { TOKEN_KINDS } from '../util/advice.js'
 
 /** ghcr.io on github.com, containers.HOSTNAME on GHES: the registry GITHUB_TOKEN can push to. */
 function isContainerRegistryOfServer(context: TokenContext): boolean {
@@ -56,7 +57,8 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       'unset (it defaults to GITHUB_TOKEN) and grant the job `packages: write`.'
   },
   {
-    // shared/REGISTRY-FACTS.md: fine-grained tokens are not accepted by GitHub Packages.
+    // docs/facts/github-registries.md, "Credentials": fine-grained tokens are not accepted by
+    // GitHub Packages.
     id: 'fine-grained-pat',
     level: 'warning',
     applies: c => c.token.startsWith('github_pat_') && isContainerRegistryOfServer(c),

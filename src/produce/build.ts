@@ -8,7 +8,7 @@ import type { BuildRequest, Builder, CacheService } from '../docker/build-args.j
 import { chooseBuilder } from '../docker/buildx.js'
 import type { BuildOptions, Docker } from '../docker/cli.js'
 import { buildxAnnotations } from '../plan/build-options.js'
-import type { ActionInputs } from '../plan/inputs.js'
+import type { ActionInputs } from '../plan/action-inputs.js'
 import { familyFor } from '../plan/media-types.js'
 import type { ImageNames } from '../plan/names.js'
 import { builderNeeds } from '../plan/rules.js'
@@ -107,7 +107,7 @@ export interface PlatformImage {
  * tag; with push false the build is only checked. Attestations (provenance, sbom) are off unless
  * asked for, so GitHub's package page lists no unknown/unknown platform. Index annotations carry
  * the labels where the result is an index (GitHub reads a multi-platform image's description there:
- * shared/REGISTRY-FACTS.md, "Limits").
+ * docs/facts/github-registries.md, "Labels GitHub reads").
  */
 export async function buildForPlatforms(
   { docker, configDir, temp, buildxProbe, service }: BuildEnvironment,

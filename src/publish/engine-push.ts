@@ -8,7 +8,7 @@
 import * as core from '@actions/core'
 import type { LocalImageFacts } from '../docker/cli.js'
 import { DockerCommandError, classifyDockerText } from '../docker/errors.js'
-import { checkImageForRegistry } from '../github/registry-rules.js'
+import { checkImageForRegistry } from '../plan/registry-rules.js'
 import type { ImageNames } from '../plan/names.js'
 import { phase } from '../report/phase.js'
 import { withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'

@@ -54,8 +54,9 @@ export interface MergedIndex extends AssembledIndex {
 
 /**
  * The family of the index: the one asked for, else the one of the images. An index never mixes
- * families (REGISTRY-FACTS: Quay breaks on mixed indexes), so mixed images are refused, not
- * converted: converting would give the images new digests, not the ones the build jobs output.
+ * families (docs/facts/github-registries.md, "ghcr.io protocol details": Quay breaks on mixed
+ * indexes), so mixed images are refused, not converted: converting would give the images new
+ * digests, not the ones the build jobs output.
  */
 function chooseFamily(entries: Descriptor[], asked: MediaTypesChoice | undefined): MediaTypeFamily {
   if (asked?.given) return asked.family
@@ -258,7 +259,8 @@ export async function mergeIndex(
 /**
  * merge-digests as a stage: no docker at all (no config directory, no login). The labels, and the
  * annotations input over them, become the index's annotations, where GitHub reads a multi-platform
- * image's description (REGISTRY-FACTS "Limits"). Returns them when the index carries them.
+ * image's description (docs/facts/github-registries.md, "Labels GitHub reads"). Returns them when
+ * the index carries them.
  */
 export async function mergeDigests(
   session: Session,

@@ -28,7 +28,7 @@ export const SECONDARY_RATE_LIMIT_SECONDS = 60
 
 /**
  * The wait a 429 names in its body, in seconds: ghcr.io sends it there, not in a Retry-After
- * header ("retry-after: 10.48ms, allowed: 2000/minute"; REGISTRY-FACTS "ghcr.io protocol
+ * header ("retry-after: 10.48ms, allowed: 2000/minute"; docs/facts/github-registries.md, "ghcr.io protocol
  * details"). Units ms, s, m (none: seconds). Never less than RATE_LIMIT_FLOOR_SECONDS; undefined
  * when the text names no wait.
  */

@@ -5,10 +5,11 @@
  * retries; the first matching rule wins, so specific rules come before general ones. (Advice on
  * the token itself, before anything runs, is plan/token-advice.ts.)
  *
- * Facts cited are from shared/REGISTRY-FACTS.md ("Credentials"). Nothing here may echo the token.
+ * Facts cited are from docs/facts/github-registries.md ("Credentials", "Error strings").
+ * Nothing here may echo the token.
  */
 import { DockerCommandError } from '../docker/errors.js'
-import { MATRIX_WAY } from '../plan/platforms.js'
+import { MATRIX_WAY, TOKEN_KINDS } from '../util/advice.js'
 import { RegistryError } from '../registry/errors.js'
 import { UserError } from '../util/errors.js'
 import { RetriesExhausted } from '../util/retry.js'
@@ -30,10 +31,6 @@ export interface FailureRule {
   matches: (text: string, context: FailureContext) => boolean
   explain: (context: FailureContext) => string
 }
-
-export const TOKEN_KINDS =
-  'GITHUB_TOKEN (with `permissions: packages: write`) or a classic personal access token with ' +
-  'write:packages; fine-grained tokens are not accepted by GitHub Packages'
 
 /** The host could not be resolved: docker says `no such host`, Node ENOTFOUND or EAI_AGAIN. */
 const DNS_FAILURE =
@@ -73,7 +70,7 @@ export const FAILURE_RULES: readonly FailureRule[] = [
       'SSO → Authorize, next to the organization), or use GITHUB_TOKEN, which needs no SSO authorization.'
   },
   {
-    // shared/REGISTRY-FACTS.md, ghcr.io's error strings: the token may not write this package.
+    // docs/facts/github-registries.md, "Error strings": the token may not write this package.
     id: 'write-package',
     matches: text =>
       /permission_denied: write_package|installation not allowed to (Create|Write) organization package/i.test(

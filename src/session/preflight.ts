@@ -6,7 +6,7 @@
  */
 import * as core from '@actions/core'
 import { loginWithRetries } from '../docker/login.js'
-import { checkEngineForRegistry } from '../github/registry-rules.js'
+import { checkEngineForRegistry } from '../plan/registry-rules.js'
 import { checkTokenScopes } from '../github/token-scopes.js'
 import { phase } from '../report/phase.js'
 import { STATE } from '../state.js'
@@ -37,7 +37,7 @@ export async function preflightAndLogin(session: Session, engineVersion: string)
     : Promise.resolve()
   const [scopesDone, loginDone] = await Promise.allSettled([scopes, login])
   if (scopesDone.status === 'rejected') throw scopesDone.reason
-  // The GHES Docker registry refuses Engine 25+ (REGISTRY-FACTS "Limits").
+  // The GHES Docker registry refuses Engine 25+ (docs/facts/github-registries.md, "Limits").
   if (names.registryType === 'docker' && push) checkEngineForRegistry(names, engineVersion)
   if (loginDone.status === 'rejected') throw loginDone.reason
   if (inputs.token) core.saveState(STATE.loggedIn, 'true')

@@ -195,12 +195,6 @@ describe('docker CLI', () => {
       /docker image inspect failed \(exit code 1\): Cannot connect/
     )
   })
-
-  it('saves an image to a file (push-by-digest), the image its own argv entry', async () => {
-    const { calls, fn } = recorder(() => ({ exitCode: 0 }))
-    await new Docker('/c', fn).save('sha256:abc', '/t/image.tar')
-    expect(calls[0].args).toEqual(['save', '--output', '/t/image.tar', 'sha256:abc'])
-  })
 })
 
 describe('docker buildx build for platforms (buildx pushes; there is no buildx on the test machine)', () => {

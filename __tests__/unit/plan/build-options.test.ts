@@ -23,12 +23,13 @@ import {
   parseSecrets,
   parseSsh
 } from '../../../src/plan/build-options.js'
-import { parseBuildArgs, readInputs } from '../../../src/plan/inputs.js'
+import { parseBuildArgs } from '../../../src/plan/inputs.js'
 import { builderNeeds, checkBuildEnvironment } from '../../../src/plan/rules.js'
+import { checkedInputs } from '../../support/inputs.js'
 import { imageManifest } from '../../../src/publish/upload.js'
 
 const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
-  readInputs({ actor: 'a', repository: 'o/r', serverUrl: '', env }, name => values[name] ?? '')
+  checkedInputs(values, { actor: 'a', repository: 'o/r', serverUrl: '', env })
 
 /** What @actions/core printed (workflow commands: ::add-mask::, ::warning::) while `fn` ran. */
 function printed(fn: () => void): string {

@@ -3,24 +3,16 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, checkCredentials } from '../../../src/plan/rules.js'
-import {
-  parseBoolean,
-  parseKeyValues,
-  parseList,
-  parseTagsMode,
-  readInputs
-} from '../../../src/plan/inputs.js'
+import { parseBoolean, parseKeyValues, parseList, parseTagsMode } from '../../../src/plan/inputs.js'
 import { UserError } from '../../../src/util/errors.js'
+import { checkedInputs } from '../../support/inputs.js'
 
 const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
-  readInputs(
-    {
-      actor: env.GITHUB_ACTOR ?? '',
-      repository: env.GITHUB_REPOSITORY ?? '',
-      serverUrl: env.GITHUB_SERVER_URL ?? ''
-    },
-    name => values[name] ?? ''
-  )
+  checkedInputs(values, {
+    actor: env.GITHUB_ACTOR ?? '',
+    repository: env.GITHUB_REPOSITORY ?? '',
+    serverUrl: env.GITHUB_SERVER_URL ?? ''
+  })
 
 describe('list inputs', () => {
   it('splits tags on commas and newlines', () => {

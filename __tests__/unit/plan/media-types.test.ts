@@ -1,4 +1,7 @@
-/** The media-types input and what each name scheme allows (REGISTRY-FACTS, legacy Docker registry). */
+/**
+ * The media-types input and what each name scheme allows (docs/facts/github-registries.md, "The
+ * legacy Docker registry").
+ */
 import { describe, expect, it } from '@jest/globals'
 import { parseMediaTypes, resolveMediaTypes } from '../../../src/plan/media-types.js'
 import { UserError } from '../../../src/util/errors.js'

@@ -33,7 +33,7 @@ function errorOf(fn: () => unknown): UserError {
   throw new Error('expected a UserError, got none')
 }
 
-describe('default registry (REGISTRY-FACTS: Hosts and name schemes)', () => {
+describe('default registry (docs/facts/github-registries.md: Hosts and name schemes)', () => {
   it('is ghcr.io on github.com and when the server URL is unknown', () => {
     expect(defaultRegistry(runnerServer('https://github.com'))).toBe('ghcr.io')
     expect(defaultRegistry(runnerServer(undefined))).toBe('ghcr.io')

@@ -1,12 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
 import { gitHub, runContextFrom, type RunContext } from '../../../src/github/context.js'
 import { UserError } from '../../../src/util/errors.js'
-import {
-  createdTimestamp,
-  imageLabels,
-  repositoryInfoFromPayload,
-  truncate
-} from '../../../src/plan/labels.js'
+import { createdTimestamp, imageLabels, truncate } from '../../../src/plan/labels.js'
+import { repositoryInfoFromPayload } from '../../../src/github/repository-info.js'
 import {
   deriveTags,
   isForkPullRequest,
@@ -166,7 +162,7 @@ describe('sanitising names into tags', () => {
   })
 })
 
-describe('push default on pull requests from forks (REGISTRY-FACTS "Credentials": read-only token)', () => {
+describe('push default on pull requests from forks (github-registries facts, Credentials: read-only token)', () => {
   it('is false with a notice that says how to push anyway', () => {
     const ctx = context('pull-request-fork')
     expect(isForkPullRequest(ctx)).toBe(true)
@@ -236,7 +232,7 @@ describe('labels', () => {
       'com.example.team': 'web=frontend'
     })
   })
-  it('cuts the description to 512 characters, as GitHub shows it (REGISTRY-FACTS "Limits")', () => {
+  it('cuts the description to 512 characters, as GitHub shows it (github-registries facts, labels)', () => {
     const c = context('push-tag-semver', f => {
       ;(f.event.repository as Record<string, unknown>).description = 'ü'.repeat(600)
     })

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
 import { buildForPlatforms } from '../../../src/produce/build.js'
-import { readInputs } from '../../../src/plan/inputs.js'
+import { checkedInputs } from '../../support/inputs.js'
 import { resolveNames } from '../../../src/plan/names.js'
 import { checkBuildxPush } from '../../../src/publish/buildx-push.js'
 import { MEDIA_TYPES } from '../../../src/oci/media-types.js'
@@ -44,7 +44,7 @@ const names = (tags: string[]) =>
     serverUrl: 'https://github.com'
   })
 const inputs = (values: Record<string, string>) =>
-  readInputs({ actor: '', repository: 'o/app', serverUrl: '' }, name => values[name] ?? '')
+  checkedInputs(values, { actor: '', repository: 'o/app', serverUrl: '' })
 const LABELS = ['org.opencontainers.image.description=Hello']
 
 describe('buildForPlatforms', () => {

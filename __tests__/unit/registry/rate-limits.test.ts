@@ -1,5 +1,6 @@
 /**
- * ghcr.io's rate limits (REGISTRY-FACTS "ghcr.io protocol details"): a 429 with the wait in its
+ * ghcr.io's rate limits (docs/facts/github-registries.md, "ghcr.io protocol details"): a 429 with
+ * the wait in its
  * body only, and a 403 "secondary rate limit"; both retried, after the wait they name (floored).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'

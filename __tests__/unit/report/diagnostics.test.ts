@@ -211,7 +211,7 @@ describe('tokenAdvice', () => {
     expect(tokenAdvice({ ...base, ...change })).toEqual([])
   })
 
-  it('warns that fine-grained tokens are not accepted by GitHub Packages (REGISTRY-FACTS.md)', () => {
+  it('warns that fine-grained tokens are not accepted by GitHub Packages (github-registries facts)', () => {
     const [advice] = tokenAdvice({ ...base, token: 'github_pat_x' })
     expect(advice.level).toBe('warning')
     expect(advice.message).toMatch(/does not accept them: use GITHUB_TOKEN .* write:packages\.$/)

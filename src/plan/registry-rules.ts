@@ -1,6 +1,7 @@
 /**
- * What GitHub's registries accept (shared/REGISTRY-FACTS.md, "Limits"), checked before anything is
- * pushed, so a doomed upload fails at once with advice instead of after minutes of bytes:
+ * What GitHub's registries accept (docs/facts/github-registries.md, "Limits"), checked before
+ * anything is pushed, so a doomed upload fails at once with advice instead of after minutes of
+ * bytes:
  *
  * - docker.pkg.github.com and the GHES Docker registry (the `docker` scheme): no Windows images
  *   (foreign layers), layers at most 5 GB, images over 10 GB degrade (a warning); Docker Engine 25
@@ -12,9 +13,9 @@
  * Sizes are the compressed layers as they will be uploaded (known before the upload starts).
  * GB here is 2^30 bytes, the lenient reading: the registry itself has the last word.
  */
-import type { ImageNames } from '../plan/names.js'
+import type { ImageNames } from './names.js'
 import { UserError } from '../util/errors.js'
-import { isClosedLegacyRegistry, runnerServer } from './hosts.js'
+import { isClosedLegacyRegistry, runnerServer } from '../github/hosts.js'
 
 const GB = 1024 ** 3
 const FOREIGN = /foreign/i

@@ -5,7 +5,7 @@ import {
   checkEngineForRegistry,
   checkImageForRegistry,
   checkRegistryOpen
-} from '../../../src/github/registry-rules.js'
+} from '../../../src/plan/registry-rules.js'
 
 const GB = 1024 ** 3
 const names = (registry: string, registryType = 'auto') =>
@@ -25,7 +25,7 @@ const layer = (size: number, mediaType = 'application/vnd.oci.image.layer.v1.tar
   digest: 'sha256:' + 'ab'.repeat(32)
 })
 
-describe('registry rules (REGISTRY-FACTS.md, Limits)', () => {
+describe('registry rules (docs/facts/github-registries.md, Limits)', () => {
   it('the Docker registries refuse Windows images (foreign layers), pointing to ghcr.io', () => {
     for (const registry of ['docker.pkg.github.com', 'docker.ghe.example.com']) {
       expect(() =>

@@ -1,0 +1,57 @@
+/**
+ * The action's inputs, read and parsed (inputs.ts), in one type of their own so that the modules
+ * that check them (rules.ts, media-types.ts) and the one that reads them need not import each
+ * other.
+ */
+import type { BuildxSettings } from '../docker/buildx.js'
+import type { MediaTypeFamily } from '../oci/media-types.js'
+import type { BuildOptions } from './build-options.js'
+import type { MergeEntry } from './merge-digests.js'
+import type { TagsMode } from './tags.js'
+
+export interface ActionInputs {
+  registry: string
+  registryType: string
+  username: string
+  token: string
+  owner: string
+  repository: string
+  imageName: string
+  /** The user's tags; empty means "derive them from the event". */
+  tags: string[]
+  tagsMode: TagsMode
+  context: string
+  file: string
+  buildArgs: string[]
+  labels: string[]
+  target: string
+  pull: boolean
+  noCache: boolean
+  /** undefined when not given: true, except on pull requests from forks (tags.ts resolvePush). */
+  push: boolean | undefined
+  /** Retries of transient registry failures per operation (login, push, each API request). */
+  retries: number
+  /** An existing local image (ID or reference) to publish instead of building; '' to build. */
+  sourceImage: string
+  buildx: BuildxSettings
+  /** Platforms to build for with buildx (which then pushes itself); empty for a plain build. */
+  platforms: string[]
+  /** buildx --provenance value: 'false' (the default), 'true', 'mode=min' or 'mode=max'. */
+  provenance: string
+  sbom: boolean
+  /** Push the image without a tag, for a later merge-digests. */
+  pushByDigest: boolean
+  /** Images to merge into one index instead of building; empty to build. */
+  mergeDigests: MergeEntry[]
+  /** media-types: oci or docker; undefined when not given (the registry-type's default). */
+  mediaTypes: MediaTypeFamily | undefined
+  /** context as the workflow wrote it ('' when not given: context is then '.'). */
+  rawContext: string
+  /** Workflow context: GITHUB_REPOSITORY and GITHUB_SERVER_URL. */
+  contextRepository: string
+  serverUrl: string
+  /** secrets, ssh, cache, build-contexts, annotations (build-options.ts). */
+  build: BuildOptions
+  /** Also log the runner's Docker config in, for the job's later steps; the post step undoes it. */
+  keepLogin: boolean
+}
