@@ -48,8 +48,11 @@ export interface Layer {
 }
 
 export interface KnownLayers {
-  /** The blob the repository holds for this diff_id, if it holds one. */
-  byDiffId(diffId: string): Layer | undefined
+  /**
+   * The blob the repository holds for this diff_id, if it holds one that is proven to be that
+   * layer (publish/known-layers.ts; the proof may still be running: the save waits for it).
+   */
+  byDiffId(diffId: string): Promise<Layer | undefined>
   /** Whether the repository holds this (compressed) blob. */
   hasBlob(digest: string): Promise<boolean>
 }
@@ -251,7 +254,7 @@ export async function streamSavedImage(options: {
       if (told && diffIds.has(told)) {
         // An uncompressed layer named by its diff_id (engine 25+, classic store), or whose
         // diff_id its directory's json told (engines before 25).
-        const have = known.byDiffId(told)
+        const have = await known.byDiffId(told)
         if (have) {
           await drain(stream)
           skippedLayers++
@@ -300,7 +303,7 @@ export async function streamSavedImage(options: {
       rawBytesToCompress += size
       for await (const chunk of withHead(head, rest)) await sink.write(chunk)
       const { digest: diffId } = await sink.close()
-      const have = known.byDiffId(diffId)
+      const have = await known.byDiffId(diffId)
       if (have) {
         rmSync(rawFile, { force: true })
         rawBytesToCompress -= size
@@ -360,7 +363,7 @@ export async function streamSavedImage(options: {
             ? { digest, size: bytes.length, mediaType: LAYER_MEDIA_TYPES[kind] }
             : await copy(bytes, emptyIterator(), kind)
         } else {
-          layer = known.byDiffId(digest) ?? (await compress(Readable.from([bytes])))
+          layer = (await known.byDiffId(digest)) ?? (await compress(Readable.from([bytes])))
         }
         byPath.set(name, layer)
       }

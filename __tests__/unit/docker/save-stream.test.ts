@@ -40,7 +40,7 @@ function configOf(diffIds: string[]): Buffer {
 
 function knownOnly(known: Map<string, Layer>, blobs: Set<string> = new Set()) {
   return {
-    byDiffId: (d: string) => known.get(d),
+    byDiffId: async (d: string) => known.get(d),
     hasBlob: async (d: string) => blobs.has(d)
   }
 }
@@ -186,7 +186,7 @@ describe('docker save, read as it streams', () => {
       diffIds,
       workDir,
       known: {
-        byDiffId: d => {
+        byDiffId: async d => {
           if (d === sha(base)) lookedUpAt.push(read)
           return d === sha(base) ? baseBlob : undefined
         },
