@@ -3,9 +3,10 @@
  * GITHUB_OUTPUT / GITHUB_STATE / GITHUB_STEP_SUMMARY files, then the post step with STATE_*.
  * Needs the engine and registry of scripts/e2e-env.sh (scripts/test.sh starts them).
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { afterAll } from '@jest/globals'
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -187,6 +188,23 @@ export class Runner {
       child.stderr.on('data', d => (out += d))
       child.on('close', code => resolve({ code: code ?? -1, out, ms: Date.now() - start }))
     })
+  }
+
+  /**
+   * The main step started in a process group of its own (as the runner starts a step), for tests
+   * that signal it: stdout and stderr together in `output()`.
+   */
+  startMain(
+    inputs: Record<string, string>,
+    extraEnv: Record<string, string> = {}
+  ): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+    const env = { ...this.inputEnv(inputs), ...extraEnv }
+    const child = spawn(ACTION_NODE, [DIST], { cwd: this.workspace, env, detached: true })
+    let out = ''
+    child.stdout!.on('data', d => (out += d))
+    child.stderr!.on('data', d => (out += d))
+    const exited = new Promise<number | null>(resolve => child.on('close', code => resolve(code)))
+    return { child, output: () => out, exited }
   }
 
   /** The runner's environment with INPUT_* for `inputs` over action.yml's defaults. */
@@ -371,4 +389,33 @@ export async function startFixture(
     child.on('exit', code => reject(new Error(`${script} exited (${code})`)))
   })
   return { port, stop: () => child.kill() }
+}
+
+/** A docker CLI with the built-in BuildKit (older than 23.0): on PATH, else Debian's. */
+function buildKitCli(): string {
+  const candidates = [
+    ...(process.env.PATH ?? '').split(':').map(d => path.join(d, 'docker')),
+    '/usr/bin/docker'
+  ].filter(f => existsSync(f))
+  for (const cli of candidates) {
+    const r = spawnSync(cli, ['version', '--format', '{{.Client.Version}}'], { encoding: 'utf8' })
+    const major = Number(/^(\d+)\./.exec(r.stdout.trim())?.[1] ?? 99)
+    if (major >= 18 && major < 23) return cli
+  }
+  throw new Error(
+    `no docker CLI older than 23.0 found (${candidates.join(', ')}): the built-in BuildKit tests need one (Debian's docker.io)`
+  )
+}
+
+/**
+ * A runner whose PATH starts with a docker CLI that has the engine's built-in BuildKit (newer ones
+ * run BuildKit only through buildx): the Debian docker.io CLI of the classic engine.
+ */
+export function buildKitRunner(): Runner {
+  const runner = new Runner()
+  const bin = path.join(runner.root, 'cli')
+  mkdirSync(bin)
+  symlinkSync(buildKitCli(), path.join(bin, 'docker'))
+  runner.env.PATH = `${bin}:${runner.env.PATH}`
+  return runner
 }
