@@ -25,6 +25,8 @@ export const ROOT = path.resolve(
   '../..'
 )
 const DIST = path.join(ROOT, 'dist', 'index.js')
+/** The post step's own bundle (action.yml runs.post). */
+const POST = path.join(ROOT, 'dist', 'post', 'index.js')
 /**
  * The Node.js that runs dist/index.js: the runner's (action.yml says node24), installed by
  * scripts/test.sh as E2E_NODE; else the one running the tests.
@@ -222,17 +224,20 @@ export class Runner {
     return env
   }
 
-  /** The post step: STATE_* from what the main step saved. */
-  post(): StepResult {
-    const env = { ...this.env }
+  /**
+   * The post step: STATE_* from what the main step saved; `inputs` as the runner gives them to
+   * the post step too (INPUT_* of the same step), when a test needs them there.
+   */
+  post(inputs?: Record<string, string>): StepResult {
+    const env = inputs ? this.inputEnv(inputs) : { ...this.env }
     for (const [k, v] of Object.entries(parseFileCommand(readFileSync(this.files.state, 'utf8')))) {
       env[`STATE_${k}`] = v
     }
-    return this.step(env)
+    return this.step(env, POST)
   }
 
-  private step(env: Record<string, string>): StepResult {
-    const r = spawnSync(ACTION_NODE, [DIST], {
+  private step(env: Record<string, string>, entry = DIST): StepResult {
+    const r = spawnSync(ACTION_NODE, [entry], {
       cwd: this.workspace,
       env,
       encoding: 'utf8',

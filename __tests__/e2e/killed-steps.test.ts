@@ -1,14 +1,24 @@
 /**
  * End to end: a main step cancelled (SIGINT to its process group, as the runner sends) or killed
  * (SIGKILL) in the middle of a build with a `secrets` value, then the post step: the value is in
- * no file under the temporary folders, RUNNER_TEMP or HOME (docs/facts/content-trust.md).
+ * no file under the temporary folders, RUNNER_TEMP or HOME (docs/facts/content-trust.md). And
+ * the post step, run with the step's inputs as the runner gives them but with no state (the main
+ * step never ran, or was killed before it saved any): it only cleans up — no login, no build, no
+ * push, nothing left.
  */
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Runner, buildKitRunner, e2eEnv, filesContaining, inputsFor } from './harness.js'
+import {
+  Runner,
+  buildKitRunner,
+  e2eEnv,
+  filesContaining,
+  inputsFor,
+  skopeoTags
+} from './harness.js'
 
 const env = e2eEnv()
 const nonce = (): string => randomBytes(8).toString('hex')
@@ -58,4 +68,49 @@ describe('a build with secrets, cancelled or killed, then the post step', () => 
       expect(filesWith(runner, secret)).toEqual([])
     }, 240_000)
   }
+})
+
+describe('the post step without a state of the main step', () => {
+  /** A runner with a Dockerfile that would build and push, and the step's inputs. */
+  function ready(): { runner: Runner; inputs: Record<string, string>; image: string } {
+    const runner = new Runner()
+    runner.write('Dockerfile', `FROM ${env.baseImage}\nRUN echo built > /built\n`)
+    const name = `post-only-${nonce()}`
+    return {
+      runner,
+      inputs: { ...inputsFor(env, name), tags: 'v1' },
+      image: `${env.registry}/octo-org/${name}`
+    }
+  }
+
+  /** What must hold after a post step that had nothing to clean up. */
+  function nothingDone(runner: Runner, out: string, image: string): void {
+    expect(out).not.toMatch(/\[command\]docker (login|build|buildx|save|push|tag)/)
+    expect(skopeoTags(env, image)).toEqual([])
+    // No Docker config, work folder or credentials of the action's left in RUNNER_TEMP.
+    const left = readdirSync(runner.temp).filter(n => n.startsWith('publish-container'))
+    expect(left).toEqual([])
+    expect(filesWith(runner, env.password)).toEqual([])
+  }
+
+  it('with an empty state: no login, no build, no push, nothing left', () => {
+    const { runner, inputs, image } = ready()
+    const post = runner.post(inputs)
+    expect(post.exitCode).toBe(0)
+    expect(post.stdout).toContain('Nothing to clean up.')
+    nothingDone(runner, post.stdout + post.stderr, image)
+  })
+
+  it('after a main step killed before it saved any state: nothing harmful', async () => {
+    const { runner, inputs, image } = ready()
+    const main = runner.startMain(inputs)
+    // Killed as soon as node runs (well before the login): no state saved.
+    await new Promise(resolve => setTimeout(resolve, 30))
+    process.kill(-main.child.pid!, 'SIGKILL')
+    await main.exited
+    expect(existsSync(runner.files.state)).toBe(true)
+    const post = runner.post(inputs)
+    expect(post.exitCode).toBe(0)
+    nothingDone(runner, post.stdout + post.stderr, image)
+  })
 })

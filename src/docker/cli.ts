@@ -18,6 +18,7 @@ import {
   type CacheService,
   type PlatformBuildRequest
 } from './build-args.js'
+import { dockerEnvironment } from './env.js'
 import { DockerCommandError, lastErrorLine } from './errors.js'
 import { execCommand, type ExecFn, type ExecResult } from './exec.js'
 
@@ -31,14 +32,7 @@ export class Docker {
     private readonly execFn: ExecFn = execCommand,
     baseEnv: Record<string, string | undefined> = process.env
   ) {
-    // The step's inputs (INPUT_*, the token among them) are no child's business: the token goes to
-    // `docker login` on stdin, and build secrets by the variables their builds are given.
-    const env: Record<string, string> = {}
-    for (const [k, v] of Object.entries(baseEnv)) {
-      if (v !== undefined && !/^INPUT_/i.test(k)) env[k] = v
-    }
-    env.DOCKER_CONFIG = configDir
-    this.env = env
+    this.env = dockerEnvironment(configDir, baseEnv)
   }
 
   /** Runs docker; throws DockerCommandError on a non-zero exit. */

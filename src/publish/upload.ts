@@ -8,6 +8,7 @@ import * as path from 'node:path'
 import { sha256 } from '../oci/digest.js'
 import { FAMILY_TYPES, layerTypeIn, type MediaTypeFamily } from '../oci/media-types.js'
 import type { RegistryClient } from '../registry/client.js'
+import { WORK_FOLDER_PREFIX } from '../state.js'
 
 /** What a manifest names: the config's bytes, and each layer's blob. */
 export interface ImageBlobs {
@@ -97,8 +98,6 @@ export async function putAndRead(
     (await client.headManifest(repository, reference))?.digest
   )
 }
-
-export const WORK_FOLDER_PREFIX = 'publish-container-save-'
 
 /**
  * A temporary folder for the compressed layers; `dispose` removes it. Its path goes into the

@@ -8,7 +8,7 @@ import { loginWithRetries } from '../docker/login.js'
 import { checkEngineForRegistry } from '../github/registry-rules.js'
 import { checkTokenScopes } from '../github/token-scopes.js'
 import { phase } from '../report/phase.js'
-import { STATE } from '../state.js'
+import { saveState } from '../state.js'
 import type { Session } from './session.js'
 
 export async function preflightAndLogin(session: Session): Promise<void> {
@@ -43,7 +43,7 @@ export async function preflightAndLogin(session: Session): Promise<void> {
     checkEngineForRegistry(names, engineDone.value)
   }
   if (loginDone.status === 'rejected') throw loginDone.reason
-  if (inputs.token) core.saveState(STATE.loggedIn, 'true')
+  if (inputs.token) saveState('loggedIn', true)
   else core.info('No token given and push is false: not logging in.')
 
   const { warning, notice, scopes: list } = scopesDone.value

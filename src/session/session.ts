@@ -11,7 +11,7 @@ import type { RunContext } from '../github/context.js'
 import type { Plan } from '../plan/plan.js'
 import { repositoryScope } from '../registry/auth.js'
 import { RegistryClient, isLoopback } from '../registry/client.js'
-import { STATE } from '../state.js'
+import { saveState } from '../state.js'
 import { DEFAULT_POLICY, type RetryPolicy } from '../util/retry.js'
 
 export class Session {
@@ -73,8 +73,8 @@ export class Session {
         this.run.dockerConfig,
         this.run.temp
       )
-      core.saveState(STATE.configDir, config.dir)
-      core.saveState(STATE.registry, this.plan.names.registry)
+      saveState('configDir', config.dir)
+      saveState('registry', this.plan.names.registry)
       config.warnings.forEach(w => core.warning(w))
       this.dockerCli = { docker: new Docker(config.dir), configDir: config.dir }
     }
