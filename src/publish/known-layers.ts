@@ -359,14 +359,17 @@ export async function learnKnownLayers(
   )
 
   // Prove: each mapping not proven before is read back, in the image's layer order, a few at a
-  // time; the save waits for a layer's proof only when it reaches that layer.
+  // time, while the save drains the claimed layers; a failed proof makes the save run again
+  // (docker/save-stream.ts), and the sameImage shortcut waits for every proof.
   const prove = limiter(PROOFS_AT_ONCE)
   const proofs = new Map<string, Promise<Layer | undefined>>()
+  const claims = new Map<string, Layer>()
   let toProve = 0
   for (const diffId of options.diffIds) {
     const c = known.get(diffId)
     if (!c || proofs.has(diffId)) continue
     const layer = { digest: c.digest, size: c.size, mediaType: c.mediaType, diffId }
+    claims.set(diffId, layer)
     if (proven.get(c.digest) === diffId) {
       proofs.set(diffId, Promise.resolve(layer))
       continue
@@ -376,6 +379,7 @@ export async function learnKnownLayers(
       diffId,
       prove(() => disproveLayer(client, repository, c, diffId)).then(why => {
         if (!why) return layer
+        claims.delete(diffId)
         core.warning(
           `${c.from} gives the blob ${c.digest} as the layer ${diffId} of this image, but that ` +
             `blob ${why}: it is not reused; the layer is compressed and uploaded.`
@@ -393,6 +397,7 @@ export async function learnKnownLayers(
   }
   return {
     byDiffId,
+    claimed: diffId => claims.get(diffId),
     hasBlob: has,
     sameImage,
     known: known.size,

@@ -250,6 +250,62 @@ describe('docker save, read as it streams', () => {
     expect(readdirSync(workDir)).toHaveLength(1)
   })
 
+  it('engine 25+: a claimed layer is drained while its proof runs; when the proof fails, the save is read again and the layer compressed', async () => {
+    const base = await layerTar('base.bin', SIZE)
+    const app = await layerTar('app.bin', SIZE)
+    const diffIds = [sha(base), sha(app)]
+    const config = configOf(diffIds)
+    const blob = (b: Buffer): string => `blobs/sha256/${sha(b).slice(7)}`
+    const tar = await tarOf([
+      { name: blob(base), data: base },
+      { name: blob(app), data: app },
+      { name: blob(config), data: config },
+      {
+        name: 'manifest.json',
+        data: Buffer.from(
+          JSON.stringify([{ Config: blob(config), Layers: [blob(base), blob(app)] }])
+        )
+      }
+    ])
+    const claimedBlob = {
+      digest: 'sha256:' + 'd'.repeat(64),
+      size: 5,
+      mediaType: LAYER_MEDIA_TYPES.gzip
+    }
+    for (const proofHolds of [true, false]) {
+      let proofFailed = false
+      let saves = 0
+      const streamed = await streamSavedImage({
+        save: () => {
+          saves++
+          return { stdout: Readable.from([tar]), done: Promise.resolve() }
+        },
+        diffIds,
+        workDir: mkdtempSync(path.join(os.tmpdir(), 'save-stream-')),
+        known: {
+          claimed: d => (d === sha(base) && !proofFailed ? claimedBlob : undefined),
+          byDiffId: async d => {
+            if (d !== sha(base)) return undefined
+            await new Promise(resolve => setTimeout(resolve, 50))
+            proofFailed = !proofHolds
+            return proofHolds ? claimedBlob : undefined
+          },
+          hasBlob: async () => false
+        },
+        concurrency: 2
+      })
+      const [first] = streamed.images[0].layers
+      if (proofHolds) {
+        expect(saves).toBe(1)
+        expect(first).toEqual(claimedBlob)
+      } else {
+        expect(saves).toBe(2)
+        expect(first).toMatchObject({ diffId: sha(base) })
+        expect(gunzipSync(readFileSync(first.file!)).equals(base)).toBe(true)
+      }
+    }
+  })
+
   it('the containerd store: compressed blobs used as they are, drained when the repository has them', async () => {
     const have = gzipSync(await layerTar('base.bin', SIZE), { level: 1 })
     const fresh = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(SIZE)]) // zstd magic
