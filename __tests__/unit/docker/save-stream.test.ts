@@ -67,6 +67,28 @@ async function run(tar: Buffer, diffIds: string[], known: ReturnType<typeof know
 
 const SIZE = 9 * 1024 * 1024 // above the in-memory limit: streamed
 
+/** A save of engine 25+ (OCI layout, blobs named by diff_id): a base and an app layer, streamed. */
+async function ociSave() {
+  const base = await layerTar('base.bin', SIZE)
+  const app = await layerTar('app.bin', SIZE)
+  const diffIds = [sha(base), sha(app)]
+  const config = configOf(diffIds)
+  const blob = (b: Buffer): string => `blobs/sha256/${sha(b).slice(7)}`
+  const tar = await tarOf([
+    { name: blob(app), data: app },
+    { name: blob(base), data: base },
+    { name: blob(config), data: config },
+    { name: 'aaa/layer.tar', link: `../${blob(app)}` },
+    {
+      name: 'manifest.json',
+      data: Buffer.from(
+        JSON.stringify([{ Config: blob(config), Layers: [blob(base), 'aaa/layer.tar'] }])
+      )
+    }
+  ])
+  return { base, app, diffIds, tar }
+}
+
 describe('docker save, read as it streams', () => {
   it('engines before 25 (<id>/layer.tar): a known layer is dropped after hashing, a new one compressed and handed over', async () => {
     const base = await layerTar('base.bin', SIZE)
@@ -222,23 +244,7 @@ describe('docker save, read as it streams', () => {
   })
 
   it('engine 25+ (OCI layout, blobs named by diff_id): a known layer is drained unread, a new one compressed straight from the stream', async () => {
-    const base = await layerTar('base.bin', SIZE)
-    const app = await layerTar('app.bin', SIZE)
-    const diffIds = [sha(base), sha(app)]
-    const config = configOf(diffIds)
-    const blob = (b: Buffer): string => `blobs/sha256/${sha(b).slice(7)}`
-    const tar = await tarOf([
-      { name: blob(app), data: app },
-      { name: blob(base), data: base },
-      { name: blob(config), data: config },
-      { name: 'aaa/layer.tar', link: `../${blob(app)}` },
-      {
-        name: 'manifest.json',
-        data: Buffer.from(
-          JSON.stringify([{ Config: blob(config), Layers: [blob(base), 'aaa/layer.tar'] }])
-        )
-      }
-    ])
+    const { base, app, diffIds, tar } = await ociSave()
     const baseBlob = {
       digest: 'sha256:' + 'c'.repeat(64),
       size: 5,
@@ -251,22 +257,7 @@ describe('docker save, read as it streams', () => {
   })
 
   it('engine 25+: a claimed layer is drained while its proof runs; when the proof fails, the save is read again and the layer compressed', async () => {
-    const base = await layerTar('base.bin', SIZE)
-    const app = await layerTar('app.bin', SIZE)
-    const diffIds = [sha(base), sha(app)]
-    const config = configOf(diffIds)
-    const blob = (b: Buffer): string => `blobs/sha256/${sha(b).slice(7)}`
-    const tar = await tarOf([
-      { name: blob(base), data: base },
-      { name: blob(app), data: app },
-      { name: blob(config), data: config },
-      {
-        name: 'manifest.json',
-        data: Buffer.from(
-          JSON.stringify([{ Config: blob(config), Layers: [blob(base), blob(app)] }])
-        )
-      }
-    ])
+    const { base, diffIds, tar } = await ociSave()
     const claimedBlob = {
       digest: 'sha256:' + 'd'.repeat(64),
       size: 5,
