@@ -1,8 +1,4 @@
-/** Entry point for both the main and the post step (action.yml runs this file for both). */
-import * as core from '@actions/core'
+/** Entry point of the main step (action.yml runs.main); the post step has its own (post-entry.ts). */
 import { run } from './main.js'
-import { post } from './post.js'
-import { STATE } from './state.js'
 
-if (core.getState(STATE.isPost)) await post()
-else await run()
+await run()

@@ -27,22 +27,22 @@ import { setOutputs, type PublishResult } from './report/outputs.js'
 import { writeSummary } from './report/summary.js'
 import { keepLoginForLaterSteps } from './session/keep-login.js'
 import { preflightAndLogin } from './session/preflight.js'
-import { Session } from './session/session.js'
+import { Session, type Adapters } from './session/session.js'
 import { fail } from './report/fail.js'
-import { STATE } from './state.js'
 
-export async function run(): Promise<void> {
+/** The main step; `adapters` replace docker and the registry client (in-process tests). */
+export async function run(adapters: Adapters = {}): Promise<void> {
   let session: Session | undefined
   try {
-    core.saveState(STATE.isPost, 'true')
     const context = await readRunContext()
     const plan = makePlan(context)
     announce(plan)
-    session = new Session(context, plan)
+    session = new Session(context, plan, adapters)
     const result = plan.merging ? await mergeImages(session) : await buildAndPublish(session)
-    if (plan.inputs.keepLogin) await keepLoginForLaterSteps(session)
+    // The outputs first: what was published stays reported if keep-login fails after it.
     setOutputs(result)
     await writeSummary(result, context.hasStepSummary)
+    if (plan.inputs.keepLogin) await keepLoginForLaterSteps(session)
   } catch (error) {
     fail(error)
   } finally {

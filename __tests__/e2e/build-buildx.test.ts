@@ -121,7 +121,7 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
       })
       expect(main.exitCode).toBe(0)
       expect(main.stdout).toMatch(
-        /\[command\]docker buildx build --load .*--build-arg MY_ARG --secret id=tok,src=/
+        /\[command\]docker buildx build --load .*--build-arg MY_ARG --secret id=tok,env=PUBLISH_CONTAINER_SECRET_0/
       )
       expect(main.stdout).not.toMatch(new RegExp(`\\[command\\].*(${secret}|${arg})`))
       const image = `${env.registry}/octo-org/build-step/buildx-secret:${tag}`

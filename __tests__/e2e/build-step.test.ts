@@ -18,44 +18,24 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
-  symlinkSync,
   writeFileSync
 } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Runner, clientDocker, e2eEnv, filesContaining, sh, skopeoInspect } from './harness.js'
+import {
+  Runner,
+  buildKitRunner,
+  clientDocker,
+  e2eEnv,
+  filesContaining,
+  sh,
+  skopeoInspect
+} from './harness.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
 const nonce = (): string => randomBytes(8).toString('hex')
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
-
-/** A docker CLI with the built-in BuildKit (older than 23.0): on PATH, else Debian's. */
-function buildKitCli(): string {
-  const candidates = [
-    ...(process.env.PATH ?? '').split(':').map(d => path.join(d, 'docker')),
-    '/usr/bin/docker'
-  ].filter(f => existsSync(f))
-  for (const cli of candidates) {
-    const r = spawnSync(cli, ['version', '--format', '{{.Client.Version}}'], { encoding: 'utf8' })
-    const major = Number(/^(\d+)\./.exec(r.stdout.trim())?.[1] ?? 99)
-    if (major >= 18 && major < 23) return cli
-  }
-  throw new Error(
-    `no docker CLI older than 23.0 found (${candidates.join(', ')}): the built-in BuildKit tests need one (Debian's docker.io)`
-  )
-}
-const CLI = buildKitCli()
-
-/** A runner whose PATH starts with the BuildKit-capable docker CLI. */
-function buildKitRunner(): Runner {
-  const runner = new Runner()
-  const bin = path.join(runner.root, 'cli')
-  mkdirSync(bin)
-  symlinkSync(CLI, path.join(bin, 'docker'))
-  runner.env.PATH = `${bin}:${runner.env.PATH}`
-  return runner
-}
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'e2e-build-step-'))
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))

@@ -3,11 +3,12 @@
  * GITHUB_OUTPUT / GITHUB_STATE / GITHUB_STEP_SUMMARY files, then the post step with STATE_*.
  * Needs the engine and registry of scripts/e2e-env.sh (scripts/test.sh starts them).
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
 import { afterAll } from '@jest/globals'
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -30,6 +31,8 @@ export const ROOT = path.resolve(
   '../..'
 )
 const DIST = path.join(ROOT, 'dist', 'index.js')
+/** The post step's own bundle (action.yml runs.post). */
+const POST = path.join(ROOT, 'dist', 'post', 'index.js')
 /**
  * The Node.js that runs dist/index.js: the runner's (action.yml says node24), installed by
  * scripts/test.sh as E2E_NODE; else the one running the tests.
@@ -195,6 +198,23 @@ export class Runner {
     })
   }
 
+  /**
+   * The main step started in a process group of its own (as the runner starts a step), for tests
+   * that signal it: stdout and stderr together in `output()`.
+   */
+  startMain(
+    inputs: Record<string, string>,
+    extraEnv: Record<string, string> = {}
+  ): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+    const env = { ...this.inputEnv(inputs), ...extraEnv }
+    const child = spawn(ACTION_NODE, [DIST], { cwd: this.workspace, env, detached: true })
+    let out = ''
+    child.stdout!.on('data', d => (out += d))
+    child.stderr!.on('data', d => (out += d))
+    const exited = new Promise<number | null>(resolve => child.on('close', code => resolve(code)))
+    return { child, output: () => out, exited }
+  }
+
   /** The runner's environment with INPUT_* for `inputs` over action.yml's defaults. */
   private inputEnv(inputs: Record<string, string>): Record<string, string> {
     const defaults: Record<string, string> = {}
@@ -210,17 +230,20 @@ export class Runner {
     return env
   }
 
-  /** The post step: STATE_* from what the main step saved. */
-  post(): StepResult {
-    const env = { ...this.env }
+  /**
+   * The post step: STATE_* from what the main step saved; `inputs` as the runner gives them to
+   * the post step too (INPUT_* of the same step), when a test needs them there.
+   */
+  post(inputs?: Record<string, string>): StepResult {
+    const env = inputs ? this.inputEnv(inputs) : { ...this.env }
     for (const [k, v] of Object.entries(parseFileCommand(readFileSync(this.files.state, 'utf8')))) {
       env[`STATE_${k}`] = v
     }
-    return this.step(env)
+    return this.step(env, POST)
   }
 
-  private step(env: Record<string, string>): StepResult {
-    const r = spawnSync(ACTION_NODE, [DIST], {
+  private step(env: Record<string, string>, entry = DIST): StepResult {
+    const r = spawnSync(ACTION_NODE, [entry], {
       cwd: this.workspace,
       env,
       encoding: 'utf8',
@@ -506,4 +529,33 @@ export function fakeDocker(runner: Runner, script: (calls: string) => string): s
   chmodSync(path.join(bin, 'docker'), 0o755)
   runner.env.PATH = `${bin}:${runner.env.PATH}`
   return calls
+}
+
+/** A docker CLI with the built-in BuildKit (older than 23.0): on PATH, else Debian's. */
+function buildKitCli(): string {
+  const candidates = [
+    ...(process.env.PATH ?? '').split(':').map(d => path.join(d, 'docker')),
+    '/usr/bin/docker'
+  ].filter(f => existsSync(f))
+  for (const cli of candidates) {
+    const r = spawnSync(cli, ['version', '--format', '{{.Client.Version}}'], { encoding: 'utf8' })
+    const major = Number(/^(\d+)\./.exec(r.stdout.trim())?.[1] ?? 99)
+    if (major >= 18 && major < 23) return cli
+  }
+  throw new Error(
+    `no docker CLI older than 23.0 found (${candidates.join(', ')}): the built-in BuildKit tests need one (Debian's docker.io)`
+  )
+}
+
+/**
+ * A runner whose PATH starts with a docker CLI that has the engine's built-in BuildKit (newer ones
+ * run BuildKit only through buildx): the Debian docker.io CLI of the classic engine.
+ */
+export function buildKitRunner(): Runner {
+  const runner = new Runner()
+  const bin = path.join(runner.root, 'cli')
+  mkdirSync(bin)
+  symlinkSync(buildKitCli(), path.join(bin, 'docker'))
+  runner.env.PATH = `${bin}:${runner.env.PATH}`
+  return runner
 }

@@ -4,7 +4,7 @@
  * docker's own last error line.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -18,6 +18,7 @@ import {
   type CacheService,
   type PlatformBuildRequest
 } from './build-args.js'
+import { dockerEnvironment } from './env.js'
 import { DockerCommandError, lastErrorLine } from './errors.js'
 import { execCommand, type ExecFn, type ExecResult } from './exec.js'
 
@@ -31,10 +32,7 @@ export class Docker {
     private readonly execFn: ExecFn = execCommand,
     baseEnv: Record<string, string | undefined> = process.env
   ) {
-    const env: Record<string, string> = {}
-    for (const [k, v] of Object.entries(baseEnv)) if (v !== undefined) env[k] = v
-    env.DOCKER_CONFIG = configDir
-    this.env = env
+    this.env = dockerEnvironment(configDir, baseEnv)
   }
 
   /** Runs docker; throws DockerCommandError on a non-zero exit. */
@@ -90,17 +88,17 @@ export class Docker {
   }
 
   /**
-   * Builds and tags the image; returns the local image ID. The values of `secretValues` are
-   * written to files in a folder only this user can read (mkdtemp: 0700), removed right after
-   * the build; docker gets their paths.
+   * Builds and tags the image; returns the local image ID. The values of `secretValues` reach
+   * docker in its own environment only (`--secret id=ID,env=VAR`), never in a file
+   * (docs/facts/content-trust.md).
    */
   async build(req: BuildRequest, builder: Builder, options: BuildOptions = {}): Promise<string> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-build-'))
     const iidFile = path.join(dir, 'iid')
     try {
-      const full = withSecretFiles(req, options.secretValues ?? [], dir)
-      await this.run(buildArgs(full, builder, iidFile, options.service), {
-        env: buildEnvironment(full, builder)
+      const full = withSecretEnv(req, options.secretValues ?? [])
+      await this.run(buildArgs(full.req, builder, iidFile, options.service), {
+        env: { ...buildEnvironment(full.req, builder), ...full.env }
       })
       return readFileSync(iidFile, 'utf8').trim()
     } finally {
@@ -116,9 +114,9 @@ export class Docker {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-metadata-'))
     const file = path.join(dir, 'metadata.json')
     try {
-      const full = withSecretFiles(req, options.secretValues ?? [], dir)
-      await this.run(platformBuildArgs(full, file, options.service), {
-        env: buildEnvironment(full, 'buildx')
+      const full = withSecretEnv(req, options.secretValues ?? [])
+      await this.run(platformBuildArgs(full.req, file, options.service), {
+        env: { ...buildEnvironment(full.req, 'buildx'), ...full.env }
       })
       let metadata: Record<string, unknown> = {}
       try {
@@ -382,25 +380,30 @@ export function pushedDigest(output: string): string | undefined {
 }
 
 export interface BuildOptions {
-  /** Secrets given by value (the `secrets` input): written to files for the build's time only. */
+  /** Secrets given by value (the `secrets` input): in docker's environment, for the build only. */
   secretValues?: { id: string; value: string }[]
   /** The runner's cache service, for type=gha entries. */
   service?: CacheService
 }
 
-/** The request with each secret value as a file in `dir` (0600). */
-function withSecretFiles<T extends BuildRequest>(
+/** Where the build's child finds the value of the `secrets` input's entry `i`. */
+export const SECRET_VARIABLE_PREFIX = 'PUBLISH_CONTAINER_SECRET_'
+
+/**
+ * The request with each secret value read by docker from a variable of its environment (buildx and
+ * the docker CLI's built-in BuildKit client both take `--secret id=ID,env=VAR`): no file.
+ */
+function withSecretEnv<T extends BuildRequest>(
   req: T,
-  values: { id: string; value: string }[],
-  dir: string
-): T {
-  if (!values.length) return req
-  const files = values.map(({ id, value }, i) => {
-    const file = path.join(dir, `secret-${i}`)
-    writeFileSync(file, value, { mode: 0o600 })
-    return { id, file }
+  values: { id: string; value: string }[]
+): { req: T; env: Record<string, string> } {
+  if (!values.length) return { req, env: {} }
+  const env: Record<string, string> = {}
+  const sources = values.map(({ id, value }, i) => {
+    env[`${SECRET_VARIABLE_PREFIX}${i}`] = value
+    return { id, env: `${SECRET_VARIABLE_PREFIX}${i}` }
   })
-  return { ...req, secrets: [...files, ...(req.secrets ?? [])] }
+  return { req: { ...req, secrets: [...sources, ...(req.secrets ?? [])] }, env }
 }
 
 /** What `docker version --format 'CLIENT|SERVER|OS'` says about the built-in BuildKit (pure). */

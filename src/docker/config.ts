@@ -12,6 +12,7 @@
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
+import { CONFIG_FOLDER_PREFIX } from '../state.js'
 
 const LINKED = ['cli-plugins', 'buildx', 'contexts']
 
@@ -27,7 +28,7 @@ export function createActionConfig(
   tempRoot: string
 ): ConfigResult {
   const warnings: string[] = []
-  const dir = mkdtempSync(path.join(tempRoot, 'publish-container-'))
+  const dir = mkdtempSync(path.join(tempRoot, CONFIG_FOLDER_PREFIX))
   let config: Record<string, unknown> = {}
   const sourceFile = path.join(sourceDir, 'config.json')
   if (existsSync(sourceFile)) {

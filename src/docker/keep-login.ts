@@ -16,59 +16,11 @@
  * alone (it could not be put back): keep-login then does nothing, with a notice.
  */
 import * as core from '@actions/core'
-import { createHash } from 'node:crypto'
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  rmdirSync,
-  writeFileSync
-} from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { errorMessage } from '../util/errors.js'
+import type { KeptLogin } from '../state.js'
 import { Docker } from './cli.js'
-
-/** What the post step needs to undo the login (no credential in it). */
-export interface KeptLogin {
-  /** The runner's Docker config folder. */
-  dir: string
-  registry: string
-  /** Whether config.json existed, and whether the folder did. */
-  existed: boolean
-  dirExisted: boolean
-  /** A copy of config.json as it was (in the action's config folder); '' when there was none. */
-  backup: string
-  /** sha256 of config.json right after our login; '' until the login succeeded. */
-  after: string
-}
-
-type Config = Record<string, unknown> & {
-  auths?: Record<string, unknown>
-  credsStore?: string
-  credHelpers?: Record<string, string>
-}
-
-function hash(bytes: Buffer | undefined): string {
-  return bytes ? createHash('sha256').update(bytes).digest('hex') : 'none'
-}
-
-function readConfig(bytes: Buffer | undefined): Config | undefined {
-  if (!bytes) return {}
-  try {
-    const parsed: unknown = JSON.parse(bytes.toString('utf8'))
-    return parsed && typeof parsed === 'object' && !Array.isArray(parsed)
-      ? (parsed as Config)
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
-function readIfExists(file: string): Buffer | undefined {
-  return existsSync(file) ? readFileSync(file) : undefined
-}
+import { hash, readConfig, readIfExists } from './kept-login.js'
 
 /**
  * Logs the runner's Docker config in to `registry`. `save` records the state for the post step
@@ -119,51 +71,4 @@ export async function keepLogin(
   kept.after = hash(readIfExists(file))
   save(kept)
   return true
-}
-
-/** The post step's half: undoes keepLogin (see the module's comment). */
-export async function undoKeptLogin(
-  kept: KeptLogin,
-  docker: Docker = new Docker(kept.dir)
-): Promise<void> {
-  const file = path.join(kept.dir, 'config.json')
-  const before = kept.backup && existsSync(kept.backup) ? readFileSync(kept.backup) : undefined
-  if (kept.existed && !before) {
-    core.warning(`keep-login: the copy of ${file} is gone; logging out of ${kept.registry} only.`)
-  }
-  const now = readIfExists(file)
-  if (!kept.after && hash(now) === hash(before)) {
-    core.info(`keep-login: ${file} was not changed (the login did not happen).`)
-    return
-  }
-  const untouched = kept.after !== '' && hash(now) === kept.after
-  try {
-    await docker.logout(kept.registry)
-  } catch (error) {
-    core.warning(`keep-login: docker logout ${kept.registry} failed (${errorMessage(error)}).`)
-  }
-  if (untouched) {
-    if (before) {
-      writeFileSync(file, before)
-      core.info(`keep-login: ${file} is back as it was before the step.`)
-    } else {
-      rmSync(file, { force: true })
-      if (!kept.dirExisted && existsSync(kept.dir) && readdirSync(kept.dir).length === 0) {
-        rmdirSync(kept.dir)
-      }
-      core.info(`keep-login: removed ${file}, which the step had created.`)
-    }
-    return
-  }
-  // Another step changed the file since: the logout took our entry out; put back what was there.
-  const previous = readConfig(before)?.auths?.[kept.registry]
-  const current = readConfig(readIfExists(file))
-  if (previous !== undefined && current) {
-    current.auths = { ...(current.auths ?? {}), [kept.registry]: previous }
-    writeFileSync(file, JSON.stringify(current, null, '\t') + '\n', { mode: 0o600 })
-  }
-  core.info(
-    `keep-login: ${file} was changed by a later step, so only the login to ${kept.registry} was ` +
-      `undone${previous !== undefined ? ' (the entry that was there before is back)' : ''}; the rest is as that step left it.`
-  )
 }

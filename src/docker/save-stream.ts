@@ -48,8 +48,17 @@ export interface Layer {
 }
 
 export interface KnownLayers {
-  /** The blob the repository holds for this diff_id, if it holds one. */
-  byDiffId(diffId: string): Layer | undefined
+  /**
+   * The blob the repository holds for this diff_id, if it holds one that is proven to be that
+   * layer (publish/known-layers.ts; the proof may still be running: the save waits for it).
+   */
+  byDiffId(diffId: string): Promise<Layer | undefined>
+  /**
+   * The blob the repository holds for this diff_id by its own word, while its proof may still run
+   * (byDiffId settles it); none once the proof failed. A layer so claimed is drained unread, and
+   * if its proof then fails the save runs once more, compressing it.
+   */
+  claimed?(diffId: string): Layer | undefined
   /** Whether the repository holds this (compressed) blob. */
   hasBlob(digest: string): Promise<boolean>
 }
@@ -164,6 +173,8 @@ export async function streamSavedImage(options: {
   /** A new layer's file is complete: start its upload. */
   onLayer?: (layer: Layer) => void
   concurrency?: number
+  /** The second reading of the save, after a claimed layer failed its proof. */
+  again?: boolean
 }): Promise<StreamedImage> {
   const { workDir, known } = options
   const concurrency =
@@ -176,6 +187,8 @@ export async function streamSavedImage(options: {
   const small = new Map<string, Buffer>()
   const links = new Map<string, string>()
   const background: Promise<void>[] = []
+  /** Proofs of drained layers: '' when proven, else the diff_id. */
+  const proofs: Promise<string>[] = []
   let n = 0
   let compressedLayers = 0
   let skippedLayers = 0
@@ -251,11 +264,14 @@ export async function streamSavedImage(options: {
       if (told && diffIds.has(told)) {
         // An uncompressed layer named by its diff_id (engine 25+, classic store), or whose
         // diff_id its directory's json told (engines before 25).
-        const have = known.byDiffId(told)
+        const claim = known.claimed?.(told)
+        const have = claim ?? (await known.byDiffId(told))
         if (have) {
           await drain(stream)
           skippedLayers++
           byPath.set(name, have)
+          // Drained while its proof runs: the proof is awaited once the save is read.
+          if (claim) proofs.push(known.byDiffId(told).then(proven => (proven ? '' : told)))
         } else {
           rawBytesToCompress += size
           byPath.set(name, await compress(stream, told))
@@ -300,7 +316,7 @@ export async function streamSavedImage(options: {
       rawBytesToCompress += size
       for await (const chunk of withHead(head, rest)) await sink.write(chunk)
       const { digest: diffId } = await sink.close()
-      const have = known.byDiffId(diffId)
+      const have = await known.byDiffId(diffId)
       if (have) {
         rmSync(rawFile, { force: true })
         rawBytesToCompress -= size
@@ -322,6 +338,13 @@ export async function streamSavedImage(options: {
     }
     await done
     await Promise.all(background)
+    const unproven = (await Promise.all(proofs)).filter(Boolean)
+    if (unproven.length) {
+      if (options.again) throw new Error(`layers not proven twice: ${unproven.join(', ')}`)
+      // A claimed layer failed its proof (known-layers.ts warned): read the save once more; the
+      // layer is no longer claimed, so it is compressed this time.
+      return streamSavedImage({ ...options, again: true })
+    }
   } catch (error) {
     stdout.destroy()
     await Promise.allSettled(background)
@@ -360,7 +383,7 @@ export async function streamSavedImage(options: {
             ? { digest, size: bytes.length, mediaType: LAYER_MEDIA_TYPES[kind] }
             : await copy(bytes, emptyIterator(), kind)
         } else {
-          layer = known.byDiffId(digest) ?? (await compress(Readable.from([bytes])))
+          layer = (await known.byDiffId(digest)) ?? (await compress(Readable.from([bytes])))
         }
         byPath.set(name, layer)
       }

@@ -37,6 +37,22 @@ export interface Plan {
   advice: Advice[]
 }
 
+/**
+ * The most tags one run publishes. GitHub documents no limit; each tag costs a manifest PUT and a
+ * read-back (a `docker tag` too for a source-image), so ten thousand take minutes, and no real
+ * workflow needs a thousand (docs/facts/content-trust.md).
+ */
+export const MAX_TAGS = 1000
+
+function checkTagCount(count: number): void {
+  if (count > MAX_TAGS) {
+    throw new UserError(
+      `tags lists ${count} tags, more than the ${MAX_TAGS} one run publishes: publish the ` +
+        'versions that matter (e.g. 1.2.3, 1.2, 1, latest), or split the tags over several steps.'
+    )
+  }
+}
+
 export function makePlan(
   run: RunContext,
   getInput?: (name: string) => string,
@@ -48,6 +64,7 @@ export function makePlan(
   const derived = inputs.pushByDigest
     ? { tags: [], notices: [] }
     : resolveTags(inputs.tags, inputs.tagsMode, run)
+  checkTagCount(derived.tags.length)
   const names = resolveNames({ ...inputs, tags: derived.tags, allowNoTags: inputs.pushByDigest })
   const { push, notice: pushNotice } = resolvePush(inputs.push, run)
   const merging = inputs.mergeDigests.length > 0

@@ -6,9 +6,19 @@
  * pushes. Each candidate is confirmed on the registry (HEAD in this repository, or a cross-repository
  * mount from another one) before its layer is skipped: a layer is only ever drained unread when
  * the repository is known to hold its blob.
+ *
+ * What the registry says a blob holds is a claim, not a proof: anyone who can push to the
+ * repository can put up a config whose diff_ids name this image's layers over other blobs. So a
+ * mapping diff_id → blob is used only when it is proven (docs/facts/content-trust.md): the blob is
+ * read back and unpacks to the diff_id (layer-proof.ts; in the background, a few at a time, while
+ * the save goes on), or this runner proved it before — the local cache records only mappings this
+ * runner compressed itself or read back, and is trusted only as a file of the runner's own user
+ * that nobody else can write. A mapping that fails is dropped with a warning naming where it came
+ * from, and the layer is compressed and uploaded.
  */
 import * as core from '@actions/core'
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import type { KnownLayers, Layer } from '../docker/save-stream.js'
 import {
@@ -20,14 +30,17 @@ import {
 import { MEDIA_TYPES } from '../oci/media-types.js'
 import type { Platform } from '../oci/platform.js'
 import type { RegistryClient } from '../registry/client.js'
+import { limiter } from '../util/concurrency.js'
 import { errorMessage } from '../util/errors.js'
+import { disproveLayer } from './layer-proof.js'
 import semverParse from 'semver/functions/parse.js'
 import type { SemVer } from 'semver'
 import { outside } from '../util/text.js'
 
-/** A candidate blob for a diff_id, and the repository it is in. */
+/** A candidate blob for a diff_id, the repository it is in, and where the mapping was read. */
 interface Candidate extends Layer {
   repository: string
+  from: string
 }
 
 export interface Knowledge extends KnownLayers {
@@ -42,6 +55,8 @@ export interface Knowledge extends KnownLayers {
 }
 
 const CACHE_LIMIT = 4000
+/** Blobs read back at once to prove them (each is streamed through a hash and a decompressor). */
+const PROOFS_AT_ONCE = 3
 
 /**
  * The local cache's file: under the runner's tool cache (RUNNER_TOOL_CACHE), kept between jobs on
@@ -51,7 +66,15 @@ export function cacheFile(toolCache: string | undefined): string | undefined {
   return toolCache ? path.join(toolCache, 'publish-container', 'layers.json') : undefined
 }
 
-type CacheData = Record<string, Record<string, Candidate & { at: number }>>
+/**
+ * registry → diff_id → blob. `proven`: this runner compressed the layer itself or read the blob
+ * back and unpacked it to the diff_id; entries without it (written by earlier versions) are only
+ * candidates, proven like any other.
+ */
+type CacheData = Record<
+  string,
+  Record<string, Layer & { repository: string; at: number; proven?: boolean }>
+>
 type ImagesData = Record<string, { config: string; at: number }>
 
 /** Beside the layer cache: local image ID → the config digest it was published with. */
@@ -69,6 +92,21 @@ function readJson<T extends object>(file: string | undefined): Partial<T> {
   }
 }
 
+/**
+ * Whether the cache file may be believed: a file of this user's that no other user can write (the
+ * runner's tool cache is the runner user's; whatever else runs as that user could as well change
+ * the action's code or the engine, so believing the file gives nobody a power they lack).
+ */
+function ownFile(file: string): boolean {
+  try {
+    const stat = statSync(file)
+    const uid = os.userInfo().uid
+    return (uid < 0 || stat.uid === uid) && (stat.mode & 0o022) === 0
+  } catch {
+    return false
+  }
+}
+
 /** The `CACHE_LIMIT` most recently noted entries. */
 function newest<E extends { at: number }>(entries: Record<string, E>): Record<string, E> {
   const all = Object.entries(entries).sort((a, b) => b[1].at - a[1].at)
@@ -79,14 +117,18 @@ function newest<E extends { at: number }>(entries: Record<string, E>): Record<st
 function writeJson(file: string, data: object, what: string): void {
   try {
     mkdirSync(path.dirname(file), { recursive: true })
-    writeFileSync(`${file}.tmp`, JSON.stringify(data))
+    writeFileSync(`${file}.tmp`, JSON.stringify(data), { mode: 0o600 })
     renameSync(`${file}.tmp`, file)
   } catch (error) {
     core.debug(`${what} not written: ${errorMessage(error)}`)
   }
 }
 
-/** Remembers where this push put each layer (best effort: a cache that cannot be written is skipped). */
+/**
+ * Remembers where this push put each layer (best effort: a cache that cannot be written is
+ * skipped), as proven: every layer of a push with a diff_id was compressed by this run or read back
+ * (learnKnownLayers gives no other).
+ */
 export function rememberLayers(
   file: string | undefined,
   registry: string,
@@ -105,7 +147,8 @@ export function rememberLayers(
         mediaType: l.mediaType,
         diffId: l.diffId,
         repository,
-        at: now
+        at: now,
+        proven: true
       }
     }
   }
@@ -223,11 +266,11 @@ export async function learnKnownLayers(
   const localConfig = options.cacheFile
     ? readJson<ImagesData>(imagesFile(options.cacheFile))[options.imageId]?.config
     : undefined
-  const add = (layer: Layer, from: string): void => {
+  const add = (layer: Layer, repo: string, from: string): void => {
     if (!layer.diffId || !wanted.has(layer.diffId)) return
     const list = candidates.get(layer.diffId) ?? []
-    if (!list.some(c => c.digest === layer.digest && c.repository === from)) {
-      list.push({ ...layer, repository: from })
+    if (!list.some(c => c.digest === layer.digest && c.repository === repo)) {
+      list.push({ ...layer, repository: repo, from })
       candidates.set(layer.diffId, list)
     }
   }
@@ -241,8 +284,9 @@ export async function learnKnownLayers(
     try {
       const image = await readImage(client, repo, reference, options.platform)
       if (!image) return
-      sources.push(`${repo}:${reference}`)
-      image.layers.forEach(l => add(l, repo))
+      const from = `${repo}:${reference}`
+      sources.push(from)
+      image.layers.forEach(l => add(l, repo, from))
       if (
         repo === repository &&
         (image.configDigest === options.imageId || image.configDigest === localConfig) &&
@@ -265,15 +309,22 @@ export async function learnKnownLayers(
     const previous = previousTags(tags, options.tags)
     await Promise.all(previous.map(tag => read({ repository, reference: tag })))
   }
-  const cached = readJson<CacheData>(options.cacheFile)[client.registry] ?? {}
+  const cacheFile = options.cacheFile
+  const cached =
+    (cacheFile && ownFile(cacheFile) ? readJson<CacheData>(cacheFile)[client.registry] : {}) ?? {}
+  /** blob digest → the diff_id this runner proved it unpacks to. */
+  const proven = new Map<string, string>()
+  for (const entry of Object.values(cached)) {
+    if (entry.proven && entry.diffId) proven.set(entry.digest, entry.diffId)
+  }
   for (const diffId of wanted) {
     const c = cached[diffId]
-    if (c) add(c, c.repository)
+    if (c) add(c, c.repository, 'the local layer cache')
   }
   if (Object.keys(cached).length) sources.push('local cache')
 
   // Confirm: HEAD in this repository, else mount from where it was seen.
-  const known = new Map<string, Layer>()
+  const known = new Map<string, Candidate>()
   const blobs = new Map<string, Promise<boolean>>()
   const has = (digest: string): Promise<boolean> => {
     let p = blobs.get(digest)
@@ -289,16 +340,15 @@ export async function learnKnownLayers(
   await Promise.all(
     [...candidates.entries()].map(async ([diffId, list]) => {
       for (const c of list) {
-        const layer = { digest: c.digest, size: c.size, mediaType: c.mediaType, diffId }
         if (await has(c.digest)) {
-          known.set(diffId, layer)
+          known.set(diffId, { ...c, diffId })
           return
         }
         if (c.repository !== repository) {
           try {
             if (await client.mountBlob(repository, c.digest, c.repository)) {
               blobs.set(c.digest, Promise.resolve(true))
-              known.set(diffId, layer)
+              known.set(diffId, { ...c, diffId })
               return
             }
           } catch (error) {
@@ -308,9 +358,47 @@ export async function learnKnownLayers(
       }
     })
   )
-  if (sameImage && options.diffIds.some(d => !known.has(d))) sameImage = undefined
+
+  // Prove: each mapping not proven before is read back, in the image's layer order, a few at a
+  // time, while the save drains the claimed layers; a failed proof makes the save run again
+  // (docker/save-stream.ts), and the sameImage shortcut waits for every proof.
+  const prove = limiter(PROOFS_AT_ONCE)
+  const proofs = new Map<string, Promise<Layer | undefined>>()
+  const claims = new Map<string, Layer>()
+  let toProve = 0
+  for (const diffId of options.diffIds) {
+    const c = known.get(diffId)
+    if (!c || proofs.has(diffId)) continue
+    const layer = { digest: c.digest, size: c.size, mediaType: c.mediaType, diffId }
+    claims.set(diffId, layer)
+    if (proven.get(c.digest) === diffId) {
+      proofs.set(diffId, Promise.resolve(layer))
+      continue
+    }
+    toProve++
+    proofs.set(
+      diffId,
+      prove(() => disproveLayer(client, repository, c, diffId)).then(why => {
+        if (!why) return layer
+        claims.delete(diffId)
+        core.warning(
+          `${c.from} gives the blob ${c.digest} as the layer ${diffId} of this image, but that ` +
+            `blob ${why}: it is not reused; the layer is compressed and uploaded.`
+        )
+        return undefined
+      })
+    )
+  }
+  if (toProve) core.info(`Reading back ${toProve} layer(s) to prove what they hold before reuse.`)
+  const byDiffId = async (diffId: string): Promise<Layer | undefined> => proofs.get(diffId)
+  if (sameImage) {
+    // Nothing is saved for the same image: every one of its layers must be proven first.
+    const layers = await Promise.all(options.diffIds.map(byDiffId))
+    if (layers.some(l => l === undefined)) sameImage = undefined
+  }
   return {
-    byDiffId: diffId => known.get(diffId),
+    byDiffId,
+    claimed: diffId => claims.get(diffId),
     hasBlob: has,
     sameImage,
     known: known.size,

@@ -16,7 +16,7 @@ import { platformString, type Platform } from '../oci/platform.js'
 import type { ImageNames } from '../plan/names.js'
 import type { FileBlob, RegistryClient } from '../registry/client.js'
 import { phase } from '../report/phase.js'
-import { STATE } from '../state.js'
+import { saveState } from '../state.js'
 import { describeOrWarn, type Published } from './describe.js'
 import { learnKnownLayers, rememberImage, rememberLayers, type Knowledge } from './known-layers.js'
 import { baseImages, origins } from './origins.js'
@@ -174,7 +174,7 @@ async function uploadSavedImage(
     }
   }
 
-  const work = workFolder(temp, dir => core.saveState(STATE.workDir, dir))
+  const work = workFolder(temp, dir => saveState('workDir', dir))
   const uploads: Promise<unknown>[] = []
   let uploaded = 0
   try {

@@ -2,7 +2,7 @@
  * Tags without re-push: the image is stored once, under the first tag (by the action's upload, or
  * by buildx for platforms); every further tag is one manifest PUT of the same bytes through the
  * registry client. Then every tag, the first one included, is read back (HEAD): a tag that serves
- * another digest (another job pushed it meanwhile) fails the step, naming both digests. After a
+ * another digest fails the step, saying what was PUT and what the HEAD answered. After a
  * buildx push the first tag is read back (GET, hashed). An index made by the action
  * (merge-digests) is PUT under every tag the same way.
  */
@@ -96,9 +96,10 @@ export async function tagTheRest(
 }
 
 /**
- * Every tag read back (HEAD): each must serve `digest`. One that serves another digest was pushed
- * by someone else after this job's PUT (a concurrent job): the step fails naming both digests,
- * rather than output a digest its tag no longer serves.
+ * Every tag read back (HEAD): each must serve `digest`. One that serves another digest fails the
+ * step with what was seen (the digest PUT, each tag's answer) and what can cause it, rather than
+ * output a digest its tag does not serve. The cause is not known from here: a job that pushed the
+ * same tag in between, or a registry (or a proxy before it) that does not serve what it stored.
  */
 export async function readBackTags(
   client: RegistryClient,
@@ -117,9 +118,11 @@ export async function readBackTags(
   )
   if (wrong.length) {
     throw new UserError(
-      `this job pushed ${digest}, but ${names.registry} now serves another manifest for ` +
-        `${names.image} (${wrong.join(', ')}): another job pushed the same tag meanwhile. Give ` +
-        'concurrent jobs distinct tags or one concurrency group, and re-run the one that should win.'
+      `this job PUT the manifest ${digest}, but a HEAD right after it on ${names.registry} ` +
+        `answers another one for ${names.image} (${wrong.join(', ')}). Either another job pushed ` +
+        'the same tag in between (give concurrent jobs distinct tags or one concurrency group, and ' +
+        're-run the one that should win), or the registry, or a proxy before it, does not serve ' +
+        'what it stored.'
     )
   }
 }

@@ -3,9 +3,8 @@
  * `docker run` of the image) find the login in the runner's Docker config (docker/keep-login.ts);
  * what was changed goes into the step's state, and the post step undoes it.
  */
-import * as core from '@actions/core'
 import { keepLogin } from '../docker/keep-login.js'
-import { STATE } from '../state.js'
+import { saveState } from '../state.js'
 import type { Session } from './session.js'
 
 export async function keepLoginForLaterSteps(session: Session): Promise<void> {
@@ -14,6 +13,6 @@ export async function keepLoginForLaterSteps(session: Session): Promise<void> {
     run.dockerConfig,
     { registry: plan.names.registry, username: plan.inputs.username, token: plan.inputs.token },
     session.docker.configDir,
-    kept => core.saveState(STATE.keptLogin, JSON.stringify(kept))
+    kept => saveState('keptLogin', kept)
   )
 }

@@ -9,7 +9,7 @@ import { loginWithRetries } from '../docker/login.js'
 import { checkEngineForRegistry } from '../plan/registry-rules.js'
 import { checkTokenScopes } from '../github/token-scopes.js'
 import { phase } from '../report/phase.js'
-import { STATE } from '../state.js'
+import { saveState } from '../state.js'
 import type { Session } from './session.js'
 import { outside } from '../util/text.js'
 
@@ -40,7 +40,7 @@ export async function preflightAndLogin(session: Session, engineVersion: string)
   // The GHES Docker registry refuses Engine 25+ (docs/facts/github-registries.md, "Limits").
   if (names.registryType === 'docker' && push) checkEngineForRegistry(names, engineVersion)
   if (loginDone.status === 'rejected') throw loginDone.reason
-  if (inputs.token) core.saveState(STATE.loggedIn, 'true')
+  if (inputs.token) saveState('loggedIn', true)
   else core.info('No token given and push is false: not logging in.')
 
   const { warning, notice, scopes: list } = scopesDone.value

@@ -10,10 +10,21 @@ import { createActionConfig } from '../docker/config.js'
 import type { RunContext } from '../github/context.js'
 import type { Plan } from '../plan/plan.js'
 import { repositoryScope } from '../registry/auth.js'
-import { RegistryClient, isLoopback } from '../registry/client.js'
-import { STATE } from '../state.js'
+import { RegistryClient, isLoopback, type RegistryClientOptions } from '../registry/client.js'
+import { saveState } from '../state.js'
 import { DEFAULT_POLICY, type RetryPolicy } from '../util/retry.js'
 import { outside } from '../util/text.js'
+
+/**
+ * The adapters a session talks to the outside through; by default the docker CLI and the action's
+ * registry client. Tests give fakes (an in-process run of main.ts).
+ */
+export interface Adapters {
+  /** docker with the given Docker config directory. */
+  docker?: (configDir: string) => Docker
+  /** The registry client, made from the session's options (retries, abort signal, TLS). */
+  registry?: (options: RegistryClientOptions) => RegistryClient
+}
 
 export class Session {
   readonly registry: RegistryClient
@@ -21,13 +32,17 @@ export class Session {
   private readonly stop = new AbortController()
   private readonly pending: Promise<unknown>[] = []
   private dockerCli: { docker: Docker; configDir: string } | undefined
+  private readonly makeDocker: (configDir: string) => Docker
 
   constructor(
     readonly run: RunContext,
-    readonly plan: Plan
+    readonly plan: Plan,
+    adapters: Adapters = {}
   ) {
     this.policy = { ...DEFAULT_POLICY, retries: plan.inputs.retries }
-    this.registry = new RegistryClient({
+    this.makeDocker = adapters.docker ?? (dir => new Docker(dir))
+    const makeRegistry = adapters.registry ?? (options => new RegistryClient(options))
+    this.registry = makeRegistry({
       registry: plan.names.registry,
       username: plan.inputs.username,
       password: plan.inputs.token,
@@ -74,10 +89,10 @@ export class Session {
         this.run.dockerConfig,
         this.run.temp
       )
-      core.saveState(STATE.configDir, config.dir)
-      core.saveState(STATE.registry, this.plan.names.registry)
+      saveState('configDir', config.dir)
+      saveState('registry', this.plan.names.registry)
       config.warnings.forEach(w => core.warning(w))
-      this.dockerCli = { docker: new Docker(config.dir), configDir: config.dir }
+      this.dockerCli = { docker: this.makeDocker(config.dir), configDir: config.dir }
     }
     return this.dockerCli
   }

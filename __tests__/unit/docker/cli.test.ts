@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import * as path from 'node:path'
+import { writeFileSync } from 'node:fs'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
 import {
   buildArgs,
@@ -97,25 +96,17 @@ describe('docker CLI', () => {
     )
   })
 
-  it('hands build-arg values, secret values and the BuildKit switch to docker outside argv', async () => {
-    const seen: { secret?: string; mode?: number; args?: string[] } = {}
+  it('hands build-arg values, secret values and the BuildKit switch to docker outside argv, and no secret to a file', async () => {
     const { calls, fn } = recorder(args => {
-      const secret = args[args.indexOf('--secret') + 1]
-      const file = /src=(.*)$/.exec(secret)![1]
-      seen.secret = readFileSync(file, 'utf8')
-      seen.mode = statSync(path.dirname(file)).mode & 0o777
-      seen.args = args
       writeFileSync(args[args.indexOf('--iidfile') + 1], 'sha256:abc\n')
       return { exitCode: 0 }
     })
-    const id = await new Docker('/c', fn, { PATH: '/bin' }).build(
+    const id = await new Docker('/c', fn, { PATH: '/bin', INPUT_TOKEN: 't0ken' }).build(
       { ...request, buildArgs: ['A=the value', 'EMPTY='], secrets: [{ id: 'e', env: 'MY_ENV' }] },
       'buildkit',
       { secretValues: [{ id: 'tok', value: 'hunter2 secret' }] }
     )
     expect(id).toBe('sha256:abc')
-    expect(seen.secret).toBe('hunter2 secret')
-    expect(seen.mode).toBe(0o700)
     const argv = JSON.stringify(calls[0].args)
     expect(argv).not.toContain('hunter2')
     expect(argv).not.toContain('the value')
@@ -126,33 +117,29 @@ describe('docker CLI', () => {
         '--build-arg',
         'EMPTY',
         '--secret',
+        'id=tok,env=PUBLISH_CONTAINER_SECRET_0',
+        '--secret',
         'id=e,env=MY_ENV'
       ])
     )
-    expect(calls[0].args.filter(a => a.startsWith('id=tok,src='))).toHaveLength(1)
+    expect(argv).not.toContain('src=')
+    // The inputs (the token among them) are not in docker's environment.
     expect(calls[0].env).toEqual({
       PATH: '/bin',
       DOCKER_CONFIG: '/c',
       A: 'the value',
       EMPTY: '',
-      DOCKER_BUILDKIT: '1'
+      DOCKER_BUILDKIT: '1',
+      PUBLISH_CONTAINER_SECRET_0: 'hunter2 secret'
     })
-    // The secret's folder is gone once the build is over.
-    const file = /src=(.*)$/.exec(seen.args![seen.args!.indexOf('--secret') + 1])![1]
-    expect(existsSync(path.dirname(file))).toBe(false)
   })
 
-  it('removes the secret files when the build fails too', async () => {
-    let file = ''
-    const { fn } = recorder(args => {
-      file = /src=(.*)$/.exec(args[args.indexOf('--secret') + 1])![1]
-      return { exitCode: 1, stderr: 'ERROR: failed to solve' }
-    })
-    await expect(
-      new Docker('/c', fn).build(request, 'buildkit', { secretValues: [{ id: 's', value: 'v' }] })
-    ).rejects.toThrow('failed to solve')
-    expect(file).not.toBe('')
-    expect(existsSync(file)).toBe(false)
+  it('gives no docker child the inputs (the token among them)', async () => {
+    const { calls, fn } = recorder(() => ({ exitCode: 0 }))
+    const docker = new Docker('/c', fn, { PATH: '/bin', INPUT_TOKEN: 't', INPUT_SECRETS: 'a=b' })
+    await docker.tag('a', 'b')
+    await docker.login('r.example', 'u', 't')
+    for (const call of calls) expect(call.env).toEqual({ PATH: '/bin', DOCKER_CONFIG: '/c' })
   })
 
   it('returns the image ID from the iidfile', async () => {

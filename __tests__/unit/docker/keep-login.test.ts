@@ -8,7 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
-import { keepLogin, undoKeptLogin, type KeptLogin } from '../../../src/docker/keep-login.js'
+import { keepLogin } from '../../../src/docker/keep-login.js'
+import { undoKeptLogin } from '../../../src/docker/kept-login.js'
+import type { KeptLogin } from '../../../src/state.js'
 
 const tmp = (p: string): string => mkdtempSync(path.join(os.tmpdir(), p))
 

@@ -40,7 +40,7 @@ function configOf(diffIds: string[]): Buffer {
 
 function knownOnly(known: Map<string, Layer>, blobs: Set<string> = new Set()) {
   return {
-    byDiffId: (d: string) => known.get(d),
+    byDiffId: async (d: string) => known.get(d),
     hasBlob: async (d: string) => blobs.has(d)
   }
 }
@@ -66,6 +66,28 @@ async function run(tar: Buffer, diffIds: string[], known: ReturnType<typeof know
 }
 
 const SIZE = 9 * 1024 * 1024 // above the in-memory limit: streamed
+
+/** A save of engine 25+ (OCI layout, blobs named by diff_id): a base and an app layer, streamed. */
+async function ociSave() {
+  const base = await layerTar('base.bin', SIZE)
+  const app = await layerTar('app.bin', SIZE)
+  const diffIds = [sha(base), sha(app)]
+  const config = configOf(diffIds)
+  const blob = (b: Buffer): string => `blobs/sha256/${sha(b).slice(7)}`
+  const tar = await tarOf([
+    { name: blob(app), data: app },
+    { name: blob(base), data: base },
+    { name: blob(config), data: config },
+    { name: 'aaa/layer.tar', link: `../${blob(app)}` },
+    {
+      name: 'manifest.json',
+      data: Buffer.from(
+        JSON.stringify([{ Config: blob(config), Layers: [blob(base), 'aaa/layer.tar'] }])
+      )
+    }
+  ])
+  return { base, app, diffIds, tar }
+}
 
 describe('docker save, read as it streams', () => {
   it('engines before 25 (<id>/layer.tar): a known layer is dropped after hashing, a new one compressed and handed over', async () => {
@@ -186,7 +208,7 @@ describe('docker save, read as it streams', () => {
       diffIds,
       workDir,
       known: {
-        byDiffId: d => {
+        byDiffId: async d => {
           if (d === sha(base)) lookedUpAt.push(read)
           return d === sha(base) ? baseBlob : undefined
         },
@@ -222,23 +244,7 @@ describe('docker save, read as it streams', () => {
   })
 
   it('engine 25+ (OCI layout, blobs named by diff_id): a known layer is drained unread, a new one compressed straight from the stream', async () => {
-    const base = await layerTar('base.bin', SIZE)
-    const app = await layerTar('app.bin', SIZE)
-    const diffIds = [sha(base), sha(app)]
-    const config = configOf(diffIds)
-    const blob = (b: Buffer): string => `blobs/sha256/${sha(b).slice(7)}`
-    const tar = await tarOf([
-      { name: blob(app), data: app },
-      { name: blob(base), data: base },
-      { name: blob(config), data: config },
-      { name: 'aaa/layer.tar', link: `../${blob(app)}` },
-      {
-        name: 'manifest.json',
-        data: Buffer.from(
-          JSON.stringify([{ Config: blob(config), Layers: [blob(base), 'aaa/layer.tar'] }])
-        )
-      }
-    ])
+    const { base, app, diffIds, tar } = await ociSave()
     const baseBlob = {
       digest: 'sha256:' + 'c'.repeat(64),
       size: 5,
@@ -248,6 +254,47 @@ describe('docker save, read as it streams', () => {
     expect(image.layers[0]).toEqual(baseBlob)
     expect(gunzipSync(readFileSync(image.layers[1].file!)).equals(app)).toBe(true)
     expect(readdirSync(workDir)).toHaveLength(1)
+  })
+
+  it('engine 25+: a claimed layer is drained while its proof runs; when the proof fails, the save is read again and the layer compressed', async () => {
+    const { base, diffIds, tar } = await ociSave()
+    const claimedBlob = {
+      digest: 'sha256:' + 'd'.repeat(64),
+      size: 5,
+      mediaType: LAYER_MEDIA_TYPES.gzip
+    }
+    for (const proofHolds of [true, false]) {
+      let proofFailed = false
+      let saves = 0
+      const streamed = await streamSavedImage({
+        save: () => {
+          saves++
+          return { stdout: Readable.from([tar]), done: Promise.resolve() }
+        },
+        diffIds,
+        workDir: mkdtempSync(path.join(os.tmpdir(), 'save-stream-')),
+        known: {
+          claimed: d => (d === sha(base) && !proofFailed ? claimedBlob : undefined),
+          byDiffId: async d => {
+            if (d !== sha(base)) return undefined
+            await new Promise(resolve => setTimeout(resolve, 50))
+            proofFailed = !proofHolds
+            return proofHolds ? claimedBlob : undefined
+          },
+          hasBlob: async () => false
+        },
+        concurrency: 2
+      })
+      const [first] = streamed.images[0].layers
+      if (proofHolds) {
+        expect(saves).toBe(1)
+        expect(first).toEqual(claimedBlob)
+      } else {
+        expect(saves).toBe(2)
+        expect(first).toMatchObject({ diffId: sha(base) })
+        expect(gunzipSync(readFileSync(first.file!)).equals(base)).toBe(true)
+      }
+    }
   })
 
   it('the containerd store: compressed blobs used as they are, drained when the repository has them', async () => {

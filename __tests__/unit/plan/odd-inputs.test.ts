@@ -226,3 +226,13 @@ describe('a digest without a name', () => {
     )
   })
 })
+
+describe('a count of tags no run should publish', () => {
+  it('is refused before anything runs, with the count and the cap; the cap itself passes', () => {
+    const many = (n: number): string => Array.from({ length: n }, (_, i) => `t${i}`).join('\n')
+    expect(refusal(() => plan({ tags: many(10_000) }))).toMatch(
+      /^tags lists 10000 tags, more than the 1000 one run publishes: publish the versions that matter/
+    )
+    expect(plan({ tags: many(1000) }).names.tags).toHaveLength(1000)
+  })
+})

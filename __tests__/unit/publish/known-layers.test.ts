@@ -1,8 +1,9 @@
-import { describe, expect, it } from '@jest/globals'
+import { describe, expect, it, jest } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { gzipSync } from 'node:zlib'
 import {
   cacheFile,
   learnKnownLayers,
@@ -12,7 +13,12 @@ import {
 } from '../../../src/publish/known-layers.js'
 import type { RegistryClient } from '../../../src/registry/client.js'
 
-const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
+const sha = (s: string | Buffer): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
+/** A layer: the diff_id of `content`, and its gzip blob (digest and bytes). */
+function layerOf(content: string): { diffId: string; digest: string; bytes: Buffer } {
+  const bytes = gzipSync(Buffer.from(content))
+  return { diffId: sha(content), digest: sha(bytes), bytes }
+}
 const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip'
 const platform = { os: 'linux', architecture: 'amd64' }
 
@@ -45,6 +51,12 @@ function fakeRegistry(content: {
       }
     },
     getBlob: async (_repo: string, digest: string) => blobs.get(digest)!,
+    request: async (method: string, url: string) => {
+      const digest = url.split('/').pop()!
+      asked.push(`${method} ${digest.slice(7, 15)}`)
+      const bytes = blobs.get(digest)
+      return bytes ? new Response(bytes) : new Response('', { status: 404 })
+    },
     headBlob: async (repo: string, digest: string) => {
       asked.push(`HEAD ${repo} ${digest.slice(7, 15)}`)
       return blobs.has(digest) ? blobs.get(digest)!.length : undefined
@@ -72,10 +84,24 @@ function image(diffIds: string[], layerDigests: string[]) {
         digest: sha(config.toString()),
         size: config.length
       },
-      layers: layerDigests.map(d => ({ mediaType: GZIP, digest: d, size: 10 }))
+      layers: layerDigests.map(d => ({ mediaType: GZIP, digest: d, size: 100 }))
     })
   )
   return { config, manifest, configDigest: sha(config.toString()) }
+}
+
+/** The ::warning:: lines written while `fn` runs. */
+async function warningsOf<T>(fn: () => Promise<T>): Promise<{ value: T; warnings: string[] }> {
+  const warnings: string[] = []
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation(chunk => {
+    if (String(chunk).startsWith('::warning::')) warnings.push(String(chunk))
+    return true
+  })
+  try {
+    return { value: await fn(), warnings }
+  } finally {
+    write.mockRestore()
+  }
 }
 
 const options = (diffIds: string[], extra: object = {}) => ({
@@ -90,37 +116,37 @@ const options = (diffIds: string[], extra: object = {}) => ({
 
 describe('what the repository holds, learnt before compressing', () => {
   it('a layer under the tag is known only once the registry confirms its blob (HEAD)', async () => {
-    const [d1, d2] = [sha('layer1'), sha('layer2')]
-    const [b1, b2] = [sha('blob1'), sha('blob2')]
+    const [l1, l2] = [layerOf('layer1'), layerOf('layer2')]
+    const [d1, d2, b1, b2] = [l1.diffId, l2.diffId, l1.digest, l2.digest]
     const old = image([d1, d2], [b1, b2])
     // The registry lost blob2 (garbage-collected, or a restart dropped it): not skipped.
     const { client } = fakeRegistry({
       manifests: { v1: old.manifest },
-      blobs: { [old.configDigest]: old.config, [b1]: Buffer.from('x') }
+      blobs: { [old.configDigest]: old.config, [b1]: l1.bytes }
     })
     const known = await learnKnownLayers(client, options([d1, d2]))
-    expect(known.byDiffId(d1)).toMatchObject({ digest: b1, diffId: d1 })
-    expect(known.byDiffId(d2)).toBeUndefined()
+    expect(await known.byDiffId(d1)).toMatchObject({ digest: b1, diffId: d1 })
+    expect(await known.byDiffId(d2)).toBeUndefined()
     expect(known.known).toBe(1)
     expect(known.sources).toEqual(['o/app:v1'])
   })
 
   it('a new version under a new tag only: the previous version, found in the tag list, tells the layers', async () => {
-    const [d1, d2] = [sha('base'), sha('app2')]
-    const b1 = sha('blob-base')
+    const base = layerOf('base')
+    const [d1, d2, b1] = [base.diffId, sha('app2'), base.digest]
     const v1 = image([d1, sha('app1')], [b1, sha('blob-app1')])
     const { client, asked } = fakeRegistry({
       manifests: { '1.0.0': v1.manifest, 'pr-7': Buffer.from('{}') },
-      blobs: { [v1.configDigest]: v1.config, [b1]: Buffer.from('x') }
+      blobs: { [v1.configDigest]: v1.config, [b1]: base.bytes }
     })
     const known = await learnKnownLayers(client, options([d1, d2], { tags: ['1.0.1'] }))
-    expect(known.byDiffId(d1)?.digest).toBe(b1)
+    expect((await known.byDiffId(d1))?.digest).toBe(b1)
     expect(known.sources).toEqual(['o/app:1.0.0'])
     expect(asked).toContain('tags/list')
     // When a tag being pushed is there, the list is not asked for.
     const again = fakeRegistry({
       manifests: { '1.0.0': v1.manifest },
-      blobs: { [v1.configDigest]: v1.config, [b1]: Buffer.from('x') }
+      blobs: { [v1.configDigest]: v1.config, [b1]: base.bytes }
     })
     await learnKnownLayers(again.client, options([d1, d2], { tags: ['1.0.0', '1.0.1'] }))
     expect(again.asked).not.toContain('tags/list')
@@ -141,12 +167,12 @@ describe('what the repository holds, learnt before compressing', () => {
   })
 
   it('the very image under the tag (same config, every blob there): sameImage, no save needed', async () => {
-    const [d1] = [sha('layer1')]
-    const [b1] = [sha('blob1')]
+    const l1 = layerOf('layer1')
+    const [d1, b1] = [l1.diffId, l1.digest]
     const img = image([d1], [b1])
     const { client } = fakeRegistry({
       manifests: { v1: img.manifest },
-      blobs: { [img.configDigest]: img.config, [b1]: Buffer.from('x') }
+      blobs: { [img.configDigest]: img.config, [b1]: l1.bytes }
     })
     const same = await learnKnownLayers(client, options([d1], { imageId: img.configDigest }))
     expect(same.sameImage?.layers.map(l => l.digest)).toEqual([b1])
@@ -155,12 +181,12 @@ describe('what the repository holds, learnt before compressing', () => {
   })
 
   it('the containerd store (image ID = manifest digest): the config digest noted at the last push makes it the same image', async () => {
-    const [d1] = [sha('layer1')]
-    const [b1] = [sha('blob1')]
+    const l1 = layerOf('layer1')
+    const [d1, b1] = [l1.diffId, l1.digest]
     const img = image([d1], [b1])
     const content = {
       manifests: { v1: img.manifest },
-      blobs: { [img.configDigest]: img.config, [b1]: Buffer.from('x') }
+      blobs: { [img.configDigest]: img.config, [b1]: l1.bytes }
     }
     const file = cacheFile(mkdtempSync(path.join(os.tmpdir(), 'known-images-')))
     const localId = sha('the local index')
@@ -206,12 +232,83 @@ describe('what the repository holds, learnt before compressing', () => {
       client,
       options([d1, d2, d3, sha('lz')], { cacheFile: file })
     )
-    expect(known.byDiffId(d1)?.digest).toBe(b1) // HEAD in o/app
-    expect(known.byDiffId(d2)?.digest).toBe(b2) // mounted from o/base
-    expect(known.byDiffId(d3)).toBeUndefined() // neither: compressed and uploaded
-    expect(known.byDiffId(sha('lz'))).toBeUndefined() // remembered for another registry
+    expect((await known.byDiffId(d1))?.digest).toBe(b1) // HEAD in o/app
+    expect((await known.byDiffId(d2))?.digest).toBe(b2) // mounted from o/base
+    expect(await known.byDiffId(d3)).toBeUndefined() // neither: compressed and uploaded
+    expect(await known.byDiffId(sha('lz'))).toBeUndefined() // remembered for another registry
     expect(asked).toContain(`mount ${b2.slice(7, 15)} from o/base`)
+    // Proven by this runner when it wrote them: not read back.
+    expect(asked.filter(a => a.startsWith('GET'))).toEqual([])
     expect(known.sources).toContain('local cache')
+  })
+
+  it('a mapping whose blob does not unpack to the diff_id is dropped with a warning naming its tag', async () => {
+    const base = layerOf('the base layer')
+    const decoy = layerOf('something else')
+    // A crafted latest: its config claims the base layer's diff_id over the decoy blob.
+    const crafted = image([base.diffId], [decoy.digest])
+    const { client, asked } = fakeRegistry({
+      manifests: { latest: crafted.manifest },
+      blobs: { [crafted.configDigest]: crafted.config, [decoy.digest]: decoy.bytes }
+    })
+    const { warnings } = await warningsOf(async () => {
+      const known = await learnKnownLayers(client, options([base.diffId], { tags: ['1.0.0'] }))
+      expect(await known.byDiffId(base.diffId)).toBeUndefined()
+    })
+    expect(asked).toContain(`GET ${decoy.digest.slice(7, 15)}`)
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^::warning::o/app:latest gives the blob ${decoy.digest} .* unpacks to ${decoy.diffId}`
+        )
+      )
+    ])
+  })
+
+  it('the very image, but a layer its manifest names is another blob: not sameImage', async () => {
+    const l1 = layerOf('layer1')
+    const decoy = layerOf('decoy')
+    const img = image([l1.diffId], [decoy.digest])
+    const { client } = fakeRegistry({
+      manifests: { v1: img.manifest },
+      blobs: { [img.configDigest]: img.config, [decoy.digest]: decoy.bytes }
+    })
+    const { value: same, warnings } = await warningsOf(() =>
+      learnKnownLayers(client, options([l1.diffId], { imageId: img.configDigest }))
+    )
+    expect(same.sameImage).toBeUndefined()
+    expect(warnings).toHaveLength(1)
+  })
+
+  it('a cache entry not proven by this runner (an earlier version wrote it), or a file others can write, is read back', async () => {
+    const l1 = layerOf('cached layer')
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'known-layers-'))
+    const file = cacheFile(dir)!
+    rememberLayers(file, 'registry.test', 'o/app', [
+      { digest: l1.digest, size: 100, mediaType: GZIP, diffId: l1.diffId }
+    ])
+    const blobs = { [l1.digest]: l1.bytes }
+    const proven = fakeRegistry({ blobs })
+    expect(
+      await (
+        await learnKnownLayers(proven.client, options([l1.diffId], { cacheFile: file }))
+      ).byDiffId(l1.diffId)
+    ).toBeDefined()
+    expect(proven.asked.filter(a => a.startsWith('GET'))).toEqual([])
+    // Group-writable: not believed, so the blob is read back (and here proves right).
+    chmodSync(file, 0o664)
+    const writable = fakeRegistry({ blobs })
+    const known = await learnKnownLayers(writable.client, options([l1.diffId], { cacheFile: file }))
+    expect(await known.byDiffId(l1.diffId)).toBeUndefined() // the file was not read at all
+    chmodSync(file, 0o600)
+    // An entry without the proof mark (an earlier version's): read back before use.
+    const data = JSON.parse(readFileSync(file, 'utf8'))
+    delete data['registry.test'][l1.diffId].proven
+    writeFileSync(file, JSON.stringify(data))
+    const old = fakeRegistry({ blobs })
+    const again = await learnKnownLayers(old.client, options([l1.diffId], { cacheFile: file }))
+    expect((await again.byDiffId(l1.diffId))?.digest).toBe(l1.digest)
+    expect(old.asked).toContain(`GET ${l1.digest.slice(7, 15)}`)
   })
 
   it('the cache file is under the tool cache, and there is none without one', () => {
