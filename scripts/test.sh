@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 MODERN_FILES=(
   __tests__/e2e/modern-engine.test.ts
   __tests__/e2e/build-buildx.test.ts
+  __tests__/e2e/buildkit-push.test.ts
   __tests__/e2e/e2e-env.test.ts
   __tests__/e2e/metadata.test.ts
   __tests__/e2e/registry-client.test.ts

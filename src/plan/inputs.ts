@@ -52,6 +52,10 @@ export interface ActionInputs {
   /** An existing local image (ID or reference) to publish instead of building; '' to build. */
   sourceImage: string
   buildx: BuildxSettings
+  /** The buildx builder to use (`--builder`); '' for the one the runner's Docker config selects. */
+  builder: string
+  /** Also load a build BuildKit pushes into the engine (`--load`), for later steps. */
+  load: boolean
   /** Platforms to build for with buildx (which then pushes itself); empty for a plain build. */
   platforms: string[]
   /** buildx --provenance value: 'false' (the default), 'true', 'mode=min' or 'mode=max'. */
@@ -292,6 +296,8 @@ export function readInputs(
     retries: parseRetries(getInput('retries')),
     sourceImage: getInput('source-image').trim(),
     buildx: parseBuildx(getInput),
+    builder: parseBuilder(getInput('builder')),
+    load: parseBoolean('load', getInput('load'), false),
     platforms: parsePlatforms(getInput('platforms')),
     provenance: parseProvenance(getInput('provenance')),
     sbom: parseBoolean('sbom', getInput('sbom'), false),
@@ -318,6 +324,18 @@ export function readInputs(
   }
   checkInputCombinations(inputs)
   return inputs
+}
+
+/** A builder name as buildx names them (docker/setup-buildx-action's `name` output). */
+export function parseBuilder(value: string): string {
+  const v = value.trim()
+  if (v !== '' && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v)) {
+    throw new UserError(
+      `builder ${quote(value)} is not a buildx builder name: give the name an earlier step set up ` +
+        "(docker/setup-buildx-action's name output), or leave builder empty for the runner's selected builder."
+    )
+  }
+  return v
 }
 
 /** A whole number of retries, 0 to 20; 3 when not given. */
