@@ -27,7 +27,7 @@ MODERN_FILES=(
   __tests__/e2e/token-scopes.test.ts
 )
 # Files that only the modern engine can run.
-MODERN_ONLY='modern-engine\.test\.ts'
+MODERN_ONLY='(modern-engine|buildkit-push)\.test\.ts'
 ENGINES=${E2E_ENGINES:-classic modern}
 CACHE=$(realpath -m -- "${E2E_CACHE:-/var/cache/publish-container}")
 

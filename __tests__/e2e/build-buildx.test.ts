@@ -1,7 +1,8 @@
 /**
  * What only buildx does in the build step, through dist/index.js, on either engine of
  * scripts/e2e-env.sh:
- *   - modern (E2E_ENGINE=modern: Docker 26, buildx, the containerd image store): a cache exported
+ *   - modern (E2E_ENGINE=modern: Docker 26, buildx, the containerd image store; BuildKit pushes
+ *     the build, produce/way.ts): a cache exported
  *     with cache-to type=local is read back by a second build (its steps CACHED after the
  *     engine's build cache was pruned), and build-contexts gives the build a second folder;
  *   - classic (Docker 20.10, no buildx): the same inputs fail before anything is built, saying
@@ -66,7 +67,8 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
           'cache-to': `type=local,dest=${cache},mode=max`
         })
         expect(built.exitCode).toBe(0)
-        expect(built.stdout).toContain('(docker buildx build --load)')
+        // BuildKit pushes the build itself (no --load, no docker save).
+        expect(built.stdout).toContain('(docker buildx build, pushed by BuildKit)')
         expect(built.stdout + built.stderr).toMatch(/exporting cache to client directory/)
         expect(first.post().exitCode).toBe(0)
         const image = `${env.registry}/octo-org/build-step/buildx:${tag}`
@@ -111,8 +113,9 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
       })
       expect(main.exitCode).toBe(0)
       expect(main.stdout).toMatch(
-        /\[command\]docker buildx build --load .*--build-arg MY_ARG --secret id=tok,src=/
+        /\[command\]docker buildx build .*push=true.*--build-arg MY_ARG --secret id=tok,src=/
       )
+      expect(main.stdout).not.toMatch(/\[command\]docker buildx build .*--load/)
       expect(main.stdout).not.toMatch(new RegExp(`\\[command\\].*(${secret}|${arg})`))
       const image = `${env.registry}/octo-org/build-step/buildx-secret:${tag}`
       const sha = createHash('sha256').update(secret).digest('hex')

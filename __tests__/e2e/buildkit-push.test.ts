@@ -316,7 +316,7 @@ describe('BuildKit’s push under faults (the push is retried, not the build)', 
     expect(Digest).toBe(digest)
   }
 
-  it('a connection reset in the middle of the layer upload: the push is run again and publishes', async () => {
+  it('a connection reset in the middle of the layer upload: published, the right digest (BuildKit starts the layer over, else the push runs again)', async () => {
     // BuildKit sends a layer in one PUT (or PATCH) after the POST that opens the upload.
     const p = await startFaultProxy(env.registry, {
       rules: [
@@ -335,11 +335,13 @@ describe('BuildKit’s push under faults (the push is retried, not the build)', 
     const main = await runner.mainAsync(faultInputs(p.address, name))
     console.log(`reset: exit ${main.code}; ${p.events.join('; ')}`)
     expect(p.stats.faults.reset).toBe(1)
+    // BuildKit's pusher may start the layer over itself; else the action runs the push again.
     expectPublished(main, runner, name)
-    expect(main.out).toMatch(/Transient failure of the push \([^)]*\): retrying in/)
-    expect(main.out).toMatch(/Pushing again \(attempt 2\)/)
   }, 240_000)
 
+  // BuildKit's push alone (even run again) does not survive 30% drops: each run makes a dozen
+  // requests, its own retries are few, and a dropped answer in its auth exchange ends as a 401.
+  // The action's own upload, which retries each request, takes over for one platform.
   it('30% of requests dropped, default retries, three seeds: every run publishes the right digest', async () => {
     const failures: string[] = []
     let faults = 0
@@ -359,6 +361,12 @@ describe('BuildKit’s push under faults (the push is retried, not the build)', 
       )
       try {
         expectPublished(main, runner, name)
+        // Whoever recovered said so: the push run again, or the action's own upload taking over.
+        if (/::(warning|error)::|Transient failure/.test(main.out) || p.stats.faults.drop) {
+          expect(main.out).toMatch(
+            /Transient failure of the push|the action uploads the image itself instead|Transient failure:/
+          )
+        }
       } catch (error) {
         failures.push(`seed ${seed}: ${(error as Error).message}`)
       }

@@ -195,11 +195,33 @@ export async function buildAndPush(
  */
 export function pushFailure(error: unknown): Verdict {
   if (!(error instanceof DockerCommandError)) return { transient: false, reason: 'permanent' }
-  const text = error.detail
-  if (!/\bpush|\/blobs\/|\/manifests\/|failed to copy|failed to do request/i.test(text)) {
-    return { transient: false, reason: 'permanent' }
-  }
-  if (/did not complete successfully|failed to solve: process/i.test(text)) {
+  return pushTextVerdict(error.detail)
+}
+
+/**
+ * Whether the action's own upload should take over a build whose BuildKit push failed: the push
+ * failed transiently (after its retries), or with a 401 (a dropped answer in BuildKit's auth
+ * exchange ends as "401 Unauthorized" too; the own upload tells a real one apart and explains it).
+ * Never for a denial (403, denied) or a failed build step.
+ */
+export function ownUploadTakesOver(error: unknown): boolean {
+  const text = error instanceof Error ? error.message : String(error)
+  if (!REGISTRY_REQUEST.test(text) || BUILD_STEP.test(text)) return false
+  if (/\b403\b|denied|forbidden/i.test(text)) return false
+  return pushTextVerdict(text).transient || /\b401\b|unauthorized/i.test(text)
+}
+
+/**
+ * Words of a failed registry request in buildx's last error line: BuildKit's push ("failed to
+ * push", "failed to do request: Head …/v2/…"), or buildx 0.13's follow-up engine push ("Error
+ * response from daemon: Get \"http://…/v2/\": EOF").
+ */
+const REGISTRY_REQUEST = /\bpush|\/v2\/|failed to copy|failed to do request/i
+/** A build step that failed: never retried, whatever it printed. */
+const BUILD_STEP = /did not complete successfully|failed to solve: process/i
+
+function pushTextVerdict(text: string): Verdict {
+  if (!REGISTRY_REQUEST.test(text) || BUILD_STEP.test(text)) {
     return { transient: false, reason: 'permanent' }
   }
   return classifyDockerText(text)

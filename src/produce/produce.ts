@@ -6,7 +6,14 @@ import * as core from '@actions/core'
 import type { ImageLabels } from '../plan/labels.js'
 import { phase } from '../report/phase.js'
 import type { Session } from '../session/session.js'
-import { buildAndPush, buildImage, type LocalImage, type PushedImage } from './build.js'
+import { oneLine } from '../util/text.js'
+import {
+  buildAndPush,
+  buildImage,
+  ownUploadTakesOver,
+  type LocalImage,
+  type PushedImage
+} from './build.js'
 import { tagSourceImage } from './source-image.js'
 import { chooseWay } from './way.js'
 
@@ -51,7 +58,36 @@ export async function produce(
       const built = await buildImage(withBuilder, way.builder, inputs, names, buildLabels)
       return { ...built, way: way.why }
     }
-    const built = await buildAndPush(withBuilder, inputs, names, buildLabels, push, way.load)
-    return { imageId: built.imageId, builder: built.builder, pushedByBuildx: built, way: way.why }
+    // One platform, no attestations: when BuildKit's push keeps failing on a flaky link, the
+    // action's own upload (which retries each request) takes over; BuildKit then runs the
+    // build once more (cached) only to hand the image to the engine.
+    const ownCanTakeOver =
+      push && !inputs.platforms.length && inputs.provenance === 'false' && !inputs.sbom
+    const policy = ownCanTakeOver
+      ? { ...session.policy, retries: Math.min(session.policy.retries, 1) }
+      : session.policy
+    try {
+      const built = await buildAndPush(
+        { ...withBuilder, policy },
+        inputs,
+        names,
+        buildLabels,
+        push,
+        way.load
+      )
+      return { imageId: built.imageId, builder: built.builder, pushedByBuildx: built, way: way.why }
+    } catch (error) {
+      if (!ownCanTakeOver || !ownUploadTakesOver(error)) throw error
+      const why = oneLine((error as Error).message, 300)
+      core.warning(
+        `BuildKit's push failed (${why}); the action uploads the image itself instead, retrying ` +
+          'each request.'
+      )
+      const built = await buildImage(withBuilder, 'buildx', inputs, names, buildLabels)
+      return {
+        ...built,
+        way: `${way.why}; its push failed, so built with docker buildx build --load, docker save, uploaded by the action`
+      }
+    }
   })
 }

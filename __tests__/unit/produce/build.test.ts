@@ -7,7 +7,7 @@ import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
-import { buildAndPush, pushFailure } from '../../../src/produce/build.js'
+import { buildAndPush, ownUploadTakesOver, pushFailure } from '../../../src/produce/build.js'
 import { chooseWay } from '../../../src/produce/way.js'
 import { DockerCommandError } from '../../../src/docker/errors.js'
 import { readInputs } from '../../../src/plan/inputs.js'
@@ -263,6 +263,7 @@ describe('pushFailure', () => {
       true
     ],
     ['ERROR: pushing r/i:1 with docker: EOF', true],
+    ['ERROR: Error response from daemon: Get "http://127.0.0.1:1/v2/": EOF', true],
     ['ERROR: failed to solve: failed to push r/i:1: denied: permission_denied', false],
     [
       'ERROR: failed to solve: process "/bin/sh -c curl push" did not complete successfully: exit code: 56',
@@ -271,6 +272,37 @@ describe('pushFailure', () => {
     ['ERROR: failed to solve: failed to read dockerfile: connection reset by peer', false]
   ])('%s: transient %s', (text, transient) => {
     expect(pushFailure(failure(text)).transient).toBe(transient)
+  })
+})
+
+describe('ownUploadTakesOver', () => {
+  it.each([
+    [
+      'the push of docker buildx build failed after 2 attempts …: ERROR: failed to do request: Head "https://r/v2/i/blobs/sha256:x": EOF',
+      true
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: failed to push r/i:1: unexpected status from HEAD request to http://r/v2/i/blobs/sha256:x: 401 Unauthorized',
+      true
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: failed to push r/i:1: 403 Forbidden',
+      false
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: failed to push r/i:1: denied: permission_denied: write_package',
+      false
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: process "/bin/sh -c make" did not complete successfully: exit code: 2',
+      false
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: failed to read dockerfile: EOF',
+      false
+    ]
+  ])('%s: %s', (text, takesOver) => {
+    expect(ownUploadTakesOver(new Error(text))).toBe(takesOver)
   })
 })
 
