@@ -73,17 +73,21 @@ export async function chooseWay(
         why: 'push is false: built with docker buildx build --load into the engine, nothing pushed'
       }
     }
+    if (!required && driver === 'docker' && inputs.pushByDigest) {
+      // buildx: "push-by-digest is currently not implemented for docker driver".
+      return {
+        kind: 'own',
+        builder,
+        why:
+          `${named} (docker driver) cannot push by digest: built with docker buildx build ` +
+          '--load, docker save, uploaded by the action without a tag'
+      }
+    }
     if (!required && driver === 'docker' && (await store()) === 'classic') {
       // The docker driver on the classic store hands the push to the engine (buildx's "pushing
       // … with docker"), which writes Docker v2 manifests and drops annotations.
       const oci = familyFor(inputs.mediaTypes, names.registryType) === 'oci'
-      const reason = oci
-        ? 'OCI media types'
-        : inputs.build.annotations.length
-          ? 'annotations'
-          : inputs.pushByDigest
-            ? 'push-by-digest'
-            : ''
+      const reason = oci ? 'OCI media types' : inputs.build.annotations.length ? 'annotations' : ''
       if (reason) {
         return {
           kind: 'own',

@@ -349,6 +349,24 @@ describe('chooseWay', () => {
     expect(docker).toMatchObject({ kind: 'buildkit' })
   })
 
+  it('push-by-digest with the docker driver (which cannot): the own way; with another driver BuildKit pushes', async () => {
+    const docker = await chooseWay(
+      env(stubDocker({})),
+      inputs({ token: 't', 'push-by-digest': 'true' }),
+      names([]),
+      true
+    )
+    expect(docker).toMatchObject({ kind: 'own', builder: 'buildx' })
+    expect(docker.why).toMatch(/cannot push by digest/)
+    const container = await chooseWay(
+      env(stubDocker({}, { driver: 'docker-container' })),
+      inputs({ token: 't', 'push-by-digest': 'true' }),
+      names([]),
+      true
+    )
+    expect(container.kind).toBe('buildkit')
+  })
+
   it('no buildx, or push false: the own way, saying why', async () => {
     const none = stubDocker({}, { hasBuildx: false })
     const way = await chooseWay(env(none), inputs({ token: 't' }), names(['1']), true)
