@@ -122,6 +122,10 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
       expect(step.stdout).toMatch(/\[command\]\S*docker buildx build --load /)
     }
     expect(step.summary).toContain('<td>Publishing</td>')
+    // BuildKit gets the credentials from the action's private Docker config: none in argv.
+    const commands = step.stdout.split('\n').filter(l => l.startsWith('[command]'))
+    expect(commands.length).toBeGreaterThan(1)
+    for (const line of commands) expect(line).not.toContain(reg.password)
     expect(pullAndRun(`${image}@${digest}`, [`${image}:1.0.0`, `${image}:latest`])).toBe(word)
     expect(runner.post().exitCode).toBe(0)
   }, 180_000)
