@@ -7,7 +7,7 @@
  *   engine    a Docker engine answers (docker/engine.ts), else one error before any login
  *   preflight the token's scopes and the engine's version, while docker logs in
  *   labels    from the event and the repository
- *   produce   build, or build for platforms (buildx pushes), or take the source-image
+ *   produce   build (BuildKit pushes, or into the engine: produce/way.ts), or take the source-image
  *   publish   upload under the tags, or by digest, or read buildx's push back, or nothing
  *   keep-login the login also in the runner's Docker config, for later steps (post undoes it)
  *   report    outputs and the job summary
@@ -79,6 +79,7 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
     ...result(plan, run),
     imageId: image.imageId,
     builder: image.builder,
+    way: image.way,
     labels: shown,
     ...published
   }

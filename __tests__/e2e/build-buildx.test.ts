@@ -1,7 +1,8 @@
 /**
  * What only buildx does in the build step, through dist/index.js, on either engine of
  * scripts/e2e-env.sh:
- *   - modern (E2E_ENGINE=modern: Docker 28.5, buildx), containerd image store: a cache exported
+ *   - modern (E2E_ENGINE=modern: Docker 28.5, buildx), containerd image store (BuildKit pushes
+ *     the build, produce/way.ts): a cache exported
  *     with cache-to type=local is read back by a second build (its steps CACHED after the
  *     engine's build cache was pruned), and build-contexts gives the build a second folder;
  *   - modern, classic image store (ubuntu-24.04's): buildx's default builder refuses to export
@@ -75,7 +76,8 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
             'cache-to': `type=local,dest=${cache},mode=max`
           })
           expect(built.exitCode).toBe(0)
-          expect(built.stdout).toContain('(docker buildx build --load)')
+          // BuildKit pushes the build itself (no --load, no docker save).
+          expect(built.stdout).toContain('(docker buildx build, pushed by BuildKit)')
           expect(built.stdout + built.stderr).toMatch(/exporting cache to client directory/)
           expect(first.post().exitCode).toBe(0)
           const image = `${env.registry}/octo-org/build-step/buildx:${tag}`
@@ -121,8 +123,13 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
       })
       expect(main.exitCode).toBe(0)
       expect(main.stdout).toMatch(
-        /\[command\]docker buildx build --load .*--build-arg MY_ARG --secret id=tok,env=PUBLISH_CONTAINER_SECRET_0/
+        containerdStore
+          ? /\[command\]docker buildx build .*push=true.*--build-arg MY_ARG --secret id=tok,env=PUBLISH_CONTAINER_SECRET_0/
+          : /\[command\]docker buildx build --load .*--build-arg MY_ARG --secret id=tok,env=PUBLISH_CONTAINER_SECRET_0/
       )
+      // On the containerd store BuildKit pushes: no --load (classic store + OCI: the own path loads).
+      if (containerdStore)
+        expect(main.stdout).not.toMatch(/\[command\]docker buildx build .*--load/)
       expect(main.stdout).not.toMatch(new RegExp(`\\[command\\].*(${secret}|${arg})`))
       const image = `${env.registry}/octo-org/build-step/buildx-secret:${tag}`
       const sha = createHash('sha256').update(secret).digest('hex')

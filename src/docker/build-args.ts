@@ -31,11 +31,25 @@ export interface BuildRequest {
   cacheFrom?: CacheEntry[]
   cacheTo?: CacheEntry[]
   buildContexts?: string[]
+  /**
+   * The buildx builder named by the builder input; '' or absent for the selected one. A builder of
+   * the docker driver is a docker context: buildx refuses `--builder` for another context than the
+   * current one ("use `docker --context=NAME buildx`"), so it is `docker --context NAME` then.
+   */
+  builder?: string
+  /** The named builder is a docker context (the docker driver). */
+  builderIsContext?: boolean
 }
 
-/** A buildx build for `platforms`, which buildx pushes itself (the image store cannot hold it). */
-export interface PlatformBuildRequest extends BuildRequest {
+/**
+ * A buildx build that BuildKit pushes itself (the image exporter with push=true): for `platforms`
+ * (the image store may not hold it) and for one platform (no --load, no docker save).
+ */
+export interface PushBuildRequest extends BuildRequest {
+  /** --platform; empty: the builder's own platform (a single-platform build). */
   platforms: string[]
+  /** Also --load into the engine (a second exporter; buildx 0.13+). */
+  load?: boolean
   /**
    * Pushed as `name` (IMAGE:TAG; IMAGE alone when by digest: no tag at all), or only built (the
    * build is checked, nothing is stored).
@@ -124,21 +138,35 @@ export function buildEnvironment(req: BuildRequest, builder: Builder): Record<st
   return env
 }
 
-/** Arguments of a `docker buildx build` for `platforms`, in order. */
-export function platformBuildArgs(
-  req: PlatformBuildRequest,
+/** `buildx` with the named builder: `--builder NAME`, or `--context NAME buildx` for a context. */
+export function builderArgs(req: Pick<BuildRequest, 'builder' | 'builderIsContext'>): string[] {
+  if (!req.builder) return ['buildx']
+  return req.builderIsContext
+    ? ['--context', req.builder, 'buildx']
+    : ['buildx', '--builder', req.builder]
+}
+
+/**
+ * Arguments of a `docker buildx build` that BuildKit pushes, in order. The media types are always
+ * named (oci-mediatypes=true|false): the exporter's default differs between drivers and versions
+ * (docs/facts/buildkit.md).
+ */
+export function buildxPushArgs(
+  req: PushBuildRequest,
   metadataFile: string,
   service: CacheService = {}
 ): string[] {
-  const args = ['buildx', 'build', '--platform', req.platforms.join(',')]
+  const args = [...builderArgs(req), 'build']
+  if (req.platforms.length) args.push('--platform', req.platforms.join(','))
   args.push(`--provenance=${req.provenance}`, `--sbom=${req.sbom}`)
   if (req.output.push) {
     const byDigest = req.output.byDigest ? ',push-by-digest=true,name-canonical=true' : ''
-    const types = req.ociMediaTypes === false ? ',oci-mediatypes=false' : ''
+    const types = `,oci-mediatypes=${req.ociMediaTypes !== false}`
     args.push('--output', `type=image,name=${req.output.name}${byDigest}${types},push=true`)
-  } else {
+  } else if (!req.load) {
     args.push('--output', 'type=cacheonly')
   }
+  if (req.load) args.push('--load')
   args.push('--metadata-file', metadataFile)
   if (req.file) args.push('--file', req.file)
   args.push(...commonFlags(req, 'buildx', service))
@@ -159,7 +187,7 @@ export function buildArgs(
   iidFile: string,
   service: CacheService = {}
 ): string[] {
-  const args = builder === 'buildx' ? ['buildx', 'build', '--load'] : ['build']
+  const args = builder === 'buildx' ? [...builderArgs(req), 'build', '--load'] : ['build']
   for (const tag of req.tags) args.push('--tag', tag)
   if (req.file) args.push('--file', req.file)
   args.push(...commonFlags(req, builder, service))

@@ -11,12 +11,12 @@ import type { Readable } from 'node:stream'
 import {
   buildArgs,
   buildEnvironment,
-  platformBuildArgs,
+  buildxPushArgs,
   type BuildRequest,
   type Builder,
   type BuildxResult,
   type CacheService,
-  type PlatformBuildRequest
+  type PushBuildRequest
 } from './build-args.js'
 import { dockerEnvironment } from './env.js'
 import { DockerCommandError, lastErrorLine } from './errors.js'
@@ -47,7 +47,7 @@ export class Docker {
     })
     if (result.exitCode !== 0) {
       throw new DockerCommandError(
-        args.slice(0, args[0] === 'buildx' ? 2 : 1).join(' '),
+        commandName(args),
         result.exitCode,
         lastErrorLine(result.stderr, result.stdout)
       )
@@ -106,16 +106,13 @@ export class Docker {
     }
   }
 
-  /** Builds for several platforms with buildx, which pushes the result itself. */
-  async buildPlatforms(
-    req: PlatformBuildRequest,
-    options: BuildOptions = {}
-  ): Promise<BuildxResult> {
+  /** Builds with buildx, whose BuildKit pushes the result itself (buildxPushArgs). */
+  async buildAndPush(req: PushBuildRequest, options: BuildOptions = {}): Promise<BuildxResult> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-metadata-'))
     const file = path.join(dir, 'metadata.json')
     try {
       const full = withSecretEnv(req, options.secretValues ?? [])
-      await this.run(platformBuildArgs(full.req, file, options.service), {
+      await this.run(buildxPushArgs(full.req, file, options.service), {
         env: { ...buildEnvironment(full.req, 'buildx'), ...full.env }
       })
       let metadata: Record<string, unknown> = {}
@@ -133,6 +130,30 @@ export class Docker {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  }
+
+  /**
+   * The driver of a buildx builder (`docker buildx inspect [NAME]`: docker, docker-container,
+   * kubernetes, remote), or undefined when buildx knows no builder of that name. Throws
+   * DockerCommandError for any other failure.
+   */
+  async builderDriver(name: string): Promise<string | undefined> {
+    const args = ['buildx', 'inspect', ...(name ? [name] : [])]
+    // (buildx inspect NAME answers for a docker context's builder too, unlike --builder.)
+    const result = await this.execFn('docker', args, { env: this.env, silent: true })
+    if (result.exitCode === 0) return /^Driver:\s*(\S+)/m.exec(result.stdout)?.[1] ?? ''
+    if (/no builder .*found|not found/i.test(result.stderr + result.stdout)) return undefined
+    throw new DockerCommandError(
+      'buildx inspect',
+      result.exitCode,
+      lastErrorLine(result.stderr, result.stdout)
+    )
+  }
+
+  /** The names of the buildx builders (`docker buildx ls`: one line per builder, then its nodes). */
+  async builderNames(): Promise<string[]> {
+    const result = await this.run(['buildx', 'ls'], { silent: true })
+    return builderNames(result.stdout)
   }
 
   /**
@@ -196,10 +217,13 @@ export class Docker {
 
   /**
    * Which image store the engine runs (`docker info` DriverStatus: the containerd snapshotter
-   * names itself there): docs/facts/engine-push.md.
+   * names itself there; docs/facts/engine-push.md), of docker context `context` when given.
    */
-  async imageStore(): Promise<'containerd' | 'classic'> {
-    const result = await this.run(['info', '--format', '{{json .DriverStatus}}'], { silent: true })
+  async imageStore(context = ''): Promise<'containerd' | 'classic'> {
+    const args = ['info', '--format', '{{json .DriverStatus}}']
+    const result = await this.run(context ? ['--context', context, ...args] : args, {
+      silent: true
+    })
     return imageStoreOf(result.stdout)
   }
 
@@ -379,6 +403,13 @@ export function pushedDigest(output: string): string | undefined {
   return found.length ? found[found.length - 1][1] : undefined
 }
 
+/** `buildx build` of `[--context X] buildx [--builder Y] build …`, `save` of `save …`. */
+function commandName(args: string[]): string {
+  const rest = args[0] === '--context' ? args.slice(2) : args
+  if (rest[0] !== 'buildx') return rest[0] ?? ''
+  return ['buildx', rest[rest[1] === '--builder' ? 3 : 1]].join(' ')
+}
+
 export interface BuildOptions {
   /** Secrets given by value (the `secrets` input): in docker's environment, for the build only. */
   secretValues?: { id: string; value: string }[]
@@ -404,6 +435,21 @@ function withSecretEnv<T extends BuildRequest>(
     return { id, env: `${SECRET_VARIABLE_PREFIX}${i}` }
   })
   return { req: { ...req, secrets: [...sources, ...(req.secrets ?? [])] }, env }
+}
+
+/**
+ * The builders of `docker buildx ls` (pure): its table has a header line, a line per builder
+ * (NAME, `*` after the selected one) and indented lines (or, from buildx 0.14, ` \\_ ` lines)
+ * for each builder's nodes.
+ */
+export function builderNames(table: string): string[] {
+  const names: string[] = []
+  for (const line of table.split(/\r?\n/).slice(1)) {
+    if (!/^[A-Za-z0-9]/.test(line)) continue
+    const name = line.split(/\s+/)[0].replace(/\*$/, '')
+    if (name && !names.includes(name)) names.push(name)
+  }
+  return names
 }
 
 /** What `docker version --format 'CLIENT|SERVER|OS'` says about the built-in BuildKit (pure). */

@@ -9,8 +9,21 @@
  *   file". So our token is written only to this directory, which the post step deletes.
  * - `cli-plugins`, `buildx` and `contexts` are linked, not copied, so buildx (and the builder the job
  *   selected with it) and docker contexts behave exactly as outside the action.
+ * - The runner's `buildx` folder is created when missing (unless BUILDX_CONFIG names another one,
+ *   which buildx then uses itself): it holds buildx's node ID, by which BuildKit recognises a
+ *   context it has received before and asks only for the files that changed. A folder of our own
+ *   would be a new node every run, so a self-hosted runner would send the whole context every job
+ *   (docs/facts/buildkit.md, "Build node ID").
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync
+} from 'node:fs'
 import * as path from 'node:path'
 import { CONFIG_FOLDER_PREFIX } from '../state.js'
 
@@ -25,7 +38,8 @@ export interface ConfigResult {
 export function createActionConfig(
   registry: string,
   sourceDir: string,
-  tempRoot: string
+  tempRoot: string,
+  env: Readonly<Record<string, string | undefined>> = process.env
 ): ConfigResult {
   const warnings: string[] = []
   const dir = mkdtempSync(path.join(tempRoot, CONFIG_FOLDER_PREFIX))
@@ -53,6 +67,16 @@ export function createActionConfig(
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n', {
     mode: 0o600
   })
+  if (!env.BUILDX_CONFIG) {
+    try {
+      mkdirSync(path.join(sourceDir, 'buildx'), { recursive: true })
+    } catch (error) {
+      warnings.push(
+        `Could not create ${path.join(sourceDir, 'buildx')} (${(error as Error).message}): buildx ` +
+          'keeps its state for this step only, so BuildKit may receive the whole build context again.'
+      )
+    }
+  }
   for (const name of LINKED) {
     const target = path.join(sourceDir, name)
     if (existsSync(target)) symlinkSync(target, path.join(dir, name))

@@ -34,6 +34,10 @@ export interface ActionInputs {
   /** An existing local image (ID or reference) to publish instead of building; '' to build. */
   sourceImage: string
   buildx: BuildxSettings
+  /** The buildx builder to use (`--builder`); '' for the one the runner's Docker config selects. */
+  builder: string
+  /** Also load a build BuildKit pushes into the engine (`--load`), for later steps. */
+  load: boolean
   /** Platforms to build for with buildx (which then pushes itself); empty for a plain build. */
   platforms: string[]
   /** buildx --provenance value: 'false' (the default), 'true', 'mode=min' or 'mode=max'. */

@@ -243,6 +243,8 @@ export function readInputs(
     retries: parseRetries(getInput('retries')),
     sourceImage: getInput('source-image').trim(),
     buildx: parseBuildx(getInput),
+    builder: parseBuilder(getInput('builder')),
+    load: parseBoolean('load', getInput('load'), false),
     platforms: parsePlatforms(getInput('platforms')),
     provenance: parseProvenance(getInput('provenance')),
     sbom: parseBoolean('sbom', getInput('sbom'), false),
@@ -268,6 +270,18 @@ export function readInputs(
     )
   }
   return inputs
+}
+
+/** A builder name as buildx names them (docker/setup-buildx-action's `name` output). */
+export function parseBuilder(value: string): string {
+  const v = value.trim()
+  if (v !== '' && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v)) {
+    throw new UserError(
+      `builder ${quote(value)} is not a buildx builder name: give the name an earlier step set up ` +
+        "(docker/setup-buildx-action's name output), or leave builder empty for the runner's selected builder."
+    )
+  }
+  return v
 }
 
 /** A whole number of retries, 0 to 20; 3 when not given. */

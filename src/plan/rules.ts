@@ -159,11 +159,18 @@ function checkPlatformInputs(inputs: ActionInputs): void {
     inputs.provenance !== 'false' && 'provenance',
     inputs.sbom && 'sbom'
   ].filter(Boolean)
-  if (attestations.length && !inputs.platforms.length) {
+  if (attestations.length && inputs.buildx.mode === 'false') {
+    const list = attestations.join(' and ')
     throw new UserError(
-      `${attestations.join(' and ')} ${attestations.length > 1 ? 'are attestations' : 'is an attestation'} ` +
-        'that buildx attaches when it pushes the image itself, which it does when platforms is given: ' +
-        `set platforms (e.g. linux/amd64 for one platform), or remove ${attestations.join(' and ')}.`
+      `${list} ${attestations.length > 1 ? 'are attestations' : 'is an attestation'} that BuildKit ` +
+        `attaches when it pushes the image, which needs buildx, but buildx is false: set buildx to ` +
+        `auto or true, or remove ${list}.`
+    )
+  }
+  if (inputs.builder && inputs.buildx.mode === 'false') {
+    throw new UserError(
+      `builder ${quote(inputs.builder)} is a buildx builder, but buildx is false: set buildx to auto ` +
+        'or true, or remove builder.'
     )
   }
   if (inputs.pushByDigest) {
@@ -197,6 +204,8 @@ function refuseWithMerge(inputs: ActionInputs): void {
       pull: inputs.pull,
       'no-cache': inputs.noCache,
       buildx: inputs.buildx.mode === 'true',
+      builder: inputs.builder !== '',
+      load: inputs.load,
       platforms: inputs.platforms.length > 0,
       provenance: inputs.provenance !== 'false',
       sbom: inputs.sbom,
@@ -226,6 +235,8 @@ function refuseWithSourceImage(inputs: ActionInputs): void {
       labels: inputs.labels.length > 0,
       target: inputs.target !== '',
       buildx: inputs.buildx.mode === 'true',
+      builder: inputs.builder !== '',
+      load: inputs.load,
       pull: inputs.pull,
       'no-cache': inputs.noCache,
       platforms: inputs.platforms.length > 0,

@@ -1,17 +1,18 @@
 /**
- * Building the image from the context: one image loaded into the engine and tagged with every
- * reference, or for `platforms` a buildx build that buildx pushes itself.
+ * Building the image from the context: a buildx build that BuildKit pushes itself (way.ts says
+ * when), or one image built into the engine and tagged with every reference, for the action's
+ * upload.
  */
 import * as core from '@actions/core'
 import * as path from 'node:path'
 import type { BuildRequest, Builder, CacheService } from '../docker/build-args.js'
-import { chooseBuilder } from '../docker/buildx.js'
 import type { BuildOptions, Docker } from '../docker/cli.js'
+import { DockerCommandError, classifyDockerText } from '../docker/errors.js'
 import { buildxAnnotations } from '../plan/build-options.js'
 import type { ActionInputs } from '../plan/action-inputs.js'
 import { familyFor } from '../plan/media-types.js'
 import type { ImageNames } from '../plan/names.js'
-import { builderNeeds } from '../plan/rules.js'
+import { DEFAULT_POLICY, withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
 
 export interface LocalImage {
   imageId: string
@@ -28,6 +29,10 @@ export interface BuildEnvironment {
   buildxProbe?: Promise<boolean>
   /** The runner's cache service variables (type=gha); the token stays in docker's environment. */
   service?: CacheService
+  /** The retries input, for a BuildKit push that fails transiently. */
+  policy?: RetryPolicy
+  /** The builder input names a docker context's builder (produce/way.ts). */
+  builderIsContext?: boolean
 }
 
 const HOW: Record<Builder, string> = {
@@ -40,7 +45,8 @@ const HOW: Record<Builder, string> = {
 function request(
   inputs: ActionInputs,
   labels: string[],
-  cwd: string
+  cwd: string,
+  builderIsContext = false
 ): { req: BuildRequest; options: BuildOptions } {
   const { build } = inputs
   const secrets: NonNullable<BuildRequest['secrets']> = []
@@ -64,27 +70,28 @@ function request(
       ssh: build.ssh,
       cacheFrom: build.cacheFrom,
       cacheTo: build.cacheTo,
-      buildContexts: build.buildContexts
+      buildContexts: build.buildContexts,
+      builder: inputs.builder,
+      builderIsContext
     },
     options: { secretValues }
   }
 }
 
 /**
- * Builds the context with `docker buildx build --load` when buildx is there (or installed, see
- * docker/buildx.ts), else with the classic `docker build`.
+ * Builds the context into the engine with `builder` (chooseWay decided it): `docker buildx build
+ * --load`, the engine's built-in BuildKit, or the classic builder.
  */
 export async function buildImage(
-  { docker, configDir, temp, buildxProbe, service }: BuildEnvironment,
+  { docker, service, builderIsContext }: BuildEnvironment,
+  builder: Builder,
   inputs: ActionInputs,
   names: ImageNames,
   /** Every label to set: the action's own and the user's (which win on the same key). */
   labels: string[],
   cwd = process.cwd()
 ): Promise<LocalImage> {
-  const needs = builderNeeds(inputs.build)
-  const builder = await chooseBuilder(docker, inputs.buildx, configDir, temp, needs, buildxProbe)
-  const { req, options } = request(inputs, labels, cwd)
+  const { req, options } = request(inputs, labels, cwd, builderIsContext)
   const imageId = await core.group(`Build ${names.image} (${HOW[builder]})`, () =>
     docker.build({ ...req, tags: names.references }, builder, { ...options, service })
   )
@@ -92,8 +99,8 @@ export async function buildImage(
   return { imageId, builder }
 }
 
-export interface PlatformImage {
-  /** What buildx pushed (index or manifest); undefined when nothing was pushed. */
+export interface PushedImage {
+  /** What BuildKit pushed (index or manifest); undefined when nothing was pushed. */
   digest?: string
   /** The config of a single-platform build; '' for an index (there is no one image). */
   imageId: string
@@ -101,32 +108,29 @@ export interface PlatformImage {
 }
 
 /**
- * Builds for `platforms` with buildx, which pushes the result itself: a multi-platform image cannot
- * be loaded into the classic image store, so there is no `--load` and no `docker push`. Pushed
- * under the first tag (the rest are tagged through the registry API), or by digest without any
- * tag; with push false the build is only checked. Attestations (provenance, sbom) are off unless
- * asked for, so GitHub's package page lists no unknown/unknown platform. Index annotations carry
- * the labels where the result is an index (GitHub reads a multi-platform image's description there:
- * docs/facts/github-registries.md, "Labels GitHub reads").
+ * Builds with buildx, whose BuildKit pushes the result itself (the image exporter with
+ * push=true): for `platforms` (the image store may not hold it) and for one platform, with no
+ * --load and no docker save. Pushed under the first tag (the rest are tagged through the registry
+ * API), or by digest without any tag; with push false the build is only checked. Attestations
+ * (provenance, sbom) are off unless asked for, so GitHub's package page lists no unknown/unknown
+ * platform. Index annotations carry the labels where the result is an index (GitHub reads a
+ * multi-platform image's description there: docs/facts/github-registries.md, "Labels GitHub reads").
+ *
+ * A transient failure of the push (connection reset, 5xx, 429) runs the same build again within
+ * the retries budget: every step is cached by then, so only the export and the push repeat.
  */
-export async function buildForPlatforms(
-  { docker, configDir, temp, buildxProbe, service }: BuildEnvironment,
+export async function buildAndPush(
+  { docker, service, policy = DEFAULT_POLICY, builderIsContext }: BuildEnvironment,
   inputs: ActionInputs,
   names: ImageNames,
   labels: string[],
   push: boolean,
+  /** Also --load into the engine (a builder other than the docker driver, load: true). */
+  load = false,
   cwd = process.cwd()
-): Promise<PlatformImage> {
+): Promise<PushedImage> {
   const platforms = inputs.platforms.join(',')
-  await chooseBuilder(
-    docker,
-    inputs.buildx,
-    configDir,
-    temp,
-    { buildx: `platforms (${platforms})` },
-    buildxProbe
-  )
-  const { req, options } = request(inputs, labels, cwd)
+  const { req, options } = request(inputs, labels, cwd, builderIsContext)
   const index = inputs.platforms.length > 1 || inputs.provenance !== 'false' || inputs.sbom
   const output = !push
     ? ({ push: false } as const)
@@ -136,27 +140,89 @@ export async function buildForPlatforms(
   // media-types docker: Docker v2 manifests and list, which carry no annotations (BuildKit would
   // switch back to OCI types for them).
   const oci = familyFor(inputs.mediaTypes, names.registryType) === 'oci'
-  const what = !push ? 'not pushed' : inputs.pushByDigest ? 'pushed by digest' : 'pushed by buildx'
-  const result = await core.group(
-    `Build ${names.image} for ${platforms} (docker buildx build, ${what})`,
-    () =>
-      docker.buildPlatforms(
-        {
-          ...req,
-          platforms: inputs.platforms,
-          output,
-          provenance: inputs.provenance,
-          sbom: inputs.sbom,
-          indexAnnotations: index && oci ? labels : [],
-          annotations: buildxAnnotations(inputs.build.annotations, index),
-          ociMediaTypes: oci
-        },
-        { ...options, service }
-      )
+  const what = !push
+    ? 'not pushed'
+    : inputs.pushByDigest
+      ? 'pushed by digest'
+      : 'pushed by BuildKit'
+  const title = `Build ${names.image}${platforms ? ` for ${platforms}` : ''} (docker buildx build, ${what})`
+  const result = await core.group(title, () =>
+    withRetries(
+      'the push of docker buildx build',
+      attempt => {
+        if (attempt > 1) {
+          core.info(
+            `Pushing again (attempt ${attempt}): docker buildx build runs again; its steps are ` +
+              'cached, so only the export and the push repeat.'
+          )
+        }
+        return docker.buildAndPush(
+          {
+            ...req,
+            platforms: inputs.platforms,
+            output,
+            load,
+            provenance: inputs.provenance,
+            sbom: inputs.sbom,
+            indexAnnotations: index && oci ? labels : [],
+            annotations: buildxAnnotations(inputs.build.annotations, index),
+            ociMediaTypes: oci
+          },
+          { ...options, service }
+        )
+      },
+      pushFailure,
+      policy,
+      {
+        onRetry: ({ delayMs, reason }) =>
+          core.info(
+            `Transient failure of the push (${reason}): retrying in ${(delayMs / 1000).toFixed(1)} s.`
+          )
+      }
+    )
   )
   return {
     digest: push ? result.digest : undefined,
     imageId: index ? '' : (result.configDigest ?? ''),
-    builder: `buildx for ${platforms}`
+    builder: `docker buildx build${platforms ? ` for ${platforms}` : ''}`
   }
+}
+
+/**
+ * Whether a failed buildx build is worth running again: only a failure of its push (buildx says
+ * "failed to push", "pushing … with docker", or names a blob or manifest request) that docker's
+ * words call transient. A failed build step is never retried.
+ */
+export function pushFailure(error: unknown): Verdict {
+  if (!(error instanceof DockerCommandError)) return { transient: false, reason: 'permanent' }
+  return pushTextVerdict(error.detail)
+}
+
+/**
+ * Whether the action's own upload should take over a build whose BuildKit push failed: the push
+ * failed transiently (after its retries), or with a 401 (a dropped answer in BuildKit's auth
+ * exchange ends as "401 Unauthorized" too; the own upload tells a real one apart and explains it).
+ * Never for a denial (403, denied) or a failed build step.
+ */
+export function ownUploadTakesOver(error: unknown): boolean {
+  const text = error instanceof Error ? error.message : String(error)
+  if (!REGISTRY_REQUEST.test(text) || BUILD_STEP.test(text)) return false
+  if (/\b403\b|denied|forbidden/i.test(text)) return false
+  return pushTextVerdict(text).transient || /\b401\b|unauthorized/i.test(text)
+}
+
+/**
+ * Words of a failed registry request in buildx's last error line: BuildKit's push ("failed to
+ * push", "failed to do request: Head …/v2/…"), or buildx 0.13's follow-up engine push ("Error
+ * response from daemon: Get \"http://…/v2/\": EOF").
+ */
+const REGISTRY_REQUEST = /\bpush|\/v2\/|failed to copy|failed to do request/i
+/** A build step that failed: never retried, whatever it printed. */
+const BUILD_STEP = /did not complete successfully|failed to solve: process/i
+
+function pushTextVerdict(text: string): Verdict {
+  if (!REGISTRY_REQUEST.test(text) || BUILD_STEP.test(text)) {
+    return { transient: false, reason: 'permanent' }
+  }
+  return classifyDockerText(text)
 }

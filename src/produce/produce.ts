@@ -1,18 +1,29 @@
 /**
- * Where the image comes from: an existing local image (`source-image`), a build for `platforms`
- * (buildx pushes it itself), or a build loaded into the engine.
+ * Where the image comes from: an existing local image (`source-image`), or a build, which either
+ * BuildKit pushes itself or the action uploads from the engine (way.ts chooses, and says why).
  */
+import * as core from '@actions/core'
 import type { ImageLabels } from '../plan/labels.js'
 import { phase } from '../report/phase.js'
 import type { Session } from '../session/session.js'
-import { buildForPlatforms, buildImage, type LocalImage, type PlatformImage } from './build.js'
+import { oneLine } from '../util/text.js'
+import {
+  buildAndPush,
+  buildImage,
+  ownUploadTakesOver,
+  type LocalImage,
+  type PushedImage
+} from './build.js'
 import { tagSourceImage } from './source-image.js'
+import { chooseWay } from './way.js'
 
-export type Produced = (LocalImage & { pushedByBuildx?: undefined }) | PlatformProduced
+export type Produced = (LocalImage & { pushedByBuildx?: undefined; way?: string }) | PushProduced
 
-interface PlatformProduced extends LocalImage {
-  /** buildx built (and, when pushing, pushed) the image for every platform. */
-  pushedByBuildx: PlatformImage
+interface PushProduced extends LocalImage {
+  /** BuildKit built (and, when pushing, pushed) the image. */
+  pushedByBuildx: PushedImage
+  /** Which way the image went, and why (the log line and the job summary). */
+  way: string
 }
 
 export async function produce(
@@ -29,12 +40,54 @@ export async function produce(
     ACTIONS_CACHE_URL: run.env.ACTIONS_CACHE_URL,
     ACTIONS_RESULTS_URL: run.env.ACTIONS_RESULTS_URL
   }
-  const environment = { docker, configDir, temp: run.temp, buildxProbe, service }
+  const environment = {
+    docker,
+    configDir,
+    temp: run.temp,
+    buildxProbe,
+    service,
+    policy: session.policy
+  }
   // The action's labels, then the user's (they win on the same key).
   const buildLabels = [...labels.added, ...inputs.labels]
   return phase('build', names.registry, async () => {
-    if (!inputs.platforms.length) return buildImage(environment, inputs, names, buildLabels)
-    const built = await buildForPlatforms(environment, inputs, names, buildLabels, push)
-    return { imageId: built.imageId, builder: built.builder, pushedByBuildx: built }
+    const way = await chooseWay(environment, inputs, names, push)
+    core.info(`Publishing: ${way.why}.`)
+    const withBuilder = { ...environment, builderIsContext: way.builderIsContext }
+    if (way.kind === 'own') {
+      const built = await buildImage(withBuilder, way.builder, inputs, names, buildLabels)
+      return { ...built, way: way.why }
+    }
+    // One platform, no attestations: when BuildKit's push keeps failing on a flaky link, the
+    // action's own upload (which retries each request) takes over; BuildKit then runs the
+    // build once more (cached) only to hand the image to the engine.
+    const ownCanTakeOver =
+      push && !inputs.platforms.length && inputs.provenance === 'false' && !inputs.sbom
+    const policy = ownCanTakeOver
+      ? { ...session.policy, retries: Math.min(session.policy.retries, 1) }
+      : session.policy
+    try {
+      const built = await buildAndPush(
+        { ...withBuilder, policy },
+        inputs,
+        names,
+        buildLabels,
+        push,
+        way.load
+      )
+      return { imageId: built.imageId, builder: built.builder, pushedByBuildx: built, way: way.why }
+    } catch (error) {
+      if (!ownCanTakeOver || !ownUploadTakesOver(error)) throw error
+      const why = oneLine((error as Error).message, 300)
+      core.warning(
+        `BuildKit's push failed (${why}); the action uploads the image itself instead, retrying ` +
+          'each request.'
+      )
+      const built = await buildImage(withBuilder, 'buildx', inputs, names, buildLabels)
+      return {
+        ...built,
+        way: `${way.why}; its push failed, so built with docker buildx build --load, docker save, uploaded by the action`
+      }
+    }
   })
 }

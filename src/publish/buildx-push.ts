@@ -1,10 +1,10 @@
 /**
- * For `platforms`, buildx pushed the image itself: read it back from the registry (the first tag,
- * or the digest buildx reported when it pushed by digest) and tag the rest.
+ * BuildKit pushed the build itself (produce/way.ts): read it back from the registry (the first
+ * tag, or the digest buildx reported when it pushed by digest) and tag the rest.
  */
 import * as core from '@actions/core'
 import type { ImageNames } from '../plan/names.js'
-import type { PlatformImage } from '../produce/build.js'
+import type { PushedImage } from '../produce/build.js'
 import type { RegistryClient } from '../registry/client.js'
 import { phase } from '../report/phase.js'
 import { describeOrWarn, type Published } from './describe.js'
@@ -13,7 +13,7 @@ import { tagAndVerify } from './tags.js'
 export async function checkBuildxPush(
   registry: RegistryClient,
   names: ImageNames,
-  built: PlatformImage
+  built: PushedImage
 ): Promise<Published> {
   const title = !names.tags.length
     ? 'Read the digest back'

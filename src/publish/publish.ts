@@ -2,7 +2,8 @@
  * How the image reaches the registry, once it is built or found. Each way returns the digest the
  * registry serves, with size and platform:
  *
- *   platforms         buildx pushed it: read it back, tag the rest (buildx-push.ts)
+ *   BuildKit pushed   buildx built and pushed it (produce/way.ts): read it back, tag the rest
+ *                     (buildx-push.ts)
  *   push: false       nothing pushed: the local image described (describe.ts)
  *   a local image     docker push, or docker save then the action's upload (by digest, or under
  *                     the first tag); every further tag one PUT; route.ts chooses and says why
@@ -27,7 +28,7 @@ export async function publish(
   const { inputs, names, push } = plan
   if (image.pushedByBuildx) {
     if (push) return checkBuildxPush(registry, names, image.pushedByBuildx)
-    core.info('push is false: the build was checked for every platform; nothing was stored.')
+    core.info('push is false: the build was checked; nothing was stored in the registry.')
     return { digest: '', size: null, platform: inputs.platforms.join(',') }
   }
   const { docker } = session.docker

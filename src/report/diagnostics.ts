@@ -118,6 +118,19 @@ export const FAILURE_RULES: readonly FailureRule[] = [
       'concurrent jobs (a concurrency group).'
   },
   {
+    // BuildKit's own push (produce/way.ts) fails inside the build: "failed to push REF: … 401
+    // Unauthorized" / "403 Forbidden" / "denied". Not retried (util/retry.ts calls it permanent).
+    id: 'buildkit-push-denied',
+    phases: ['build'],
+    matches: (text, { exhausted }) =>
+      !exhausted &&
+      /\bpush/i.test(text) &&
+      /\b(401|403)\b|unauthorized|denied|forbidden/i.test(text),
+    explain: ({ registry }) =>
+      `The registry refused BuildKit's push to ${registry}: the token must be valid for the ` +
+      `registry and allowed to write the package (${TOKEN_KINDS}).`
+  },
+  {
     // buildx's default builder (the docker driver, classic image store) builds for one platform
     // only: "ERROR: Multi-platform build is not supported for the docker driver." followed by
     // "Switch to a different driver, …" and "Learn more at https://docs.docker.com/go/build-multi-platform/"

@@ -8,6 +8,8 @@ export interface PublishResult {
   /** '' when nothing was pushed. */
   digest: string
   builder: string
+  /** Which way the image went to the registry, and why (a build: produce/way.ts). */
+  way?: string
   /** The first tag. */
   version: string
   /** Every label the action passed to the build (its own and the user's). */

@@ -49,7 +49,8 @@ export async function writeSummary(result: PublishResult, hasStepSummary: boolea
     ['Image ID', imageId ? code(imageId) : 'none (no single local image)'],
     ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
     ['Builder', escapeHtml(result.builder)],
-    ...(result.route ? [['Route', escapeHtml(result.route)]] : [])
+    ...(result.route ? [['Route', escapeHtml(result.route)]] : []),
+    ...(result.way ? [['Publishing', escapeHtml(result.way)]] : [])
   ]
   const summary = core.summary
     .addHeading(digest ? `Published ${names.image}` : `Built ${names.image} (not pushed)`, 3)

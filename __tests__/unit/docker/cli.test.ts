@@ -1,11 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { writeFileSync } from 'node:fs'
-import { Docker, type ExecFn } from '../../../src/docker/cli.js'
-import {
-  buildArgs,
-  platformBuildArgs,
-  type PlatformBuildRequest
-} from '../../../src/docker/build-args.js'
+import { Docker, builderNames, type ExecFn } from '../../../src/docker/cli.js'
+import { buildArgs, buildxPushArgs, type PushBuildRequest } from '../../../src/docker/build-args.js'
 import { lastErrorLine } from '../../../src/docker/errors.js'
 import { DockerCommandError } from '../../../src/docker/errors.js'
 
@@ -184,8 +180,8 @@ describe('docker CLI', () => {
   })
 })
 
-describe('docker buildx build for platforms (buildx pushes; there is no buildx on the test machine)', () => {
-  const platformRequest: PlatformBuildRequest = {
+describe('docker buildx build that BuildKit pushes (there is no buildx on the test machine)', () => {
+  const pushRequest: PushBuildRequest = {
     ...request,
     tags: [],
     platforms: ['linux/amd64', 'linux/arm64'],
@@ -196,17 +192,17 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
   }
 
   it('media-types docker: Docker v2 manifests and list (oci-mediatypes=false)', () => {
-    const args = platformBuildArgs(
-      { ...platformRequest, indexAnnotations: [], ociMediaTypes: false },
+    const args = buildxPushArgs(
+      { ...pushRequest, indexAnnotations: [], ociMediaTypes: false },
       '/t/meta.json'
     )
     expect(args[args.indexOf('--output') + 1]).toBe(
       'type=image,name=ghcr.io/o/i:1.0,oci-mediatypes=false,push=true'
     )
     expect(args).not.toContain('--annotation')
-    const byDigest = platformBuildArgs(
+    const byDigest = buildxPushArgs(
       {
-        ...platformRequest,
+        ...pushRequest,
         output: { push: true, name: 'ghcr.io/o/i', byDigest: true },
         ociMediaTypes: false
       },
@@ -218,7 +214,7 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
   })
 
   it('pushes under the first tag, attestations off, index annotations, no --load and no --tag', () => {
-    expect(platformBuildArgs(platformRequest, '/t/meta.json')).toEqual([
+    expect(buildxPushArgs(pushRequest, '/t/meta.json')).toEqual([
       'buildx',
       'build',
       '--platform',
@@ -226,7 +222,7 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
       '--provenance=false',
       '--sbom=false',
       '--output',
-      'type=image,name=ghcr.io/o/i:1.0,push=true',
+      'type=image,name=ghcr.io/o/i:1.0,oci-mediatypes=true,push=true',
       '--metadata-file',
       '/t/meta.json',
       '--build-arg',
@@ -243,9 +239,9 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
   })
 
   it('pushes by digest without a tag (push-by-digest, name-canonical), and only builds when not pushing', () => {
-    const byDigest = platformBuildArgs(
+    const byDigest = buildxPushArgs(
       {
-        ...platformRequest,
+        ...pushRequest,
         output: { push: true, name: 'ghcr.io/o/i', byDigest: true },
         provenance: 'mode=max',
         sbom: true
@@ -256,12 +252,41 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
       expect.arrayContaining([
         '--provenance=mode=max',
         '--sbom=true',
-        'type=image,name=ghcr.io/o/i,push-by-digest=true,name-canonical=true,push=true'
+        'type=image,name=ghcr.io/o/i,push-by-digest=true,name-canonical=true,oci-mediatypes=true,push=true'
       ])
     )
-    const notPushed = platformBuildArgs({ ...platformRequest, output: { push: false } }, '/m')
+    const notPushed = buildxPushArgs({ ...pushRequest, output: { push: false } }, '/m')
     expect(notPushed[notPushed.indexOf('--output') + 1]).toBe('type=cacheonly')
     expect(notPushed).not.toContain('--load')
+  })
+
+  it('one platform: no --platform (the builder’s own), OCI types named; builder and load when given', () => {
+    const single = buildxPushArgs(
+      { ...pushRequest, platforms: [], indexAnnotations: [], builder: 'ci-builder', load: true },
+      '/m'
+    )
+    expect(single.slice(0, 6)).toEqual([
+      'buildx',
+      '--builder',
+      'ci-builder',
+      'build',
+      '--provenance=false',
+      '--sbom=false'
+    ])
+    // A docker-driver builder is a docker context: docker --context NAME buildx build.
+    expect(
+      buildxPushArgs({ ...pushRequest, builder: 'ctx2', builderIsContext: true }, '/m').slice(0, 4)
+    ).toEqual(['--context', 'ctx2', 'buildx', 'build'])
+    expect(single).not.toContain('--platform')
+    expect(single[single.indexOf('--output') + 1]).toBe(
+      'type=image,name=ghcr.io/o/i:1.0,oci-mediatypes=true,push=true'
+    )
+    expect(single).toContain('--load')
+    expect(buildxPushArgs({ ...pushRequest, platforms: [] }, '/m')).not.toContain('--load')
+    // push: false with load: only --load, no cacheonly output next to it
+    const loadOnly = buildxPushArgs({ ...pushRequest, output: { push: false }, load: true }, '/m')
+    expect(loadOnly).not.toContain('--output')
+    expect(loadOnly).toContain('--load')
   })
 
   it('reads the pushed digest and config from the metadata file buildx writes', async () => {
@@ -276,13 +301,13 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
       )
       return { exitCode: 0 }
     })
-    expect(await new Docker('/c', fn).buildPlatforms(platformRequest)).toEqual({
+    expect(await new Docker('/c', fn).buildAndPush(pushRequest)).toEqual({
       digest: 'sha256:index',
       configDigest: 'sha256:config'
     })
     expect(calls[0].args.slice(0, 2)).toEqual(['buildx', 'build'])
     const { fn: silent } = recorder(() => ({ exitCode: 0 })) // writes no metadata file
-    expect(await new Docker('/c', silent).buildPlatforms(platformRequest)).toEqual({
+    expect(await new Docker('/c', silent).buildAndPush(pushRequest)).toEqual({
       digest: undefined,
       configDigest: undefined
     })
@@ -293,9 +318,56 @@ describe('docker buildx build for platforms (buildx pushes; there is no buildx o
       exitCode: 1,
       stderr: 'ERROR: failed to solve: something\n'
     }))
-    await expect(new Docker('/c', fn).buildPlatforms(platformRequest)).rejects.toThrow(
+    await expect(new Docker('/c', fn).buildAndPush(pushRequest)).rejects.toThrow(
       'docker buildx build failed (exit code 1): ERROR: failed to solve: something'
     )
+  })
+})
+
+describe('buildx builders and the image store', () => {
+  it('lists the builders of docker buildx ls, old and new layouts, without the selection mark', () => {
+    const v013 =
+      'NAME/NODE     DRIVER/ENDPOINT   STATUS    BUILDKIT         PLATFORMS\n' +
+      'ctx2          docker\n' +
+      ' \\_ ctx2       \\_ ctx2          running   v0.0.0+unknown   linux/amd64\n' +
+      'default*      docker\n' +
+      ' \\_ default    \\_ default       running   v0.0.0+unknown   linux/amd64\n'
+    expect(builderNames(v013)).toEqual(['ctx2', 'default'])
+    const older =
+      'NAME/NODE DRIVER/ENDPOINT STATUS  PLATFORMS\n' +
+      'ci-builder * docker-container\n' +
+      '  ci-builder0 unix:///var/run/docker.sock running linux/amd64\n' +
+      'default docker\n' +
+      '  default default running linux/amd64\n'
+    expect(builderNames(older)).toEqual(['ci-builder', 'default'])
+  })
+
+  it("reads a builder's driver; an unknown name is undefined, another failure throws", async () => {
+    const { calls, fn } = recorder(args =>
+      args[2] === 'nosuch'
+        ? { exitCode: 1, stderr: 'ERROR: no builder "nosuch" found\n' }
+        : args[2] === 'broken'
+          ? { exitCode: 1, stderr: 'ERROR: Cannot connect to the Docker daemon\n' }
+          : { exitCode: 0, stdout: 'Name:          default\nDriver:        docker\n' }
+    )
+    const docker = new Docker('/c', fn)
+    expect(await docker.builderDriver('')).toBe('docker')
+    expect(calls[0].args).toEqual(['buildx', 'inspect'])
+    expect(await docker.builderDriver('nosuch')).toBeUndefined()
+    await expect(docker.builderDriver('broken')).rejects.toThrow(/Cannot connect/)
+  })
+
+  it('tells the containerd image store from the classic one by the snapshotter driver type', async () => {
+    const containerd = recorder(() => ({
+      exitCode: 0,
+      stdout: '[["driver-type","io.containerd.snapshotter.v1"]]\n'
+    }))
+    expect(await new Docker('/c', containerd.fn).imageStore()).toBe('containerd')
+    const classic = recorder(() => ({
+      exitCode: 0,
+      stdout: '[["Backing Filesystem","extfs"],["Supports d_type","true"]]\n'
+    }))
+    expect(await new Docker('/c', classic.fn).imageStore()).toBe('classic')
   })
 })
 

@@ -72,6 +72,20 @@ describe('the action’s own Docker config', () => {
     }
   })
 
+  it('creates the runner’s buildx folder when missing, so buildx’s node ID outlives the step; not when BUILDX_CONFIG names one', () => {
+    const source = runnerConfig({})
+    const { dir } = createActionConfig('ghcr.io', source, temp, {})
+    expect(lstatSync(path.join(dir, 'buildx')).isSymbolicLink()).toBe(true)
+    writeFileSync(path.join(dir, 'buildx', '.buildNodeID'), 'node-1')
+    removeActionConfig(dir)
+    expect(readFileSync(path.join(source, 'buildx', '.buildNodeID'), 'utf8')).toBe('node-1')
+
+    const other = runnerConfig({})
+    const own = createActionConfig('ghcr.io', other, temp, { BUILDX_CONFIG: '/srv/buildx' })
+    expect(existsSync(path.join(other, 'buildx'))).toBe(false)
+    expect(existsSync(path.join(own.dir, 'buildx'))).toBe(false)
+  })
+
   it('reads DOCKER_CONFIG, else ~/.docker', () => {
     expect(runContextFrom({ DOCKER_CONFIG: '/x' }, {}).dockerConfig).toBe('/x')
     expect(runContextFrom({ HOME: '/home/u' }, {}).dockerConfig).toBe('/home/u/.docker')

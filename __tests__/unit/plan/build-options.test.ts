@@ -10,7 +10,7 @@ import {
   buildArgs,
   buildEnvironment,
   commonFlags,
-  platformBuildArgs,
+  buildxPushArgs,
   type BuildRequest
 } from '../../../src/docker/build-args.js'
 import {
@@ -287,7 +287,7 @@ describe('annotations', () => {
       'index:b=2'
     ])
     expect(buildxAnnotations(['a=1'], false)).toEqual(['manifest:a=1'])
-    const args = platformBuildArgs(
+    const args = buildxPushArgs(
       {
         ...base,
         platforms: ['linux/amd64', 'linux/arm64'],

@@ -220,12 +220,26 @@ describe('multi-platform inputs', () => {
     expect(read({ platforms: 'linux/amd64', provenance: v }).provenance).toBe(v.toLowerCase())
   })
 
-  it('refuses attestations without platforms (only a buildx push attaches them)', () => {
-    expect(() => read({ provenance: 'true' })).toThrow(
-      /^provenance is an attestation that buildx attaches when it pushes the image itself, which it does when platforms is given: set platforms/
+  it('takes attestations for one platform (BuildKit pushes them), refuses them with buildx: false', () => {
+    expect(read({ provenance: 'true' })).toMatchObject({ provenance: 'true', platforms: [] })
+    expect(read({ sbom: 'true' })).toMatchObject({ sbom: true, platforms: [] })
+    expect(() => read({ provenance: 'true', buildx: 'false' })).toThrow(
+      /^provenance is an attestation that BuildKit attaches when it pushes the image, which needs buildx, but buildx is false/
     )
-    expect(() => read({ provenance: 'mode=max', sbom: 'true' })).toThrow(
+    expect(() => read({ provenance: 'mode=max', sbom: 'true', buildx: 'false' })).toThrow(
       /^provenance and sbom are attestations .* or remove provenance and sbom\.$/
+    )
+  })
+
+  it('reads builder and load; refuses a builder that is no name, and builder with buildx: false', () => {
+    expect(read({})).toMatchObject({ builder: '', load: false })
+    expect(read({ builder: ' builder-1a2b ', load: 'true' })).toMatchObject({
+      builder: 'builder-1a2b',
+      load: true
+    })
+    expect(() => read({ builder: 'a b' })).toThrow(/^builder 'a b' is not a buildx builder name/)
+    expect(() => read({ builder: 'ci', buildx: 'false' })).toThrow(
+      /^builder 'ci' is a buildx builder, but buildx is false/
     )
   })
 

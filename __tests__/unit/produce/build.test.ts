@@ -1,12 +1,15 @@
 /**
- * The buildx path for `platforms`, with docker stubbed: this machine has no buildx plugin, so the
- * argv docker would get and the read-back through the registry are checked here, not end to end.
+ * The BuildKit push of a build (one platform or several), the choice of the way, and the retries of
+ * the push, with docker stubbed: this machine has no buildx plugin, so the argv docker would get and
+ * the read-back through the registry are checked here (end to end: __tests__/e2e/buildkit-push.test.ts).
  */
 import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
-import { buildForPlatforms } from '../../../src/produce/build.js'
+import { buildAndPush, ownUploadTakesOver, pushFailure } from '../../../src/produce/build.js'
+import { chooseWay } from '../../../src/produce/way.js'
+import { DockerCommandError } from '../../../src/docker/errors.js'
 import { checkedInputs } from '../../support/inputs.js'
 import { resolveNames } from '../../../src/plan/names.js'
 import { checkBuildxPush } from '../../../src/publish/buildx-push.js'
@@ -15,21 +18,52 @@ import { type RegistryClient } from '../../../src/registry/client.js'
 
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
-function stubDocker(hasBuildx: boolean, metadata: Record<string, string>) {
+interface Engine {
+  hasBuildx?: boolean
+  driver?: string
+  store?: 'containerd' | 'classic'
+  builders?: string[]
+  /** buildx build answers, in turn (the last one repeats). */
+  builds?: { exitCode: number; stderr?: string }[]
+}
+
+function stubDocker(metadata: Record<string, string>, engine: Engine = {}) {
+  const { hasBuildx = true, driver = 'docker', store = 'containerd' } = engine
+  const builders = engine.builders ?? ['default']
+  const builds = [...(engine.builds ?? [{ exitCode: 0 }])]
   const calls: string[][] = []
   const fn: ExecFn = async (_command, args) => {
     calls.push(args)
     if (args[0] === 'buildx' && args[1] === 'version') {
       return { exitCode: hasBuildx ? 0 : 1, stdout: 'github.com/docker/buildx v0.29.1', stderr: '' }
     }
+    if (args[0] === 'buildx' && args[1] === 'inspect') {
+      const name = args[2] ?? 'default'
+      return builders.includes(name)
+        ? { exitCode: 0, stdout: `Name: ${name}\nDriver: ${driver}\n`, stderr: '' }
+        : { exitCode: 1, stdout: '', stderr: `ERROR: no builder "${name}" found` }
+    }
+    if (args[0] === 'buildx' && args[1] === 'ls') {
+      const table = builders.map(b => `${b}  ${driver}\n \\_ ${b}  running`).join('\n')
+      return { exitCode: 0, stdout: `NAME/NODE DRIVER/ENDPOINT\n${table}\n`, stderr: '' }
+    }
+    if (args[0] === 'info') {
+      const types =
+        store === 'containerd' ? '[["driver-type","io.containerd.snapshotter.v1"]]' : '[]'
+      return { exitCode: 0, stdout: types, stderr: '' }
+    }
     if (args[0] === 'buildx' && args[1] === 'build') {
-      writeFileSync(args[args.indexOf('--metadata-file') + 1], JSON.stringify(metadata))
-      return { exitCode: 0, stdout: '', stderr: '' }
+      const answer = builds.length > 1 ? builds.shift()! : builds[0]
+      if (answer.exitCode === 0)
+        writeFileSync(args[args.indexOf('--metadata-file') + 1], JSON.stringify(metadata))
+      return { exitCode: answer.exitCode, stdout: '', stderr: answer.stderr ?? '' }
     }
     return { exitCode: 1, stdout: '', stderr: `unexpected docker ${args.join(' ')}` }
   }
   return { calls, docker: new Docker('/c', fn) }
 }
+
+const FAST = { retries: 3, baseDelayMs: 1, maxDelayMs: 2, totalMs: 60_000 }
 
 const names = (tags: string[]) =>
   resolveNames({
@@ -47,10 +81,10 @@ const inputs = (values: Record<string, string>) =>
   checkedInputs(values, { actor: '', repository: 'o/app', serverUrl: '' })
 const LABELS = ['org.opencontainers.image.description=Hello']
 
-describe('buildForPlatforms', () => {
+describe('buildAndPush', () => {
   it('several platforms: buildx pushes the index under the first tag, labels also as index annotations, no image ID', async () => {
-    const d = stubDocker(true, { 'containerimage.digest': 'sha256:index' })
-    const built = await buildForPlatforms(
+    const d = stubDocker({ 'containerimage.digest': 'sha256:index' })
+    const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
       inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
       names(['1.0', 'latest']),
@@ -60,7 +94,7 @@ describe('buildForPlatforms', () => {
     expect(built).toEqual({
       digest: 'sha256:index',
       imageId: '',
-      builder: 'buildx for linux/amd64,linux/arm64'
+      builder: 'docker buildx build for linux/amd64,linux/arm64'
     })
     const build = d.calls.find(a => a[1] === 'build')!
     expect(build).toEqual(
@@ -69,7 +103,7 @@ describe('buildForPlatforms', () => {
         'linux/amd64,linux/arm64',
         '--provenance=false',
         '--sbom=false',
-        'type=image,name=ghcr.io/o/app:1.0,push=true',
+        'type=image,name=ghcr.io/o/app:1.0,oci-mediatypes=true,push=true',
         '--label',
         LABELS[0],
         '--annotation',
@@ -80,32 +114,52 @@ describe('buildForPlatforms', () => {
     expect(build).not.toContain('--tag')
   })
 
-  it('one platform without attestations makes no index: no index annotations; the image ID is the config', async () => {
-    const d = stubDocker(true, {
+  it('one platform, default inputs: no --platform, no attestations, OCI types, no index annotations; the image ID is the config', async () => {
+    const d = stubDocker({
       'containerimage.digest': 'sha256:manifest',
       'containerimage.config.digest': 'sha256:config'
     })
-    const built = await buildForPlatforms(
+    const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({ token: 't', platforms: 'linux/arm64' }),
+      inputs({ token: 't' }),
       names(['1.0']),
       LABELS,
       true
     )
-    expect(built.imageId).toBe('sha256:config')
-    expect(d.calls.find(a => a[1] === 'build')).not.toContain('--annotation')
+    expect(built).toEqual({
+      digest: 'sha256:manifest',
+      imageId: 'sha256:config',
+      builder: 'docker buildx build'
+    })
+    const build = d.calls.find(a => a[1] === 'build')!
+    expect(build).not.toContain('--platform')
+    expect(build).not.toContain('--annotation')
+    expect(build).not.toContain('--load')
+    expect(build).toEqual(
+      expect.arrayContaining([
+        '--provenance=false',
+        '--sbom=false',
+        'type=image,name=ghcr.io/o/app:1.0,oci-mediatypes=true,push=true'
+      ])
+    )
   })
 
-  it('with provenance even one platform gives an index (annotated), and push-by-digest pushes no tag', async () => {
-    const d = stubDocker(true, { 'containerimage.digest': 'sha256:index' })
-    await buildForPlatforms(
+  it('media-types docker: oci-mediatypes=false; with provenance one platform gives an index (annotated)', async () => {
+    const docker = stubDocker({ 'containerimage.digest': 'sha256:m' })
+    await buildAndPush(
+      { docker: docker.docker, configDir: '/c', temp: '/t' },
+      inputs({ token: 't', 'media-types': 'docker' }),
+      names(['1.0']),
+      LABELS,
+      true
+    )
+    expect(docker.calls.find(a => a[1] === 'build')).toContain(
+      'type=image,name=ghcr.io/o/app:1.0,oci-mediatypes=false,push=true'
+    )
+    const d = stubDocker({ 'containerimage.digest': 'sha256:index' })
+    await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({
-        token: 't',
-        platforms: 'linux/amd64',
-        provenance: 'mode=max',
-        'push-by-digest': 'true'
-      }),
+      inputs({ token: 't', provenance: 'mode=max', 'push-by-digest': 'true' }),
       names([]),
       LABELS,
       true
@@ -114,15 +168,15 @@ describe('buildForPlatforms', () => {
     expect(build).toEqual(
       expect.arrayContaining([
         '--provenance=mode=max',
-        'type=image,name=ghcr.io/o/app,push-by-digest=true,name-canonical=true,push=true',
+        'type=image,name=ghcr.io/o/app,push-by-digest=true,name-canonical=true,oci-mediatypes=true,push=true',
         `index:${LABELS[0]}`
       ])
     )
   })
 
   it('push: false only builds (cacheonly output) and reports no digest', async () => {
-    const d = stubDocker(true, {})
-    const built = await buildForPlatforms(
+    const d = stubDocker({})
+    const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
       inputs({ platforms: 'linux/amd64,linux/arm64', push: 'false' }),
       names(['1.0']),
@@ -133,14 +187,217 @@ describe('buildForPlatforms', () => {
     expect(d.calls.find(a => a[1] === 'build')).toContain('type=cacheonly')
   })
 
-  it('without buildx (buildx: auto) fails before building, naming buildx: true and the matrix way', async () => {
-    const d = stubDocker(false, {})
+  it('a transient failure of the push runs the same build again; a failed build step or a 403 does not', async () => {
+    const reset = {
+      exitCode: 1,
+      stderr:
+        'ERROR: failed to solve: failed to push ghcr.io/o/app:1.0: failed to copy: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer\n'
+    }
+    const d = stubDocker(
+      { 'containerimage.digest': 'sha256:m' },
+      { builds: [reset, reset, { exitCode: 0 }] }
+    )
+    const built = await buildAndPush(
+      { docker: d.docker, configDir: '/c', temp: '/t', policy: FAST },
+      inputs({ token: 't' }),
+      names(['1.0']),
+      LABELS,
+      true
+    )
+    expect(built.digest).toBe('sha256:m')
+    const builds = d.calls.filter(a => a[1] === 'build')
+    expect(builds).toHaveLength(3)
+    const withoutMetadata = (a: string[]) => a.filter((_, i) => a[i - 1] !== '--metadata-file')
+    expect(withoutMetadata(builds[2])).toEqual(withoutMetadata(builds[0]))
+
+    const step = {
+      exitCode: 1,
+      stderr:
+        'ERROR: failed to solve: process "/bin/sh -c make push" did not complete successfully: exit code: 2\n'
+    }
+    for (const failure of [
+      step,
+      {
+        exitCode: 1,
+        stderr:
+          'ERROR: failed to solve: failed to push ghcr.io/o/app:1.0: unexpected status from PUT request: 403 Forbidden\n'
+      }
+    ]) {
+      const once = stubDocker({}, { builds: [failure] })
+      await expect(
+        buildAndPush(
+          { docker: once.docker, configDir: '/c', temp: '/t', policy: FAST },
+          inputs({ token: 't' }),
+          names(['1.0']),
+          LABELS,
+          true
+        )
+      ).rejects.toThrow(/docker buildx build failed/)
+      expect(once.calls.filter(a => a[1] === 'build')).toHaveLength(1)
+    }
+  })
+
+  it('gives up after the retries input, saying how often it tried', async () => {
+    const d = stubDocker(
+      {},
+      { builds: [{ exitCode: 1, stderr: 'ERROR: failed to push x: 503 Service Unavailable\n' }] }
+    )
     await expect(
-      buildForPlatforms(
-        { docker: d.docker, configDir: '/c', temp: '/t' },
-        inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
+      buildAndPush(
+        { docker: d.docker, configDir: '/c', temp: '/t', policy: { ...FAST, retries: 1 } },
+        inputs({ token: 't' }),
         names(['1.0']),
         LABELS,
+        true
+      )
+    ).rejects.toThrow(/the push of docker buildx build failed after 2 attempts/)
+  })
+})
+
+describe('pushFailure', () => {
+  const failure = (detail: string) => new DockerCommandError('buildx build', 1, detail)
+  it.each([
+    ['ERROR: failed to solve: failed to push r/i:1: 429 Too Many Requests', true],
+    [
+      'ERROR: failed to copy: httpReadSeeker: failed open: unexpected status code https://r/v2/i/blobs/sha256:x: 502 Bad Gateway',
+      true
+    ],
+    ['ERROR: pushing r/i:1 with docker: EOF', true],
+    ['ERROR: Error response from daemon: Get "http://127.0.0.1:1/v2/": EOF', true],
+    ['ERROR: failed to solve: failed to push r/i:1: denied: permission_denied', false],
+    [
+      'ERROR: failed to solve: process "/bin/sh -c curl push" did not complete successfully: exit code: 56',
+      false
+    ],
+    ['ERROR: failed to solve: failed to read dockerfile: connection reset by peer', false]
+  ])('%s: transient %s', (text, transient) => {
+    expect(pushFailure(failure(text)).transient).toBe(transient)
+  })
+})
+
+describe('ownUploadTakesOver', () => {
+  it.each([
+    [
+      'the push of docker buildx build failed after 2 attempts …: ERROR: failed to do request: Head "https://r/v2/i/blobs/sha256:x": EOF',
+      true
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: failed to push r/i:1: unexpected status from HEAD request to http://r/v2/i/blobs/sha256:x: 401 Unauthorized',
+      true
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: failed to push r/i:1: 403 Forbidden',
+      false
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: failed to push r/i:1: denied: permission_denied: write_package',
+      false
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: process "/bin/sh -c make" did not complete successfully: exit code: 2',
+      false
+    ],
+    [
+      'docker buildx build failed (exit code 1): ERROR: failed to solve: failed to read dockerfile: EOF',
+      false
+    ]
+  ])('%s: %s', (text, takesOver) => {
+    expect(ownUploadTakesOver(new Error(text))).toBe(takesOver)
+  })
+})
+
+describe('chooseWay', () => {
+  const env = (d: ReturnType<typeof stubDocker>) => ({
+    docker: d.docker,
+    configDir: '/c',
+    temp: '/t'
+  })
+
+  it('buildx present: BuildKit pushes, on the containerd store and with another driver', async () => {
+    const way = await chooseWay(env(stubDocker({})), inputs({ token: 't' }), names(['1']), true)
+    expect(way).toMatchObject({ kind: 'buildkit', load: false })
+    expect(way.why).toMatch(/^BuildKit pushes the build \(buildx present/)
+    const container = stubDocker({}, { driver: 'docker-container', builders: ['ci'] })
+    const loaded = await chooseWay(
+      env(container),
+      inputs({ token: 't', builder: 'ci', load: 'true' }),
+      names(['1']),
+      true
+    )
+    expect(loaded).toMatchObject({ kind: 'buildkit', load: true })
+    expect(container.calls).toContainEqual(['buildx', 'inspect', 'ci'])
+  })
+
+  it('the docker driver on the classic store: the own upload for OCI types, the engine push for Docker v2', async () => {
+    const classic = { store: 'classic' as const }
+    const oci = await chooseWay(
+      env(stubDocker({}, classic)),
+      inputs({ token: 't' }),
+      names(['1']),
+      true
+    )
+    expect(oci).toMatchObject({ kind: 'own', builder: 'buildx' })
+    expect(oci.why).toMatch(
+      /classic image store leaves the push to the engine, which cannot write OCI media types/
+    )
+    const docker = await chooseWay(
+      env(stubDocker({}, classic)),
+      inputs({ token: 't', 'media-types': 'docker' }),
+      names(['1']),
+      true
+    )
+    expect(docker).toMatchObject({ kind: 'buildkit' })
+  })
+
+  it('push-by-digest with the docker driver (which cannot): the own way; with another driver BuildKit pushes', async () => {
+    const docker = await chooseWay(
+      env(stubDocker({})),
+      inputs({ token: 't', 'push-by-digest': 'true' }),
+      names([]),
+      true
+    )
+    expect(docker).toMatchObject({ kind: 'own', builder: 'buildx' })
+    expect(docker.why).toMatch(/cannot push by digest/)
+    const container = await chooseWay(
+      env(stubDocker({}, { driver: 'docker-container' })),
+      inputs({ token: 't', 'push-by-digest': 'true' }),
+      names([]),
+      true
+    )
+    expect(container.kind).toBe('buildkit')
+  })
+
+  it('no buildx, or push false: the own way, saying why', async () => {
+    const none = stubDocker({}, { hasBuildx: false })
+    const way = await chooseWay(env(none), inputs({ token: 't' }), names(['1']), true)
+    expect(way.kind).toBe('own')
+    expect(way.why).toMatch(/^buildx is not available: built with/)
+    const notPushed = await chooseWay(
+      env(stubDocker({})),
+      inputs({ push: 'false' }),
+      names(['1']),
+      false
+    )
+    expect(notPushed).toMatchObject({ kind: 'own', builder: 'buildx' })
+  })
+
+  it('an unknown builder fails before the build, listing the builders', async () => {
+    const d = stubDocker({}, { builders: ['default', 'ctx2'] })
+    await expect(
+      chooseWay(env(d), inputs({ token: 't', builder: 'nosuch' }), names(['1']), true)
+    ).rejects.toThrow(
+      /^builder 'nosuch' is not a buildx builder here: the builders are default, ctx2\./
+    )
+    expect(d.calls.some(a => a[1] === 'build')).toBe(false)
+  })
+
+  it('platforms without buildx (buildx: auto) fails before building, naming buildx: true and the matrix way', async () => {
+    const d = stubDocker({}, { hasBuildx: false })
+    await expect(
+      chooseWay(
+        env(d),
+        inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
+        names(['1.0']),
         true
       )
     ).rejects.toThrow(

@@ -1,0 +1,381 @@
+/**
+ * A build that BuildKit pushes itself (issue 19, produce/way.ts), through dist/index.js on the
+ * modern engine of scripts/e2e-env.sh, in either image store (E2E_IMAGE_STORE):
+ *   - containerd: buildx's docker driver pushes from BuildKit: no --load, no docker save; one OCI
+ *     image manifest by default; media-types docker, annotations, provenance for one platform,
+ *     load, a builder named by the builder input; the push retried under faults (fault proxy);
+ *   - classic: the docker driver leaves the push to the engine, which writes Docker v2 only: OCI
+ *     (the default) goes the action's own way (docker save, own upload), media-types docker the
+ *     engine's push; the log says which way and why.
+ * On both: a second build of the same context on the same runner sends only what changed (the
+ * runner's buildx node ID is kept), and every digest output is what the registry serves.
+ */
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import * as path from 'node:path'
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js'
+import {
+  Runner,
+  clientDocker,
+  e2eEnv,
+  inputsFor,
+  parseFileCommand,
+  sh,
+  skopeoInspect,
+  testRegistries,
+  type StepResult
+} from './harness.js'
+
+const env = e2eEnv()
+if (process.env.E2E_ENGINE !== 'modern') {
+  throw new Error(
+    'buildkit-push tests need the modern engine (buildx): source "$(E2E_ENGINE=modern scripts/e2e-env.sh start | tail -n1)" first'
+  )
+}
+const containerd = process.env.E2E_IMAGE_STORE === 'containerd'
+const reg = testRegistries()[0]
+const client = clientDocker(reg)
+const OWNER = 'octo-org'
+const MB = 1024 * 1024
+const nonce = (): string => randomBytes(6).toString('hex')
+const rawDigest = (raw: string): string =>
+  'sha256:' + createHash('sha256').update(raw).digest('hex')
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json'
+
+interface Served {
+  mediaType?: string
+  config: { digest: string }
+  layers: { mediaType: string; digest: string }[]
+  manifests: {
+    digest: string
+    platform?: { os: string; architecture: string }
+    annotations?: Record<string, string>
+  }[]
+  annotations?: Record<string, string>
+}
+
+function served(reference: string): { raw: string; json: Served } {
+  const raw = skopeoInspect(reg, reference, true)
+  return { raw, json: JSON.parse(raw) as Served }
+}
+
+/** A workspace whose image prints a fresh word, with a RUN step (the engine's runc). */
+function project(runner: Runner): string {
+  const word = `bk-${nonce()}`
+  runner.write(
+    'Dockerfile',
+    `FROM ${env.baseImage}\nCOPY word.txt /word.txt\nRUN cp /word.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n`
+  )
+  runner.write('word.txt', `${word}\n`)
+  return word
+}
+
+function expectSuccess(step: StepResult): void {
+  const error = (step.stdout.match(/^::error::.*$/m) ?? [''])[0]
+  expect({ exit: step.exitCode, error }).toEqual({ exit: 0, error: '' })
+}
+
+/** docker pull IMAGE@DIGEST (the local names removed first), then what `docker run` prints. */
+function pullAndRun(reference: string, remove: string[] = []): string {
+  for (const r of remove) client(['image', 'rm', '--force', r])
+  expect(client(['pull', reference])).toContain(`Digest: ${reference.split('@')[1]}`)
+  return client(['run', '--rm', '--network', 'none', reference]).trim()
+}
+
+/** The `Publishing:` line of the log. */
+function publishingLine(step: { stdout: string }): string {
+  return (step.stdout.match(/^Publishing: .*$/m) ?? ['(no Publishing line)'])[0]
+}
+
+describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, () => {
+  it('default inputs: one image manifest, the digest the registry serves under every tag; docker pull IMAGE@DIGEST runs', () => {
+    const imageName = `bk/default-${nonce()}`
+    const image = `${reg.registry}/${OWNER}/${imageName}`
+    const runner = new Runner()
+    const word = project(runner)
+    const step = runner.main({ ...inputsFor(reg, imageName), tags: '1.0.0\nlatest' })
+    expectSuccess(step)
+    const digest = step.outputs.digest
+    for (const tag of ['1.0.0', 'latest'])
+      expect(rawDigest(served(`${image}:${tag}`).raw)).toBe(digest)
+    const { json } = served(`${image}@${digest}`)
+    // OCI by default on both stores (README), one image manifest (no attestation index).
+    expect(json.mediaType).toBe(OCI_MANIFEST)
+    expect(step.outputs.imageid).toBe(json.config.digest)
+    if (containerd) {
+      expect(publishingLine(step)).toMatch(
+        /^Publishing: BuildKit pushes the build \(buildx present/
+      )
+      expect(step.stdout).toMatch(
+        /\[command\]\S*docker buildx build .*type=image,name=\S+,oci-mediatypes=true,push=true/
+      )
+      expect(step.stdout).not.toMatch(/\[command\]\S*docker (buildx build --load|save)/)
+      expect(step.stdout).toMatch(/--provenance=false --sbom=false/)
+    } else {
+      expect(publishingLine(step)).toMatch(
+        /^Publishing: the selected builder \(docker driver\) on the classic image store leaves the push to the engine, which cannot write OCI media types/
+      )
+      expect(step.stdout).toMatch(/\[command\]\S*docker buildx build --load /)
+    }
+    expect(step.summary).toContain('<td>Publishing</td>')
+    // BuildKit gets the credentials from the action's private Docker config: none in argv.
+    const commands = step.stdout.split('\n').filter(l => l.startsWith('[command]'))
+    expect(commands.length).toBeGreaterThan(1)
+    for (const line of commands) expect(line).not.toContain(reg.password)
+    expect(pullAndRun(`${image}@${digest}`, [`${image}:1.0.0`, `${image}:latest`])).toBe(word)
+    expect(runner.post().exitCode).toBe(0)
+  }, 180_000)
+
+  it('media-types docker: Docker v2 manifest, digest the registry serves', () => {
+    const imageName = `bk/docker-types-${nonce()}`
+    const image = `${reg.registry}/${OWNER}/${imageName}`
+    const runner = new Runner()
+    const word = project(runner)
+    const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', 'media-types': 'docker' })
+    expectSuccess(step)
+    // Either store: BuildKit's push (containerd) or the engine's push of what BuildKit built
+    // (classic): no docker save in both.
+    expect(step.stdout).not.toMatch(/\[command\]\S*docker save/)
+    expect(publishingLine(step)).toMatch(
+      containerd
+        ? /BuildKit pushes the build/
+        : /which pushes it \(Docker v2 media types, as asked\)/
+    )
+    const { json, raw } = served(`${image}:v1`)
+    expect(rawDigest(raw)).toBe(step.outputs.digest)
+    expect(json.mediaType).toBe(DOCKER_MANIFEST)
+    expect(pullAndRun(`${image}@${step.outputs.digest}`, [`${image}:v1`])).toBe(word)
+    expect(runner.post().exitCode).toBe(0)
+  }, 180_000)
+
+  it('a second build of the same context on the same runner sends only the changed file (the runner’s buildx node ID is kept)', () => {
+    const runner = new Runner()
+    runner.write('Dockerfile', 'FROM scratch\nCOPY . /ctx/\n')
+    writeFileSync(path.join(runner.workspace, 'big.bin'), randomBytes(6 * MB))
+    runner.write('small.txt', nonce())
+    const imageName = `bk/context-${nonce()}`
+    const transferred = (step: StepResult): number => {
+      // The largest of the build's context transfers (.dockerignore is one too, of a few bytes).
+      const unit: Record<string, number> = { B: 1, kB: 1e3, MB: 1e6, GB: 1e9 }
+      const sizes = [
+        ...(step.stdout + step.stderr).matchAll(
+          /transferring context: ([\d.]+)([kMG]?B)[^\n]*done/g
+        )
+      ].map(m => Number(m[1]) * unit[m[2]])
+      if (!sizes.length) throw new Error('no "transferring context" line in the build output')
+      return Math.max(...sizes)
+    }
+    const first = runner.main({ ...inputsFor(reg, imageName), tags: 'one' })
+    expectSuccess(first)
+    expect(transferred(first)).toBeGreaterThan(6e6)
+    runner.write('small.txt', nonce())
+    const second = runner.main({ ...inputsFor(reg, imageName), tags: 'two' })
+    expectSuccess(second)
+    expect(transferred(second)).toBeLessThan(1e6)
+    expect(runner.post().exitCode).toBe(0)
+  }, 180_000)
+
+  if (!containerd) return
+
+  it('load: true: the image is also in the engine, under its tags, and imageid is its config', () => {
+    const imageName = `bk/load-${nonce()}`
+    const image = `${reg.registry}/${OWNER}/${imageName}`
+    const runner = new Runner()
+    const word = project(runner)
+    const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', load: 'true' })
+    expectSuccess(step)
+    const { json } = served(`${image}@${step.outputs.digest}`)
+    expect(step.outputs.imageid).toBe(json.config.digest)
+    // The engine has it (the docker driver stores what it builds): runs without a pull.
+    expect(
+      client(['run', '--rm', '--pull', 'never', '--network', 'none', `${image}:v1`]).trim()
+    ).toBe(word)
+    expect(runner.post().exitCode).toBe(0)
+  }, 180_000)
+
+  it('annotations go on the image manifest BuildKit pushes', () => {
+    const imageName = `bk/annotated-${nonce()}`
+    const image = `${reg.registry}/${OWNER}/${imageName}`
+    const runner = new Runner()
+    project(runner)
+    const step = runner.main({
+      ...inputsFor(reg, imageName),
+      tags: 'v1',
+      annotations: 'org.example.note=hello\norg.opencontainers.image.description=A test'
+    })
+    expectSuccess(step)
+    const { json } = served(`${image}@${step.outputs.digest}`)
+    expect(json.mediaType).toBe(OCI_MANIFEST)
+    expect(json.annotations).toMatchObject({
+      'org.example.note': 'hello',
+      'org.opencontainers.image.description': 'A test'
+    })
+    expect(runner.post().exitCode).toBe(0)
+  }, 180_000)
+
+  it('provenance: true for one platform: an index with the image and its attestation', () => {
+    const imageName = `bk/provenance-${nonce()}`
+    const image = `${reg.registry}/${OWNER}/${imageName}`
+    const runner = new Runner()
+    const word = project(runner)
+    const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', provenance: 'true' })
+    expectSuccess(step)
+    const { json, raw } = served(`${image}:v1`)
+    expect(rawDigest(raw)).toBe(step.outputs.digest)
+    expect(json.mediaType).toBe(OCI_INDEX)
+    const kinds = json.manifests.map(m =>
+      m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest'
+        ? 'attestation'
+        : `${m.platform?.os}/${m.platform?.architecture}`
+    )
+    expect(kinds.sort()).toEqual(['attestation', 'linux/amd64'])
+    expect(pullAndRun(`${image}@${step.outputs.digest}`, [`${image}:v1`])).toBe(word)
+    expect(runner.post().exitCode).toBe(0)
+  }, 180_000)
+
+  it('builder: a second docker-driver builder (a docker context) is used as named; an unknown name fails before the build, listing the builders', () => {
+    const runner = new Runner()
+    const word = project(runner)
+    const context = `ctx-${nonce()}`
+    sh('docker', ['context', 'create', context, '--docker', `host=${env.dockerHost}`], {
+      env: { DOCKER_CONFIG: runner.dockerConfig }
+    })
+    const imageName = `bk/builder-${nonce()}`
+    const image = `${reg.registry}/${OWNER}/${imageName}`
+    const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', builder: context })
+    expectSuccess(step)
+    expect(step.stdout).toMatch(
+      // A docker-driver builder is a docker context: buildx wants docker --context NAME for it.
+      new RegExp(`\\[command\\]\\S*docker --context ${context} buildx build `)
+    )
+    expect(publishingLine(step)).toContain(`builder ${context}: docker driver`)
+    expect(pullAndRun(`${image}@${step.outputs.digest}`, [`${image}:v1`])).toBe(word)
+
+    const unknown = runner.main({ ...inputsFor(reg, imageName), tags: 'v2', builder: 'nosuch' })
+    expect(unknown.exitCode).toBe(1)
+    expect(unknown.stdout).toMatch(
+      new RegExp(
+        `::error::builder 'nosuch' is not a buildx builder here: the builders are (.*, )?${context}\\b`
+      )
+    )
+    expect(unknown.stdout.slice(unknown.stdout.indexOf('v2'))).not.toMatch(
+      /\[command\]\S*docker buildx build/
+    )
+    expect(runner.post().exitCode).toBe(0)
+  }, 180_000)
+})
+
+describe('BuildKit’s push under faults (the push is retried, not the build)', () => {
+  if (!containerd) {
+    it('runs on the containerd store only (the classic store takes the action’s upload, covered by push-faults)', () => {
+      expect(containerd).toBe(false)
+    })
+    return
+  }
+  const proxies: FaultProxy[] = []
+  afterAll(async () => {
+    for (const p of proxies.splice(0)) await p.stop()
+  })
+
+  /** A runner whose image has one layer of `bytes` random (incompressible) bytes. */
+  function bigProject(bytes: number): Runner {
+    const runner = new Runner()
+    runner.write('Dockerfile', 'FROM scratch\nCOPY blob.bin /blob.bin\n')
+    writeFileSync(path.join(runner.workspace, 'blob.bin'), randomBytes(bytes))
+    return runner
+  }
+
+  const faultInputs = (registry: string, name: string): Record<string, string> => ({
+    registry,
+    username: env.user,
+    token: env.password,
+    'image-name': name,
+    tags: 'latest'
+  })
+
+  function expectPublished(
+    main: { code: number; out: string },
+    runner: Runner,
+    name: string
+  ): void {
+    if (main.code !== 0) {
+      throw new Error(
+        `the main step failed (exit ${main.code}):\n${main.out
+          .split('\n')
+          .filter(l => l.startsWith('::error::'))
+          .join('\n')}`
+      )
+    }
+    const { digest } = parseFileCommand(readFileSync(runner.files.output, 'utf8'))
+    // Read on the registry itself, not through the proxy.
+    const { Digest } = JSON.parse(
+      skopeoInspect(env, `${env.registry}/${OWNER}/${name}:latest`)
+    ) as {
+      Digest: string
+    }
+    expect(Digest).toBe(digest)
+  }
+
+  it('a connection reset in the middle of the layer upload: published, the right digest (BuildKit starts the layer over, else the push runs again)', async () => {
+    // BuildKit sends a layer in one PUT (or PATCH) after the POST that opens the upload.
+    const p = await startFaultProxy(env.registry, {
+      rules: [
+        {
+          method: /^(PUT|PATCH)$/,
+          path: /\/blobs\/uploads\//,
+          minBytes: 4 * MB,
+          action: 'reset',
+          afterBytes: MB
+        }
+      ]
+    })
+    proxies.push(p)
+    const runner = bigProject(8 * MB)
+    const name = `bk-fault-reset-${nonce()}`
+    const main = await runner.mainAsync(faultInputs(p.address, name))
+    console.log(`reset: exit ${main.code}; ${p.events.join('; ')}`)
+    expect(p.stats.faults.reset).toBe(1)
+    // BuildKit's pusher may start the layer over itself; else the action runs the push again.
+    expectPublished(main, runner, name)
+  }, 240_000)
+
+  // BuildKit's push alone (even run again) does not survive 30% drops: each run makes a dozen
+  // requests, its own retries are few, and a dropped answer in its auth exchange ends as a 401.
+  // The action's own upload, which retries each request, takes over for one platform.
+  it('30% of requests dropped, default retries, three seeds: every run publishes the right digest', async () => {
+    const failures: string[] = []
+    let faults = 0
+    for (const seed of [1, 2, 3]) {
+      const p = await startFaultProxy(env.registry, {
+        rate: 0.3,
+        seed,
+        kinds: ['drop', 'reset', 'lose-answer']
+      })
+      proxies.push(p)
+      const runner = bigProject(2 * MB)
+      const name = `bk-fault-drops-${seed}-${nonce()}`
+      const main = await runner.mainAsync(faultInputs(p.address, name))
+      faults += p.stats.faults.drop + p.stats.faults.reset + p.stats.faults['lose-answer']
+      console.log(
+        `30% dropped, seed ${seed}: exit ${main.code} after ${main.ms} ms; ${p.events.slice(0, 10).join('; ')}`
+      )
+      try {
+        expectPublished(main, runner, name)
+        // Whoever recovered said so: the push run again, or the action's own upload taking over.
+        if (/::(warning|error)::|Transient failure/.test(main.out) || p.stats.faults.drop) {
+          expect(main.out).toMatch(
+            /Transient failure of the push|the action uploads the image itself instead|Transient failure:/
+          )
+        }
+      } catch (error) {
+        failures.push(`seed ${seed}: ${(error as Error).message}`)
+      }
+    }
+    expect(faults).toBeGreaterThan(0)
+    expect(failures).toEqual([])
+  }, 900_000)
+})

@@ -1,0 +1,152 @@
+/**
+ * Which way a build reaches the registry, decided before it runs, from what the action learns up
+ * front (buildx, the builder's driver, the engine's image store), and said in one log line:
+ *
+ *   BuildKit pushes   buildx is there: the image exporter pushes what BuildKit built, with no
+ *                     --load and no docker save (the fastest way, and the one that honours media
+ *                     types, annotations and attestations as asked);
+ *   own upload        no buildx (the engine's built-in BuildKit or the classic builder), push:
+ *                     false, or buildx's docker driver on the classic image store where the engine
+ *                     would push (Docker v2 manifests only, no annotations): built into the
+ *                     engine, docker save, uploaded by the action.
+ *
+ * Facts: docs/facts/buildkit.md.
+ */
+import * as core from '@actions/core'
+import type { Builder } from '../docker/build-args.js'
+import { chooseBuilder, type BuilderNeeds } from '../docker/buildx.js'
+import type { Docker } from '../docker/cli.js'
+import type { ActionInputs } from '../plan/action-inputs.js'
+import { familyFor } from '../plan/media-types.js'
+import type { ImageNames } from '../plan/names.js'
+import { builderNeeds } from '../plan/rules.js'
+import { UserError } from '../util/errors.js'
+import { quote } from '../util/text.js'
+import type { BuildEnvironment } from './build.js'
+
+export type Way = ({ kind: 'buildkit'; load: boolean } | { kind: 'own'; builder: Builder }) & {
+  why: string
+  /** The builder input names a docker context's builder (docker driver): docker --context. */
+  builderIsContext?: boolean
+}
+
+/** What the inputs ask that only a BuildKit push does (platforms, attestations); '' if none. */
+function onlyBuildKitPush(inputs: ActionInputs): string {
+  if (inputs.platforms.length) return `platforms (${inputs.platforms.join(',')})`
+  const attestations = [inputs.provenance !== 'false' && 'provenance', inputs.sbom && 'sbom']
+  return attestations.filter(Boolean).join(' and ')
+}
+
+export async function chooseWay(
+  { docker, configDir, temp, buildxProbe }: BuildEnvironment,
+  inputs: ActionInputs,
+  names: ImageNames,
+  push: boolean
+): Promise<Way> {
+  const required = onlyBuildKitPush(inputs)
+  const needs: BuilderNeeds = required
+    ? { ...builderNeeds(inputs.build), buildx: required }
+    : builderNeeds(inputs.build)
+  const builder = await chooseBuilder(docker, inputs.buildx, configDir, temp, needs, buildxProbe)
+  if (builder !== 'buildx') {
+    const how = builder === 'buildkit' ? "the engine's built-in BuildKit" : 'the classic builder'
+    return {
+      kind: 'own',
+      builder,
+      why: `buildx is not available: built with ${how}, docker save, uploaded by the action`
+    }
+  }
+  const driver = await builderDriver(docker, inputs.builder)
+  const named = inputs.builder ? `builder ${inputs.builder}` : 'the selected builder'
+  const builderIsContext = inputs.builder !== '' && driver === 'docker'
+  const store = (): Promise<'containerd' | 'classic'> =>
+    docker.imageStore(builderIsContext ? inputs.builder : '')
+  const way = await decide()
+  if (builderIsContext) way.builderIsContext = true
+  return way
+
+  async function decide(): Promise<Way> {
+    if (!push && !required) {
+      return {
+        kind: 'own',
+        builder,
+        why: 'push is false: built with docker buildx build --load into the engine, nothing pushed'
+      }
+    }
+    if (!required && driver === 'docker' && inputs.pushByDigest) {
+      // buildx: "push-by-digest is currently not implemented for docker driver".
+      return {
+        kind: 'own',
+        builder,
+        why:
+          `${named} (docker driver) cannot push by digest: built with docker buildx build ` +
+          '--load, docker save, uploaded by the action without a tag'
+      }
+    }
+    if (!required && driver === 'docker' && (await store()) === 'classic') {
+      // The docker driver on the classic store hands the push to the engine (buildx's "pushing
+      // … with docker"), which writes Docker v2 manifests and drops annotations.
+      const oci = familyFor(inputs.mediaTypes, names.registryType) === 'oci'
+      const reason = oci ? 'OCI media types' : inputs.build.annotations.length ? 'annotations' : ''
+      if (reason) {
+        return {
+          kind: 'own',
+          builder,
+          why:
+            `${named} (docker driver) on the classic image store leaves the push to the engine, ` +
+            `which cannot write ${reason}: built with docker buildx build --load, docker save, ` +
+            'uploaded by the action'
+        }
+      }
+      return {
+        kind: 'buildkit',
+        load: false,
+        why:
+          `buildx present; ${named} (docker driver, classic image store) builds into the engine, ` +
+          'which pushes it (Docker v2 media types, as asked): no docker save'
+      }
+    }
+    if (required && driver === 'docker' && (await store()) === 'classic') {
+      if (familyFor(inputs.mediaTypes, names.registryType) === 'oci' && push) {
+        core.warning(
+          `${named} (docker driver) on the classic image store leaves the push of ${required} to ` +
+            'the engine, which writes Docker v2 media types and drops annotations: use a ' +
+            'docker-container builder (docker/setup-buildx-action) or the containerd image store ' +
+            'for OCI media types.'
+        )
+      }
+    }
+    // The docker driver stores what it builds in the engine in any case; another driver loads it
+    // only when asked (a second exporter).
+    const load = inputs.load && driver !== 'docker'
+    const loaded =
+      driver === 'docker'
+        ? 'the docker driver also stores it in the engine'
+        : load
+          ? 'also loaded into the engine (load: true)'
+          : 'not loaded into the engine (load: false)'
+    return {
+      kind: 'buildkit',
+      load,
+      why: required
+        ? `${required} needs BuildKit's push; ${named} (${driver} driver), ${loaded}`
+        : `BuildKit pushes the build (buildx present, ${named}: ${driver} driver; no --load, no docker save; ${loaded})`
+    }
+  }
+}
+
+/**
+ * The driver of the builder named by the builder input (or of the selected one); an unknown name
+ * fails before the build, listing the builders that exist.
+ */
+async function builderDriver(docker: Docker, name: string): Promise<string> {
+  const driver = await docker.builderDriver(name)
+  if (driver !== undefined) return driver
+  const names = await docker.builderNames().catch(() => [])
+  throw new UserError(
+    `builder ${quote(name)} is not a buildx builder here: the builders are ` +
+      `${names.length ? names.join(', ') : 'none'}. Give the name docker/setup-buildx-action ` +
+      'set up (its name output) in an earlier step of this job, or leave builder empty for the ' +
+      "runner's selected builder."
+  )
+}
