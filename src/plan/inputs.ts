@@ -17,6 +17,7 @@ import {
   parseSsh,
   type BuildOptions
 } from './build-options.js'
+import { checkCacheInput, parseCacheMode, type CacheMode } from './cache.js'
 import { parseMergeDigests, type MergeEntry } from './merge-digests.js'
 import { parsePlatforms } from './platforms.js'
 import { checkInputCombinations } from './rules.js'
@@ -72,6 +73,8 @@ export interface ActionInputs {
   build: BuildOptions
   /** Also log the runner's Docker config in, for the job's later steps; the post step undoes it. */
   keepLogin: boolean
+  /** Where the build cache comes from and goes (plan/cache.ts). */
+  cache: CacheMode
 }
 
 /** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
@@ -309,7 +312,8 @@ export function readInputs(
       buildContexts: parseBuildContexts(getInput('build-contexts')),
       annotations: parseAnnotations(getInput('annotations'))
     },
-    keepLogin: parseBoolean('keep-login', getInput('keep-login'), false)
+    keepLogin: parseBoolean('keep-login', getInput('keep-login'), false),
+    cache: parseCacheMode(getInput('cache'))
   }
   if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
     throw new UserError(
@@ -317,6 +321,7 @@ export function readInputs(
     )
   }
   checkInputCombinations(inputs)
+  checkCacheInput(inputs)
   return inputs
 }
 

@@ -12,6 +12,7 @@ import type { ActionInputs } from '../plan/inputs.js'
 import { familyFor } from '../plan/media-types.js'
 import type { ImageNames } from '../plan/names.js'
 import { builderNeeds } from '../plan/rules.js'
+import type { BuildCache } from './cache-source.js'
 
 export interface LocalImage {
   imageId: string
@@ -28,6 +29,8 @@ export interface BuildEnvironment {
   buildxProbe?: Promise<boolean>
   /** The runner's cache service variables (type=gha); the token stays in docker's environment. */
   service?: CacheService
+  /** The `cache` input: sets cache-from / cache-to when the user gave none (cache-source.ts). */
+  cache?: BuildCache
 }
 
 const HOW: Record<Builder, string> = {
@@ -75,7 +78,7 @@ function request(
  * docker/buildx.ts), else with the classic `docker build`.
  */
 export async function buildImage(
-  { docker, configDir, temp, buildxProbe, service }: BuildEnvironment,
+  { docker, configDir, temp, buildxProbe, service, cache }: BuildEnvironment,
   inputs: ActionInputs,
   names: ImageNames,
   /** Every label to set: the action's own and the user's (which win on the same key). */
@@ -85,6 +88,7 @@ export async function buildImage(
   const needs = builderNeeds(inputs.build)
   const builder = await chooseBuilder(docker, inputs.buildx, configDir, temp, needs, buildxProbe)
   const { req, options } = request(inputs, labels, cwd)
+  await cache?.apply(builder, req)
   const imageId = await core.group(`Build ${names.image} (${HOW[builder]})`, () =>
     docker.build({ ...req, tags: names.references }, builder, { ...options, service })
   )
@@ -110,7 +114,7 @@ export interface PlatformImage {
  * shared/REGISTRY-FACTS.md, "Limits").
  */
 export async function buildForPlatforms(
-  { docker, configDir, temp, buildxProbe, service }: BuildEnvironment,
+  { docker, configDir, temp, buildxProbe, service, cache }: BuildEnvironment,
   inputs: ActionInputs,
   names: ImageNames,
   labels: string[],
@@ -127,6 +131,7 @@ export async function buildForPlatforms(
     buildxProbe
   )
   const { req, options } = request(inputs, labels, cwd)
+  await cache?.apply('buildx', req)
   const index = inputs.platforms.length > 1 || inputs.provenance !== 'false' || inputs.sbom
   const output = !push
     ? ({ push: false } as const)

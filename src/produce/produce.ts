@@ -6,6 +6,7 @@ import type { ImageLabels } from '../plan/labels.js'
 import { phase } from '../report/phase.js'
 import type { Session } from '../session/session.js'
 import { buildForPlatforms, buildImage, type LocalImage, type PlatformImage } from './build.js'
+import type { BuildCache } from './cache-source.js'
 import { tagSourceImage } from './source-image.js'
 
 export type Produced = (LocalImage & { pushedByBuildx?: undefined }) | PlatformProduced
@@ -19,7 +20,9 @@ export async function produce(
   session: Session,
   labels: ImageLabels,
   sourceId: string,
-  buildxProbe: Promise<boolean>
+  buildxProbe: Promise<boolean>,
+  /** The `cache` input (cache-source.ts); none for a source-image. */
+  cache?: BuildCache
 ): Promise<Produced> {
   const { plan, run } = session
   const { inputs, names, push } = plan
@@ -29,7 +32,7 @@ export async function produce(
     ACTIONS_CACHE_URL: run.env.ACTIONS_CACHE_URL,
     ACTIONS_RESULTS_URL: run.env.ACTIONS_RESULTS_URL
   }
-  const environment = { docker, configDir, temp: run.temp, buildxProbe, service }
+  const environment = { docker, configDir, temp: run.temp, buildxProbe, service, cache }
   // The action's labels, then the user's (they win on the same key).
   const buildLabels = [...labels.added, ...inputs.labels]
   return phase('build', names.registry, async () => {

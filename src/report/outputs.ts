@@ -22,6 +22,8 @@ export interface PublishResult {
   platform: string
   /** The package's page on GitHub; undefined for other registries. */
   packageUrl?: string
+  /** The build cache used, and the layers reused from the previous version (HTML); none unbuilt. */
+  buildCache?: string
 }
 
 /** The `metadata` output: one JSON object with what was published. */

@@ -48,7 +48,8 @@ export async function writeSummary(result: PublishResult, hasStepSummary: boolea
     ],
     ['Image ID', imageId ? code(imageId) : 'none (no single local image)'],
     ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
-    ['Builder', escapeHtml(result.builder)]
+    ['Builder', escapeHtml(result.builder)],
+    ...(result.buildCache ? [['Build cache', result.buildCache]] : [])
   ]
   const summary = core.summary
     .addHeading(digest ? `Published ${names.image}` : `Built ${names.image} (not pushed)`, 3)
