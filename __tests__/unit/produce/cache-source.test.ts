@@ -398,6 +398,14 @@ describe('builderExportsCache', () => {
 })
 
 describe('BuildCache', () => {
+  /** The previous version under latest: two layers, with an inline cache. */
+  const PREVIOUS = image(
+    [
+      ['sha256:a', 10],
+      ['sha256:b', 20]
+    ],
+    'sha256:c1'
+  )
   const request = (): BuildRequest => ({
     context: '.',
     file: '',
@@ -424,30 +432,14 @@ describe('BuildCache', () => {
   it('gives the build the previous version by digest and an inline export, with no credential in argv', async () => {
     const { client } = fakeRegistry({
       manifests: {
-        latest: image(
-          [
-            ['sha256:a', 10],
-            ['sha256:b', 20]
-          ],
-          'sha256:c1'
-        )
+        latest: PREVIOUS
       },
       blobs: { 'sha256:c1': WITH_CACHE }
     })
     const cache = new BuildCache(options(client))
     const req = request()
     await cache.apply('buildx', req)
-    const digest = sha(
-      JSON.stringify(
-        image(
-          [
-            ['sha256:a', 10],
-            ['sha256:b', 20]
-          ],
-          'sha256:c1'
-        )
-      )
-    )
+    const digest = sha(JSON.stringify(PREVIOUS))
     expect(commonFlags(req, 'buildx')).toEqual([
       '--cache-from',
       `type=registry,ref=registry.test/o/app@${digest}`,
@@ -475,13 +467,7 @@ describe('BuildCache', () => {
     )
     const { client } = fakeRegistry({
       manifests: {
-        latest: image(
-          [
-            ['sha256:a', 10],
-            ['sha256:b', 20]
-          ],
-          'sha256:c1'
-        ),
+        latest: PREVIOUS,
         [sha(JSON.stringify(published))]: published
       },
       blobs: { 'sha256:c1': WITH_CACHE }
