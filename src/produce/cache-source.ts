@@ -177,12 +177,13 @@ export function decideCache(f: CacheFacts): CacheDecision {
     }
   }
   if (f.builder === 'classic') {
+    // The builder's own notice already says that there is no BuildKit here (docker/buildx.ts):
+    // one notice is enough.
     return {
       ...none,
-      line: 'Build cache: none (the classic builder).',
-      notice:
-        'The classic builder reads no build cache from the registry: built without a cache ' +
-        'source. Set buildx: true (or install buildx) to reuse the previous version as the cache.',
+      line:
+        'Build cache: none (the classic builder reads no build cache from the registry; ' +
+        'buildx: true installs buildx, which does).',
       summary: 'none (classic builder)'
     }
   }

@@ -281,11 +281,14 @@ describe('decideCache', () => {
     expect(fresh.cacheTo).toEqual([{ type: 'inline', attrs: [] }])
   })
 
-  it('the classic builder: nothing, one notice', () => {
-    const d = decideCache({ ...facts, builder: 'classic' })
-    expect(d.cacheFrom).toEqual([])
-    expect(d.cacheTo).toEqual([])
-    expect(d.notice).toMatch(/classic builder/)
+  it('the classic builder: nothing, and no notice of its own (the builder’s notice is the one)', () => {
+    for (const mode of ['auto', 'registry', 'gha'] as const) {
+      const d = decideCache({ ...facts, mode, builder: 'classic' })
+      expect(d.cacheFrom).toEqual([])
+      expect(d.cacheTo).toEqual([])
+      expect(d.notice).toBeUndefined()
+      expect(d.line).toMatch(/none \(the classic builder/)
+    }
   })
 
   it('registry: mode=max under the cache tag, where the builder exports caches', () => {
