@@ -24,6 +24,7 @@ MODERN_FILES=(
   __tests__/e2e/retries.test.ts
   __tests__/e2e/diagnostics.test.ts
   __tests__/e2e/token-scopes.test.ts
+  __tests__/e2e/build-cache.test.ts
 )
 # Files that only the modern engine can run.
 MODERN_ONLY='modern-engine\.test\.ts'

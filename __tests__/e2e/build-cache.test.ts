@@ -1,6 +1,7 @@
 /**
  * The `cache` input end to end on the modern engine, either image store (E2E_ENGINE=modern,
- * E2E_IMAGE_STORE=containerd or classic): two cold builds of the same context (the second on an
+ * E2E_IMAGE_STORE=containerd or classic), and on the classic engine (Docker 20.10 driven by a
+ * docker CLI without buildx: the classic builder): two cold builds of the same context (the second on an
  * engine with no build cache, no image and no push history, as on a fresh GitHub-hosted runner)
  * keep the unchanged layers' digests; a multi-stage build with cache: registry; a first publish;
  * a previous version without cache metadata. Every result is pulled by digest and run.
@@ -21,11 +22,11 @@ import {
 } from './harness.js'
 
 const env = e2eEnv()
-const store = process.env.E2E_IMAGE_STORE
-if (process.env.E2E_ENGINE !== 'modern' || (store !== 'containerd' && store !== 'classic')) {
+const engine = process.env.E2E_ENGINE ?? 'classic'
+const store = engine === 'classic' ? 'classic' : process.env.E2E_IMAGE_STORE
+if (store !== 'containerd' && store !== 'classic') {
   throw new Error(
-    'build-cache tests need the modern engine: source "$(E2E_ENGINE=modern scripts/e2e-env.sh start)" ' +
-      '(E2E_IMAGE_STORE=containerd or classic) first'
+    `E2E_IMAGE_STORE=${store}: the build-cache tests know the containerd and classic stores`
   )
 }
 
@@ -59,7 +60,7 @@ function project(runner: Runner, app: string): void {
  * what it pushed (the base image stays: it stands for a pull from Docker Hub).
  */
 function coldEngine(image: string): void {
-  sh('docker', ['buildx', 'prune', '-af'])
+  sh('docker', ['builder', 'prune', '-af'])
   const refs = sh('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', image])
     .split('\n')
     .filter(r => r && !r.endsWith(':<none>'))
@@ -84,7 +85,28 @@ function pullAndRun(image: string, digest: string): string {
 const notices = (out: string): string[] =>
   out.split('\n').filter(l => l.startsWith('::notice') && !l.includes('was lowercased'))
 
+describe('cache (classic engine: the classic builder)', () => {
+  if (engine !== 'classic') return
+  it('builds without a cache source, with the builder’s one notice, and publishes', () => {
+    const name = `cache-classic-${nonce()}`
+    const image = `${env.registry}/${OWNER}/${name}`
+    const first = new Runner()
+    project(first, 'classic one')
+    ok(first.main(inputsFor(env, name)))
+    const second = new Runner()
+    project(second, 'classic two')
+    const r = second.main(inputsFor(env, name))
+    const out = ok(r)
+    expect(out).toContain('Build cache: none (the classic builder reads no build cache')
+    expect(notices(out)).toHaveLength(1)
+    expect(notices(out)[0]).toMatch(/^::notice::Building with the classic builder/)
+    expect(r.summary).toContain('none (classic builder)')
+    expect(pullAndRun(image, r.outputs.digest)).toBe('classic two')
+  })
+})
+
 describe(`cache (modern engine, ${store} image store)`, () => {
+  if (engine === 'classic') return
   it('default inputs: a second cold build keeps the unchanged layers and uploads only the app layer', () => {
     const name = `cache-auto-${nonce()}`
     const image = `${env.registry}/${OWNER}/${name}`
