@@ -19,6 +19,7 @@ import { readRunContext, type RunContext } from './github/context.js'
 import { packagePageUrl } from './github/hosts.js'
 import { makePlan, type Plan } from './plan/plan.js'
 import { readLabels } from './produce/labels.js'
+import { BuildCache } from './produce/cache-source.js'
 import { produce } from './produce/produce.js'
 import { findSourceImage } from './produce/source-image.js'
 import { mergeDigests } from './publish/merge.js'
@@ -70,9 +71,12 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   const needsBuildx = !inputs.sourceImage && inputs.buildx.mode !== 'false'
   const buildxProbe = session.background(needsBuildx ? docker.hasBuildx() : Promise.resolve(false))
   const labels = session.background(readLabels(plan, run))
+  const cache = inputs.sourceImage ? undefined : startBuildCache(session)
   await preflightAndLogin(session, engineVersion)
-  const image = await produce(session, await labels, sourceId, buildxProbe)
+  const image = await produce(session, await labels, sourceId, buildxProbe, cache)
   const published = await publish(session, image, warmUp)
+  const buildCache = await cache?.report(published.digest)
+  if (buildCache) core.info(`Build cache: ${buildCache.replace(/<\/?code>/g, '')}`)
   // A source-image is published as it is: it carries its own labels.
   const shown = inputs.sourceImage ? {} : (await labels).all
   return {
@@ -81,8 +85,27 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
     builder: image.builder,
     way: image.way,
     labels: shown,
+    buildCache,
     ...published
   }
+}
+
+/** The `cache` input's work, started beside the login: the previous version is looked up now. */
+function startBuildCache(session: Session): BuildCache {
+  const { plan, run, registry } = session
+  const { inputs, names } = plan
+  return new BuildCache({
+    mode: inputs.cache,
+    client: registry,
+    docker: session.docker.docker,
+    image: names.image,
+    repository: names.path,
+    tags: names.tags,
+    push: plan.push,
+    noCache: inputs.noCache,
+    userGave: inputs.build.cacheFrom.length > 0 || inputs.build.cacheTo.length > 0,
+    env: run.env
+  })
 }
 
 /** merge-digests: one index of the images pushed by digest (publish/merge.ts). */

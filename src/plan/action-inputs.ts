@@ -6,6 +6,7 @@
 import type { BuildxSettings } from '../docker/buildx.js'
 import type { MediaTypeFamily } from '../oci/media-types.js'
 import type { BuildOptions } from './build-options.js'
+import type { CacheMode } from './cache.js'
 import type { MergeEntry } from './merge-digests.js'
 import type { TagsMode } from './tags.js'
 
@@ -58,4 +59,6 @@ export interface ActionInputs {
   build: BuildOptions
   /** Also log the runner's Docker config in, for the job's later steps; the post step undoes it. */
   keepLogin: boolean
+  /** Where the build cache comes from and goes (plan/cache.ts). */
+  cache: CacheMode
 }

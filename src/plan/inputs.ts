@@ -16,6 +16,7 @@ import {
   parseSecrets,
   parseSsh
 } from './build-options.js'
+import { parseCacheMode } from './cache.js'
 import { parseMergeDigests } from './merge-digests.js'
 import { parsePlatforms } from './platforms.js'
 import type { TagsMode } from './tags.js'
@@ -262,7 +263,8 @@ export function readInputs(
       buildContexts: parseBuildContexts(getInput('build-contexts')),
       annotations: parseAnnotations(getInput('annotations'))
     },
-    keepLogin: parseBoolean('keep-login', getInput('keep-login'), false)
+    keepLogin: parseBoolean('keep-login', getInput('keep-login'), false),
+    cache: parseCacheMode(getInput('cache'))
   }
   if (inputs.target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(inputs.target)) {
     throw new UserError(

@@ -11,6 +11,7 @@ import { readInputs } from './inputs.js'
 import { resolveMediaTypes, type MediaTypesChoice } from './media-types.js'
 import { checkMergeImages } from './merge-digests.js'
 import { resolveNames, type ImageNames } from './names.js'
+import { checkCacheInput } from './cache.js'
 import {
   checkBuildEnvironment,
   checkBuildFiles,
@@ -60,6 +61,7 @@ export function makePlan(
 ): Plan {
   const inputs = readInputs(run, getInput)
   checkInputCombinations(inputs)
+  checkCacheInput(inputs)
   // push-by-digest pushes no tag: the tags the event calls for only give the version label.
   const derived = inputs.pushByDigest
     ? { tags: [], notices: [] }

@@ -12,6 +12,7 @@ import { buildxAnnotations } from '../plan/build-options.js'
 import type { ActionInputs } from '../plan/action-inputs.js'
 import { familyFor } from '../plan/media-types.js'
 import type { ImageNames } from '../plan/names.js'
+import type { BuildCache } from './cache-source.js'
 import { DEFAULT_POLICY, withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
 
 export interface LocalImage {
@@ -33,6 +34,8 @@ export interface BuildEnvironment {
   policy?: RetryPolicy
   /** The builder input names a docker context's builder (produce/way.ts). */
   builderIsContext?: boolean
+  /** The `cache` input: sets cache-from / cache-to when the user gave none (cache-source.ts). */
+  cache?: BuildCache
 }
 
 const HOW: Record<Builder, string> = {
@@ -83,7 +86,7 @@ function request(
  * --load`, the engine's built-in BuildKit, or the classic builder.
  */
 export async function buildImage(
-  { docker, service, builderIsContext }: BuildEnvironment,
+  { docker, service, builderIsContext, cache }: BuildEnvironment,
   builder: Builder,
   inputs: ActionInputs,
   names: ImageNames,
@@ -92,6 +95,7 @@ export async function buildImage(
   cwd = process.cwd()
 ): Promise<LocalImage> {
   const { req, options } = request(inputs, labels, cwd, builderIsContext)
+  await cache?.apply(builder, req)
   const imageId = await core.group(`Build ${names.image} (${HOW[builder]})`, () =>
     docker.build({ ...req, tags: names.references }, builder, { ...options, service })
   )
@@ -120,7 +124,7 @@ export interface PushedImage {
  * the retries budget: every step is cached by then, so only the export and the push repeat.
  */
 export async function buildAndPush(
-  { docker, service, policy = DEFAULT_POLICY, builderIsContext }: BuildEnvironment,
+  { docker, service, policy = DEFAULT_POLICY, builderIsContext, cache }: BuildEnvironment,
   inputs: ActionInputs,
   names: ImageNames,
   labels: string[],
@@ -131,6 +135,7 @@ export async function buildAndPush(
 ): Promise<PushedImage> {
   const platforms = inputs.platforms.join(',')
   const { req, options } = request(inputs, labels, cwd, builderIsContext)
+  await cache?.apply('buildx', req)
   const index = inputs.platforms.length > 1 || inputs.provenance !== 'false' || inputs.sbom
   const output = !push
     ? ({ push: false } as const)

@@ -14,6 +14,7 @@ import {
   type LocalImage,
   type PushedImage
 } from './build.js'
+import type { BuildCache } from './cache-source.js'
 import { tagSourceImage } from './source-image.js'
 import { chooseWay } from './way.js'
 
@@ -30,7 +31,9 @@ export async function produce(
   session: Session,
   labels: ImageLabels,
   sourceId: string,
-  buildxProbe: Promise<boolean>
+  buildxProbe: Promise<boolean>,
+  /** The `cache` input (cache-source.ts); none for a source-image. */
+  cache?: BuildCache
 ): Promise<Produced> {
   const { plan, run } = session
   const { inputs, names, push } = plan
@@ -46,7 +49,8 @@ export async function produce(
     temp: run.temp,
     buildxProbe,
     service,
-    policy: session.policy
+    policy: session.policy,
+    cache
   }
   // The action's labels, then the user's (they win on the same key).
   const buildLabels = [...labels.added, ...inputs.labels]

@@ -33,8 +33,7 @@ import type { RegistryClient } from '../registry/client.js'
 import { limiter } from '../util/concurrency.js'
 import { errorMessage } from '../util/errors.js'
 import { disproveLayer } from './layer-proof.js'
-import semverParse from 'semver/functions/parse.js'
-import type { SemVer } from 'semver'
+import { previousTags } from '../plan/previous-version.js'
 import { outside } from '../util/text.js'
 
 /** A candidate blob for a diff_id, the repository it is in, and where the mapping was read. */
@@ -224,22 +223,6 @@ async function readImage(
       diffId: diffIds[i]
     }))
   }
-}
-
-/**
- * The tags of the repository most likely to name the previous version of an image being pushed
- * under `pushing`: latest, then the highest semver versions (v-prefix allowed), else the last
- * listed; at most `most`.
- */
-export function previousTags(tags: string[], pushing: string[], most = 2): string[] {
-  const others = tags.filter(t => !pushing.includes(t))
-  const versions = others
-    .map(t => ({ t, v: semverParse(t.replace(/^v(?=\d)/, ''), { loose: false }) }))
-    .filter((e): e is { t: string; v: SemVer } => e.v !== null)
-    .sort((a, b) => b.v.compare(a.v))
-    .map(e => e.t)
-  const ordered = [...others.filter(t => t === 'latest'), ...versions, ...others.slice().reverse()]
-  return [...new Set(ordered)].slice(0, most)
 }
 
 export async function learnKnownLayers(

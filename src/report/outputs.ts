@@ -26,6 +26,8 @@ export interface PublishResult {
   packageUrl?: string
   /** Which way a local image went to the registry, and why (publish/route.ts). */
   route?: string
+  /** The build cache used, and the layers reused from the previous version (HTML); none unbuilt. */
+  buildCache?: string
 }
 
 /** The `metadata` output: one JSON object with what was published. */

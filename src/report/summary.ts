@@ -50,7 +50,8 @@ export async function writeSummary(result: PublishResult, hasStepSummary: boolea
     ['Registry', `${code(names.registry)} (${names.registryType} naming)`],
     ['Builder', escapeHtml(result.builder)],
     ...(result.route ? [['Route', escapeHtml(result.route)]] : []),
-    ...(result.way ? [['Publishing', escapeHtml(result.way)]] : [])
+    ...(result.way ? [['Publishing', escapeHtml(result.way)]] : []),
+    ...(result.buildCache ? [['Build cache', result.buildCache]] : [])
   ]
   const summary = core.summary
     .addHeading(digest ? `Published ${names.image}` : `Built ${names.image} (not pushed)`, 3)

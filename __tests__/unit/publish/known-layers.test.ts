@@ -7,10 +7,10 @@ import { gzipSync } from 'node:zlib'
 import {
   cacheFile,
   learnKnownLayers,
-  previousTags,
   rememberImage,
   rememberLayers
 } from '../../../src/publish/known-layers.js'
+import { previousTags } from '../../../src/plan/previous-version.js'
 import type { RegistryClient } from '../../../src/registry/client.js'
 
 const sha = (s: string | Buffer): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
