@@ -177,8 +177,8 @@ function sh(cmd, args, opts = {}) {
 const envScript = path.join(ROOT, 'scripts', 'e2e-env.sh')
 /**
  * BENCH_ENGINE picks the engine scripts/e2e-env.sh starts: classic (Debian 12's Docker 20.10, vfs),
- * modern (trixie's Docker 26, containerd image store) or modern-classic (Docker 26, classic image
- * store: what Docker 25–28 users run). Without it, E2E_ENGINE / E2E_IMAGE_STORE as they are.
+ * modern (forky's Docker 28.5, containerd image store) or modern-classic (Docker 28.5, classic
+ * image store: what Docker 25–28 users run). Without it, E2E_ENGINE / E2E_IMAGE_STORE as they are.
  */
 const ENGINES = {
   classic: { E2E_ENGINE: 'classic' },

@@ -3,8 +3,9 @@
 #   - a Docker engine on a unix socket in $E2E_DIR, one of two (E2E_ENGINE):
 #       classic: a private containerd + dockerd from this machine's Debian 12 docker.io (20.10),
 #                classic image store (vfs), no buildx
-#       modern:  Debian trixie's docker.io (26.1) + docker-buildx + containerd 1.7, run from a
-#                trixie root made with debootstrap (cached in $E2E_CACHE/trixie-root, made once)
+#       modern:  Debian forky's (testing's) docker.io (28.5) + docker-buildx (0.29) + containerd
+#                (2.1), run from a forky root made with debootstrap (cached in
+#                $E2E_CACHE/forky-root, made once)
 #                in namespaces of its own on the host network, with the containerd image store
 #                (E2E_IMAGE_STORE=containerd, the default: Docker 29's) or the classic one
 #                (E2E_IMAGE_STORE=classic: what Docker 25-28 run; the storage driver dockerd
@@ -37,7 +38,7 @@
 #                      Also recorded with the directory. The env file exports both variables
 #                      (and E2E_STORAGE_DRIVER): a shell that sourced one passes them on to the
 #                      next start, so name them there, or unset them, when switching.
-#   E2E_CACHE          where the trixie root is kept between runs (default /var/cache/publish-container)
+#   E2E_CACHE          where the forky root is kept between runs (default /var/cache/publish-container)
 #   E2E_REGISTRY_PORT  force the registry port (default: a free port)
 #
 # Progress goes to stderr; the only thing `start` prints on stdout is the env file's path.
@@ -60,8 +61,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TOKEN_SERVER_JS=$(realpath "$HERE/../__tests__/support/token-server.mjs")
 BASE_IMAGE=e2e/busybox:latest
 CACHE=$(realpath -m -- "${E2E_CACHE:-/var/cache/publish-container}")
-TRIXIE_ROOT="$CACHE/trixie-root"
-TRIXIE_OK="$TRIXIE_ROOT/.publish-container-root"  # written last: the root is complete
+FORKY_ROOT="$CACHE/forky-root"
+FORKY_OK="$FORKY_ROOT/.publish-container-root"  # written last: the root is complete
 APT_LOG="$CACHE/apt.log"
 
 # The engine: the one this directory was started with, else E2E_ENGINE, else classic.
@@ -444,41 +445,47 @@ start_dockerd() {
 }
 
 # ---------------------------------------------------------------------------
-# modern engine: trixie's dockerd (containerd image store) + buildx, from a debootstrapped root
+# modern engine: forky's dockerd (containerd image store) + buildx, from a debootstrapped root
 
-TRIXIE_PACKAGES=(docker.io docker-cli docker-buildx containerd runc ca-certificates iptables)
+FORKY_PACKAGES=(docker.io docker-cli docker-buildx containerd runc ca-certificates iptables)
 
-# The trixie root, made once and kept in $CACHE (bookworm cannot install trixie's packages
+# The forky root, made once and kept in $CACHE (bookworm cannot install forky's packages
 # without upgrading its libc). Made under a lock, in a temporary folder renamed when complete,
 # so a crash or a concurrent start never leaves a half-made root that looks usable.
-trixie_root_ok() { [[ "$(head -n 1 "$TRIXIE_OK" 2>/dev/null)" == "packages: ${TRIXIE_PACKAGES[*]}" ]]; }
+forky_root_ok() { [[ "$(head -n 1 "$FORKY_OK" 2>/dev/null)" == "packages: ${FORKY_PACKAGES[*]}" ]]; }
 
-ensure_trixie_root() {
-  trixie_root_ok && return 0
+ensure_forky_root() {
+  forky_root_ok && return 0
   mkdir -p "$CACHE"
-  exec 8>"$CACHE/trixie-root.lock"
+  exec 8>"$CACHE/forky-root.lock"
   flock 8
-  if trixie_root_ok; then exec 8>&-; return 0; fi
-  local new="$CACHE/trixie-root.new" t0=$SECONDS
+  if forky_root_ok; then exec 8>&-; return 0; fi
+  local new="$CACHE/forky-root.new" t0=$SECONDS
   # Only our own unshare'd namespaces ever mounted anything in there, and they are gone.
   if [[ -e "$new" ]]; then rm -rf --one-file-system -- "$new"; fi
-  [[ -e "$TRIXIE_ROOT" ]] && rm -rf --one-file-system -- "$TRIXIE_ROOT"
-  log "making the Debian trixie root in $TRIXIE_ROOT (once; debootstrap, log: $APT_LOG)"
+  [[ -e "$FORKY_ROOT" ]] && rm -rf --one-file-system -- "$FORKY_ROOT"
+  log "making the Debian forky root in $FORKY_ROOT (once; debootstrap, log: $APT_LOG)"
   {
-    echo "== $(date -u +%FT%TZ) debootstrap trixie"
+    echo "== $(date -u +%FT%TZ) debootstrap forky"
     # In a mount namespace of its own: the /proc and /sys it mounts in the root go with it,
     # even when it fails half-way.
     # No TMPDIR: the caller's (e.g. scripts/test.sh's) does not exist inside the root.
+    # Debian 12's debootstrap has no script named forky; sid's (which testing's is a link to)
+    # bootstraps it: the suite is named by its codename, so the root stays forky after its release.
     unshare --mount --propagation private --fork env -u TMPDIR -u TMP -u TEMP \
-      debootstrap --variant=minbase trixie "$new" http://deb.debian.org/debian
+      debootstrap --variant=minbase forky "$new" http://deb.debian.org/debian \
+      /usr/share/debootstrap/scripts/sid
   } >>"$APT_LOG" 2>&1 || { tail -n 15 "$APT_LOG" >&2; die "debootstrap failed; log: $APT_LOG"; }
   printf '#!/bin/sh\nexit 101\n' >"$new/usr/sbin/policy-rc.d"
   chmod 755 "$new/usr/sbin/policy-rc.d"
   cp /etc/resolv.conf "$new/etc/resolv.conf"
-  log "installing ${TRIXIE_PACKAGES[*]} in the trixie root"
+  # testing's Release file is valid for a week only (stable's has no end): a mirror that lags,
+  # or a snapshot of one, would make apt-get refuse it. The root is a throwaway test engine.
+  printf 'Acquire::Check-Valid-Until "false";\n' >"$new/etc/apt/apt.conf.d/99publish-container"
+  log "installing ${FORKY_PACKAGES[*]} in the forky root"
   # In a mount namespace of its own: /proc and /dev for dpkg's scripts vanish with it.
   {
-    echo "== $(date -u +%FT%TZ) trixie root: apt-get install ${TRIXIE_PACKAGES[*]}"
+    echo "== $(date -u +%FT%TZ) forky root: apt-get install ${FORKY_PACKAGES[*]}"
     unshare --mount --propagation private --fork env -u TMPDIR -u TMP -u TEMP bash -c '
       set -e
       mount -t proc proc "$1/proc"
@@ -487,21 +494,21 @@ ensure_trixie_root() {
       chroot "$root" apt-get update
       DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y --no-install-recommends "$@"
       chroot "$root" apt-get clean
-    ' _ "$new" "${TRIXIE_PACKAGES[@]}"
-  } >>"$APT_LOG" 2>&1 || { tail -n 15 "$APT_LOG" >&2; die "installing into the trixie root failed; log: $APT_LOG"; }
+    ' _ "$new" "${FORKY_PACKAGES[@]}"
+  } >>"$APT_LOG" 2>&1 || { tail -n 15 "$APT_LOG" >&2; die "installing into the forky root failed; log: $APT_LOG"; }
   # First line: what was asked for (a root made for another list is made again); then versions.
   {
-    echo "packages: ${TRIXIE_PACKAGES[*]}"
+    echo "packages: ${FORKY_PACKAGES[*]}"
     chroot "$new" dpkg-query -W docker.io docker-buildx containerd runc
   } >"$new/.publish-container-root.tmp"
   mv "$new/.publish-container-root.tmp" "$new/.publish-container-root"
-  mv "$new" "$TRIXIE_ROOT"
+  mv "$new" "$FORKY_ROOT"
   exec 8>&-
-  log "trixie root ready in $((SECONDS - t0)) s: $(tail -n +2 "$TRIXIE_OK" | tr '\n\t' '; ')"
+  log "forky root ready in $((SECONDS - t0)) s: $(tail -n +2 "$FORKY_OK" | tr '\n\t' '; ')"
 }
 
 # The namespace's init: pid 1 of a new pid namespace (bash reaps whatever is re-parented to it),
-# in a mount namespace of its own where the trixie root is the lower layer of an overlay (the
+# in a mount namespace of its own where the forky root is the lower layer of an overlay (the
 # cached root is never written), /var/lib/docker and /e2e are folders of $DIR, and /proc, /run
 # and /tmp are fresh. dockerd runs chrooted there on the host's network, so the registries on
 # 127.0.0.1 are reachable; it starts its own containerd (fresh /run: none to find). When dockerd
@@ -565,10 +572,10 @@ start_modern() {
   fi
   write_modern_init
   rm -f "$DOCKER_SOCK" "$DIR/modern.pid"
-  log "starting dockerd (Debian trixie, $STORE image store) in its own namespaces"
+  log "starting dockerd (Debian forky, $STORE image store) in its own namespaces"
   # --kill-child: should unshare be killed, the namespace's init (and so all in it) goes too.
   setsid unshare --mount --propagation private --uts --ipc --pid --fork --kill-child \
-    bash "$DIR/modern-init.sh" "$DIR" "$TRIXIE_ROOT" "$(instance_name)" "/$(instance_name)" \
+    bash "$DIR/modern-init.sh" "$DIR" "$FORKY_ROOT" "$(instance_name)" "/$(instance_name)" \
     </dev/null >>"$DIR/dockerd.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$DIR/modern.pid"
@@ -588,7 +595,7 @@ stop_modern() {
 # The containerd store keeps what was pushed where as labels on the content blobs
 # (containerd.io/distribution.source.HOST=REPOSITORY; the key has no port), which dockerd uses
 # to mount blobs across repositories instead of uploading them. The labels of the loopback
-# registries (where the tests and the benchmark push) are removed, through the trixie ctr, inside
+# registries (where the tests and the benchmark push) are removed, through the forky ctr, inside
 # the namespace, from the containerd dockerd runs ("moby" namespace); others stay, like the
 # docker.io label `docker import` gave the base image (a runner's pulled base images have theirs).
 modern_ctr() {
@@ -830,7 +837,7 @@ write_env() {
     printf 'export E2E_TOKEN_READ_USER=e2e-reader\n'
     printf 'export E2E_TOKEN_READ_TOKEN=%q\n' "$(cat "$DIR/token/read-token")"
     if [[ "$ENGINE" == modern ]]; then
-      # trixie's buildx plugin for this machine's docker CLI: a DOCKER_CONFIG whose cli-plugins
+      # forky's buildx plugin for this machine's docker CLI: a DOCKER_CONFIG whose cli-plugins
       # has it (for the tests' own docker calls and a shell that sources this file), and the
       # folder the harness links into each runner's ~/.docker (where the action looks).
       printf 'export DOCKER_CONFIG=%q\n' "$DIR/docker-config"
@@ -854,10 +861,10 @@ image_store() {
 link_buildx_plugin() {
   mkdir -p "$DIR/docker-config/cli-plugins"
   [[ -s "$DIR/docker-config/config.json" ]] || echo '{}' >"$DIR/docker-config/config.json"
-  ln -sfn "$TRIXIE_ROOT/usr/libexec/docker/cli-plugins/docker-buildx" \
+  ln -sfn "$FORKY_ROOT/usr/libexec/docker/cli-plugins/docker-buildx" \
     "$DIR/docker-config/cli-plugins/docker-buildx"
   DOCKER_CONFIG="$DIR/docker-config" dk buildx version >/dev/null 2>&1 ||
-    die "the trixie buildx plugin does not run with this machine's docker CLI"
+    die "the forky buildx plugin does not run with this machine's docker CLI"
 }
 
 engine_ok() {
@@ -893,7 +900,7 @@ cmd_start() {
   if [[ -e "$DIR" && ! -e "$MARKER" && -n "$(ls -A "$DIR")" ]]; then
     die "$DIR exists, is not empty and was not made by this script; refusing to use it"
   fi
-  [[ "$ENGINE" == classic ]] || ensure_trixie_root
+  [[ "$ENGINE" == classic ]] || ensure_forky_root
   mkdir -p "$DIR"
   touch "$MARKER"
   echo "$ENGINE" >"$DIR/engine"

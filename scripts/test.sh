@@ -4,7 +4,7 @@
 # engines with real registries on loopback (scripts/e2e-env.sh), and stops what it started:
 #   classic: this machine's Debian 12 Docker 20.10 (classic image store, no buildx): every e2e file
 #            but the modern engine's;
-#   modern:  Debian trixie's Docker 26 with buildx and the containerd image store: the files about
+#   modern:  Debian forky's Docker 28.5 with buildx and the containerd image store: the files about
 #            building, publishing and the image formats of that store ($MODERN_FILES).
 # dist/index.js runs on Node.js 24, the runner's (action.yml: node24), installed from the npm
 # registry into the cache; jest itself runs on this machine's Node.js (20+).

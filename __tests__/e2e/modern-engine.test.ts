@@ -1,6 +1,6 @@
 /**
- * End to end on the modern engine (E2E_ENGINE=modern scripts/e2e-env.sh start: Debian trixie's
- * Docker 26 with the buildx plugin and the containerd image store), with the committed
+ * End to end on the modern engine (E2E_ENGINE=modern scripts/e2e-env.sh start: Debian forky's
+ * Docker 28.5 with the buildx 0.29 plugin and the containerd image store), with the committed
  * dist/index.js run as the runner runs it, checked with real clients (skopeo, docker pull, and
  * docker run of what was pulled).
  *
