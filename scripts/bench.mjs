@@ -30,6 +30,22 @@
  *     remembered: `docker save` of the same image read to the end (time, first byte, CPU).
  *     docker push reaches the proxy as localhost:PORT, the action as 127.0.0.1:PORT: the action
  *     never mounts layers from the repositories docker push filled.
+ *   dockerfile  The whole step (build + publish) of a Dockerfile with default inputs: a fixture made
+ *     once from real files of this machine (a toolchain, documentation, a node_modules tree: three
+ *     COPY layers, ~400 MB; 8 MB each with --quick) over the engine's base image, plus a small app
+ *     layer that changes every run. Each action of --action-dir (this checkout by default), run
+ *     as the runner runs it (__tests__/support/action-runner.js), against (b) `docker buildx build
+ *     --push` and (c) `docker build` + `docker push`, each with its own login and logout and its
+ *     own repository, interleaved (the order rotates every run), medians of RUNS:
+ *       A        empty build cache, no push history, new repository;
+ *       B fresh  the same but the repository holds the previous version (a GitHub-hosted job);
+ *       B warm   app layer changed on a self-hosted runner: build cache, push history, ~/.docker
+ *                (the action: HOME and the tool cache) kept;
+ *       C        the same context again on that self-hosted runner.
+ *     Per case and contender: wall time, CPU, bytes and requests, node's peak RSS, the engine's
+ *     RSS growth, RUNNER_TEMP's peak, the layers whose digests the previous version had, the load
+ *     average, and which way the action went (its log); every digest is checked against what the
+ *     registry serves.
  *   big-layer  One image with a single ~1 GB layer of real files, published once by the action:
  *     node's peak memory (target ≤ 300 MB) and RUNNER_TEMP's peak.
  *   tags  The earlier comparison: 1, 5, 20 tags of a tiny image built by the action against the
@@ -41,6 +57,7 @@
  * Env: BENCH_RUNS (default 3), BENCH_DELAY_MS (default 50), BENCH_TAGS (tags mode, "1,5,20"),
  * BENCH_ENGINE (classic, modern or modern-classic: the engine scripts/e2e-env.sh starts; without
  * it, E2E_ENGINE / E2E_IMAGE_STORE as they are), BENCH_LOG_DIR (keep the action's timed logs),
+ * BENCH_RESULTS_FILE (instead of bench-results.json), BENCH_QUICK=1 (as --quick),
  * E2E_DIR (the environment's folder; one started here is stopped at the end).
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -76,6 +93,17 @@ import {
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const DIST = path.join(ROOT, 'dist', 'index.js')
+/**
+ * The Node.js that runs the action: the runner's (action.yml says node24): E2E_NODE, else the one
+ * scripts/test.sh installs into the cache, else this one.
+ */
+const ACTION_NODE = (() => {
+  const cached = path.join(
+    process.env.E2E_CACHE || '/var/cache/publish-container',
+    'node24/node_modules/node/bin/node'
+  )
+  return process.env.E2E_NODE || (existsSync(cached) ? cached : process.execPath)
+})()
 const USAGE =
   'usage: npm run bench -- [realistic|dockerfile|big-layer|tags] [--mode MODE] [--quick] [--action-dir [NAME=]DIR ...]'
 /** Command line: the mode (first word or --mode), --quick, --action-dir (repeatable). */
@@ -602,10 +630,10 @@ async function runAction(runner, registry, inputs, { actionDir = ROOT, selfHoste
   )
   const cwd = runner.workspace
   const t0 = process.hrtime.bigint()
-  const main = await runStep(process.execPath, dist, { cwd, env: mainEnv })
+  const main = await runStep(ACTION_NODE, dist, { cwd, env: mainEnv })
   if (main.code !== 0) throw new Error(`the action's main step failed (${main.code}):\n${main.out}`)
   const tMain = Number(process.hrtime.bigint() - t0) / 1e9
-  const post = await runStep(process.execPath, dist, {
+  const post = await runStep(ACTION_NODE, dist, {
     cwd,
     env: withState(base, runner.files.state)
   })
@@ -1836,7 +1864,7 @@ async function main() {
   const key =
     (process.env.BENCH_ENGINE ? `${MODE}:${process.env.BENCH_ENGINE}` : MODE) +
     (QUICK ? ':quick' : '')
-  const file = path.join(ROOT, 'bench-results.json')
+  const file = process.env.BENCH_RESULTS_FILE || path.join(ROOT, 'bench-results.json')
   let all = {}
   try {
     all = JSON.parse(readFileSync(file, 'utf8'))
