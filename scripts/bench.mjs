@@ -1347,6 +1347,7 @@ function cliConfig() {
 
 /** The engine as a fresh job finds it: no build cache, no push history, no images but the base. */
 async function coldEngine() {
+  const t0 = Date.now()
   const images = (
     await runOk('docker', ['image', 'ls', '--format', '{{.ID}} {{.Repository}}'])
   ).stdout
@@ -1356,6 +1357,7 @@ async function coldEngine() {
   if (images.length) await run('docker', ['image', 'rm', '-f', ...new Set(images)])
   await runOk('docker', ['builder', 'prune', '-af'])
   await forgetPushes()
+  console.error(`bench: cold engine in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
 }
 
 const DOCKERFILE_CASES = [
@@ -1491,11 +1493,33 @@ async function benchDockerfile(proxy) {
   const newStamp = () => randomBytes(16).toString('hex')
   const rotate = i => contenders.map((_, j) => contenders[(i + j) % contenders.length])
 
-  // The repositories of B hold an earlier version of the app, published by each (untimed).
-  for (const c of contenders) await publish(c, c.repo('b'), newStamp(), 'kept')
+  // Each contender's self-hosted machine publishes a first version of the app to the repository
+  // of the B cases (untimed): its build cache, push history and ~/.docker are then those of a
+  // runner that published before, and the repository holds a previous version.
+  await coldEngine()
+  for (const c of contenders) {
+    c.lastApp = newStamp()
+    await publish(c, c.repo('b'), c.lastApp, 'kept')
+  }
+
+  // Warm cases, on each contender's self-hosted machine: the app changes (B warm), then the same
+  // context is published again (C). Its own app stamp each: no contender builds on another's.
+  for (let i = 0; i < RUNS; i++) {
+    for (const c of rotate(i)) {
+      c.lastApp = newStamp()
+      const s = await publish(c, c.repo('b'), c.lastApp, 'kept')
+      samples.Bwarm[c.key].push(s)
+      note('Bwarm', c, i, s)
+    }
+    for (const c of rotate(i + 1)) {
+      const s = await publish(c, c.repo('b'), c.lastApp, 'kept')
+      samples.C[c.key].push(s)
+      note('C', c, i, s)
+    }
+  }
 
   // Cold cases: every publish on an engine with no build cache, no push history, no images but
-  // the base; a fresh runner / ~/.docker; its own app stamp (no contender builds on another's).
+  // the base; a fresh runner / ~/.docker; its own app stamp.
   for (let i = 0; i < RUNS; i++) {
     for (const c of rotate(i)) {
       await coldEngine()
@@ -1508,28 +1532,6 @@ async function benchDockerfile(proxy) {
       const s = await publish(c, c.repo('b'), newStamp(), 'fresh')
       samples.Bfresh[c.key].push(s)
       note('Bfresh', c, i, s)
-    }
-  }
-
-  // Warm cases, on each contender's self-hosted machine: one untimed publish brings its build
-  // cache, push history and ~/.docker back after the cold cases; then the app changes (B warm)
-  // and the same context is published again (C).
-  await coldEngine()
-  for (const c of contenders) {
-    c.lastApp = newStamp()
-    await publish(c, c.repo('b'), c.lastApp, 'kept')
-  }
-  for (let i = 0; i < RUNS; i++) {
-    for (const c of rotate(i)) {
-      c.lastApp = newStamp()
-      const s = await publish(c, c.repo('b'), c.lastApp, 'kept')
-      samples.Bwarm[c.key].push(s)
-      note('Bwarm', c, i, s)
-    }
-    for (const c of rotate(i + 1)) {
-      const s = await publish(c, c.repo('b'), c.lastApp, 'kept')
-      samples.C[c.key].push(s)
-      note('C', c, i, s)
     }
   }
   for (const c of contenders) {
