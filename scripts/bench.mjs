@@ -82,14 +82,8 @@ import { createConnection, createServer } from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import {
-  makeRunnerDirs,
-  parseFileCommand,
-  runStep,
-  runnerEnv,
-  withInputs,
-  withState
-} from '../__tests__/support/action-runner.js'
+// The runner simulation, shared with the e2e harness.
+import * as sim from '../__tests__/support/action-runner.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const DIST = path.join(ROOT, 'dist', 'index.js')
@@ -575,7 +569,7 @@ async function forgetPushes() {
  * it); `workspace` is a checkout of the caller's (the Dockerfile fixture) instead of an empty one.
  */
 function newRunner(keep, workspace) {
-  const dirs = makeRunnerDirs({
+  const dirs = sim.makeRunnerDirs({
     prefix: 'bench-runner-',
     keep: { home: keep?.home, toolCache: keep?.toolCache, workspace },
     cliPlugins: E2E.E2E_DOCKER_CLI_PLUGINS || undefined
@@ -597,7 +591,7 @@ async function runAction(runner, registry, inputs, { actionDir = ROOT, selfHoste
   // A push of one commit to the default branch, as in a workflow run (the same for every run: a
   // republish is a re-run on the same commit).
   writeFileSync(path.join(runner.root, 'event.json'), JSON.stringify(EVENT))
-  const base = runnerEnv(
+  const base = sim.runnerEnv(
     runner,
     {
       GITHUB_EVENT_NAME: 'push',
@@ -616,7 +610,7 @@ async function runAction(runner, registry, inputs, { actionDir = ROOT, selfHoste
     },
     { PATH: process.env.PATH, DOCKER_HOST: E2E.DOCKER_HOST }
   )
-  const mainEnv = withInputs(
+  const mainEnv = sim.withInputs(
     base,
     {
       registry,
@@ -630,12 +624,12 @@ async function runAction(runner, registry, inputs, { actionDir = ROOT, selfHoste
   )
   const cwd = runner.workspace
   const t0 = process.hrtime.bigint()
-  const main = await runStep(ACTION_NODE, dist, { cwd, env: mainEnv })
+  const main = await sim.runStep(ACTION_NODE, dist, { cwd, env: mainEnv })
   if (main.code !== 0) throw new Error(`the action's main step failed (${main.code}):\n${main.out}`)
   const tMain = Number(process.hrtime.bigint() - t0) / 1e9
-  const post = await runStep(ACTION_NODE, dist, {
+  const post = await sim.runStep(ACTION_NODE, dist, {
     cwd,
-    env: withState(base, runner.files.state)
+    env: sim.withState(base, runner.files.state)
   })
   if (post.code !== 0) throw new Error(`the action's post step failed (${post.code}):\n${post.out}`)
   const tPost = Number(process.hrtime.bigint() - t0) / 1e9 - tMain
@@ -649,7 +643,7 @@ async function runAction(runner, registry, inputs, { actionDir = ROOT, selfHoste
       main.lines.map(l => `${l.t.toFixed(3).padStart(8)} ${l.text}`).join('\n') + '\n'
     )
   }
-  const outputs = parseFileCommand(readFileSync(runner.files.output, 'utf8'))
+  const outputs = sim.parseFileCommand(readFileSync(runner.files.output, 'utf8'))
   const usage = readFileSync(rusage, 'utf8')
     .split('\n')
     .filter(Boolean)
@@ -1493,6 +1487,12 @@ async function benchDockerfile(proxy) {
   const newStamp = () => randomBytes(16).toString('hex')
   const rotate = i => contenders.map((_, j) => contenders[(i + j) % contenders.length])
 
+  const figures = () => {
+    const results = dockerfileFigures(fixture, contenders, samples)
+    printDockerfile(results, contenders)
+    return results
+  }
+
   // Each contender's self-hosted machine publishes a first version of the app to the repository
   // of the B cases (untimed): its build cache, push history and ~/.docker are then those of a
   // runner that published before, and the repository holds a previous version.
@@ -1518,6 +1518,9 @@ async function benchDockerfile(proxy) {
     }
   }
 
+  console.log('The warm cases (the cold ones follow):')
+  figures()
+
   // Cold cases: every publish on an engine with no build cache, no push history, no images but
   // the base; a fresh runner / ~/.docker; its own app stamp.
   for (let i = 0; i < RUNS; i++) {
@@ -1538,9 +1541,15 @@ async function benchDockerfile(proxy) {
     if (c.kind === 'action') c.selfHosted.dispose()
     else rmSync(c.selfHosted.config, { recursive: true, force: true })
   }
-  await coldEngine()
 
-  // Figures: medians per case and contender; ratios of each action to the faster of (b) and (c).
+  return figures()
+}
+
+/**
+ * Medians per case and contender of the cases measured so far, and the ratio of each action to
+ * the faster of (b) and (c).
+ */
+function dockerfileFigures(fixture, contenders, samples) {
   const results = {
     delayMs: DELAY_MS,
     runs: RUNS,
@@ -1551,6 +1560,7 @@ async function benchDockerfile(proxy) {
     cases: {}
   }
   for (const [k, title] of DOCKERFILE_CASES) {
+    if (!samples[k][contenders[0].key].length) continue
     const byWho = {}
     for (const c of contenders) {
       const xs = samples[k][c.key]
@@ -1577,7 +1587,6 @@ async function benchDockerfile(proxy) {
     for (const a of ACTIONS) byWho[a.name].ratio = byWho[a.name].seconds / best
     results.cases[k] = { title, ...byWho }
   }
-  printDockerfile(results, contenders)
   return results
 }
 
@@ -1599,7 +1608,7 @@ function printDockerfile(results, contenders) {
       'load'
     ]
   ]
-  for (const [k, title] of DOCKERFILE_CASES) {
+  for (const [k, title] of DOCKERFILE_CASES.filter(([k]) => results.cases[k])) {
     for (const [j, c] of contenders.entries()) {
       const r = results.cases[k][c.key]
       rows.push([
@@ -1630,7 +1639,7 @@ function printDockerfile(results, contenders) {
   )
   console.log(markdownTable(rows))
   console.log('\nWhich way the action went (its log):')
-  for (const [k] of DOCKERFILE_CASES)
+  for (const [k] of DOCKERFILE_CASES.filter(([k]) => results.cases[k]))
     for (const a of results.actions)
       console.log(`  ${k} ${a.name}: ${results.cases[k][a.name].route}`)
 }
