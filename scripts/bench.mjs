@@ -30,6 +30,22 @@
  *     remembered: `docker save` of the same image read to the end (time, first byte, CPU).
  *     docker push reaches the proxy as localhost:PORT, the action as 127.0.0.1:PORT: the action
  *     never mounts layers from the repositories docker push filled.
+ *   dockerfile  The whole step (build + publish) of a Dockerfile with default inputs: a fixture made
+ *     once from real files of this machine (a toolchain, documentation, a node_modules tree: three
+ *     COPY layers, ~400 MB; 8 MB each with --quick) over the engine's base image, plus a small app
+ *     layer that changes every run. Each action of --action-dir (this checkout by default), run
+ *     as the runner runs it (__tests__/support/action-runner.js), against (b) `docker buildx build
+ *     --push` and (c) `docker build` + `docker push`, each with its own login and logout and its
+ *     own repository, interleaved (the order rotates every run), medians of RUNS:
+ *       A        empty build cache, no push history, new repository;
+ *       B fresh  the same but the repository holds the previous version (a GitHub-hosted job);
+ *       B warm   app layer changed on a self-hosted runner: build cache, push history, ~/.docker
+ *                (the action: HOME and the tool cache) kept;
+ *       C        the same context again on that self-hosted runner.
+ *     Per case and contender: wall time, CPU, bytes and requests, node's peak RSS, the engine's
+ *     RSS growth, RUNNER_TEMP's peak, the layers whose digests the previous version had, the load
+ *     average, and which way the action went (its log); every digest is checked against what the
+ *     registry serves.
  *   big-layer  One image with a single ~1 GB layer of real files, published once by the action:
  *     node's peak memory (target ≤ 300 MB) and RUNNER_TEMP's peak.
  *   tags  The earlier comparison: 1, 5, 20 tags of a tiny image built by the action against the
@@ -41,6 +57,7 @@
  * Env: BENCH_RUNS (default 3), BENCH_DELAY_MS (default 50), BENCH_TAGS (tags mode, "1,5,20"),
  * BENCH_ENGINE (classic, modern or modern-classic: the engine scripts/e2e-env.sh starts; without
  * it, E2E_ENGINE / E2E_IMAGE_STORE as they are), BENCH_LOG_DIR (keep the action's timed logs),
+ * BENCH_RESULTS_FILE (instead of bench-results.json), BENCH_QUICK=1 (as --quick),
  * E2E_DIR (the environment's folder; one started here is stopped at the end).
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -65,11 +82,49 @@ import { createConnection, createServer } from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
+// The runner simulation, shared with the e2e harness.
+import * as sim from '../__tests__/support/action-runner.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const DIST = path.join(ROOT, 'dist', 'index.js')
-const MODE = process.argv[2] ?? process.env.BENCH_MODE ?? 'realistic'
-const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+/**
+ * The Node.js that runs the action: the runner's (action.yml says node24): E2E_NODE, else the one
+ * scripts/test.sh installs into the cache, else this one.
+ */
+const ACTION_NODE = (() => {
+  const cached = path.join(
+    process.env.E2E_CACHE || '/var/cache/publish-container',
+    'node24/node_modules/node/bin/node'
+  )
+  return process.env.E2E_NODE || (existsSync(cached) ? cached : process.execPath)
+})()
+const USAGE =
+  'usage: npm run bench -- [realistic|dockerfile|big-layer|tags] [--mode MODE] [--quick] [--action-dir [NAME=]DIR ...]'
+/** Command line: the mode (first word or --mode), --quick, --action-dir (repeatable). */
+const ARGS = (() => {
+  const out = { mode: undefined, quick: false, actionDirs: [] }
+  const argv = process.argv.slice(2)
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const value = () => {
+      if (a.includes('=') && a.startsWith('--')) return a.slice(a.indexOf('=') + 1)
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value\n${USAGE}`)
+      return argv[++i]
+    }
+    if (a === '--quick') out.quick = true
+    else if (a === '--mode' || a.startsWith('--mode=')) out.mode = value()
+    else if (a === '--action-dir' || a.startsWith('--action-dir=')) out.actionDirs.push(value())
+    else if (!a.startsWith('-') && out.mode === undefined) out.mode = a
+    else {
+      console.error(`unknown argument '${a}'\n${USAGE}`)
+      process.exit(2)
+    }
+  }
+  return out
+})()
+const MODE = ARGS.mode ?? process.env.BENCH_MODE ?? 'realistic'
+const QUICK = ARGS.quick || process.env.BENCH_QUICK === '1'
+const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3))
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 50)
 const TAG_COUNTS = (process.env.BENCH_TAGS ?? '1,5,20').split(',').map(Number)
 const LAYER_BYTES = 512 * 1024
@@ -86,10 +141,29 @@ const EVENT = {
     html_url: 'https://github.com/octo-org/bench'
   }
 }
-if (!['realistic', 'big-layer', 'tags'].includes(MODE)) {
-  console.error(`usage: npm run bench [-- realistic|big-layer|tags]   (got '${MODE}')`)
+if (!['realistic', 'dockerfile', 'big-layer', 'tags'].includes(MODE)) {
+  console.error(`${USAGE}   (got mode '${MODE}')`)
   process.exit(2)
 }
+/**
+ * The actions measured in dockerfile mode: --action-dir [NAME=]DIR, each a checkout with its own
+ * action.yml and built dist/index.js; this checkout's by default.
+ */
+const ACTIONS = (ARGS.actionDirs.length ? ARGS.actionDirs : [`action=${ROOT}`]).map(spec => {
+  const eq = spec.indexOf('=')
+  const dir = path.resolve(eq > 0 ? spec.slice(eq + 1) : spec)
+  const name = eq > 0 ? spec.slice(0, eq) : path.basename(dir)
+  if (
+    !existsSync(path.join(dir, 'dist', 'index.js')) ||
+    !existsSync(path.join(dir, 'action.yml'))
+  ) {
+    console.error(`--action-dir ${spec}: no action.yml and dist/index.js in ${dir}`)
+    process.exit(2)
+  }
+  const git = args => spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' }).stdout.trim()
+  const dirty = git(['status', '--porcelain', '--', 'dist', 'action.yml']) !== ''
+  return { name, dir, commit: git(['rev-parse', '--short', 'HEAD']) + (dirty ? '+dirty' : '') }
+})
 
 // ---------------------------------------------------------------------------------------------
 // Environment: reuse a running one, or start (and later stop) our own.
@@ -488,88 +562,80 @@ async function forgetPushes() {
 // ---------------------------------------------------------------------------------------------
 // The two ways of publishing.
 
-function parseFileCommands(text) {
-  const out = {}
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^=<]+)<<(.+)$/.exec(lines[i])
-    if (!m) continue
-    const value = []
-    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i])
-    out[m[1]] = value.join('\n')
-  }
-  return out
+/**
+ * A runner's folders (__tests__/support/action-runner.js, as the e2e harness has them): a
+ * workspace, RUNNER_TEMP (fresh for every job, as on any runner), and HOME and RUNNER_TOOL_CACHE,
+ * which a self-hosted runner keeps between jobs (`keep` gives the same ones to every job made from
+ * it); `workspace` is a checkout of the caller's (the Dockerfile fixture) instead of an empty one.
+ */
+function newRunner(keep, workspace) {
+  const dirs = sim.makeRunnerDirs({
+    prefix: 'bench-runner-',
+    keep: { home: keep?.home, toolCache: keep?.toolCache, workspace },
+    cliPlugins: E2E.E2E_DOCKER_CLI_PLUGINS || undefined
+  })
+  return { ...dirs, dispose: () => rmSync(dirs.root, { recursive: true, force: true }) }
 }
 
 /**
- * A runner's folders: a workspace, RUNNER_TEMP (fresh for every job, as on any runner), and HOME
- * and RUNNER_TOOL_CACHE, which a self-hosted runner keeps between jobs (`keep` gives the same ones
- * to every job made from it).
+ * The action as the runner runs it: the main step with INPUT_* over action.yml's defaults, then
+ * the post step with what the main step saved (both through __tests__/support/action-runner.js).
+ * `actionDir` is the checkout whose dist/index.js and action.yml run (this one by default);
+ * `selfHosted` sets RUNNER_ENVIRONMENT as the runner does. Returns the outputs, the main step's
+ * log lines (with their times), and node's own CPU and peak memory (main step) from the preload.
  */
-function newRunner(keep) {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'bench-runner-'))
-  const r = {
-    root,
-    workspace: path.join(root, 'workspace'),
-    temp: path.join(root, 'temp'),
-    home: keep?.home ?? path.join(root, 'home'),
-    toolCache: keep?.toolCache ?? path.join(root, 'tool-cache'),
-    dispose: () => rmSync(root, { recursive: true, force: true })
-  }
-  for (const d of [r.workspace, r.temp, r.home, r.toolCache]) mkdirSync(d, { recursive: true })
-  return r
-}
-
-/**
- * The action as the runner runs it: the main step, then the post step with what the main step
- * saved. Returns its outputs, and node's own CPU and peak memory (main step) from the preload.
- */
-async function runAction(runner, registry, inputs) {
-  const files = Object.fromEntries(
-    ['output', 'state', 'summary', 'rusage'].map(n => [n, path.join(runner.root, n)])
-  )
-  Object.values(files).forEach(f => writeFileSync(f, ''))
+async function runAction(runner, registry, inputs, { actionDir = ROOT, selfHosted = false } = {}) {
+  const dist = path.join(actionDir, 'dist', 'index.js')
+  // action.yml's runs.post: its own bundle since the post entry was split off (older builds: index.js).
+  const postEntry = existsSync(path.join(actionDir, 'dist', 'post', 'index.js'))
+    ? path.join(actionDir, 'dist', 'post', 'index.js')
+    : dist
+  const rusage = path.join(runner.root, 'rusage')
+  writeFileSync(rusage, '')
   // A push of one commit to the default branch, as in a workflow run (the same for every run: a
   // republish is a re-run on the same commit).
   writeFileSync(path.join(runner.root, 'event.json'), JSON.stringify(EVENT))
-  const base = {
-    GITHUB_EVENT_NAME: 'push',
-    GITHUB_EVENT_PATH: path.join(runner.root, 'event.json'),
-    GITHUB_REF: 'refs/heads/main',
-    GITHUB_SHA: EVENT.head_commit.id,
-    PATH: process.env.PATH,
-    DOCKER_HOST: E2E.DOCKER_HOST,
-    HOME: runner.home,
-    RUNNER_TEMP: runner.temp,
-    RUNNER_TOOL_CACHE: runner.toolCache,
-    GITHUB_REPOSITORY: 'octo-org/bench',
-    GITHUB_ACTOR: E2E.E2E_REGISTRY_USER,
-    GITHUB_SERVER_URL: 'https://github.com',
-    GITHUB_OUTPUT: files.output,
-    GITHUB_STATE: files.state,
-    GITHUB_STEP_SUMMARY: files.summary,
-    NODE_OPTIONS: `--require ${PRELOAD}`,
-    BENCH_RUSAGE_FILE: files.rusage
-  }
-  const all = {
-    INPUT_REGISTRY: registry,
-    'INPUT_REGISTRY-TYPE': 'auto',
-    INPUT_USERNAME: E2E.E2E_REGISTRY_USER,
-    INPUT_TOKEN: E2E.E2E_REGISTRY_PASSWORD,
-    INPUT_PUSH: 'true',
-    ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]))
-  }
+  const base = sim.runnerEnv(
+    runner,
+    {
+      GITHUB_EVENT_NAME: 'push',
+      GITHUB_EVENT_PATH: path.join(runner.root, 'event.json'),
+      GITHUB_REF: 'refs/heads/main',
+      GITHUB_SHA: EVENT.head_commit.id,
+      GITHUB_REPOSITORY: 'octo-org/bench',
+      GITHUB_REPOSITORY_OWNER: 'octo-org',
+      GITHUB_ACTOR: E2E.E2E_REGISTRY_USER,
+      GITHUB_SERVER_URL: 'https://github.com',
+      GITHUB_API_URL: 'https://api.github.com',
+      RUNNER_TOOL_CACHE: runner.toolCache,
+      RUNNER_ENVIRONMENT: selfHosted ? 'self-hosted' : 'github-hosted',
+      NODE_OPTIONS: `--require ${PRELOAD}`,
+      BENCH_RUSAGE_FILE: rusage
+    },
+    { PATH: process.env.PATH, DOCKER_HOST: E2E.DOCKER_HOST }
+  )
+  const mainEnv = sim.withInputs(
+    base,
+    {
+      registry,
+      'registry-type': 'auto',
+      username: E2E.E2E_REGISTRY_USER,
+      token: E2E.E2E_REGISTRY_PASSWORD,
+      push: 'true',
+      ...inputs
+    },
+    actionDir
+  )
   const cwd = runner.workspace
   const t0 = process.hrtime.bigint()
-  const main = await runLogged(process.execPath, [DIST], { cwd, env: { ...base, ...all } })
+  const main = await sim.runStep(ACTION_NODE, dist, { cwd, env: mainEnv })
+  if (main.code !== 0) throw new Error(`the action's main step failed (${main.code}):\n${main.out}`)
   const tMain = Number(process.hrtime.bigint() - t0) / 1e9
-  const state = Object.fromEntries(
-    Object.entries(parseFileCommands(readFileSync(files.state, 'utf8'))).map(([k, v]) => [
-      `STATE_${k}`,
-      v
-    ])
-  )
-  await runOk(process.execPath, [DIST], { cwd, env: { ...base, ...state } })
+  const post = await sim.runStep(ACTION_NODE, postEntry, {
+    cwd,
+    env: sim.withState(base, runner.files.state)
+  })
+  if (post.code !== 0) throw new Error(`the action's post step failed (${post.code}):\n${post.out}`)
   const tPost = Number(process.hrtime.bigint() - t0) / 1e9 - tMain
   if (process.env.BENCH_LOG_DIR) {
     mkdirSync(process.env.BENCH_LOG_DIR, { recursive: true })
@@ -581,8 +647,8 @@ async function runAction(runner, registry, inputs) {
       main.lines.map(l => `${l.t.toFixed(3).padStart(8)} ${l.text}`).join('\n') + '\n'
     )
   }
-  const outputs = parseFileCommands(readFileSync(files.output, 'utf8'))
-  const usage = readFileSync(files.rusage, 'utf8')
+  const outputs = sim.parseFileCommand(readFileSync(runner.files.output, 'utf8'))
+  const usage = readFileSync(rusage, 'utf8')
     .split('\n')
     .filter(Boolean)
     .map(l => JSON.parse(l))
@@ -592,37 +658,9 @@ async function runAction(runner, registry, inputs) {
     labels: JSON.parse(outputs.metadata ?? '{}').labels ?? {},
     nodeCpu: usage.reduce((s, u) => s + u.cpu, 0),
     nodeMaxRssBytes: usage[0]?.maxRssBytes ?? 0,
+    lines: main.lines,
     phases: phasesOf(main.lines, tMain, tPost)
   }
-}
-
-/** Runs a command, keeping each line of its stdout with the time (s since the start) it came. */
-function runLogged(cmd, args, opts) {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint()
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] })
-    const lines = []
-    let partial = ''
-    let stderr = ''
-    child.stdout.on('data', d => {
-      const t = Number(process.hrtime.bigint() - t0) / 1e9
-      const parts = (partial + d).split('\n')
-      partial = parts.pop()
-      for (const text of parts) lines.push({ t, text })
-    })
-    child.stderr.on('data', d => (stderr += d))
-    child.on('error', reject)
-    child.on('close', status => {
-      if (partial) lines.push({ t: Number(process.hrtime.bigint() - t0) / 1e9, text: partial })
-      if (status !== 0)
-        reject(
-          new Error(
-            `${cmd} ${args.join(' ')} failed (${status}):\n${stderr}${lines.map(l => l.text).join('\n')}`
-          )
-        )
-      else resolve({ lines })
-    })
-  })
 }
 
 /**
@@ -1176,6 +1214,441 @@ function markdownTable(rows) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// dockerfile mode: the whole step (build + publish) of a Dockerfile, against (b) and (c).
+
+/**
+ * Copies the files under `from` (sorted by path) into `to` until they add up to `cap` bytes:
+ * real files of this machine, as compressible as in life. Returns the bytes copied.
+ */
+async function copyCapped(from, to, cap) {
+  const listed = sh('find', [from, '-type', 'f', '-printf', '%s %P\\0'], { maxBuffer: 256 << 20 })
+    .split('\0')
+    .filter(Boolean)
+    .map(l => ({ size: Number(l.slice(0, l.indexOf(' '))), rel: l.slice(l.indexOf(' ') + 1) }))
+    .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
+  const picked = []
+  let bytes = 0
+  for (const f of listed) {
+    if (bytes + f.size > cap) continue
+    picked.push(f.rel)
+    bytes += f.size
+  }
+  mkdirSync(to, { recursive: true })
+  const list = path.join(to, '..', `.${path.basename(to)}.list`)
+  writeFileSync(list, picked.join('\0'))
+  await runOk('sh', [
+    '-c',
+    'tar -C "$1" --null -T "$2" -cf - | tar -C "$3" -xf -',
+    'sh',
+    from,
+    list,
+    to
+  ])
+  rmSync(list)
+  return bytes
+}
+
+/**
+ * The Dockerfile fixture, made once per size in the temporary folder and reused: three COPY
+ * layers of real files (a toolchain, documentation, a node_modules tree: ~130 MB each, or 8 MB
+ * with --quick) over the engine's base image, and a small app layer (app/: this action's bundle
+ * and a stamp) that writeApp changes.
+ */
+async function dockerfileFixture() {
+  const cap = QUICK ? 8 * MB : 130 * MB
+  const dir = path.join(os.tmpdir(), `bench-dockerfile-fixture-${QUICK ? 'quick' : 'full'}`)
+  const done = path.join(dir, '.complete.json')
+  if (existsSync(done)) return { dir, ...JSON.parse(readFileSync(done, 'utf8')) }
+  rmSync(dir, { recursive: true, force: true })
+  const nodeModules = realpathSync(path.join(ROOT, 'node_modules'))
+  const layers = [
+    { name: 'toolchain', from: ['/usr/lib/gcc', '/usr/libexec', '/usr/lib/python3'] },
+    { name: 'docs', from: ['/usr/share/doc', '/usr/share/man', '/usr/share/locale'] },
+    { name: 'node_modules', from: [nodeModules] }
+  ]
+  for (const layer of layers) {
+    layer.bytes = 0
+    layer.paths = []
+    for (const from of layer.from.filter(existsSync)) {
+      if (layer.bytes >= cap * 0.95) break
+      layer.bytes += await copyCapped(
+        from,
+        path.join(dir, layer.name, path.basename(from)),
+        cap - layer.bytes
+      )
+      layer.paths.push(from)
+    }
+    delete layer.from
+  }
+  const total = layers.reduce((s, l) => s + l.bytes, 0)
+  if (total < cap * 2.5)
+    throw new Error(`not enough real files for the fixture: ${JSON.stringify(layers)}`)
+  writeFileSync(
+    path.join(dir, 'Dockerfile'),
+    [
+      `FROM ${E2E.E2E_BASE_IMAGE}`,
+      'COPY toolchain /opt/toolchain/',
+      'COPY docs /usr/share/bench-docs/',
+      'COPY node_modules /srv/app/node_modules/',
+      'COPY app /srv/app/',
+      'CMD ["/bin/sh"]',
+      ''
+    ].join('\n')
+  )
+  mkdirSync(path.join(dir, 'app'))
+  copyFileSync(DIST, path.join(dir, 'app', 'index.js'))
+  writeFileSync(done, JSON.stringify({ layers }))
+  return { dir, layers }
+}
+
+/** The app layer's content: `stamp` in app/build.txt (a new one for every changed version). */
+const writeApp = (fixture, stamp) =>
+  writeFileSync(path.join(fixture.dir, 'app', 'build.txt'), `${stamp}\n`)
+
+/** What the registry itself serves for `ref` (not through the proxy): digest and layer digests. */
+async function served(ref) {
+  const creds = `${E2E.E2E_REGISTRY_USER}:${E2E.E2E_REGISTRY_PASSWORD}`
+  const raw = await run('skopeo', [
+    'inspect',
+    '--raw',
+    '--tls-verify=false',
+    '--creds',
+    creds,
+    `docker://${ref}`
+  ])
+  if (raw.status !== 0) return undefined
+  const digest = 'sha256:' + createHash('sha256').update(raw.stdout).digest('hex')
+  const info = await runOk('skopeo', [
+    'inspect',
+    '--tls-verify=false',
+    '--creds',
+    creds,
+    `docker://${ref.replace(/:[^:/]+$/, '')}@${digest}`
+  ])
+  return { digest, layers: JSON.parse(info.stdout).Layers ?? [] }
+}
+
+/**
+ * A docker CLI config folder for (b) and (c): where the engine's CLI plugins (buildx) are found.
+ * A fresh runner gets a new one every job; a self-hosted runner keeps its own (`~/.docker`, with
+ * buildx's node ID, so BuildKit sends only what changed in the context).
+ */
+function cliConfig() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-docker-config-'))
+  if (E2E.E2E_DOCKER_CLI_PLUGINS)
+    writeFileSync(
+      path.join(dir, 'config.json'),
+      JSON.stringify({ cliPluginsExtraDirs: [E2E.E2E_DOCKER_CLI_PLUGINS] })
+    )
+  return dir
+}
+
+/** The engine as a fresh job finds it: no build cache, no push history, no images but the base. */
+async function coldEngine() {
+  const t0 = Date.now()
+  const images = (
+    await runOk('docker', ['image', 'ls', '--format', '{{.ID}} {{.Repository}}'])
+  ).stdout
+    .split('\n')
+    .filter(l => l && !l.endsWith(` ${E2E.E2E_BASE_IMAGE.split(':')[0]}`))
+    .map(l => l.split(' ')[0])
+  if (images.length) await run('docker', ['image', 'rm', '-f', ...new Set(images)])
+  await runOk('docker', ['builder', 'prune', '-af'])
+  await forgetPushes()
+  console.error(`bench: cold engine in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+}
+
+const DOCKERFILE_CASES = [
+  ['A', 'A: first build + publish, empty build cache, new repository', 'cold'],
+  ['Bfresh', 'B fresh: app changed, empty build cache, no push history', 'cold'],
+  ['Bwarm', 'B warm self-hosted: app changed, build cache, push history, ~/.docker kept', 'warm'],
+  ['C', 'C unchanged: the same context again, on the machine that published it', 'warm']
+]
+
+/** The line of the action's log that says which way the image went (see the issue's rule). */
+function routeOf(lines) {
+  const said = lines.find(l => /^(Route|Publishing):/.test(l.text))
+  if (said) return said.text
+  const groups = lines
+    .map(l => l.text)
+    .filter(t => /^::group::(Build|Push|Tag)\b/.test(t) || /docker push|BuildKit/.test(t))
+    .map(t => t.replace(/^::group::/, ''))
+  return groups.join(' → ')
+}
+
+async function benchDockerfile(proxy) {
+  const fixture = await dockerfileFixture()
+  console.error(
+    `bench: Dockerfile fixture ${fixture.dir}: ${fixture.layers.map(l => `${l.name} ${(l.bytes / MB).toFixed(0)} MB (${l.paths.join(' ')})`).join('; ')}`
+  )
+  const stamp = Date.now().toString(36)
+  const reg = proxy.address
+  // (b) and (c) name the proxy localhost:PORT: the RepoDigests their pushes leave are of another
+  // registry name, so the action never mounts layers they uploaded in the same run.
+  const cliReg = reg.replace(/^127\.0\.0\.1:/, 'localhost:')
+  const contenders = [
+    ...ACTIONS.map(a => ({ key: a.name, kind: 'action', action: a })),
+    { key: 'b', kind: 'buildx-push', title: '(b) docker buildx build --push' },
+    { key: 'c', kind: 'build-push', title: '(c) docker build && docker push' }
+  ]
+  for (const c of contenders) {
+    c.title ??= `action ${c.action.name} (${c.action.commit})`
+    // The self-hosted machine each contender keeps: the action's HOME and tool cache, the CLI's
+    // ~/.docker.
+    c.selfHosted = c.kind === 'action' ? newRunner(undefined, fixture.dir) : { config: cliConfig() }
+    c.repo = kase => `df-${kase}-${c.key}-${stamp}`.toLowerCase().replace(/[^a-z0-9-]/g, '-')
+  }
+
+  /**
+   * One build + publish by `c` of the fixture with app stamp `app`, to repository `name`,
+   * measured; `machine` is 'fresh' (a new runner / ~/.docker) or 'kept' (c's self-hosted one).
+   * Checks the digest against what the registry serves, and counts the layers kept from the
+   * version the repository held before.
+   */
+  const publish = async (c, name, app, machine) => {
+    writeApp(fixture, app)
+    const registryRef = `${E2E.E2E_REGISTRY}/octo-org/${name}:latest`
+    const before = await served(registryRef)
+    let digest
+    let route = ''
+    let sample
+    if (c.kind === 'action') {
+      const runner = newRunner(machine === 'kept' ? c.selfHosted : undefined, fixture.dir)
+      try {
+        sample = await measure(
+          proxy,
+          async () => {
+            const r = await runAction(
+              runner,
+              reg,
+              { 'image-name': name },
+              { actionDir: c.action.dir, selfHosted: machine === 'kept' }
+            )
+            digest = r.digest
+            route = routeOf(r.lines)
+            return { nodeCpu: r.nodeCpu, nodeMaxRssBytes: r.nodeMaxRssBytes }
+          },
+          { tempDir: runner.temp }
+        )
+      } finally {
+        rmSync(runner.root, { recursive: true, force: true })
+      }
+    } else {
+      const config = machine === 'kept' ? c.selfHosted.config : cliConfig()
+      const env = { ...process.env, DOCKER_CONFIG: config }
+      const docker = (args, input) => runOk('docker', args, { env, input })
+      const ref = `${cliReg}/octo-org/${name}:latest`
+      const meta = path.join(config, 'metadata.json')
+      try {
+        sample = await measure(proxy, async () => {
+          await docker(
+            ['login', cliReg, '--username', E2E.E2E_REGISTRY_USER, '--password-stdin'],
+            E2E.E2E_REGISTRY_PASSWORD
+          )
+          if (c.kind === 'buildx-push') {
+            await docker([
+              'buildx',
+              'build',
+              '--push',
+              '-t',
+              ref,
+              '--metadata-file',
+              meta,
+              fixture.dir
+            ])
+            digest = JSON.parse(readFileSync(meta, 'utf8'))['containerimage.digest']
+          } else {
+            await docker(['build', '-t', ref, fixture.dir])
+            const out = (await docker(['push', ref])).stdout
+            digest = /digest: (sha256:[0-9a-f]{64})/.exec(out)?.[1]
+          }
+          await docker(['logout', cliReg])
+        })
+      } finally {
+        if (machine !== 'kept') rmSync(config, { recursive: true, force: true })
+      }
+    }
+    const after = await served(registryRef)
+    if (!after || after.digest !== digest)
+      throw new Error(`${c.title} said ${digest}, the registry serves ${after?.digest} for ${name}`)
+    const previous = new Set(before?.layers ?? [])
+    return {
+      ...sample,
+      route,
+      layers: after.layers.length,
+      layersKept: before ? after.layers.filter(l => previous.has(l)).length : undefined,
+      load: os.loadavg()[0]
+    }
+  }
+
+  const samples = Object.fromEntries(
+    DOCKERFILE_CASES.map(([k]) => [k, Object.fromEntries(contenders.map(c => [c.key, []]))])
+  )
+  const note = (kase, c, i, s) =>
+    console.error(
+      `bench: ${kase} ${c.key} run ${i + 1}: ${s.seconds.toFixed(2)} s, ${(s.uploadBytes / MB).toFixed(1)} MB up, ${s.requests} requests, layers kept ${s.layersKept ?? '-'}/${s.layers}, load ${s.load.toFixed(1)}${s.route ? `; ${s.route}` : ''}`
+    )
+  const newStamp = () => randomBytes(16).toString('hex')
+  const rotate = i => contenders.map((_, j) => contenders[(i + j) % contenders.length])
+
+  const figures = () => {
+    const results = dockerfileFigures(fixture, contenders, samples)
+    printDockerfile(results, contenders)
+    return results
+  }
+
+  // Each contender's self-hosted machine publishes a first version of the app to the repository
+  // of the B cases (untimed): its build cache, push history and ~/.docker are then those of a
+  // runner that published before, and the repository holds a previous version.
+  await coldEngine()
+  for (const c of contenders) {
+    c.lastApp = newStamp()
+    await publish(c, c.repo('b'), c.lastApp, 'kept')
+  }
+
+  // Warm cases, on each contender's self-hosted machine: the app changes (B warm), then the same
+  // context is published again (C). Its own app stamp each: no contender builds on another's.
+  for (let i = 0; i < RUNS; i++) {
+    for (const c of rotate(i)) {
+      c.lastApp = newStamp()
+      const s = await publish(c, c.repo('b'), c.lastApp, 'kept')
+      samples.Bwarm[c.key].push(s)
+      note('Bwarm', c, i, s)
+    }
+    for (const c of rotate(i + 1)) {
+      const s = await publish(c, c.repo('b'), c.lastApp, 'kept')
+      samples.C[c.key].push(s)
+      note('C', c, i, s)
+    }
+  }
+
+  console.log('The warm cases (the cold ones follow):')
+  figures()
+
+  // Cold cases: every publish on an engine with no build cache, no push history, no images but
+  // the base; a fresh runner / ~/.docker; its own app stamp.
+  for (let i = 0; i < RUNS; i++) {
+    for (const c of rotate(i)) {
+      await coldEngine()
+      const s = await publish(c, c.repo(`a${i}`), newStamp(), 'fresh')
+      samples.A[c.key].push(s)
+      note('A', c, i, s)
+    }
+    for (const c of rotate(i + 1)) {
+      await coldEngine()
+      const s = await publish(c, c.repo('b'), newStamp(), 'fresh')
+      samples.Bfresh[c.key].push(s)
+      note('Bfresh', c, i, s)
+    }
+  }
+  for (const c of contenders) {
+    if (c.kind === 'action') c.selfHosted.dispose()
+    else rmSync(c.selfHosted.config, { recursive: true, force: true })
+  }
+
+  return figures()
+}
+
+/**
+ * Medians per case and contender of the cases measured so far, and the ratio of each action to
+ * the faster of (b) and (c).
+ */
+function dockerfileFigures(fixture, contenders, samples) {
+  const results = {
+    delayMs: DELAY_MS,
+    runs: RUNS,
+    quick: QUICK,
+    engine: ENGINE_NAME,
+    actions: ACTIONS,
+    fixture: fixture.layers,
+    cases: {}
+  }
+  for (const [k, title] of DOCKERFILE_CASES) {
+    if (!samples[k][contenders[0].key].length) continue
+    const byWho = {}
+    for (const c of contenders) {
+      const xs = samples[k][c.key]
+      const med = f => median(xs.map(f))
+      byWho[c.key] = {
+        title: c.title,
+        seconds: med(s => s.seconds),
+        cpuSeconds: med(s => s.clientCpu + s.dockerdCpu),
+        clientCpuSeconds: med(s => s.clientCpu),
+        engineCpuSeconds: med(s => s.dockerdCpu),
+        uploadBytes: med(s => s.uploadBytes),
+        requests: med(s => s.requests),
+        nodeMaxRssBytes: c.kind === 'action' ? med(s => s.nodeMaxRssBytes) : undefined,
+        engineRssGrowthBytes: med(s => s.dockerdRssGrowth),
+        peakTempBytes: c.kind === 'action' ? med(s => s.peakTempBytes) : undefined,
+        layers: med(s => s.layers),
+        layersKept: xs.every(s => s.layersKept !== undefined) ? med(s => s.layersKept) : undefined,
+        load: med(s => s.load),
+        route: c.kind === 'action' ? [...new Set(xs.map(s => s.route))].join(' | ') : undefined,
+        samples: xs
+      }
+    }
+    const best = Math.min(byWho.b.seconds, byWho.c.seconds)
+    for (const a of ACTIONS) byWho[a.name].ratio = byWho[a.name].seconds / best
+    results.cases[k] = { title, ...byWho }
+  }
+  return results
+}
+
+function printDockerfile(results, contenders) {
+  const f1 = x => (x === undefined ? '' : x.toFixed(1))
+  const rows = [
+    [
+      'case',
+      'who',
+      'wall s',
+      'ratio to min(b,c)',
+      'CPU s (client+engine)',
+      'up MB',
+      'requests',
+      'node RSS MB',
+      'engine RSS +MB',
+      'temp MB',
+      'layers kept',
+      'load'
+    ]
+  ]
+  for (const [k, title] of DOCKERFILE_CASES.filter(([k]) => results.cases[k])) {
+    for (const [j, c] of contenders.entries()) {
+      const r = results.cases[k][c.key]
+      rows.push([
+        j === 0 ? title : '',
+        c.title,
+        r.seconds.toFixed(2),
+        r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`,
+        `${f1(r.cpuSeconds)} (${f1(r.clientCpuSeconds)}+${f1(r.engineCpuSeconds)})`,
+        f1(r.uploadBytes / MB),
+        String(r.requests),
+        r.nodeMaxRssBytes === undefined ? '' : (r.nodeMaxRssBytes / MB).toFixed(0),
+        (r.engineRssGrowthBytes / MB).toFixed(0),
+        r.peakTempBytes === undefined ? '' : f1(r.peakTempBytes / MB),
+        r.layersKept === undefined ? `- of ${r.layers}` : `${r.layersKept} of ${r.layers}`,
+        r.load.toFixed(1)
+      ])
+    }
+  }
+  const total = results.fixture.reduce((s, l) => s + l.bytes, 0)
+  console.log(
+    `\nEngine: ${results.engine}. Actions: ${results.actions.map(a => `${a.name} at ${a.commit}`).join(', ')}.`
+  )
+  console.log(
+    `Dockerfile fixture: ${results.fixture.map(l => `${l.name} ${(l.bytes / MB).toFixed(0)} MB`).join(', ')} (${(total / MB).toFixed(0)} MB) over ${E2E.E2E_BASE_IMAGE}, + a small app layer; proxy ${DELAY_MS} ms each way; medians of ${results.runs}, interleaved (the order rotates every run).`
+  )
+  console.log(
+    "node RSS: the action's node (max RSS, main step); engine RSS: growth of dockerd + containerd during the run; temp: RUNNER_TEMP's peak; load: 1-min load average at the end of each run (2 cores).\n"
+  )
+  console.log(markdownTable(rows))
+  console.log('\nWhich way the action went (its log):')
+  for (const [k] of DOCKERFILE_CASES.filter(([k]) => results.cases[k]))
+    for (const a of results.actions)
+      console.log(`  ${k} ${a.name}: ${results.cases[k][a.name].route}`)
+}
+
+// ---------------------------------------------------------------------------------------------
 // tags mode: the action building and publishing 1, 5, 20 tags of a tiny image.
 
 function project(content) {
@@ -1393,15 +1866,19 @@ async function main() {
     results =
       MODE === 'realistic'
         ? await benchRealistic(proxy)
-        : MODE === 'big-layer'
-          ? await benchBigLayer(proxy)
-          : await benchTags(proxy)
+        : MODE === 'dockerfile'
+          ? await benchDockerfile(proxy)
+          : MODE === 'big-layer'
+            ? await benchBigLayer(proxy)
+            : await benchTags(proxy)
   } finally {
     proxy.server.close()
   }
   // One entry per mode (and engine, with BENCH_ENGINE): a run keeps the others' figures.
-  const key = process.env.BENCH_ENGINE ? `${MODE}:${process.env.BENCH_ENGINE}` : MODE
-  const file = path.join(ROOT, 'bench-results.json')
+  const key =
+    (process.env.BENCH_ENGINE ? `${MODE}:${process.env.BENCH_ENGINE}` : MODE) +
+    (QUICK ? ':quick' : '')
+  const file = process.env.BENCH_RESULTS_FILE || path.join(ROOT, 'bench-results.json')
   let all = {}
   try {
     all = JSON.parse(readFileSync(file, 'utf8'))

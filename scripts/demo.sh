@@ -86,15 +86,18 @@ runner_env=(
   GITHUB_REPOSITORY=Octo-Org/Demo-App GITHUB_ACTOR=octocat GITHUB_SERVER_URL=https://github.com
   GITHUB_OUTPUT="$work/output" GITHUB_STATE="$work/state" GITHUB_STEP_SUMMARY="$work/summary"
 )
-# run_step ENV...: runs the action as the runner does, its output rendered as the runner shows it.
+# run_step ENTRY ENV...: runs one step of the action (action.yml's runs.main dist/index.js, or
+# runs.post dist/post/index.js) as the runner does, its output rendered as the runner shows it.
 run_step() {
-  (cd "$work/workspace" && env "${runner_env[@]}" "$@" node "$root/dist/index.js" 2>&1) |
+  local entry=$1
+  shift
+  (cd "$work/workspace" && env "${runner_env[@]}" "$@" node "$root/$entry" 2>&1) |
     node "$root/scripts/render-log.mjs" --log "$LOG" --indent '  ' --fold 3
 }
 
 # ---------------------------------------------------------------------------------------------
 section "2. The action's main step: tags: \"1.0.0, latest\", registry $E2E_REGISTRY"
-run_step INPUT_REGISTRY="$E2E_REGISTRY" INPUT_REGISTRY-TYPE=auto \
+run_step dist/index.js INPUT_REGISTRY="$E2E_REGISTRY" INPUT_REGISTRY-TYPE=auto \
   INPUT_USERNAME="$E2E_REGISTRY_USER" INPUT_TOKEN="$E2E_REGISTRY_PASSWORD" \
   INPUT_TAGS="1.0.0, latest" INPUT_CONTEXT=. INPUT_PUSH=true INPUT_PULL=false INPUT_NO-CACHE=false ||
   fail "the action's main step failed (its messages are above)"
@@ -112,7 +115,7 @@ while IFS= read -r line; do
   fi
 done <"$work/state"
 section "3. The action's post step (runs at the end of the job, also when it failed)"
-run_step "${state_env[@]}" || fail "the action's post step failed (its messages are above)"
+run_step dist/post/index.js "${state_env[@]}" || fail "the action's post step failed (its messages are above)"
 
 output() {
   node -e '

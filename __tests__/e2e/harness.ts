@@ -12,7 +12,6 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
-  readdirSync,
   rmSync,
   symlinkSync,
   writeFileSync
@@ -23,13 +22,20 @@ import { createServer, type AddressInfo } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import { pack } from 'tar-stream'
 import { RegistryClient } from '../../src/registry/client.js'
-import { parse } from 'yaml'
 import { fixtureEnv, type EventFixtureName } from '../fixtures/events.js'
+import {
+  ROOT,
+  actionInputs,
+  makeRunnerDirs,
+  parseFileCommand,
+  runStep,
+  runnerEnv,
+  withInputs,
+  withState
+} from '../support/action-runner.js'
 
-export const ROOT = path.resolve(
-  import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
-  '../..'
-)
+// The runner simulation itself lives in ../support/action-runner.js (the bench uses it too).
+export { ROOT, actionInputs, parseFileCommand }
 const DIST = path.join(ROOT, 'dist', 'index.js')
 /** The post step's own bundle (action.yml runs.post). */
 const POST = path.join(ROOT, 'dist', 'post', 'index.js')
@@ -116,53 +122,29 @@ function tempDir(prefix: string): string {
  * context of one event (GITHUB_* and the payload at GITHUB_EVENT_PATH) from __tests__/fixtures/events.
  */
 export class Runner {
-  readonly root = tempDir('e2e-runner-')
-  readonly workspace = path.join(this.root, 'workspace')
-  readonly temp = path.join(this.root, 'runner-temp')
-  readonly home = path.join(this.root, 'home')
-  readonly dockerConfig = path.join(this.home, '.docker')
-  readonly files = {
-    output: path.join(this.root, 'github_output'),
-    state: path.join(this.root, 'github_state'),
-    summary: path.join(this.root, 'step_summary')
-  }
+  private readonly dirs = makeRunnerDirs({ prefix: 'e2e-runner-', cliPlugins: CLI_PLUGINS })
+  readonly root = this.dirs.root
+  readonly workspace = this.dirs.workspace
+  readonly temp = this.dirs.temp
+  readonly home = this.dirs.home
+  readonly dockerConfig = this.dirs.dockerConfig
+  readonly files = this.dirs.files
   env: Record<string, string>
 
   constructor(
     event: EventFixtureName = 'push-default-branch',
     extraEnv: Record<string, string> = {}
   ) {
-    for (const d of [this.workspace, this.temp, this.dockerConfig])
-      mkdirSync(d, { recursive: true })
-    if (CLI_PLUGINS) {
-      // Where the runner's docker CLI finds buildx: each plugin linked into ~/.docker/cli-plugins.
-      mkdirSync(path.join(this.dockerConfig, 'cli-plugins'))
-      for (const name of readdirSync(CLI_PLUGINS))
-        symlinkSync(path.join(CLI_PLUGINS, name), path.join(this.dockerConfig, 'cli-plugins', name))
-    }
-    for (const f of Object.values(this.files)) writeFileSync(f, '')
-    const base: Record<string, string> = {}
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && !/^(INPUT_|STATE_|GITHUB_|RUNNER_|DOCKER_CONFIG$|HOME$)/.test(k))
-        base[k] = v
-    }
-    this.env = {
-      ...base,
-      HOME: this.home,
-      RUNNER_TEMP: this.temp,
-      GITHUB_ACTIONS: 'true',
-      GITHUB_WORKSPACE: this.workspace,
+    madeHere.push(this.root)
+    this.env = runnerEnv(this.dirs, {
       GITHUB_REPOSITORY: 'Octo-Org/Hello-World',
       GITHUB_REPOSITORY_OWNER: 'Octo-Org',
       GITHUB_ACTOR: 'octocat',
       GITHUB_SERVER_URL: 'https://github.com',
       GITHUB_API_URL: 'https://api.github.com',
-      GITHUB_OUTPUT: this.files.output,
-      GITHUB_STATE: this.files.state,
-      GITHUB_STEP_SUMMARY: this.files.summary,
       ...fixtureEnv(event, this.root),
       ...extraEnv
-    }
+    })
   }
 
   write(relative: string, content: string): void {
@@ -187,15 +169,12 @@ export class Runner {
     inputs: Record<string, string>,
     extraEnv: Record<string, string> = {}
   ): Promise<{ code: number; out: string; ms: number }> {
-    const start = Date.now()
     const env = { ...this.inputEnv(inputs), ...extraEnv }
-    return new Promise(resolve => {
-      const child = spawn(ACTION_NODE, [DIST], { cwd: this.workspace, env })
-      let out = ''
-      child.stdout.on('data', d => (out += d))
-      child.stderr.on('data', d => (out += d))
-      child.on('close', code => resolve({ code: code ?? -1, out, ms: Date.now() - start }))
-    })
+    return runStep(ACTION_NODE, DIST, { cwd: this.workspace, env }).then(r => ({
+      code: r.code,
+      out: r.out,
+      ms: r.ms
+    }))
   }
 
   /**
@@ -217,17 +196,7 @@ export class Runner {
 
   /** The runner's environment with INPUT_* for `inputs` over action.yml's defaults. */
   private inputEnv(inputs: Record<string, string>): Record<string, string> {
-    const defaults: Record<string, string> = {}
-    for (const [name, spec] of Object.entries(actionInputs())) {
-      const value = String(spec.default ?? '')
-      if (value === '${{ github.actor }}') defaults[name] = this.env.GITHUB_ACTOR ?? ''
-      else if (!value.includes('${{')) defaults[name] = value
-    }
-    const env = { ...this.env }
-    for (const [name, value] of Object.entries({ ...defaults, ...inputs })) {
-      env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value
-    }
-    return env
+    return withInputs(this.env, inputs)
   }
 
   /**
@@ -235,11 +204,7 @@ export class Runner {
    * the post step too (INPUT_* of the same step), when a test needs them there.
    */
   post(inputs?: Record<string, string>): StepResult {
-    const env = inputs ? this.inputEnv(inputs) : { ...this.env }
-    for (const [k, v] of Object.entries(parseFileCommand(readFileSync(this.files.state, 'utf8')))) {
-      env[`STATE_${k}`] = v
-    }
-    return this.step(env, POST)
+    return this.step(withState(inputs ? this.inputEnv(inputs) : this.env, this.files.state), POST)
   }
 
   private step(env: Record<string, string>, entry = DIST): StepResult {
@@ -259,35 +224,12 @@ export class Runner {
   }
 }
 
-/** The inputs action.yml declares. */
-export function actionInputs(): Record<string, { description?: string; default?: unknown }> {
-  return parse(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')).inputs
-}
-
 export interface StepResult {
   exitCode: number
   stdout: string
   stderr: string
   outputs: Record<string, string>
   summary: string
-}
-
-/** Parses the runner's file-command format: `name<<DELIM\nvalue\nDELIM` (and `name=value`). */
-export function parseFileCommand(text: string): Record<string, string> {
-  const result: Record<string, string> = {}
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]
-    const heredoc = /^([^=<]+)<<(.+)$/.exec(line)
-    if (heredoc) {
-      const value: string[] = []
-      for (i++; i < lines.length && lines[i] !== heredoc[2]; i++) value.push(lines[i])
-      result[heredoc[1]] = value.join('\n')
-    } else if (line.includes('=')) {
-      result[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1)
-    }
-  }
-  return result
 }
 
 /** Runs a command, returning its output; throws with stderr when it fails. */
