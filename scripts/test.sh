@@ -41,7 +41,7 @@ STORE_FILES=(
   "$E2E/publish.test.ts" "$E2E/source-image.test.ts" "$E2E/media-types.test.ts"
   "$E2E/multi-platform.test.ts" "$E2E/metadata.test.ts" "$E2E/build-buildx.test.ts"
   "$E2E/build-step.test.ts" "$E2E/tls-registry.test.ts" "$E2E/retries.test.ts"
-  "$E2E/e2e-env.test.ts" "$E2E/push-route.test.ts" "$E2E/buildkit-push.test.ts"
+  "$E2E/e2e-env.test.ts" "$E2E/push-route.test.ts" "$E2E/buildkit-push.test.ts" "$E2E/hostile-registry.test.ts"
 )
 # The slowest engine-independent file (a slow link is 80 s by itself): in the lighter modern lane.
 MODERN_CLASSIC_EXTRA=("$E2E/push-faults.test.ts")

@@ -299,9 +299,11 @@ const cases: Case[] = [
     /provenance '.*' is not one of false, true, mode=min, mode=max/
   ]),
   ...(['provenance', 'sbom'] as const).map((name): Case => [
-    `${name} without platforms`,
-    { [name]: 'true' },
-    new RegExp(`^::error::${name} is an attestation that buildx attaches .*set platforms`)
+    `${name} with buildx: false`,
+    { [name]: 'true', buildx: 'false' },
+    new RegExp(
+      `^::error::${name} is an attestation that BuildKit attaches .*buildx is false: set buildx to auto or true`
+    )
   ]),
   ...(['sbom', 'push-by-digest'] as const).flatMap(name =>
     ['yes', '1', 'on'].map((v): Case => [

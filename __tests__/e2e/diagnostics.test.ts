@@ -8,7 +8,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { Runner, closedPort, e2eEnv, fakeDocker, startFixture } from './harness.js'
+import { Runner, buildKitPushes, closedPort, e2eEnv, fakeDocker, startFixture } from './harness.js'
 
 const env = e2eEnv()
 
@@ -70,8 +70,13 @@ describe('diagnostics', () => {
       })
       expect(main.exitCode).toBe(1)
       // the registry’s own reason, then the explanation, on one ::error:: line.
+      // (From the action's client, or from BuildKit where it pushes: produce/way.ts.)
+      const refused = buildKitPushes
+        ? /::error::docker buildx build failed \(exit code 1\): .*denied: Resource protected by organization SAML enforcement/
+        : /::error::POST \/v2\/\S+\/blobs\/uploads\/ on [\d.:]+: 403 denied: Resource protected by organization SAML enforcement/
+      expect(main.stdout).toMatch(refused)
       expect(main.stdout).toMatch(
-        /::error::POST \/v2\/\S+\/blobs\/uploads\/ on [\d.:]+: 403 denied: Resource protected by organization SAML enforcement.*\. The organization enforces SAML single sign-on, and the token is not authorized for it: authorize it \(GitHub → Settings → Developer settings → Personal access tokens → Configure SSO → Authorize/
+        /SAML enforcement.*\. The organization enforces SAML single sign-on, and the token is not authorized for it: authorize it \(GitHub → Settings → Developer settings → Personal access tokens → Configure SSO → Authorize/
       )
       expect(main.stdout).not.toMatch(/\n\s+at /)
       expect(runner.post().exitCode).toBe(0)

@@ -267,6 +267,32 @@ export function clientDocker(
 }
 
 /**
+ * Whether a build of the action is pushed by BuildKit on this engine (produce/way.ts): buildx's
+ * docker driver on the containerd store. Elsewhere (the classic store with the default OCI media
+ * types, or no buildx) the build is loaded and the action uploads it.
+ */
+export const buildKitPushes =
+  process.env.E2E_ENGINE === 'modern' && process.env.E2E_IMAGE_STORE === 'containerd'
+
+/**
+ * The config digest of the image a build step published, from its `imageid` output: a build
+ * BuildKit pushed outputs its config's digest (buildx's containerimage.config.digest, as
+ * docker/build-push-action does), while a loaded one outputs the local image ID, whose config
+ * `docker save` tells.
+ */
+export function builtConfig(imageid: string): string {
+  return buildKitPushes ? imageid : configDigest(imageid)
+}
+
+/**
+ * The local references to remove before pulling a build back: the image ID where the action
+ * loaded the build (it removes every tag), else the tags BuildKit stored it under.
+ */
+export function localBuild(imageid: string, references: string[]): string[] {
+  return buildKitPushes ? references : [imageid]
+}
+
+/**
  * The digest of a local image's config, from the manifest.json `docker save` writes (Config is
  * `<hex>.json` before Engine 25, `blobs/sha256/<hex>` since): what a registry manifest of the
  * image names as its config, on every engine and store. The image ID is that digest on the

@@ -12,9 +12,11 @@ import { sha256 } from '../../src/oci/digest.js'
 import { RegistryClient } from '../../src/registry/client.js'
 import {
   Runner,
+  builtConfig,
   clientDocker,
   configDigest,
   e2eEnv,
+  localBuild,
   skopeoInspect,
   testRegistries
 } from './harness.js'
@@ -102,14 +104,19 @@ describe('media-types docker', () => {
     const manifest = JSON.parse(raw)
     expect(manifest.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json')
     expect(manifest.config.mediaType).toBe('application/vnd.docker.container.image.v1+json')
-    const config = configDigest(step.outputs.imageid)
+    const config = builtConfig(step.outputs.imageid)
     expect(manifest.config.digest).toBe(config)
     expect(manifest.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual([
       'application/vnd.docker.image.rootfs.diff.tar.gzip'
     ])
     // Both tags serve the same bytes.
     expect(rawDigest(skopeoInspect(reg, `${image}:latest`, true))).toBe(digest)
-    client(['image', 'rm', '--force', step.outputs.imageid])
+    client([
+      'image',
+      'rm',
+      '--force',
+      ...localBuild(step.outputs.imageid, [`${image}:1.0`, `${image}:latest`])
+    ])
     client(['pull', `${image}@${digest}`])
     expect(configDigest(`${image}@${digest}`)).toBe(config)
     expect(runner.post().exitCode).toBe(0)

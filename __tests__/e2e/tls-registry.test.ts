@@ -17,7 +17,15 @@ import { request } from 'node:https'
 import { createServer } from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Runner, clientDocker, configDigest, e2eEnv, sh } from './harness.js'
+import {
+  Runner,
+  builtConfig,
+  clientDocker,
+  configDigest,
+  e2eEnv,
+  localBuild,
+  sh
+} from './harness.js'
 import { makeCertificates, type TestCertificates } from '../support/tls-certs.js'
 
 e2eEnv()
@@ -154,10 +162,10 @@ describe('a TLS registry on loopback whose CA is only in certs.d', () => {
       `${USER}:${PASSWORD}`,
       `docker://${image}:1.0`
     ])
-    const config = configDigest(step.outputs.imageid)
+    const config = builtConfig(step.outputs.imageid)
     expect(JSON.parse(raw).config.digest).toBe(config)
     const client = clientDocker({ registry, user: USER, password: PASSWORD })
-    client(['image', 'rm', '--force', step.outputs.imageid])
+    client(['image', 'rm', '--force', ...localBuild(step.outputs.imageid, [`${image}:1.0`])])
     client(['pull', `${image}@${digest}`])
     expect(configDigest(`${image}@${digest}`)).toBe(config)
     expect(runner.post().exitCode).toBe(0)

@@ -1,6 +1,8 @@
 /**
  * Publishing an existing local image (`source-image`) instead of building: found by ID or
- * reference before anything is sent anywhere, then tagged by its ID under every reference.
+ * reference before anything is sent anywhere, then tagged by its ID under the first reference (the
+ * one `docker push` names, publish/route.ts); every other tag is put through the registry API
+ * after the push (publish/tags.ts), so a thousand tags cost no thousand `docker tag` runs first.
  */
 import * as core from '@actions/core'
 import type { Docker } from '../docker/cli.js'
@@ -24,7 +26,7 @@ export async function findSourceImage(docker: Docker, sourceImage: string): Prom
   return id
 }
 
-/** Tags the (already found) source image under every computed reference. */
+/** Tags the (already found) source image under the first computed reference. */
 export async function tagSourceImage(
   docker: Docker,
   sourceImage: string,
@@ -32,13 +34,14 @@ export async function tagSourceImage(
   names: ImageNames
 ): Promise<LocalImage> {
   const builder = `none: published the local image ${sourceImage}`
-  if (names.references.length === 0) return { imageId, builder } // push-by-digest: no tag
+  const [first] = names.references
+  if (!first) return { imageId, builder } // push-by-digest: no tag
   await core.group(`Tag ${sourceImage} (${imageId.slice(0, 19)}…) as ${names.image}`, async () => {
     // Tag by ID: the image published is exactly the one found, even if the name moves meanwhile.
-    for (const reference of names.references) {
-      await docker.tag(imageId, reference)
-      core.info(`Tagged ${reference}`)
-    }
+    await docker.tag(imageId, first)
+    core.info(`Tagged ${first}`)
+    const more = names.references.length - 1
+    if (more) core.info(`The other ${more} tag(s) go through the registry API after the push.`)
   })
   return { imageId, builder }
 }
