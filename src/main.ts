@@ -71,6 +71,17 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   const needsBuildx = !inputs.sourceImage && inputs.buildx.mode !== 'false'
   const buildxProbe = session.background(needsBuildx ? docker.hasBuildx() : Promise.resolve(false))
   const labels = session.background(readLabels(plan, run))
+  // What decides the way a build goes (produce/way.ts), asked while docker logs in: the builder's
+  // driver and the image store (Docker keeps the answers). Only where buildx is already there: one
+  // that buildx: true installs is asked after its install.
+  if (needsBuildx) {
+    session.background(
+      buildxProbe.then(async has => {
+        if (!has) return
+        await Promise.allSettled([docker.builderDriver(inputs.builder), docker.imageStore()])
+      })
+    )
+  }
   const cache = inputs.sourceImage ? undefined : startBuildCache(session)
   await preflightAndLogin(session, engineVersion)
   const image = await produce(session, await labels, sourceId, buildxProbe, cache)

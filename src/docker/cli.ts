@@ -26,6 +26,12 @@ export type { ExecFn, ExecResult } from './exec.js'
 
 export class Docker {
   private readonly env: Record<string, string>
+  /**
+   * Facts of the engine and builders that do not change during a step, asked once: the main step
+   * starts asking while docker logs in (main.ts), the build and the route take the answers.
+   */
+  private readonly drivers = new Map<string, Promise<string | undefined>>()
+  private readonly stores = new Map<string, Promise<'containerd' | 'classic'>>()
 
   constructor(
     configDir: string,
@@ -137,7 +143,13 @@ export class Docker {
    * kubernetes, remote), or undefined when buildx knows no builder of that name. Throws
    * DockerCommandError for any other failure.
    */
-  async builderDriver(name: string): Promise<string | undefined> {
+  builderDriver(name: string): Promise<string | undefined> {
+    let driver = this.drivers.get(name)
+    if (!driver) this.drivers.set(name, (driver = this.askBuilderDriver(name)))
+    return driver
+  }
+
+  private async askBuilderDriver(name: string): Promise<string | undefined> {
     const args = ['buildx', 'inspect', ...(name ? [name] : [])]
     // (buildx inspect NAME answers for a docker context's builder too, unlike --builder.)
     const result = await this.execFn('docker', args, { env: this.env, silent: true })
@@ -219,7 +231,13 @@ export class Docker {
    * Which image store the engine runs (`docker info` DriverStatus: the containerd snapshotter
    * names itself there; docs/facts/engine-push.md), of docker context `context` when given.
    */
-  async imageStore(context = ''): Promise<'containerd' | 'classic'> {
+  imageStore(context = ''): Promise<'containerd' | 'classic'> {
+    let store = this.stores.get(context)
+    if (!store) this.stores.set(context, (store = this.askImageStore(context)))
+    return store
+  }
+
+  private async askImageStore(context: string): Promise<'containerd' | 'classic'> {
     const args = ['info', '--format', '{{json .DriverStatus}}']
     const result = await this.run(context ? ['--context', context, ...args] : args, {
       silent: true
