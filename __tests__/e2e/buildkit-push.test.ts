@@ -24,7 +24,8 @@ import {
   sh,
   skopeoInspect,
   testRegistries,
-  type StepResult
+  type StepResult,
+  runnableProject
 } from './harness.js'
 
 const env = e2eEnv()
@@ -63,17 +64,6 @@ function served(reference: string): { raw: string; json: Served } {
   return { raw, json: JSON.parse(raw) as Served }
 }
 
-/** A workspace whose image prints a fresh word, with a RUN step (the engine's runc). */
-function project(runner: Runner): string {
-  const word = `bk-${nonce()}`
-  runner.write(
-    'Dockerfile',
-    `FROM ${env.baseImage}\nCOPY word.txt /word.txt\nRUN cp /word.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n`
-  )
-  runner.write('word.txt', `${word}\n`)
-  return word
-}
-
 function expectSuccess(step: StepResult): void {
   const error = (step.stdout.match(/^::error::.*$/m) ?? [''])[0]
   expect({ exit: step.exitCode, error }).toEqual({ exit: 0, error: '' })
@@ -96,7 +86,7 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     const imageName = `bk/default-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const runner = new Runner()
-    const word = project(runner)
+    const word = runnableProject(runner, 'bk')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: '1.0.0\nlatest' })
     expectSuccess(step)
     const digest = step.outputs.digest
@@ -134,7 +124,7 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     const imageName = `bk/docker-types-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const runner = new Runner()
-    const word = project(runner)
+    const word = runnableProject(runner, 'bk')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', 'media-types': 'docker' })
     expectSuccess(step)
     // Either store: BuildKit's push (containerd) or the engine's push of what BuildKit built
@@ -185,7 +175,7 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     const imageName = `bk/load-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const runner = new Runner()
-    const word = project(runner)
+    const word = runnableProject(runner, 'bk')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', load: 'true' })
     expectSuccess(step)
     const { json } = served(`${image}@${step.outputs.digest}`)
@@ -201,7 +191,7 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     const imageName = `bk/annotated-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const runner = new Runner()
-    project(runner)
+    runnableProject(runner, 'bk')
     const step = runner.main({
       ...inputsFor(reg, imageName),
       tags: 'v1',
@@ -221,7 +211,7 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     const imageName = `bk/provenance-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const runner = new Runner()
-    const word = project(runner)
+    const word = runnableProject(runner, 'bk')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', provenance: 'true' })
     expectSuccess(step)
     const { json, raw } = served(`${image}:v1`)
@@ -239,7 +229,7 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
 
   it('builder: a second docker-driver builder (a docker context) is used as named; an unknown name fails before the build, listing the builders', () => {
     const runner = new Runner()
-    const word = project(runner)
+    const word = runnableProject(runner, 'bk')
     const context = `ctx-${nonce()}`
     sh('docker', ['context', 'create', context, '--docker', `host=${env.dockerHost}`], {
       env: { DOCKER_CONFIG: runner.dockerConfig }

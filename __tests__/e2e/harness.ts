@@ -527,3 +527,18 @@ export function buildKitRunner(): Runner {
   runner.env.PATH = `${bin}:${runner.env.PATH}`
   return runner
 }
+
+/**
+ * A workspace whose image runs: FROM the engine's base image, a RUN step (the engine's bridge
+ * network and runc), and a file with a fresh word (`prefix-<nonce>`) that `docker run` prints back.
+ * Returns the word.
+ */
+export function runnableProject(runner: Runner, prefix: string): string {
+  const word = `${prefix}-${randomUUID().slice(0, 8)}`
+  runner.write(
+    'Dockerfile',
+    `FROM ${e2eEnv().baseImage}\nCOPY word.txt /word.txt\nRUN cp /word.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n`
+  )
+  runner.write('word.txt', `${word}\n`)
+  return word
+}

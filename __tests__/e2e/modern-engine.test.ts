@@ -23,7 +23,8 @@ import {
   skopeoTags,
   testRegistries,
   type StepResult,
-  type TestRegistry
+  type TestRegistry,
+  runnableProject
 } from './harness.js'
 
 const env = e2eEnv() // fails loudly when the environment is not there
@@ -63,20 +64,6 @@ interface Manifest {
 interface Index {
   mediaType?: string
   manifests: Descriptor[]
-}
-
-/**
- * A workspace whose image runs: FROM the busybox base image, a RUN step (the engine's bridge
- * network and runc), and a file with fresh content that `docker run` prints back.
- */
-function runnableProject(runner: Runner): string {
-  const word = `modern-${nonce()}`
-  runner.write(
-    'Dockerfile',
-    `FROM ${env.baseImage}\nCOPY word.txt /word.txt\nRUN cp /word.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n`
-  )
-  runner.write('word.txt', `${word}\n`)
-  return word
 }
 
 /** A folder with a Dockerfile and a file, for builds done outside the action. */
@@ -151,7 +138,7 @@ describe.each(testRegistries())('modern engine, $mode registry', reg => {
     const imageName = `modern/load-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const runner = new Runner()
-    const word = runnableProject(runner)
+    const word = runnableProject(runner, 'modern')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: '1.0.0\nlatest' })
     expectSuccess(step)
     expect(step.stdout).toMatch(/\[command\]\S*docker buildx build .*oci-mediatypes=true,push=true/)
@@ -176,7 +163,7 @@ describe.each(testRegistries())('modern engine, $mode registry', reg => {
     const imageName = `modern/platforms-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const runner = new Runner()
-    const word = runnableProject(runner)
+    const word = runnableProject(runner, 'modern')
     const step = runner.main({
       ...inputsFor(reg, imageName),
       tags: '2.0.0',
@@ -392,7 +379,7 @@ describe('modern engine: the matrix way, push-by-digest per platform and merge-d
     // amd64 job: the action builds and pushes by digest (buildx's docker driver cannot push by
     // digest, so the action's own upload does).
     const amd64Runner = new Runner()
-    const word = runnableProject(amd64Runner)
+    const word = runnableProject(amd64Runner, 'modern')
     const amd64 = amd64Runner.main({ ...inputsFor(reg, imageName), 'push-by-digest': 'true' })
     expectSuccess(amd64)
     expect(amd64.outputs.tags).toBe('')
@@ -572,7 +559,7 @@ describe('modern engine: platforms, built and pushed by buildx', () => {
     const imageName = `modern/provenance-${nonce()}`
     const image = `${reg.registry}/${OWNER}/${imageName}`
     const runner = new Runner()
-    const word = runnableProject(runner)
+    const word = runnableProject(runner, 'modern')
     const step = runner.main({
       ...inputsFor(reg, imageName),
       tags: '4.0.0',
