@@ -69,19 +69,13 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   // Ahead, while docker logs in: the push token, whether buildx is there, the labels.
   const warmUp = session.warmUp()
   const needsBuildx = !inputs.sourceImage && inputs.buildx.mode !== 'false'
-  const buildxProbe = session.background(needsBuildx ? docker.hasBuildx() : Promise.resolve(false))
+  // Whether buildx is there, and what decides the way a build goes (produce/way.ts): the builder's
+  // driver and, for the docker driver, the image store. One `docker buildx inspect`, asked while
+  // docker logs in (Docker keeps the answer).
+  const buildxProbe = session.background(
+    needsBuildx ? docker.hasBuildx(inputs.builder) : Promise.resolve(false)
+  )
   const labels = session.background(readLabels(plan, run))
-  // What decides the way a build goes (produce/way.ts), asked while docker logs in: the builder's
-  // driver and the image store (Docker keeps the answers). Only where buildx is already there: one
-  // that buildx: true installs is asked after its install.
-  if (needsBuildx) {
-    session.background(
-      buildxProbe.then(async has => {
-        if (!has) return
-        await Promise.allSettled([docker.builderDriver(inputs.builder), docker.imageStore()])
-      })
-    )
-  }
   const cache = inputs.sourceImage ? undefined : startBuildCache(session)
   await preflightAndLogin(session, engineVersion)
   const image = await produce(session, await labels, sourceId, buildxProbe, cache)
@@ -109,6 +103,7 @@ function startBuildCache(session: Session): BuildCache {
     mode: inputs.cache,
     client: registry,
     docker: session.docker.docker,
+    builder: inputs.builder,
     image: names.image,
     repository: names.path,
     tags: names.tags,

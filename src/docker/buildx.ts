@@ -234,7 +234,7 @@ export async function chooseBuilder(
   configDir: string,
   temp: string,
   needs: BuilderNeeds = {},
-  /** An answer to `docker buildx version` already under way (probed while docker logs in). */
+  /** An answer to whether buildx is there already under way (probed while docker logs in). */
   probe?: Promise<boolean>
 ): Promise<Builder> {
   if (settings.mode === 'false') {
@@ -262,6 +262,7 @@ export async function chooseBuilder(
     async () => {
       const plugin = await installBuildx(settings, configDir, temp)
       core.info(`Installed ${plugin}`)
+      docker.forgetBuilders()
       const version = await docker.buildxVersion()
       if (!version) {
         throw new UserError(

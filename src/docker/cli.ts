@@ -30,7 +30,7 @@ export class Docker {
    * Facts of the engine and builders that do not change during a step, asked once: the main step
    * starts asking while docker logs in (main.ts), the build and the route take the answers.
    */
-  private readonly drivers = new Map<string, Promise<string | undefined>>()
+  private readonly builders = new Map<string, Promise<BuilderFacts>>()
   private readonly stores = new Map<string, Promise<'containerd' | 'classic'>>()
 
   constructor(
@@ -61,9 +61,17 @@ export class Docker {
     return result
   }
 
-  /** Whether the buildx plugin answers; never rejects (a missing docker surfaces at login). */
-  async hasBuildx(): Promise<boolean> {
-    return (await this.buildxVersion()) !== undefined
+  /**
+   * Whether the buildx plugin answers; never rejects (a missing docker surfaces at login). Told by
+   * the `docker buildx inspect` the build needs anyway (one plugin run, not two: each costs the
+   * CLI's start and the plugin's), else by `docker buildx version`.
+   */
+  async hasBuildx(builder = ''): Promise<boolean> {
+    try {
+      return (await this.inspectBuilder(builder)).buildx
+    } catch {
+      return (await this.buildxVersion()) !== undefined
+    }
   }
 
   /**
@@ -143,18 +151,44 @@ export class Docker {
    * kubernetes, remote), or undefined when buildx knows no builder of that name. Throws
    * DockerCommandError for any other failure.
    */
-  builderDriver(name: string): Promise<string | undefined> {
-    let driver = this.drivers.get(name)
-    if (!driver) this.drivers.set(name, (driver = this.askBuilderDriver(name)))
-    return driver
+  async builderDriver(name: string): Promise<string | undefined> {
+    return (await this.inspectBuilder(name)).driver
   }
 
-  private async askBuilderDriver(name: string): Promise<string | undefined> {
+  /**
+   * The image store a docker-driver builder writes to: told by its BuildKit worker's labels, as
+   * buildx itself tells it (docs/facts/buildkit.md), else asked of the engine (`docker info`) of
+   * docker context `context`.
+   */
+  async builderStore(name: string, context = ''): Promise<'containerd' | 'classic'> {
+    const facts = await this.inspectBuilder(name).catch(() => undefined)
+    return facts?.store ?? this.imageStore(context)
+  }
+
+  /**
+   * What one `docker buildx inspect [NAME]` tells, asked once per name (the main step starts it
+   * while docker logs in). Throws DockerCommandError for a failure that is neither a missing
+   * plugin nor an unknown builder.
+   */
+  /** Forgets what buildx said (after buildx: true installed the plugin). */
+  forgetBuilders(): void {
+    this.builders.clear()
+  }
+
+  inspectBuilder(name: string): Promise<BuilderFacts> {
+    let facts = this.builders.get(name)
+    if (!facts) this.builders.set(name, (facts = this.askBuilder(name)))
+    return facts
+  }
+
+  private async askBuilder(name: string): Promise<BuilderFacts> {
     const args = ['buildx', 'inspect', ...(name ? [name] : [])]
     // (buildx inspect NAME answers for a docker context's builder too, unlike --builder.)
     const result = await this.execFn('docker', args, { env: this.env, silent: true })
-    if (result.exitCode === 0) return /^Driver:\s*(\S+)/m.exec(result.stdout)?.[1] ?? ''
-    if (/no builder .*found|not found/i.test(result.stderr + result.stdout)) return undefined
+    if (result.exitCode === 0) return builderFactsOf(result.stdout)
+    const said = result.stderr + result.stdout
+    if (/no builder .*found|not found/i.test(said)) return { buildx: true }
+    if (/unknown command|is not a docker command/i.test(said)) return { buildx: false }
     throw new DockerCommandError(
       'buildx inspect',
       result.exitCode,
@@ -393,6 +427,30 @@ export interface LocalImageFacts {
   size: number
   /** The stored manifest's or index's media type (Engine API 1.48+: Descriptor). */
   storedMediaType?: string
+}
+
+/** What `docker buildx inspect` tells of a builder. */
+export interface BuilderFacts {
+  /** The buildx plugin answered. */
+  buildx: boolean
+  /** The builder's driver; undefined when buildx knows no builder of that name. */
+  driver?: string
+  /** The docker driver's image store, when its worker's labels are shown. */
+  store?: 'containerd' | 'classic'
+}
+
+/**
+ * The facts in `docker buildx inspect`'s output (pure). The docker driver's BuildKit runs the
+ * containerd image store when its worker carries the label
+ * `org.mobyproject.buildkit.worker.snapshotter` (buildx's own test for the OCI exporter and cache
+ * export: docs/facts/buildkit.md); without a Labels section (an older buildx) the store is not
+ * told here.
+ */
+export function builderFactsOf(inspect: string): BuilderFacts {
+  const driver = /^Driver:\s*(\S+)/m.exec(inspect)?.[1] ?? ''
+  if (driver !== 'docker' || !/^Labels:/m.test(inspect)) return { buildx: true, driver }
+  const containerd = /^\s*org\.mobyproject\.buildkit\.worker\.snapshotter:/m.test(inspect)
+  return { buildx: true, driver, store: containerd ? 'containerd' : 'classic' }
 }
 
 /** The image store `docker info --format '{{json .DriverStatus}}'` describes (pure). */

@@ -114,13 +114,14 @@ export async function findPreviousVersion(
  * can; the docker driver only on the containerd image store (docs/facts/build-cache.md). Never
  * rejects: what cannot be told is a no, with the reason.
  */
-export async function builderExportsCache(docker: Docker): Promise<{ can: boolean; why: string }> {
+export async function builderExportsCache(
+  docker: Docker,
+  builder: string
+): Promise<{ can: boolean; why: string }> {
   try {
-    const inspect = await docker.run(['buildx', 'inspect'], { silent: true })
-    const driver = /^Driver:\s*(\S+)/m.exec(inspect.stdout)?.[1] ?? 'unknown'
+    const driver = (await docker.builderDriver(builder)) ?? 'unknown'
     if (driver !== 'docker') return { can: true, why: `the buildx ${driver} driver` }
-    const info = await docker.run(['info', '--format', '{{json .DriverStatus}}'], { silent: true })
-    return /io\.containerd\.snapshotter\.v1/.test(info.stdout)
+    return (await docker.builderStore(builder)) === 'containerd'
       ? { can: true, why: 'the docker driver on the containerd image store' }
       : { can: false, why: 'the docker driver on the classic image store' }
   } catch (error) {
@@ -310,6 +311,8 @@ export class BuildCache {
       mode: CacheMode
       client: RegistryClient
       docker: Docker
+      /** The builder input (empty: the selected builder). */
+      builder: string
       /** REGISTRY/PATH, and PATH. */
       image: string
       repository: string
@@ -332,7 +335,7 @@ export class BuildCache {
     const full = (o.mode === 'registry' || o.mode === 'gha') && builder === 'buildx' && !o.userGave
     const [previous, exports] = await Promise.all([
       this.lookup ?? Promise.resolve<PreviousLookup>({ none: true }),
-      full ? builderExportsCache(o.docker) : Promise.resolve(undefined)
+      full ? builderExportsCache(o.docker, o.builder) : Promise.resolve(undefined)
     ])
     const d = decideCache({
       mode: o.mode,

@@ -60,7 +60,7 @@ export async function chooseWay(
   const named = inputs.builder ? `builder ${inputs.builder}` : 'the selected builder'
   const builderIsContext = inputs.builder !== '' && driver === 'docker'
   const store = (): Promise<'containerd' | 'classic'> =>
-    docker.imageStore(builderIsContext ? inputs.builder : '')
+    docker.builderStore(inputs.builder, builderIsContext ? inputs.builder : '')
   const way = await decide()
   if (builderIsContext) way.builderIsContext = true
   return way

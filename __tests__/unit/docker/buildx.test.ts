@@ -122,7 +122,11 @@ describe('choosing the builder', () => {
     const fn: ExecFn = async (_c, args) => {
       calls.push(args)
       if (args[0] === 'version') return { exitCode: 0, stdout: versions + '\n', stderr: '' }
-      return { exitCode: hasBuildx ? 0 : 1, stdout: 'github.com/docker/buildx v0.29.1', stderr: '' }
+      if (!hasBuildx) {
+        // What the docker CLI says of a plugin it does not have.
+        return { exitCode: 1, stdout: '', stderr: "docker: 'buildx' is not a docker command.\n" }
+      }
+      return { exitCode: 0, stdout: 'github.com/docker/buildx v0.29.1', stderr: '' }
     }
     return { calls, docker: new Docker('/c', fn) }
   }
@@ -164,7 +168,7 @@ describe('choosing the builder', () => {
     ).rejects.toThrow(
       /^platforms linux\/amd64,linux\/arm64 needs the docker buildx plugin, which this runner does not have: set buildx: true to install it .* push-by-digest: true .* merge-digests/
     )
-    expect(d.calls).toEqual([['buildx', 'version']]) // asked, nothing installed
+    expect(d.calls).toEqual([['buildx', 'inspect']]) // asked, nothing installed
   })
 
   it('auto without buildx refuses build-contexts, naming buildx: true', async () => {

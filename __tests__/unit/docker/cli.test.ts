@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { writeFileSync } from 'node:fs'
-import { Docker, builderNames, type ExecFn } from '../../../src/docker/cli.js'
+import { Docker, builderFactsOf, builderNames, type ExecFn } from '../../../src/docker/cli.js'
 import { buildArgs, buildxPushArgs, type PushBuildRequest } from '../../../src/docker/build-args.js'
 import { lastErrorLine } from '../../../src/docker/errors.js'
 import { DockerCommandError } from '../../../src/docker/errors.js'
@@ -355,6 +355,79 @@ describe('buildx builders and the image store', () => {
     expect(calls[0].args).toEqual(['buildx', 'inspect'])
     expect(await docker.builderDriver('nosuch')).toBeUndefined()
     await expect(docker.builderDriver('broken')).rejects.toThrow(/Cannot connect/)
+  })
+
+  // As Docker 28.5.2 with buildx 0.29.1 prints them (trimmed), on each image store.
+  const INSPECT_CONTAINERD =
+    'Name:   default\nDriver: docker\n\nNodes:\nName:             default\nStatus:           running\n' +
+    'Labels:\n org.mobyproject.buildkit.worker.containerd.namespace: moby\n' +
+    ' org.mobyproject.buildkit.worker.moby.host-gateway-ip: 172.29.203.1\n' +
+    ' org.mobyproject.buildkit.worker.snapshotter:          overlayfs\nGC Policy rule#0:\n All: false\n'
+  const INSPECT_CLASSIC =
+    'Name:   default\nDriver: docker\n\nNodes:\nName:             default\nStatus:           running\n' +
+    'Labels:\n org.mobyproject.buildkit.worker.moby.host-gateway-ip: 172.29.203.1\nGC Policy rule#0:\n'
+
+  it("tells the docker driver's image store from its worker's labels, as buildx does", () => {
+    expect(builderFactsOf(INSPECT_CONTAINERD)).toEqual({
+      buildx: true,
+      driver: 'docker',
+      store: 'containerd'
+    })
+    expect(builderFactsOf(INSPECT_CLASSIC)).toEqual({
+      buildx: true,
+      driver: 'docker',
+      store: 'classic'
+    })
+    // An older buildx shows no labels: the store is not told here.
+    expect(builderFactsOf('Name: default\nDriver: docker\n')).toEqual({
+      buildx: true,
+      driver: 'docker'
+    })
+    // Another driver's labels say nothing of the engine's store.
+    expect(
+      builderFactsOf(INSPECT_CONTAINERD.replace('Driver: docker', 'Driver: docker-container'))
+    ).toEqual({ buildx: true, driver: 'docker-container' })
+  })
+
+  it('asks buildx inspect once for buildx, the driver and the store; docker info only when it cannot tell', async () => {
+    const { calls, fn } = recorder(args =>
+      args.includes('info')
+        ? { exitCode: 0, stdout: '[["driver-type","io.containerd.snapshotter.v1"]]\n' }
+        : args[2] === 'old'
+          ? { exitCode: 0, stdout: 'Name: old\nDriver: docker\n' }
+          : { exitCode: 0, stdout: INSPECT_CLASSIC }
+    )
+    const docker = new Docker('/c', fn)
+    expect(await docker.hasBuildx()).toBe(true)
+    expect(await docker.builderDriver('')).toBe('docker')
+    expect(await docker.builderStore('')).toBe('classic')
+    expect(calls.map(c => c.args.join(' '))).toEqual(['buildx inspect'])
+    expect(await docker.builderStore('old', 'old')).toBe('containerd')
+    expect(calls.map(c => c.args.join(' '))).toEqual([
+      'buildx inspect',
+      'buildx inspect old',
+      '--context old info --format {{json .DriverStatus}}'
+    ])
+  })
+
+  it('tells a runner without buildx from the CLI saying it has no such command', async () => {
+    for (const said of [
+      "docker: 'buildx' is not a docker command.\nSee 'docker --help'\n",
+      'docker: unknown command: docker buildx\n'
+    ]) {
+      const { calls, fn } = recorder(() => ({ exitCode: 1, stderr: said }))
+      const docker = new Docker('/c', fn)
+      expect(await docker.hasBuildx()).toBe(false)
+      expect(calls.map(c => c.args.join(' '))).toEqual(['buildx inspect'])
+    }
+    // Any other failure of inspect: buildx version decides.
+    const { calls, fn } = recorder(args =>
+      args[1] === 'version'
+        ? { exitCode: 0, stdout: 'github.com/docker/buildx v0.29.1\n' }
+        : { exitCode: 1, stderr: 'ERROR: Cannot connect to the Docker daemon\n' }
+    )
+    expect(await new Docker('/c', fn).hasBuildx()).toBe(true)
+    expect(calls.map(c => c.args.join(' '))).toEqual(['buildx inspect', 'buildx version'])
   })
 
   it('tells the containerd image store from the classic one by the snapshotter driver type', async () => {

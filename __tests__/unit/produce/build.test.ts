@@ -34,8 +34,12 @@ function stubDocker(metadata: Record<string, string>, engine: Engine = {}) {
   const calls: string[][] = []
   const fn: ExecFn = async (_command, args) => {
     calls.push(args)
+    if (args[0] === 'buildx' && !hasBuildx) {
+      // What the docker CLI says of a plugin it does not have.
+      return { exitCode: 1, stdout: '', stderr: 'docker: unknown command: docker buildx\n' }
+    }
     if (args[0] === 'buildx' && args[1] === 'version') {
-      return { exitCode: hasBuildx ? 0 : 1, stdout: 'github.com/docker/buildx v0.29.1', stderr: '' }
+      return { exitCode: 0, stdout: 'github.com/docker/buildx v0.29.1', stderr: '' }
     }
     if (args[0] === 'buildx' && args[1] === 'inspect') {
       const name = args[2] ?? 'default'
@@ -403,7 +407,7 @@ describe('chooseWay', () => {
     ).rejects.toThrow(
       /^platforms \(linux\/amd64,linux\/arm64\) needs the docker buildx plugin, which this runner does not have: set buildx: true to install it/
     )
-    expect(d.calls).toEqual([['buildx', 'version']])
+    expect(d.calls).toEqual([['buildx', 'inspect']])
   })
 })
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { commonFlags, type BuildRequest } from '../../../src/docker/build-args.js'
-import type { Docker } from '../../../src/docker/cli.js'
+import { Docker, type ExecFn } from '../../../src/docker/cli.js'
 import { CACHE_TAG, checkCacheInput, parseCacheMode } from '../../../src/plan/cache.js'
 import {
   BuildCache,
@@ -375,28 +375,45 @@ function fakeDocker(answers: Record<string, string | Error>): { docker: Docker; 
 }
 
 describe('builderExportsCache', () => {
+  /** A Docker whose buildx inspect prints `inspect` (or fails), and docker info `info`. */
+  const withBuildx = (inspect: string | Error, info = '') => {
+    const ran: string[] = []
+    const fn: ExecFn = async (_c, args) => {
+      ran.push(args.join(' '))
+      if (args[0] === 'info') return { exitCode: 0, stdout: info, stderr: '' }
+      if (inspect instanceof Error) return { exitCode: 1, stdout: '', stderr: inspect.message }
+      return { exitCode: 0, stdout: inspect, stderr: '' }
+    }
+    return { docker: new Docker('/c', fn), ran }
+  }
+
   it('any driver but docker exports; docker only on the containerd image store', async () => {
-    const container = fakeDocker({ 'buildx inspect': 'Name: b\nDriver: docker-container\n' })
-    expect(await builderExportsCache(container.docker)).toEqual({
+    const container = withBuildx('Name: b\nDriver: docker-container\n')
+    expect(await builderExportsCache(container.docker, 'b')).toEqual({
       can: true,
       why: 'the buildx docker-container driver'
     })
-    expect(container.ran).toHaveLength(1)
-    const snapshotter = fakeDocker({
-      'buildx inspect': 'Name: default\nDriver: docker\n',
-      'info --format': '[["driver-type","io.containerd.snapshotter.v1"]]'
-    })
-    expect((await builderExportsCache(snapshotter.docker)).can).toBe(true)
-    const classic = fakeDocker({
-      'buildx inspect': 'Name: default\nDriver: docker\n',
-      'info --format': '[["Backing Filesystem","extfs"]]'
-    })
-    expect(await builderExportsCache(classic.docker)).toEqual({
+    expect(container.ran).toEqual(['buildx inspect b'])
+    const snapshotter = withBuildx(
+      'Name: default\nDriver: docker\n',
+      '[["driver-type","io.containerd.snapshotter.v1"]]'
+    )
+    expect((await builderExportsCache(snapshotter.docker, '')).can).toBe(true)
+    const labelled = withBuildx(
+      'Name: default\nDriver: docker\nLabels:\n org.mobyproject.buildkit.worker.snapshotter: overlayfs\n'
+    )
+    expect((await builderExportsCache(labelled.docker, '')).can).toBe(true)
+    expect(labelled.ran).toEqual(['buildx inspect'])
+    const classic = withBuildx(
+      'Name: default\nDriver: docker\n',
+      '[["Backing Filesystem","extfs"]]'
+    )
+    expect(await builderExportsCache(classic.docker, '')).toEqual({
       can: false,
       why: 'the docker driver on the classic image store'
     })
-    const broken = fakeDocker({ 'buildx inspect': new Error('no builder') })
-    expect((await builderExportsCache(broken.docker)).can).toBe(false)
+    const broken = withBuildx(new Error('ERROR: Cannot connect to the Docker daemon'))
+    expect((await builderExportsCache(broken.docker, '')).can).toBe(false)
   })
 })
 
@@ -423,6 +440,7 @@ describe('BuildCache', () => {
     mode: 'auto' as const,
     client,
     docker: fakeDocker({}).docker,
+    builder: '',
     image: 'registry.test/o/app',
     repository: 'o/app',
     tags: ['latest'],
