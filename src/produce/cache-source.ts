@@ -19,7 +19,8 @@ import type { CacheEntry } from '../docker/cache-syntax.js'
 import { CACHE_TAG, type CacheMode } from '../plan/cache.js'
 import { previousTags } from '../plan/previous-version.js'
 import { repositoryScope } from '../registry/auth.js'
-import type { RegistryClient } from '../registry/client.js'
+import type { ManifestResult, RegistryClient } from '../registry/client.js'
+import { RegistryError } from '../registry/errors.js'
 import { formatBytes } from '../report/summary.js'
 import { errorMessage } from '../util/errors.js'
 
@@ -45,9 +46,11 @@ export type PreviousLookup = { found: PreviousVersion } | { none: true } | { unr
 async function imageManifests(
   client: RegistryClient,
   repository: string,
-  reference: string
+  reference: string,
+  /** The manifest of `reference`, when it was read already. */
+  read?: ManifestResult
 ): Promise<{ digest: string; manifests: ManifestJson[] }> {
-  const top = await client.getManifest(repository, reference)
+  const top = read ?? (await client.getManifest(repository, reference))
   const body = parseJson<ManifestJson>(top.bytes)
   if (!body.manifests) return { digest: top.digest, manifests: [body] }
   const children = body.manifests.filter((d: Descriptor) => !isAttestation(d))
@@ -57,6 +60,20 @@ async function imageManifests(
     )
   )
   return { digest: top.digest, manifests }
+}
+
+/** The manifest under `tag`, or undefined when the repository has no such tag (404). */
+async function manifestIfAny(
+  client: RegistryClient,
+  repository: string,
+  tag: string
+): Promise<ManifestResult | undefined> {
+  try {
+    return await client.getManifest(repository, tag)
+  } catch (error) {
+    if (error instanceof RegistryError && error.status === 404) return undefined
+    throw error
+  }
 }
 
 function layersOf(manifests: ManifestJson[]): Map<string, number> {
@@ -80,15 +97,17 @@ export async function findPreviousVersion(
     // Credentials first: requests that meet the registry's first 401 together would not all
     // answer it (the client switches to Basic once).
     await client.authorize([repositoryScope(repository, ['pull'])])
-    const heads = await Promise.all(pushing.map(tag => client.headManifest(repository, tag)))
-    let tag = pushing.find((_, i) => heads[i])
+    // GET, not HEAD: the manifest found is the one read next (one round trip less).
+    const tops = await Promise.all(pushing.map(tag => manifestIfAny(client, repository, tag)))
+    const at = tops.findIndex(Boolean)
+    let tag = at >= 0 ? pushing[at] : undefined
     if (!tag) {
       // Only names of the tag grammar: a tag from the registry reaches the log and the summary.
       const tags = (await client.listTags(repository)).filter(t => TAG.test(t))
       tag = previousTags(tags, [...pushing, CACHE_TAG], 1)[0]
     }
     if (!tag) return { none: true }
-    const { digest, manifests } = await imageManifests(client, repository, tag)
+    const { digest, manifests } = await imageManifests(client, repository, tag, tops[at])
     const configs = await Promise.all(
       manifests
         .filter(m => m.config)

@@ -47,6 +47,10 @@ export class RegistryAuth {
   private readonly tokens = new Map<string, string>()
   /** What the registry asked for, learnt from the first 401: undefined until then. */
   private challenge: Challenge | undefined
+  /** The `GET /v2/` under way or done, shared. */
+  private pinging: Promise<void> | undefined
+  /** Token requests under way, by scope set. */
+  private readonly fetching = new Map<string, Promise<void>>()
   private credentialsValid: Promise<boolean> | undefined
 
   constructor(private readonly transport: RegistryTransport) {
@@ -97,8 +101,19 @@ export class RegistryAuth {
     return undefined
   }
 
-  /** `GET /v2/`: learns how the registry wants to be authenticated. */
-  async ping(): Promise<void> {
+  /**
+   * `GET /v2/`: learns how the registry wants to be authenticated. Callers at the same time share
+   * one request (the login check, the push token and the cache's lookup start together).
+   */
+  ping(): Promise<void> {
+    this.pinging ??= this.askPing().catch((error: unknown) => {
+      this.pinging = undefined
+      throw error
+    })
+    return this.pinging
+  }
+
+  private async askPing(): Promise<void> {
     await this.transport.ready()
     const response = await this.transport.send(`${this.transport.baseUrl}/v2/`, { method: 'GET' })
     await response.body?.cancel()
@@ -153,9 +168,21 @@ export class RegistryAuth {
    */
   async authorize(scopes: string[]): Promise<void> {
     if (!this.challenge) await this.ping()
-    if (this.challenge?.scheme === 'bearer' && !this.findToken(scopes)) {
-      await this.fetchToken(this.challenge.params, scopes)
+    const challenge = this.challenge
+    if (challenge?.scheme !== 'bearer') return
+    // A token under way that will cover these scopes (pull,push where pull is asked) is waited
+    // for rather than asked again.
+    const key = scopes.join(' ')
+    const wider = scopes.length === 1 ? key.replace(/:pull$/, ':pull,push') : key
+    const pending = this.fetching.get(key) ?? this.fetching.get(wider)
+    if (pending) await pending.catch(() => undefined)
+    if (this.findToken(scopes)) return
+    let fetch = this.fetching.get(key)
+    if (!fetch) {
+      fetch = this.fetchToken(challenge.params, scopes).finally(() => this.fetching.delete(key))
+      this.fetching.set(key, fetch)
     }
+    await fetch
   }
 
   private async fetchToken(params: Record<string, string>, scopes: string[]): Promise<void> {

@@ -13,6 +13,7 @@ import {
   type PreviousVersion
 } from '../../../src/produce/cache-source.js'
 import type { RegistryClient } from '../../../src/registry/client.js'
+import { RegistryError } from '../../../src/registry/errors.js'
 import { UserError } from '../../../src/util/errors.js'
 
 const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
@@ -109,8 +110,9 @@ function fakeRegistry(content: {
       return m ? { digest: sha(m.toString()), mediaType: 'x', size: m.length } : undefined
     },
     getManifest: async (_repo: string, ref: string) => {
+      asked.push(`GET ${ref}`)
       const bytes = bytesOf(ref)
-      if (!bytes) throw new Error(`GET ${ref}: 404`)
+      if (!bytes) throw new RegistryError(`GET ${ref}: 404`, 404, 'MANIFEST_UNKNOWN')
       return { digest: sha(bytes.toString()), mediaType: 'x', bytes }
     },
     getBlob: async (_repo: string, digest: string) => blobs.get(digest)!
@@ -142,6 +144,9 @@ describe('findPreviousVersion', () => {
     expect('found' in r && [...r.found.layers]).toEqual([['sha256:a', 10]])
     expect(asked[0]).toBe('authorize') // before the requests that would meet the first 401
     expect(asked).not.toContain('tags/list')
+    // The tags being pushed are read with GET: the one found is not asked for again.
+    expect(asked.filter(a => a === 'GET latest')).toHaveLength(1)
+    expect(asked.some(a => a.startsWith('HEAD'))).toBe(false)
   })
 
   it('else the highest version (never the cache tag), from the tag list', async () => {
@@ -205,11 +210,11 @@ describe('findPreviousVersion', () => {
       none: true
     })
     const { client } = fakeRegistry({ manifests: {} })
-    ;(client as unknown as { headManifest: () => Promise<never> }).headManifest = async () => {
-      throw new Error('HEAD: 503 unavailable')
+    ;(client as unknown as { getManifest: () => Promise<never> }).getManifest = async () => {
+      throw new RegistryError('GET: 503 unavailable', 503, 'HTTP_503')
     }
     expect(await findPreviousVersion(client, 'o/app', ['latest'])).toEqual({
-      unreadable: 'HEAD: 503 unavailable'
+      unreadable: 'GET: 503 unavailable'
     })
   })
 

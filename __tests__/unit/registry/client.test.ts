@@ -109,6 +109,23 @@ describe('registry client (Bearer token flow)', () => {
       'GET /v2/o/i/manifests/1.0 Bearer T-repository:o/i:pull'
     ])
   })
+  it('asks /v2/ once and a token once when the login check, the push token and a pull start together', async () => {
+    seen.length = 0
+    const client = new RegistryClient({ registry, username: 'u', password: 'good' })
+    const pullPush = 'repository:o/i:pull,push'
+    await Promise.all([
+      client.authorize([pullPush]),
+      client.authorize(['repository:o/i:pull']),
+      client.authorize(['repository:o/i:pull']),
+      client.ping()
+    ])
+    const asked = seen.map(s => s.split(' ').slice(0, 2).join(' '))
+    expect(asked.filter(a => a === 'GET /v2/')).toHaveLength(1)
+    // The pull,push token serves the pull requests: one token request in all.
+    expect(asked.filter(a => a.startsWith('GET /token'))).toEqual([
+      'GET /token?service=test&scope=repository%3Ao%2Fi%3Apull%2Cpush'
+    ])
+  })
   it('reports bad credentials with the registry’s code', async () => {
     const err = await new RegistryClient({ registry, username: 'u', password: 'bad' })
       .getManifest('o/i', 'latest')
