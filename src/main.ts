@@ -80,7 +80,7 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   await preflightAndLogin(session, engineVersion)
   const image = await produce(session, await labels, sourceId, buildxProbe, cache)
   const published = await publish(session, image, warmUp)
-  const buildCache = await cache?.report(published.digest)
+  const buildCache = await cache?.report(published.digest, published.manifest)
   if (buildCache) core.info(`Build cache: ${buildCache.replace(/<\/?code>/g, '')}`)
   // A source-image is published as it is: it carries its own labels.
   const shown = inputs.sourceImage ? {} : (await labels).all

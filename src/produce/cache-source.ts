@@ -383,16 +383,19 @@ export class BuildCache {
    * previous version had, and the compressed size of the others (what had to be uploaded at most:
    * a layer the repository held from elsewhere was skipped too). Never rejects.
    */
-  async report(publishedDigest: string): Promise<string | undefined> {
+  async report(publishedDigest: string, manifest?: Buffer): Promise<string | undefined> {
     const d = this.decision
     if (!d) return undefined
     const previous = d.previous
     if (!publishedDigest || !previous) return d.summary
     try {
+      // The manifest read back after the push spares its GET.
+      const read = manifest && { digest: publishedDigest, mediaType: '', bytes: manifest }
       const { manifests } = await imageManifests(
         this.options.client,
         this.options.repository,
-        publishedDigest
+        publishedDigest,
+        read
       )
       const layers = layersOf(manifests)
       const kept = [...layers.keys()].filter(digest => previous.layers.has(digest))

@@ -20,10 +20,16 @@ export async function checkBuildxPush(
     : names.tags.length > 1
       ? `Tag ${names.tags.length - 1} more through the registry API, and read the digest back`
       : 'Read the digest back from the registry'
+  // The description (size, platform: the config's GET) is read while the other tags are PUT.
+  let described: Promise<Published> | undefined
+  const describe = (digest: string, bytes: Buffer): Promise<Published> =>
+    (described = describeOrWarn(registry, names.image, names.path, digest, { manifest: bytes }))
   const manifest = await phase('read-back', names.registry, () =>
     core.group(title, async () => {
       if (names.tags.length) {
-        const m = await tagAndVerify(registry, names, built.digest, 'docker buildx build')
+        const m = await tagAndVerify(registry, names, built.digest, 'docker buildx build', 8, m =>
+          describe(m.digest, m.bytes)
+        )
         for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
         return m
       }
@@ -36,7 +42,6 @@ export async function checkBuildxPush(
     })
   )
   core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
-  return describeOrWarn(registry, names.image, names.path, manifest.digest, {
-    manifest: manifest.bytes
-  })
+  const published = await (described ?? describe(manifest.digest, manifest.bytes))
+  return { ...published, manifest: manifest.bytes }
 }

@@ -32,6 +32,8 @@ export interface Published extends ImageInfo {
   localSize?: number
   /** Which way a local image went, and why (publish/route.ts), for the job summary. */
   route?: string
+  /** The bytes of the manifest (or index) the registry serves under `digest`, when read. */
+  manifest?: Buffer
 }
 
 /** What is known already, to spare requests: the manifest's bytes, and a config with its digest. */

@@ -80,7 +80,7 @@ export async function pushWithEngine(
     warnOfRawLayers(registry, names, manifest.bytes),
     describeOrWarn(registry, names.image, names.path, manifest.digest, { manifest: manifest.bytes })
   ])
-  return published
+  return { ...published, manifest: manifest.bytes }
 }
 
 const RAW_LAYER_TYPES = new Set([FAMILY_TYPES.oci.layers.tar, FAMILY_TYPES.docker.layers.tar])

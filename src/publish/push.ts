@@ -72,10 +72,11 @@ export async function pushTags(
     )
   )
   core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
-  return describeOrWarn(registry, names.image, names.path, manifest.digest, {
+  const published = await describeOrWarn(registry, names.image, names.path, manifest.digest, {
     manifest: manifest.bytes,
     config: { digest: sha256(pushed.image.config), platform: pushed.platform }
   })
+  return { ...published, manifest: manifest.bytes }
 }
 
 /** push-by-digest: the same upload, by digest, so no tag is created. */

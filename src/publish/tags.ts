@@ -25,7 +25,9 @@ export async function tagAndVerify(
   reportedByPush: string | undefined,
   /** What pushed the image, for the message when the tag moved in between. */
   pushedBy: string,
-  concurrency = 8
+  concurrency = 8,
+  /** Work on the manifest read back (its description), run while the other tags are PUT. */
+  alongside?: (manifest: PublishedManifest) => Promise<unknown>
 ): Promise<PublishedManifest> {
   const [first, ...rest] = names.tags
   const manifest = await client.getManifest(names.path, first)
@@ -36,7 +38,7 @@ export async function tagAndVerify(
         'distinct tags or a concurrency group, and re-run.'
     )
   }
-  await putTags(client, names, rest, manifest, concurrency)
+  await Promise.all([putTags(client, names, rest, manifest, concurrency), alongside?.(manifest)])
   return manifest
 }
 

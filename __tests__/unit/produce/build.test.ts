@@ -451,6 +451,49 @@ describe('reading back what buildx pushed', () => {
     ).rejects.toThrow(/^docker buildx build reported sha256:other but ghcr.io serves/)
   })
 
+  it('reads the config (the platform) while the other tags are PUT, not after', async () => {
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.ociManifest,
+        config: { mediaType: 'c', digest: 'sha256:cfg', size: 2 },
+        layers: [{ mediaType: 'l', digest: 'sha256:l', size: 7 }]
+      })
+    )
+    const calls: string[] = []
+    let configAsked: () => void = () => undefined
+    const configSeen = new Promise<void>(resolve => (configAsked = resolve))
+    const client = {
+      requests: 0,
+      getManifest: async (_repo: string, ref: string) => {
+        calls.push(`GET ${ref}`)
+        return { digest: sha(manifest), mediaType: MEDIA_TYPES.ociManifest, bytes: manifest }
+      },
+      putManifest: async (_repo: string, ref: string) => {
+        // The PUT answers only once the config was asked for: one after the other never ends.
+        const timeout = new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('the config was not read during the PUT')), 2000)
+        )
+        await Promise.race([configSeen, timeout])
+        calls.push(`PUT ${ref}`)
+        return sha(manifest)
+      },
+      headManifest: async () => ({ digest: sha(manifest) }),
+      getBlob: async (_repo: string, d: string) => {
+        calls.push(`GET blob ${d}`)
+        configAsked()
+        return Buffer.from('{"os":"linux","architecture":"arm64"}')
+      }
+    }
+    const published = await checkBuildxPush(
+      client as unknown as RegistryClient,
+      names(['1.0', 'latest']),
+      { digest: sha(manifest), imageId: '', builder: 'buildx' }
+    )
+    expect(calls).toEqual(['GET 1.0', 'GET blob sha256:cfg', 'PUT latest'])
+    expect(published).toMatchObject({ platform: 'linux/arm64', size: 7, manifest })
+  })
+
   it('by digest: reads the reported digest back; fails when buildx reported none', async () => {
     const r = fakeRegistry()
     const published = await checkBuildxPush(r.client, names([]), {

@@ -491,7 +491,7 @@ describe('BuildCache', () => {
       ],
       'sha256:c2'
     )
-    const { client } = fakeRegistry({
+    const { client, asked } = fakeRegistry({
       manifests: {
         latest: PREVIOUS,
         [sha(JSON.stringify(published))]: published
@@ -500,10 +500,16 @@ describe('BuildCache', () => {
     })
     const cache = new BuildCache(options(client))
     await cache.apply('buildx', request())
-    const text = await cache.report(sha(JSON.stringify(published)))
-    expect(text).toContain(
+    const digest = sha(JSON.stringify(published))
+    const text = await cache.report(digest)
+    const said =
       '1 of 2 layers reused from <code>latest</code>; new layers: 1, 2.0 KiB (2,048 bytes'
-    )
+    expect(text).toContain(said)
+    expect(asked.at(-1)).toBe(`GET ${digest}`)
+    // The manifest the push read back spares the GET, and says the same.
+    const before = asked.length
+    expect(await cache.report(digest, Buffer.from(JSON.stringify(published)))).toContain(said)
+    expect(asked).toHaveLength(before)
     // Nothing pushed: what the cache was, without a comparison.
     expect(await cache.report('')).toBe('inline, from <code>registry.test/o/app:latest</code>')
   })
