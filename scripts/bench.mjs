@@ -57,7 +57,8 @@
  * Env: BENCH_RUNS (default 3), BENCH_DELAY_MS (default 50), BENCH_TAGS (tags mode, "1,5,20"),
  * BENCH_ENGINE (classic, modern or modern-classic: the engine scripts/e2e-env.sh starts; without
  * it, E2E_ENGINE / E2E_IMAGE_STORE as they are), BENCH_LOG_DIR (keep the action's timed logs),
- * BENCH_RESULTS_FILE (instead of bench-results.json), BENCH_QUICK=1 (as --quick),
+ * BENCH_RESULTS_FILE (instead of bench-results.json), BENCH_QUICK=1 (as --quick), BENCH_CLI_TAGS
+ * (dockerfile mode: "one" makes (b) and (c) push latest only, not the action's two default tags),
  * E2E_DIR (the environment's folder; one started here is stopped at the end).
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -141,6 +142,14 @@ const EVENT = {
     html_url: 'https://github.com/octo-org/bench'
   }
 }
+/**
+ * The tags (b) and (c) push in the Dockerfile mode: those the action pushes with default inputs
+ * (latest and sha-<7> of the event's commit), unless BENCH_CLI_TAGS=one (latest only).
+ */
+const CLI_TAGS =
+  process.env.BENCH_CLI_TAGS === 'one'
+    ? ['latest']
+    : ['latest', `sha-${EVENT.head_commit.id.slice(0, 7)}`]
 if (!['realistic', 'dockerfile', 'big-layer', 'tags'].includes(MODE)) {
   console.error(`${USAGE}   (got mode '${MODE}')`)
   process.exit(2)
@@ -1437,7 +1446,10 @@ async function benchDockerfile(proxy) {
       const config = machine === 'kept' ? c.selfHosted.config : cliConfig()
       const env = { ...process.env, DOCKER_CONFIG: config }
       const docker = (args, input) => runOk('docker', args, { env, input })
-      const ref = `${cliReg}/octo-org/${name}:latest`
+      // The tags the action publishes with its defaults (latest and sha-<7>): the same result,
+      // so the same work. BENCH_CLI_TAGS=one pushes latest only (the figures before 2 Dec 2026).
+      const refs = CLI_TAGS.map(tag => `${cliReg}/octo-org/${name}:${tag}`)
+      const ref = refs[0]
       const meta = path.join(config, 'metadata.json')
       try {
         sample = await measure(proxy, async () => {
@@ -1450,17 +1462,18 @@ async function benchDockerfile(proxy) {
               'buildx',
               'build',
               '--push',
-              '-t',
-              ref,
+              ...refs.flatMap(r => ['-t', r]),
               '--metadata-file',
               meta,
               fixture.dir
             ])
             digest = JSON.parse(readFileSync(meta, 'utf8'))['containerimage.digest']
           } else {
-            await docker(['build', '-t', ref, fixture.dir])
-            const out = (await docker(['push', ref])).stdout
-            digest = /digest: (sha256:[0-9a-f]{64})/.exec(out)?.[1]
+            await docker(['build', ...refs.flatMap(r => ['-t', r]), fixture.dir])
+            for (const r of refs) {
+              const out = (await docker(['push', r])).stdout
+              digest = /digest: (sha256:[0-9a-f]{64})/.exec(out)?.[1]
+            }
           }
           await docker(['logout', cliReg])
         })
