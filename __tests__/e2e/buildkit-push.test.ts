@@ -106,10 +106,28 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
       expect(step.stdout).not.toMatch(/\[command\]\S*docker (buildx build --load|save)/)
       expect(step.stdout).toMatch(/--provenance=false --sbom=false/)
     } else {
+      // The engine pushes what buildx built into it; the action writes the OCI manifest over it.
       expect(publishingLine(step)).toMatch(
-        /^Publishing: the selected builder \(docker driver\) on the classic image store leaves the push to the engine, which cannot write OCI media types/
+        /^Publishing: the selected builder \(docker driver\) on the classic image store builds into the engine, which pushes it \(docker push: no docker save; .*\); the action then writes the OCI image manifest over the same layers under every tag\.$/
       )
       expect(step.stdout).toMatch(/\[command\]\S*docker buildx build --load /)
+      expect(step.stdout).toContain(`[command]docker push ${image}:1.0.0`)
+      expect(step.stdout).not.toMatch(/\[command\]\S*docker save/)
+      expect(step.stdout).toMatch(
+        /^Route: docker push, then the OCI manifest \(classic image store/m
+      )
+      // The engine's Docker v2 manifest is in the repository by its digest (untagged), naming
+      // the same config and layers as the OCI one.
+      const v2 = (step.stdout.match(
+        /docker push published the Docker v2 manifest (sha256:[0-9a-f]{64})/
+      ) ?? [])[1]
+      expect(v2).toBeDefined()
+      const engine = served(`${image}@${v2}`).json
+      expect(engine.mediaType).toBe(DOCKER_MANIFEST)
+      expect(engine.config.digest).toBe(json.config.digest)
+      expect(engine.layers.map(l => l.digest)).toEqual(json.layers.map(l => l.digest))
+      for (const layer of json.layers)
+        expect(layer.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip')
     }
     expect(step.summary).toContain('<td>Publishing</td>')
     // BuildKit gets the credentials from the action's private Docker config: none in argv.
