@@ -187,6 +187,30 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     expect(runner.post().exitCode).toBe(0)
   }, 180_000)
 
+  it('annotations go on the image manifest (BuildKit pushes it, or the action writes it over the engine push)', () => {
+    const imageName = `bk/annotated-${nonce()}`
+    const image = `${reg.registry}/${OWNER}/${imageName}`
+    const runner = new Runner()
+    runnableProject(runner, 'bk')
+    const step = runner.main({
+      ...inputsFor(reg, imageName),
+      tags: 'v1',
+      annotations: 'org.example.note=hello\norg.opencontainers.image.description=A test'
+    })
+    expectSuccess(step)
+    const { json } = served(`${image}@${step.outputs.digest}`)
+    expect(json.mediaType).toBe(OCI_MANIFEST)
+    if (!containerd)
+      expect(step.stdout).toMatch(
+        /^Route: docker push, then the OCI manifest .*, with the annotations\)$/m
+      )
+    expect(json.annotations).toMatchObject({
+      'org.example.note': 'hello',
+      'org.opencontainers.image.description': 'A test'
+    })
+    expect(runner.post().exitCode).toBe(0)
+  }, 180_000)
+
   if (!containerd) return
 
   it('load: true: the image is also in the engine, under its tags, and imageid is its config', () => {
@@ -202,26 +226,6 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     expect(
       client(['run', '--rm', '--pull', 'never', '--network', 'none', `${image}:v1`]).trim()
     ).toBe(word)
-    expect(runner.post().exitCode).toBe(0)
-  }, 180_000)
-
-  it('annotations go on the image manifest BuildKit pushes', () => {
-    const imageName = `bk/annotated-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    runnableProject(runner, 'bk')
-    const step = runner.main({
-      ...inputsFor(reg, imageName),
-      tags: 'v1',
-      annotations: 'org.example.note=hello\norg.opencontainers.image.description=A test'
-    })
-    expectSuccess(step)
-    const { json } = served(`${image}@${step.outputs.digest}`)
-    expect(json.mediaType).toBe(OCI_MANIFEST)
-    expect(json.annotations).toMatchObject({
-      'org.example.note': 'hello',
-      'org.opencontainers.image.description': 'A test'
-    })
     expect(runner.post().exitCode).toBe(0)
   }, 180_000)
 
@@ -277,9 +281,97 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
   }, 180_000)
 })
 
+describe('the classic store’s engine push, then the OCI manifest, under faults', () => {
+  if (containerd) {
+    it('runs on the classic store only (BuildKit pushes on the containerd store)', () => {
+      expect(containerd).toBe(true)
+    })
+    return
+  }
+  const proxies: FaultProxy[] = []
+  afterAll(async () => {
+    for (const p of proxies.splice(0)) await p.stop()
+  })
+  const faultInputs = (registry: string, name: string): Record<string, string> => ({
+    registry,
+    username: env.user,
+    token: env.password,
+    'image-name': name,
+    tags: 'latest'
+  })
+
+  it('a connection reset in the middle of the engine’s layer upload: the push is retried, not the build; OCI, the right digest', async () => {
+    // The classic store's push streams the gzip it makes in chunked PATCHes (no length): reset
+    // the first that runs past 256 KiB (the config's is smaller and goes through whole).
+    const p = await startFaultProxy(env.registry, {
+      rules: [
+        {
+          method: 'PATCH',
+          path: /\/blobs\/uploads\//,
+          action: 'reset',
+          afterBytes: 256 * 1024,
+          times: 3
+        }
+      ]
+    })
+    proxies.push(p)
+    const runner = new Runner()
+    runner.write('Dockerfile', 'FROM scratch\nCOPY blob.bin /blob.bin\n')
+    writeFileSync(path.join(runner.workspace, 'blob.bin'), randomBytes(4 * MB))
+    const name = `bk-classic-reset-${nonce()}`
+    const main = await runner.mainAsync(faultInputs(p.address, name))
+    console.log(`classic reset: exit ${main.code}; ${p.events.join('; ')}`)
+    expect(p.stats.faults.reset).toBeGreaterThanOrEqual(1)
+    expect(main.out.match(/::error::.*/)?.[0] ?? '').toBe('')
+    expect(main.code).toBe(0)
+    expect(main.out).toMatch(/^Route: docker push, then the OCI manifest \(/m)
+    // dockerd retries a layer upload itself; when its push fails anyway, the action runs docker
+    // push again (and says so). Either way the build ran once.
+    // One build: the push ran again, the build did not.
+    expect(main.out.match(/\[command\]\S*docker buildx build/g)).toHaveLength(1)
+    const { digest } = parseFileCommand(readFileSync(runner.files.output, 'utf8'))
+    const raw = skopeoInspect(env, `${env.registry}/${OWNER}/${name}:latest`, true)
+    expect(rawDigest(raw)).toBe(digest)
+    expect((JSON.parse(raw) as Served).mediaType).toBe(OCI_MANIFEST)
+    expect(runner.post().exitCode).toBe(0)
+  }, 240_000)
+
+  it('a registry that serves other bytes for the manifest docker push reported: the step fails, saying so, and outputs no digest', async () => {
+    // Only the action GETs a manifest by digest here (docker push PUTs; the read-back HEADs).
+    const p = await startFaultProxy(env.registry, {
+      rules: [
+        {
+          method: 'GET',
+          path: /\/manifests\/sha256:/,
+          action: 'rewrite',
+          times: 100,
+          rewrite: body => Buffer.from(body.toString().replace(/"size":\s*(\d+)/, '"size":$1 '))
+        }
+      ]
+    })
+    proxies.push(p)
+    const runner = new Runner()
+    runnableProject(runner, 'bk')
+    const name = `bk-classic-fake-${nonce()}`
+    const main = await runner.mainAsync(faultInputs(p.address, name))
+    console.log(`classic fake answer: exit ${main.code}; ${p.events.slice(0, 5).join('; ')}`)
+    expect(main.code).toBe(1)
+    expect(main.out).toMatch(
+      /::error::.*served \S+[:@]sha256:[0-9a-f]{64} with Docker-Content-Digest .*, but the bytes hash to sha256:/
+    )
+    expect(parseFileCommand(readFileSync(runner.files.output, 'utf8')).digest ?? '').toBe('')
+    // The tag still serves what the engine pushed: nothing was written over it.
+    const tagged = JSON.parse(
+      skopeoInspect(env, `${env.registry}/${OWNER}/${name}:latest`, true)
+    ) as Served
+    expect(tagged.mediaType).toBe(DOCKER_MANIFEST)
+    runner.post()
+  }, 240_000)
+})
+
 describe('BuildKit’s push under faults (the push is retried, not the build)', () => {
   if (!containerd) {
-    it('runs on the containerd store only (the classic store takes the action’s upload, covered by push-faults)', () => {
+    it('runs on the containerd store only (the classic store’s engine push is tested above)', () => {
       expect(containerd).toBe(false)
     })
     return
