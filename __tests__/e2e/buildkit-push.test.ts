@@ -281,6 +281,20 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
   }, 180_000)
 })
 
+/** The fault proxies of the tests under faults, stopped at the end. */
+const proxies: FaultProxy[] = []
+afterAll(async () => {
+  for (const p of proxies.splice(0)) await p.stop()
+})
+
+const faultInputs = (registry: string, name: string): Record<string, string> => ({
+  registry,
+  username: env.user,
+  token: env.password,
+  'image-name': name,
+  tags: 'latest'
+})
+
 describe('the classic store’s engine push, then the OCI manifest, under faults', () => {
   if (containerd) {
     it('runs on the classic store only (BuildKit pushes on the containerd store)', () => {
@@ -288,17 +302,6 @@ describe('the classic store’s engine push, then the OCI manifest, under faults
     })
     return
   }
-  const proxies: FaultProxy[] = []
-  afterAll(async () => {
-    for (const p of proxies.splice(0)) await p.stop()
-  })
-  const faultInputs = (registry: string, name: string): Record<string, string> => ({
-    registry,
-    username: env.user,
-    token: env.password,
-    'image-name': name,
-    tags: 'latest'
-  })
 
   it('a connection reset in the middle of the engine’s layer upload: the push is retried, not the build; OCI, the right digest', async () => {
     // The classic store's push streams the gzip it makes in chunked PATCHes (no length): reset
@@ -376,10 +379,6 @@ describe('BuildKit’s push under faults (the push is retried, not the build)', 
     })
     return
   }
-  const proxies: FaultProxy[] = []
-  afterAll(async () => {
-    for (const p of proxies.splice(0)) await p.stop()
-  })
 
   /** A runner whose image has one layer of `bytes` random (incompressible) bytes. */
   function bigProject(bytes: number): Runner {
@@ -388,14 +387,6 @@ describe('BuildKit’s push under faults (the push is retried, not the build)', 
     writeFileSync(path.join(runner.workspace, 'blob.bin'), randomBytes(bytes))
     return runner
   }
-
-  const faultInputs = (registry: string, name: string): Record<string, string> => ({
-    registry,
-    username: env.user,
-    token: env.password,
-    'image-name': name,
-    tags: 'latest'
-  })
 
   function expectPublished(
     main: { code: number; out: string },
