@@ -272,7 +272,9 @@ describe('failures', () => {
     expect(main.stdout).toMatch(
       buildKitPushes
         ? /::error::docker buildx build failed \(exit code 1\): .*denied: permission_denied: write_package\. The token may not write this package: /
-        : /::error::token request on [\d.:]+: 403 denied: permission_denied: write_package\. The token may not write this package: /
+        : enginePushesBuilds
+          ? /::error::docker push failed \(exit code 1\): denied: permission_denied: write_package\. The token may not write this package: /
+          : /::error::token request on [\d.:]+: 403 denied: permission_denied: write_package\. The token may not write this package: /
     )
     expect(runner.post().exitCode).toBe(0)
   })
