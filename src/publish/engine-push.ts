@@ -18,7 +18,8 @@ import { DockerCommandError, classifyDockerText } from '../docker/errors.js'
 import { checkImageForRegistry } from '../plan/registry-rules.js'
 import type { ImageNames } from '../plan/names.js'
 import { phase } from '../report/phase.js'
-import { withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
+import { RetriesExhausted, withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
+import { oneLine } from '../util/text.js'
 import { describeOrWarn, type Published } from './describe.js'
 import { isAttestation, parseJson, type ManifestJson } from '../oci/descriptor.js'
 import { FAMILY_TYPES, MEDIA_TYPES } from '../oci/media-types.js'
@@ -30,6 +31,22 @@ import { manifestBytes } from './upload.js'
 
 /** What the engine pushed cannot be rewritten as an OCI manifest (the message says why). */
 export class CannotWriteOci extends Error {}
+
+/** docker push failed in a way the action's own upload can take over (ownUploadTakesOverEnginePush). */
+export class EnginePushGaveUp extends Error {}
+/**
+ * Whether the action's own upload takes over a failed docker push (the classic store's engine
+ * way, publish/engine-push.ts): it kept failing transiently, or ended with a 401 (dockerd reports
+ * a failed token request in its auth exchange, a 429 or a dropped answer, as "unauthorized:
+ * authentication required"; the login worked, and the own upload tells a real 401 apart and
+ * explains it). Never for a refusal (403, denied).
+ */
+export function ownUploadTakesOverEnginePush(error: unknown): boolean {
+  if (error instanceof RetriesExhausted) return error.what.startsWith('docker push')
+  if (!(error instanceof DockerCommandError) || error.command !== 'push') return false
+  if (/\b403\b|denied|forbidden/i.test(error.detail)) return false
+  return /\b401\b|unauthorized|authentication required/i.test(error.detail)
+}
 
 /** The media types of a classic-store push that have an OCI twin (the same bytes, renamed). */
 const DOCKER_TO_OCI: Record<string, string> = {
@@ -115,7 +132,13 @@ export async function pushWithEngine(
               `Transient failure: docker push ${reference}: ${reason}; again (attempt ${attempt + 1}) in ${(delayMs / 1000).toFixed(1)} s`
             )
         }
-      )
+      ).catch(error => {
+        // With the OCI manifest to write (the classic store), the own upload can take over.
+        if (oci && ownUploadTakesOverEnginePush(error)) {
+          throw new EnginePushGaveUp(`docker push failed (${oneLine(errorMessage(error), 300)})`)
+        }
+        throw error
+      })
     )
   )
   await warmUp

@@ -30,7 +30,7 @@ import * as core from '@actions/core'
 import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
 import type { ImageNames, RegistryType } from '../plan/names.js'
 import type { Published } from './describe.js'
-import { CannotWriteOci, pushWithEngine } from './engine-push.js'
+import { CannotWriteOci, EnginePushGaveUp, pushWithEngine } from './engine-push.js'
 import { learnForPush, pushByDigest, pushTags, type PushEnvironment } from './push.js'
 import type { RetryPolicy } from '../util/retry.js'
 
@@ -253,21 +253,27 @@ export async function publishLocalImage(
       : pushTags(env, names, imageId, learnt ?? { local })
   if (route.way === 'upload') return { ...(await upload()), route: line.slice('Route: '.length) }
   const oci = route.ociOver ? { annotations: env.annotations ?? {} } : undefined
+  // With the OCI manifest to write, the action's own upload (which retries each request) can take
+  // over a push that keeps failing: one more docker push only, as for BuildKit's push.
+  const policy = oci ? { ...run.policy, retries: Math.min(run.policy.retries, 1) } : run.policy
   try {
-    const published = await pushWithEngine(env, names, local, run.policy, oci)
+    const published = await pushWithEngine(env, names, local, policy, oci)
     return { ...published, route: line.slice('Route: '.length) }
   } catch (error) {
-    if (!(error instanceof CannotWriteOci)) throw error
-    // What the engine pushed is not what the action can rewrite: its own upload writes the OCI
-    // manifest from docker save instead (it overwrites the first tag the engine pushed).
-    core.warning(
-      `The OCI manifest cannot be written over what docker push published (${error.message}): ` +
-        'the action uploads the image itself instead (docker save).'
-    )
+    const why =
+      error instanceof CannotWriteOci
+        ? `the OCI manifest cannot be written over what docker push published (${error.message})`
+        : error instanceof EnginePushGaveUp
+          ? error.message
+          : undefined
+    if (!why) throw error
+    // The image is in the engine: the own upload writes the OCI manifest from docker save
+    // instead (over the first tag, should the engine have pushed it).
+    core.warning(`${why}: the action uploads the image itself instead, retrying each request.`)
     const published = await upload()
     return {
       ...published,
-      route: `${line.slice('Route: '.length)}; ${error.message}, so the action's upload`
+      route: `${line.slice('Route: '.length)}; ${why}, so the action's upload`
     }
   }
 }

@@ -4,7 +4,8 @@ import { DockerCommandError } from '../../../src/docker/errors.js'
 import {
   CannotWriteOci,
   classifyPushError,
-  ociManifestOver
+  ociManifestOver,
+  ownUploadTakesOverEnginePush
 } from '../../../src/publish/engine-push.js'
 import { createHash } from 'node:crypto'
 import {
@@ -13,6 +14,7 @@ import {
   needsRegistryKnowledge,
   type RouteFacts
 } from '../../../src/publish/route.js'
+import { RetriesExhausted } from '../../../src/util/retry.js'
 
 const MB = 1024 * 1024
 const containerd: RouteFacts = {
@@ -308,5 +310,34 @@ describe('the OCI manifest over what the classic store pushed', () => {
       'docker push published blobs of type application/vnd.docker.image.rootfs.foreign.diff.tar.gzip, which has no OCI twin'
     )
     expect(refused(Buffer.from('<html>'))).toBe('the manifest docker push reported is not JSON')
+  })
+})
+
+describe('when the own upload takes over the classic store’s engine push', () => {
+  const push = (detail: string) => new DockerCommandError('push', 1, detail)
+  it('after transient failures that outlasted the retries, or a 401 in dockerd’s auth exchange', () => {
+    expect(
+      ownUploadTakesOverEnginePush(
+        new RetriesExhausted('docker push x failed after 2 attempts', 'docker push x:1', 2)
+      )
+    ).toBe(true)
+    // Seen under 30% faults (e2e retries, classic store): a 429 on the token request.
+    expect(ownUploadTakesOverEnginePush(push('unauthorized: authentication required'))).toBe(true)
+  })
+
+  it('never for a refusal, another command, or an error that is not docker’s', () => {
+    expect(ownUploadTakesOverEnginePush(push('denied: permission_denied: write_package'))).toBe(
+      false
+    )
+    expect(
+      ownUploadTakesOverEnginePush(push('received unexpected HTTP status: 403 Forbidden'))
+    ).toBe(false)
+    expect(ownUploadTakesOverEnginePush(new DockerCommandError('save', 1, 'unauthorized'))).toBe(
+      false
+    )
+    expect(
+      ownUploadTakesOverEnginePush(new RetriesExhausted('login failed', 'docker login', 4))
+    ).toBe(false)
+    expect(ownUploadTakesOverEnginePush(new Error('unauthorized'))).toBe(false)
   })
 })
