@@ -187,6 +187,8 @@ function run(cmd, args, { input, ...opts } = {}) {
     child.stderr.on('data', d => (stderr += d))
     child.on('error', reject)
     child.on('close', status => resolve({ status, stdout, stderr }))
+    // A command that exits without reading its input: its status tells, not an EPIPE.
+    child.stdin.on('error', () => undefined)
     child.stdin.end(input ?? '')
   })
 }

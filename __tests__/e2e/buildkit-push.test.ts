@@ -106,10 +106,28 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
       expect(step.stdout).not.toMatch(/\[command\]\S*docker (buildx build --load|save)/)
       expect(step.stdout).toMatch(/--provenance=false --sbom=false/)
     } else {
+      // The engine pushes what buildx built into it; the action writes the OCI manifest over it.
       expect(publishingLine(step)).toMatch(
-        /^Publishing: the selected builder \(docker driver\) on the classic image store leaves the push to the engine, which cannot write OCI media types/
+        /^Publishing: the selected builder \(docker driver\) on the classic image store builds into the engine, which pushes it \(docker push: no docker save; .*\); the action then writes the OCI image manifest over the same layers under every tag\.$/
       )
       expect(step.stdout).toMatch(/\[command\]\S*docker buildx build --load /)
+      expect(step.stdout).toContain(`[command]docker push ${image}:1.0.0`)
+      expect(step.stdout).not.toMatch(/\[command\]\S*docker save/)
+      expect(step.stdout).toMatch(
+        /^Route: docker push, then the OCI manifest \(classic image store/m
+      )
+      // The engine's Docker v2 manifest is in the repository by its digest (untagged), naming
+      // the same config and layers as the OCI one.
+      const v2 = (step.stdout.match(
+        /docker push published the Docker v2 manifest (sha256:[0-9a-f]{64})/
+      ) ?? [])[1]
+      expect(v2).toBeDefined()
+      const engine = served(`${image}@${v2}`).json
+      expect(engine.mediaType).toBe(DOCKER_MANIFEST)
+      expect(engine.config.digest).toBe(json.config.digest)
+      expect(engine.layers.map(l => l.digest)).toEqual(json.layers.map(l => l.digest))
+      for (const layer of json.layers)
+        expect(layer.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip')
     }
     expect(step.summary).toContain('<td>Publishing</td>')
     // BuildKit gets the credentials from the action's private Docker config: none in argv.
@@ -169,6 +187,30 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     expect(runner.post().exitCode).toBe(0)
   }, 180_000)
 
+  it('annotations go on the image manifest (BuildKit pushes it, or the action writes it over the engine push)', () => {
+    const imageName = `bk/annotated-${nonce()}`
+    const image = `${reg.registry}/${OWNER}/${imageName}`
+    const runner = new Runner()
+    runnableProject(runner, 'bk')
+    const step = runner.main({
+      ...inputsFor(reg, imageName),
+      tags: 'v1',
+      annotations: 'org.example.note=hello\norg.opencontainers.image.description=A test'
+    })
+    expectSuccess(step)
+    const { json } = served(`${image}@${step.outputs.digest}`)
+    expect(json.mediaType).toBe(OCI_MANIFEST)
+    if (!containerd)
+      expect(step.stdout).toMatch(
+        /^Route: docker push, then the OCI manifest .*, with the annotations\)$/m
+      )
+    expect(json.annotations).toMatchObject({
+      'org.example.note': 'hello',
+      'org.opencontainers.image.description': 'A test'
+    })
+    expect(runner.post().exitCode).toBe(0)
+  }, 180_000)
+
   if (!containerd) return
 
   it('load: true: the image is also in the engine, under its tags, and imageid is its config', () => {
@@ -184,26 +226,6 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     expect(
       client(['run', '--rm', '--pull', 'never', '--network', 'none', `${image}:v1`]).trim()
     ).toBe(word)
-    expect(runner.post().exitCode).toBe(0)
-  }, 180_000)
-
-  it('annotations go on the image manifest BuildKit pushes', () => {
-    const imageName = `bk/annotated-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    runnableProject(runner, 'bk')
-    const step = runner.main({
-      ...inputsFor(reg, imageName),
-      tags: 'v1',
-      annotations: 'org.example.note=hello\norg.opencontainers.image.description=A test'
-    })
-    expectSuccess(step)
-    const { json } = served(`${image}@${step.outputs.digest}`)
-    expect(json.mediaType).toBe(OCI_MANIFEST)
-    expect(json.annotations).toMatchObject({
-      'org.example.note': 'hello',
-      'org.opencontainers.image.description': 'A test'
-    })
     expect(runner.post().exitCode).toBe(0)
   }, 180_000)
 
@@ -259,17 +281,104 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
   }, 180_000)
 })
 
+/** The fault proxies of the tests under faults, stopped at the end. */
+const proxies: FaultProxy[] = []
+afterAll(async () => {
+  for (const p of proxies.splice(0)) await p.stop()
+})
+
+const faultInputs = (registry: string, name: string): Record<string, string> => ({
+  registry,
+  username: env.user,
+  token: env.password,
+  'image-name': name,
+  tags: 'latest'
+})
+
+describe('the classic store’s engine push, then the OCI manifest, under faults', () => {
+  if (containerd) {
+    it('runs on the classic store only (BuildKit pushes on the containerd store)', () => {
+      expect(containerd).toBe(true)
+    })
+    return
+  }
+
+  it('a connection reset in the middle of the engine’s layer upload: the push is retried, not the build; OCI, the right digest', async () => {
+    // The classic store's push streams the gzip it makes in chunked PATCHes (no length): reset
+    // the first that runs past 256 KiB (the config's is smaller and goes through whole).
+    const p = await startFaultProxy(env.registry, {
+      rules: [
+        {
+          method: 'PATCH',
+          path: /\/blobs\/uploads\//,
+          action: 'reset',
+          afterBytes: 256 * 1024,
+          times: 3
+        }
+      ]
+    })
+    proxies.push(p)
+    const runner = new Runner()
+    runner.write('Dockerfile', 'FROM scratch\nCOPY blob.bin /blob.bin\n')
+    writeFileSync(path.join(runner.workspace, 'blob.bin'), randomBytes(4 * MB))
+    const name = `bk-classic-reset-${nonce()}`
+    const main = await runner.mainAsync(faultInputs(p.address, name))
+    console.log(`classic reset: exit ${main.code}; ${p.events.join('; ')}`)
+    expect(p.stats.faults.reset).toBeGreaterThanOrEqual(1)
+    expect(main.out.match(/::error::.*/)?.[0] ?? '').toBe('')
+    expect(main.code).toBe(0)
+    expect(main.out).toMatch(/^Route: docker push, then the OCI manifest \(/m)
+    // dockerd retries a layer upload itself; when its push fails anyway, the action runs docker
+    // push again (and says so). Either way the build ran once.
+    // One build: the push ran again, the build did not.
+    expect(main.out.match(/\[command\]\S*docker buildx build/g)).toHaveLength(1)
+    const { digest } = parseFileCommand(readFileSync(runner.files.output, 'utf8'))
+    const raw = skopeoInspect(env, `${env.registry}/${OWNER}/${name}:latest`, true)
+    expect(rawDigest(raw)).toBe(digest)
+    expect((JSON.parse(raw) as Served).mediaType).toBe(OCI_MANIFEST)
+    expect(runner.post().exitCode).toBe(0)
+  }, 240_000)
+
+  it('a registry that serves other bytes for the manifest docker push reported: the step fails, saying so, and outputs no digest', async () => {
+    // Only the action GETs a manifest by digest here (docker push PUTs; the read-back HEADs).
+    const p = await startFaultProxy(env.registry, {
+      rules: [
+        {
+          method: 'GET',
+          path: /\/manifests\/sha256:/,
+          action: 'rewrite',
+          times: 100,
+          rewrite: body => Buffer.from(body.toString().replace(/"size":\s*(\d+)/, '"size":$1 '))
+        }
+      ]
+    })
+    proxies.push(p)
+    const runner = new Runner()
+    runnableProject(runner, 'bk')
+    const name = `bk-classic-fake-${nonce()}`
+    const main = await runner.mainAsync(faultInputs(p.address, name))
+    console.log(`classic fake answer: exit ${main.code}; ${p.events.slice(0, 5).join('; ')}`)
+    expect(main.code).toBe(1)
+    expect(main.out).toMatch(
+      /::error::.*served \S+[:@]sha256:[0-9a-f]{64} with Docker-Content-Digest .*, but the bytes hash to sha256:/
+    )
+    expect(parseFileCommand(readFileSync(runner.files.output, 'utf8')).digest ?? '').toBe('')
+    // The tag still serves what the engine pushed: nothing was written over it.
+    const tagged = JSON.parse(
+      skopeoInspect(env, `${env.registry}/${OWNER}/${name}:latest`, true)
+    ) as Served
+    expect(tagged.mediaType).toBe(DOCKER_MANIFEST)
+    runner.post()
+  }, 240_000)
+})
+
 describe('BuildKit’s push under faults (the push is retried, not the build)', () => {
   if (!containerd) {
-    it('runs on the containerd store only (the classic store takes the action’s upload, covered by push-faults)', () => {
+    it('runs on the containerd store only (the classic store’s engine push is tested above)', () => {
       expect(containerd).toBe(false)
     })
     return
   }
-  const proxies: FaultProxy[] = []
-  afterAll(async () => {
-    for (const p of proxies.splice(0)) await p.stop()
-  })
 
   /** A runner whose image has one layer of `bytes` random (incompressible) bytes. */
   function bigProject(bytes: number): Runner {
@@ -278,14 +387,6 @@ describe('BuildKit’s push under faults (the push is retried, not the build)', 
     writeFileSync(path.join(runner.workspace, 'blob.bin'), randomBytes(bytes))
     return runner
   }
-
-  const faultInputs = (registry: string, name: string): Record<string, string> => ({
-    registry,
-    username: env.user,
-    token: env.password,
-    'image-name': name,
-    tags: 'latest'
-  })
 
   function expectPublished(
     main: { code: number; out: string },

@@ -268,11 +268,18 @@ export function clientDocker(
 
 /**
  * Whether a build of the action is pushed by BuildKit on this engine (produce/way.ts): buildx's
- * docker driver on the containerd store. Elsewhere (the classic store with the default OCI media
- * types, or no buildx) the build is loaded and the action uploads it.
+ * docker driver on the containerd store. Elsewhere the engine pushes it (the classic store:
+ * enginePushesBuilds) or, without buildx, the action uploads it.
  */
 export const buildKitPushes =
   process.env.E2E_ENGINE === 'modern' && process.env.E2E_IMAGE_STORE === 'containerd'
+
+/**
+ * Whether a build of the action with default inputs is pushed by the engine, the action writing
+ * the OCI manifest over it (produce/way.ts): buildx's docker driver on the classic store.
+ */
+export const enginePushesBuilds =
+  process.env.E2E_ENGINE === 'modern' && process.env.E2E_IMAGE_STORE === 'classic'
 
 /**
  * The config digest of the image a build step published, from its `imageid` output: a build

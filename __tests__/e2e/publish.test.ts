@@ -9,6 +9,7 @@ import * as path from 'node:path'
 import {
   Runner,
   buildKitPushes,
+  enginePushesBuilds,
   clientDocker,
   localBuild,
   e2eEnv,
@@ -73,18 +74,30 @@ describe.each(testRegistries())('publish to the $mode registry', reg => {
     expect(main.outputs['image-ref']).toBe(`${image}@${main.outputs.digest}`)
     expect(main.outputs.imageid).toMatch(/^sha256:[0-9a-f]{64}$/)
     // The digest is what the registry serves for both tags, as a real client sees it.
-    // Pushed through the registry API (no docker push); further tags are manifest PUTs.
-    expect(main.stdout).not.toMatch(/\[command\]\S*docker push/)
     if (buildKitPushes) {
       // The containerd store: BuildKit pushes what it built (produce/way.ts).
       expect(main.stdout).toMatch(/Publishing: BuildKit pushes the build/)
       expect(main.stdout).toMatch(/\[command\]docker buildx build .*push=true/)
+      expect(main.stdout).not.toMatch(/\[command\]\S*docker push/)
+      expect(main.stdout).toContain('Tag 2 more through the registry API')
+    } else if (enginePushesBuilds) {
+      // The classic store: the engine pushes the first tag, the action writes the OCI manifest
+      // over it under every tag.
+      expect(main.stdout).toContain(`[command]docker push ${image}:1.0.0`)
+      expect(main.stdout).not.toMatch(/\[command\]\S*docker save/)
+      expect(main.stdout).toContain(
+        'Write the OCI image manifest over the pushed layers, under 3 tag(s)'
+      )
+      const served = JSON.parse(skopeoInspect(reg, `${image}@${main.outputs.digest}`, true))
+      expect(served.mediaType).toBe('application/vnd.oci.image.manifest.v1+json')
     } else {
+      // Pushed through the registry API (no docker push); further tags are manifest PUTs.
+      expect(main.stdout).not.toMatch(/\[command\]\S*docker push/)
       expect(main.stdout).toMatch(
         /1 layer\(s\): 0 already in the registry \(not compressed\), 1 compressed; 2 blob\(s\) uploaded \(\d+ bytes\)/
       )
+      expect(main.stdout).toContain('Tag 2 more through the registry API')
     }
-    expect(main.stdout).toContain('Tag 2 more through the registry API')
     for (const tag of ['1.0.0', 'latest', 'edge']) {
       expect(JSON.parse(skopeoInspect(reg, `${image}:${tag}`)).Digest).toBe(main.outputs.digest)
     }
@@ -259,7 +272,9 @@ describe('failures', () => {
     expect(main.stdout).toMatch(
       buildKitPushes
         ? /::error::docker buildx build failed \(exit code 1\): .*denied: permission_denied: write_package\. The token may not write this package: /
-        : /::error::token request on [\d.:]+: 403 denied: permission_denied: write_package\. The token may not write this package: /
+        : enginePushesBuilds
+          ? /::error::docker push failed \(exit code 1\): denied: permission_denied: write_package\. The token may not write this package: /
+          : /::error::token request on [\d.:]+: 403 denied: permission_denied: write_package\. The token may not write this package: /
     )
     expect(runner.post().exitCode).toBe(0)
   })

@@ -15,6 +15,8 @@
  *                    on) until `until()` settles — e.g. restart the registry there, or let another
  *                    job go first;
  *       notify       forward as usual and call `onResponse(status)` when the answer comes;
+ *       rewrite      forward as usual, then pass on `rewrite(body)` instead of the registry's
+ *                    answer body (a registry that serves other bytes than it was asked for);
  *       503 | 429 | drop  the same as the random faults, on chosen requests;
  *   - `bytesPerSecond`: every request body goes no faster than this (a slow uplink), with
  *     back-pressure: nothing is buffered beyond a socket's own buffers.
@@ -61,13 +63,15 @@ export interface FaultRule {
   skip?: number
   /** How many matching requests it fires on (default 1). */
   times?: number
-  action: 'hold' | 'notify' | Fault
+  action: 'hold' | 'notify' | 'rewrite' | Fault
   /** reset / hold: body bytes forwarded first (default 0). */
   afterBytes?: number
   /** hold: forwarding resumes when this settles. */
   until?: () => Promise<unknown>
   /** notify: told the status of the answer. */
   onResponse?: (status: number) => void
+  /** rewrite: the body passed on instead of the registry's. */
+  rewrite?: (body: Buffer) => Buffer
 }
 
 export interface FaultProxyOptions {
@@ -192,6 +196,17 @@ export async function startFaultProxy(
           events.push(`lost the ${up.statusCode} answer to ${what(req)}`)
           up.resume()
           req.socket?.destroy()
+          return
+        }
+        if (rule?.action === 'rewrite') {
+          const chunks: Buffer[] = []
+          up.on('data', (c: Buffer) => chunks.push(c))
+          up.on('end', () => {
+            const body = rule.rewrite!(Buffer.concat(chunks))
+            events.push(`rewrote the answer to ${what(req)}`)
+            res.writeHead(up.statusCode ?? 502, { ...up.headers, 'content-length': body.length })
+            res.end(body)
+          })
           return
         }
         res.writeHead(up.statusCode ?? 502, up.headers)

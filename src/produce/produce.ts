@@ -18,7 +18,14 @@ import type { BuildCache } from './cache-source.js'
 import { tagSourceImage } from './source-image.js'
 import { chooseWay } from './way.js'
 
-export type Produced = (LocalImage & { pushedByBuildx?: undefined; way?: string }) | PushProduced
+export type Produced =
+  | (LocalImage & {
+      pushedByBuildx?: undefined
+      way?: string
+      /** The engine pushes it, the action writes the OCI manifest over it (way.ts). */
+      enginePushThenOci?: boolean
+    })
+  | PushProduced
 
 interface PushProduced extends LocalImage {
   /** BuildKit built (and, when pushing, pushed) the image. */
@@ -60,7 +67,7 @@ export async function produce(
     const withBuilder = { ...environment, builderIsContext: way.builderIsContext }
     if (way.kind === 'own') {
       const built = await buildImage(withBuilder, way.builder, inputs, names, buildLabels)
-      return { ...built, way: way.why }
+      return { ...built, way: way.why, enginePushThenOci: way.enginePushThenOci }
     }
     // One platform, no attestations: when BuildKit's push keeps failing on a flaky link, the
     // action's own upload (which retries each request) takes over; BuildKit then runs the

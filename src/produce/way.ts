@@ -5,10 +5,12 @@
  *   BuildKit pushes   buildx is there: the image exporter pushes what BuildKit built, with no
  *                     --load and no docker save (the fastest way, and the one that honours media
  *                     types, annotations and attestations as asked);
+ *   engine, then OCI  buildx's docker driver on the classic image store, OCI media types (the
+ *                     default): built into the engine, pushed by the engine (docker push), then
+ *                     the action writes the OCI manifest over the same layers (publish/route.ts);
  *   own upload        no buildx (the engine's built-in BuildKit or the classic builder), push:
- *                     false, or buildx's docker driver on the classic image store where the engine
- *                     would push (Docker v2 manifests only, no annotations): built into the
- *                     engine, docker save, uploaded by the action.
+ *                     false, or the docker driver on the classic store with Docker v2 media types
+ *                     and annotations: built into the engine, docker save, uploaded by the action.
  *
  * Facts: docs/facts/buildkit.md.
  */
@@ -24,7 +26,19 @@ import { UserError } from '../util/errors.js'
 import { quote } from '../util/text.js'
 import type { BuildEnvironment } from './build.js'
 
-export type Way = ({ kind: 'buildkit'; load: boolean } | { kind: 'own'; builder: Builder }) & {
+export type Way = (
+  | { kind: 'buildkit'; load: boolean }
+  | {
+      kind: 'own'
+      builder: Builder
+      /**
+       * The engine pushes the image buildx built into it (docker push), then the action writes
+       * the OCI image manifest over the same layers (publish/engine-push.ts): the classic image
+       * store with the docker driver, OCI media types asked.
+       */
+      enginePushThenOci?: boolean
+    }
+) & {
   why: string
   /** The builder input names a docker context's builder (docker driver): docker --context. */
   builderIsContext?: boolean
@@ -87,15 +101,32 @@ export async function chooseWay(
       // The docker driver on the classic store hands the push to the engine (buildx's "pushing
       // … with docker"), which writes Docker v2 manifests and drops annotations.
       const oci = familyFor(inputs.mediaTypes, names.registryType) === 'oci'
-      const reason = oci ? 'OCI media types' : inputs.build.annotations.length ? 'annotations' : ''
-      if (reason) {
+      if (oci) {
+        // The engine's push is the fast one here: dockerd compresses as it uploads, and it skips
+        // the layers it knows the registry holds (its earlier pushes, and the layers BuildKit read
+        // from the registry as a cache source); no docker save. The OCI manifest (and the
+        // annotations) the action writes afterwards over the same blobs: docs/publish-routes.md,
+        // docs/facts/classic-engine-push.md.
+        return {
+          kind: 'own',
+          builder,
+          enginePushThenOci: true,
+          why:
+            `${named} (docker driver) on the classic image store builds into the engine, which ` +
+            'pushes it (docker push: no docker save; it skips the layers it knows the registry ' +
+            'holds); the action then writes the OCI image manifest' +
+            (inputs.build.annotations.length ? ', with the annotations,' : '') +
+            ' over the same layers under every tag'
+        }
+      }
+      if (inputs.build.annotations.length) {
         return {
           kind: 'own',
           builder,
           why:
             `${named} (docker driver) on the classic image store leaves the push to the engine, ` +
-            `which cannot write ${reason}: built with docker buildx build --load, docker save, ` +
-            'uploaded by the action'
+            'which cannot write annotations (and Docker v2 manifests carry none): built with ' +
+            'docker buildx build --load, docker save, uploaded by the action'
         }
       }
       return {

@@ -4,6 +4,13 @@
  * words: docker/errors.ts) pushes again within `retries`; nothing is rebuilt. Then, as on every
  * way, the rest of the tags through the registry API and every tag read back: the digest is what
  * the registry serves, and a tag moved by another job in between fails the step (tags.ts).
+ *
+ * With `oci` (the classic image store, whose push writes Docker v2 only): the Docker v2 manifest
+ * the engine pushed is read back by the digest docker push reported (its bytes hash to it), its
+ * config must be the local image's (on the classic store the image ID is the config's digest), and
+ * the action PUTs the OCI image manifest over the same blobs, with the annotations, under every
+ * tag; the digest is the OCI manifest's. Anything it cannot map throws CannotWriteOci, and the
+ * route falls back to the action's own upload. Facts: docs/facts/classic-engine-push.md.
  */
 import * as core from '@actions/core'
 import type { LocalImageFacts } from '../docker/cli.js'
@@ -11,14 +18,81 @@ import { DockerCommandError, classifyDockerText } from '../docker/errors.js'
 import { checkImageForRegistry } from '../plan/registry-rules.js'
 import type { ImageNames } from '../plan/names.js'
 import { phase } from '../report/phase.js'
-import { withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
+import { RetriesExhausted, withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
+import { oneLine } from '../util/text.js'
 import { describeOrWarn, type Published } from './describe.js'
 import { isAttestation, parseJson, type ManifestJson } from '../oci/descriptor.js'
-import { FAMILY_TYPES } from '../oci/media-types.js'
+import { FAMILY_TYPES, MEDIA_TYPES } from '../oci/media-types.js'
 import type { RegistryClient } from '../registry/client.js'
 import { errorMessage } from '../util/errors.js'
 import type { PushEnvironment } from './push.js'
-import { tagAndVerify } from './tags.js'
+import { putUnderEveryTag, tagAndVerify, type PublishedManifest } from './tags.js'
+import { manifestBytes } from './upload.js'
+
+/** What the engine pushed cannot be rewritten as an OCI manifest (the message says why). */
+export class CannotWriteOci extends Error {}
+
+/** docker push failed in a way the action's own upload can take over (ownUploadTakesOverEnginePush). */
+export class EnginePushGaveUp extends Error {}
+/**
+ * Whether the action's own upload takes over a failed docker push (the classic store's engine
+ * way, publish/engine-push.ts): it kept failing transiently, or ended with a 401 (dockerd reports
+ * a failed token request in its auth exchange, a 429 or a dropped answer, as "unauthorized:
+ * authentication required"; the login worked, and the own upload tells a real 401 apart and
+ * explains it). Never for a refusal (403, denied).
+ */
+export function ownUploadTakesOverEnginePush(error: unknown): boolean {
+  if (error instanceof RetriesExhausted) return error.what.startsWith('docker push')
+  if (!(error instanceof DockerCommandError) || error.command !== 'push') return false
+  if (/\b403\b|denied|forbidden/i.test(error.detail)) return false
+  return /\b401\b|unauthorized|authentication required/i.test(error.detail)
+}
+
+/** The media types of a classic-store push that have an OCI twin (the same bytes, renamed). */
+const DOCKER_TO_OCI: Record<string, string> = {
+  [FAMILY_TYPES.docker.config]: FAMILY_TYPES.oci.config,
+  [FAMILY_TYPES.docker.layers.gzip!]: FAMILY_TYPES.oci.layers.gzip!
+}
+
+/**
+ * The OCI image manifest over the blobs of the Docker v2 manifest `pushed` (pure): the same config
+ * and layers, media types renamed, with `annotations`. Throws CannotWriteOci, saying why, when
+ * `pushed` is not a Docker v2 image manifest of the image `imageId` or lists a blob of a type
+ * without an OCI twin (a foreign layer, an uncompressed one).
+ */
+export function ociManifestOver(
+  pushed: Buffer,
+  imageId: string,
+  annotations: Record<string, string> = {}
+): Buffer {
+  let manifest: ManifestJson
+  try {
+    manifest = parseJson<ManifestJson>(pushed)
+  } catch {
+    throw new CannotWriteOci('the manifest docker push reported is not JSON')
+  }
+  if (manifest.mediaType !== MEDIA_TYPES.dockerManifest || !manifest.config || !manifest.layers) {
+    throw new CannotWriteOci(
+      `docker push published ${manifest.mediaType ?? 'a manifest without a media type'}, not a Docker v2 image manifest`
+    )
+  }
+  if (manifest.config.digest !== imageId) {
+    throw new CannotWriteOci(
+      `the manifest docker push published names the config ${manifest.config.digest}, not the built image ${imageId}`
+    )
+  }
+  const unmapped = [manifest.config, ...manifest.layers].filter(d => !DOCKER_TO_OCI[d.mediaType])
+  if (unmapped.length) {
+    const types = [...new Set(unmapped.map(d => d.mediaType))].join(', ')
+    throw new CannotWriteOci(`docker push published blobs of type ${types}, which has no OCI twin`)
+  }
+  return manifestBytes(
+    { digest: manifest.config.digest, size: Number(manifest.config.size) },
+    manifest.layers.map(l => ({ ...l, size: Number(l.size) })),
+    annotations,
+    'oci'
+  )
+}
 
 /**
  * A connection that broke under the engine's upload: its error line quotes the request's URL
@@ -37,8 +111,10 @@ export function classifyPushError(error: unknown): Verdict {
 export async function pushWithEngine(
   { docker, registry, warmUp }: Pick<PushEnvironment, 'docker' | 'registry' | 'warmUp'>,
   names: ImageNames,
-  local: Pick<LocalImageFacts, 'os'>,
-  policy: RetryPolicy
+  local: Pick<LocalImageFacts, 'os' | 'id'>,
+  policy: RetryPolicy,
+  /** Write the OCI manifest over what the engine pushed (the classic store), with these. */
+  oci?: { annotations: Record<string, string> }
 ): Promise<Published> {
   // What the registry would refuse fails here, before any byte is sent.
   checkImageForRegistry(names, { os: local.os, layers: [] })
@@ -56,24 +132,32 @@ export async function pushWithEngine(
               `Transient failure: docker push ${reference}: ${reason}; again (attempt ${attempt + 1}) in ${(delayMs / 1000).toFixed(1)} s`
             )
         }
-      )
+      ).catch(error => {
+        // With the OCI manifest to write (the classic store), the own upload can take over.
+        if (oci && ownUploadTakesOverEnginePush(error)) {
+          throw new EnginePushGaveUp(`docker push failed (${oneLine(errorMessage(error), 300)})`)
+        }
+        throw error
+      })
     )
   )
   await warmUp
-  const manifest = await phase('read-back', names.registry, () =>
-    core.group(
-      names.tags.length > 1
-        ? `Tag ${names.tags.length - 1} more through the registry API, and read every tag back`
-        : 'Read the digest back from the registry',
-      async () => {
-        const m = await registry.retrying('tagging and reading back', () =>
-          tagAndVerify(registry, names, reported, 'docker push')
+  const manifest = oci
+    ? await writeOciOver(registry, names, reported, local.id, oci.annotations)
+    : await phase('read-back', names.registry, () =>
+        core.group(
+          names.tags.length > 1
+            ? `Tag ${names.tags.length - 1} more through the registry API, and read every tag back`
+            : 'Read the digest back from the registry',
+          async () => {
+            const m = await registry.retrying('tagging and reading back', () =>
+              tagAndVerify(registry, names, reported, 'docker push')
+            )
+            for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
+            return m
+          }
         )
-        for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
-        return m
-      }
-    )
-  )
+      )
   core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
   // Both read the platform manifests of an index: at once, not one after the other.
   const [, published] = await Promise.all([
@@ -121,4 +205,37 @@ export async function warnOfRawLayers(
     core.debug(`could not check the published layers: ${errorMessage(error)}`)
     return 0
   }
+}
+
+/**
+ * The OCI manifest over what docker push published (the Docker v2 manifest it reported, read back
+ * by digest and checked), PUT under every tag and read back. CannotWriteOci before any PUT when
+ * it cannot be written.
+ */
+async function writeOciOver(
+  registry: RegistryClient,
+  names: ImageNames,
+  reported: string | undefined,
+  imageId: string,
+  annotations: Record<string, string>
+): Promise<PublishedManifest> {
+  if (!reported) throw new CannotWriteOci('docker push reported no digest')
+  const title = `Write the OCI image manifest over the pushed layers, under ${names.tags.length} tag(s)`
+  return phase('read-back', names.registry, () =>
+    core.group(title, async () => {
+      // By digest: the bytes must hash to what docker push reported (the client checks).
+      const pushed = await registry.retrying('reading what docker push published', () =>
+        registry.getManifest(names.path, reported)
+      )
+      const bytes = ociManifestOver(pushed.bytes, imageId, annotations)
+      core.info(
+        `docker push published the Docker v2 manifest ${reported} (config ${imageId}, the built image)`
+      )
+      const m = await registry.retrying('tagging and reading back', () =>
+        putUnderEveryTag(registry, names, bytes, MEDIA_TYPES.ociManifest)
+      )
+      for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
+      return m
+    })
+  )
 }

@@ -5,8 +5,10 @@
  *   BuildKit pushed   buildx built and pushed it (produce/way.ts): read it back, tag the rest
  *                     (buildx-push.ts)
  *   push: false       nothing pushed: the local image described (describe.ts)
- *   a local image     docker push, or docker save then the action's upload (by digest, or under
- *                     the first tag); every further tag one PUT; route.ts chooses and says why
+ *   a local image     docker push (then, for a build on the classic store, the OCI manifest
+ *                     written over what it pushed), or docker save then the action's upload (by
+ *                     digest, or under the first tag); every further tag one PUT; route.ts
+ *                     chooses and says why
  *
  * (merge-digests pushes an index without any image: merge.ts.)
  */
@@ -53,6 +55,7 @@ export async function publish(
     pushByDigest: inputs.pushByDigest,
     runner: run.env.RUNNER_ENVIRONMENT,
     policy: session.policy,
-    builtByBuildx: !inputs.sourceImage && image.builder === 'buildx'
+    builtByBuildx: !inputs.sourceImage && image.builder === 'buildx',
+    enginePushThenOci: image.enginePushThenOci
   })
 }

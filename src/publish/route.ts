@@ -14,6 +14,11 @@
  *                                        it stores (or the engine cannot say what it stores), or
  *                                        the layers look stored uncompressed (docker push would
  *                                        send them raw): then the upload, which compresses
+ *   classic store, a buildx build, oci   the engine, then the action writes the OCI manifest over
+ *                                        the layers it pushed (engine-push.ts; the engine knows
+ *                                        which layers the registry holds: its earlier pushes, and
+ *                                        the cache source BuildKit read); the upload when what it
+ *                                        pushed cannot be rewritten
  *   classic store, media-types oci       the upload (the classic store's push writes Docker v2)
  *   classic, media-types docker:
  *     self-hosted runner                 the engine (its push history skips what it pushed before)
@@ -25,7 +30,7 @@ import * as core from '@actions/core'
 import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
 import type { ImageNames, RegistryType } from '../plan/names.js'
 import type { Published } from './describe.js'
-import { pushWithEngine } from './engine-push.js'
+import { CannotWriteOci, EnginePushGaveUp, pushWithEngine } from './engine-push.js'
 import { learnForPush, pushByDigest, pushTags, type PushEnvironment } from './push.js'
 import type { RetryPolicy } from '../util/retry.js'
 
@@ -55,12 +60,19 @@ export interface RouteFacts {
   unpackedBytes?: number
   /** Classic store: how many of the image's layers the repository holds (learnt when needed). */
   registryHolds?: { known: number; total: number }
+  /**
+   * Classic store: the image buildx's docker driver built into the engine for this push
+   * (produce/way.ts chose the engine's push, the OCI manifest written over it).
+   */
+  enginePushThenOci?: boolean
 }
 
 export interface Route {
   way: 'engine' | 'upload'
   /** Why, in words for the log and the summary. */
   why: string
+  /** The engine pushes Docker v2, then the action writes the OCI manifest over its layers. */
+  ociOver?: boolean
 }
 
 /** Stored bytes at least this share of the unpacked size: the layers are not compressed. */
@@ -90,7 +102,8 @@ export function needsRegistryKnowledge(f: Omit<RouteFacts, 'registryHolds'>): bo
     !f.pushByDigest &&
     !f.annotations &&
     f.family === 'docker' &&
-    f.runner !== 'self-hosted'
+    f.runner !== 'self-hosted' &&
+    !f.enginePushThenOci
   )
 }
 
@@ -100,6 +113,17 @@ export function chooseRoute(f: RouteFacts): Route {
   const engine = (why: string): Route => ({ way: 'engine', why })
   if (f.pushByDigest) {
     return upload('push-by-digest: docker push can only push a tag, and a pushed tag stays')
+  }
+  if (f.store === 'classic' && f.enginePushThenOci && f.family === 'oci') {
+    return {
+      way: 'engine',
+      ociOver: true,
+      why:
+        'classic image store, built into the engine by buildx: the engine pushes it (it skips ' +
+        'the layers it knows the registry holds: its earlier pushes, and the cache source ' +
+        'BuildKit read), then the action writes the OCI image manifest over the same layers' +
+        (f.annotations ? ', with the annotations' : '')
+    }
   }
   if (f.annotations) return upload('annotations: docker push cannot add manifest annotations')
   if (f.store === 'containerd') {
@@ -176,6 +200,8 @@ export interface RouteInputs {
   policy: RetryPolicy
   /** The image is the action's own buildx build (not a source-image). */
   builtByBuildx?: boolean
+  /** produce/way.ts chose the engine's push with the OCI manifest written over it. */
+  enginePushThenOci?: boolean
 }
 
 /**
@@ -208,7 +234,8 @@ export async function publishLocalImage(
     unaskedAttestations: run.builtByBuildx,
     storedMediaType: local.storedMediaType,
     storedBytes: store === 'containerd' ? local.size : undefined,
-    unpackedBytes
+    unpackedBytes,
+    enginePushThenOci: run.enginePushThenOci
   }
   const learnt = needsRegistryKnowledge(facts)
     ? await learnForPush(env, names, imageId, local)
@@ -217,13 +244,36 @@ export async function publishLocalImage(
     facts.registryHolds = { known: learnt.knowledge.known, total: local.diffIds.length }
   }
   const route = chooseRoute(facts)
-  const line = `Route: ${route.way === 'engine' ? 'docker push' : "the action's upload"} (${route.why})`
+  const how = route.ociOver ? 'docker push, then the OCI manifest' : 'docker push'
+  const line = `Route: ${route.way === 'engine' ? how : "the action's upload"} (${route.why})`
   core.info(line)
-  const published =
-    route.way === 'engine'
-      ? await pushWithEngine(env, names, local, run.policy)
-      : run.pushByDigest
-        ? await pushByDigest(env, names, imageId, learnt ?? { local })
-        : await pushTags(env, names, imageId, learnt ?? { local })
-  return { ...published, route: line.slice('Route: '.length) }
+  const upload = (): Promise<Published> =>
+    run.pushByDigest
+      ? pushByDigest(env, names, imageId, learnt ?? { local })
+      : pushTags(env, names, imageId, learnt ?? { local })
+  if (route.way === 'upload') return { ...(await upload()), route: line.slice('Route: '.length) }
+  const oci = route.ociOver ? { annotations: env.annotations ?? {} } : undefined
+  // With the OCI manifest to write, the action's own upload (which retries each request) can take
+  // over a push that keeps failing: one more docker push only, as for BuildKit's push.
+  const policy = oci ? { ...run.policy, retries: Math.min(run.policy.retries, 1) } : run.policy
+  try {
+    const published = await pushWithEngine(env, names, local, policy, oci)
+    return { ...published, route: line.slice('Route: '.length) }
+  } catch (error) {
+    const why =
+      error instanceof CannotWriteOci
+        ? `the OCI manifest cannot be written over what docker push published (${error.message})`
+        : error instanceof EnginePushGaveUp
+          ? error.message
+          : undefined
+    if (!why) throw error
+    // The image is in the engine: the own upload writes the OCI manifest from docker save
+    // instead (over the first tag, should the engine have pushed it).
+    core.warning(`${why}: the action uploads the image itself instead, retrying each request.`)
+    const published = await upload()
+    return {
+      ...published,
+      route: `${line.slice('Route: '.length)}; ${why}, so the action's upload`
+    }
+  }
 }

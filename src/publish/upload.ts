@@ -27,13 +27,28 @@ export function imageManifest(
   annotations: Record<string, string> = {},
   family: MediaTypeFamily = 'oci'
 ): Buffer {
+  return manifestBytes(
+    { digest: configDigest, size: image.config.length },
+    image.layers,
+    annotations,
+    family
+  )
+}
+
+/** An image manifest in `family`'s media types, from the config's and the layers' descriptors. */
+export function manifestBytes(
+  config: { digest: string; size: number },
+  layers: { mediaType: string; digest: string; size: number }[],
+  annotations: Record<string, string> = {},
+  family: MediaTypeFamily = 'oci'
+): Buffer {
   const types = FAMILY_TYPES[family]
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: types.manifest,
-      config: { mediaType: types.config, digest: configDigest, size: image.config.length },
-      layers: image.layers.map(l => ({
+      config: { mediaType: types.config, digest: config.digest, size: config.size },
+      layers: layers.map(l => ({
         mediaType: layerTypeIn(family, l.mediaType),
         digest: l.digest,
         size: l.size

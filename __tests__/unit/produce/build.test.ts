@@ -332,7 +332,7 @@ describe('chooseWay', () => {
     expect(container.calls).toContainEqual(['buildx', 'inspect', 'ci'])
   })
 
-  it('the docker driver on the classic store: the own upload for OCI types, the engine push for Docker v2', async () => {
+  it('the docker driver on the classic store: the engine pushes, then the OCI manifest for OCI types; the engine push for Docker v2', async () => {
     const classic = { store: 'classic' as const }
     const oci = await chooseWay(
       env(stubDocker({}, classic)),
@@ -340,10 +340,28 @@ describe('chooseWay', () => {
       names(['1']),
       true
     )
-    expect(oci).toMatchObject({ kind: 'own', builder: 'buildx' })
-    expect(oci.why).toMatch(
-      /classic image store leaves the push to the engine, which cannot write OCI media types/
+    expect(oci).toMatchObject({ kind: 'own', builder: 'buildx', enginePushThenOci: true })
+    expect(oci.why).toBe(
+      'the selected builder (docker driver) on the classic image store builds into the engine, ' +
+        'which pushes it (docker push: no docker save; it skips the layers it knows the registry ' +
+        'holds); the action then writes the OCI image manifest over the same layers under every tag'
     )
+    const annotated = await chooseWay(
+      env(stubDocker({}, classic)),
+      inputs({ token: 't', annotations: 'org.example.a=1' }),
+      names(['1']),
+      true
+    )
+    expect(annotated).toMatchObject({ kind: 'own', enginePushThenOci: true })
+    expect(annotated.why).toContain('OCI image manifest, with the annotations, over')
+    // On the containerd store BuildKit pushes; nothing for the engine to do.
+    const containerd = await chooseWay(
+      env(stubDocker({})),
+      inputs({ token: 't' }),
+      names(['1']),
+      true
+    )
+    expect(containerd).not.toHaveProperty('enginePushThenOci')
     const docker = await chooseWay(
       env(stubDocker({}, classic)),
       inputs({ token: 't', 'media-types': 'docker' }),

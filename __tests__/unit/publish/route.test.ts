@@ -1,13 +1,20 @@
 import { describe, expect, it } from '@jest/globals'
 import { imageStoreOf, pushedDigest } from '../../../src/docker/cli.js'
 import { DockerCommandError } from '../../../src/docker/errors.js'
-import { classifyPushError } from '../../../src/publish/engine-push.js'
+import {
+  CannotWriteOci,
+  classifyPushError,
+  ociManifestOver,
+  ownUploadTakesOverEnginePush
+} from '../../../src/publish/engine-push.js'
+import { createHash } from 'node:crypto'
 import {
   chooseRoute,
   familyOf,
   needsRegistryKnowledge,
   type RouteFacts
 } from '../../../src/publish/route.js'
+import { RetriesExhausted } from '../../../src/util/retry.js'
 
 const MB = 1024 * 1024
 const containerd: RouteFacts = {
@@ -138,6 +145,29 @@ describe('the route of a local image', () => {
     ).toContain('a runner whose engine has no push history')
   })
 
+  it('classic store, a buildx build for OCI: the engine pushes, then the OCI manifest over it, on any runner', () => {
+    const built = { ...classic, enginePushThenOci: true }
+    const expected = {
+      way: 'engine',
+      ociOver: true,
+      why:
+        'classic image store, built into the engine by buildx: the engine pushes it (it skips the ' +
+        'layers it knows the registry holds: its earlier pushes, and the cache source BuildKit ' +
+        'read), then the action writes the OCI image manifest over the same layers'
+    }
+    expect(chooseRoute(built)).toEqual(expected)
+    // Whatever the registry holds (the engine learnt the cache source's layers), and on a
+    // self-hosted runner too; annotations go into the OCI manifest.
+    expect(chooseRoute({ ...built, registryHolds: { known: 4, total: 5 } })).toEqual(expected)
+    expect(chooseRoute({ ...built, runner: 'self-hosted' })).toEqual(expected)
+    expect(chooseRoute({ ...built, annotations: true }).why).toMatch(/, with the annotations$/)
+    expect(needsRegistryKnowledge({ ...built, family: 'docker' })).toBe(false)
+    // Not for Docker v2 types, push-by-digest, or the containerd store.
+    expect(chooseRoute({ ...built, family: 'docker' }).ociOver).toBeUndefined()
+    expect(chooseRoute({ ...built, pushByDigest: true }).way).toBe('upload')
+    expect(chooseRoute({ ...built, store: 'containerd' }).ociOver).toBeUndefined()
+  })
+
   it('asks the registry first only where its answer decides', () => {
     const docker = { ...classic, family: 'docker' as const }
     expect(needsRegistryKnowledge(docker)).toBe(true)
@@ -190,5 +220,124 @@ describe('what the engine says', () => {
       'failed to copy: failed to do request: Put "http://127.0.0.1:1/v2/o/x/blobs/uploads/u?_state=ZGVuaWVk&digest=sha256%3Aab": ' +
       'readfrom tcp 127.0.0.1:2->127.0.0.1:1: write tcp 127.0.0.1:2->127.0.0.1:1: use of closed network connection'
     expect(classifyPushError(fail(reset))).toEqual({ transient: true, reason: 'connection broken' })
+  })
+})
+
+describe('the OCI manifest over what the classic store pushed', () => {
+  const digest = (c: string): string => `sha256:${c.repeat(64)}`
+  const imageId = digest('c')
+  const v2 = (over: Record<string, unknown> = {}): Buffer =>
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+        config: {
+          mediaType: 'application/vnd.docker.container.image.v1+json',
+          size: 1234,
+          digest: imageId
+        },
+        layers: [
+          {
+            mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+            size: 100,
+            digest: digest('a')
+          },
+          {
+            mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+            size: 200,
+            digest: digest('b')
+          }
+        ],
+        ...over
+      })
+    )
+
+  it('names the same config and layers, in order, with OCI media types and the annotations', () => {
+    const bytes = ociManifestOver(v2(), imageId, { 'org.example.note': 'x' })
+    expect(JSON.parse(bytes.toString())).toEqual({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: imageId,
+        size: 1234
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          digest: digest('a'),
+          size: 100
+        },
+        { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digest('b'), size: 200 }
+      ],
+      annotations: { 'org.example.note': 'x' }
+    })
+    // No annotations: no annotations field.
+    expect(JSON.parse(ociManifestOver(v2(), imageId).toString())).not.toHaveProperty('annotations')
+    // Its own bytes, so its own digest: never the engine's manifest's.
+    const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
+    expect(sha(ociManifestOver(v2(), imageId))).not.toBe(sha(v2()))
+  })
+
+  it('refuses, saying why, what is not the built image or has no OCI twin', () => {
+    const refused = (bytes: Buffer): string => {
+      try {
+        ociManifestOver(bytes, imageId)
+      } catch (error) {
+        expect(error).toBeInstanceOf(CannotWriteOci)
+        return (error as Error).message
+      }
+      throw new Error('not refused')
+    }
+    expect(
+      refused(v2({ config: { ...JSON.parse(v2().toString()).config, digest: digest('d') } }))
+    ).toBe(
+      `the manifest docker push published names the config ${digest('d')}, not the built image ${imageId}`
+    )
+    expect(refused(v2({ mediaType: 'application/vnd.oci.image.manifest.v1+json' }))).toMatch(
+      /^docker push published application\/vnd\.oci\.image\.manifest\.v1\+json, not a Docker v2 image manifest$/
+    )
+    const foreign = v2({
+      layers: [
+        {
+          mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+          size: 1,
+          digest: digest('e')
+        }
+      ]
+    })
+    expect(refused(foreign)).toBe(
+      'docker push published blobs of type application/vnd.docker.image.rootfs.foreign.diff.tar.gzip, which has no OCI twin'
+    )
+    expect(refused(Buffer.from('<html>'))).toBe('the manifest docker push reported is not JSON')
+  })
+})
+
+describe('when the own upload takes over the classic store’s engine push', () => {
+  const push = (detail: string) => new DockerCommandError('push', 1, detail)
+  it('after transient failures that outlasted the retries, or a 401 in dockerd’s auth exchange', () => {
+    expect(
+      ownUploadTakesOverEnginePush(
+        new RetriesExhausted('docker push x failed after 2 attempts', 'docker push x:1', 2)
+      )
+    ).toBe(true)
+    // Seen under 30% faults (e2e retries, classic store): a 429 on the token request.
+    expect(ownUploadTakesOverEnginePush(push('unauthorized: authentication required'))).toBe(true)
+  })
+
+  it('never for a refusal, another command, or an error that is not docker’s', () => {
+    expect(ownUploadTakesOverEnginePush(push('denied: permission_denied: write_package'))).toBe(
+      false
+    )
+    expect(
+      ownUploadTakesOverEnginePush(push('received unexpected HTTP status: 403 Forbidden'))
+    ).toBe(false)
+    expect(ownUploadTakesOverEnginePush(new DockerCommandError('save', 1, 'unauthorized'))).toBe(
+      false
+    )
+    expect(
+      ownUploadTakesOverEnginePush(new RetriesExhausted('login failed', 'docker login', 4))
+    ).toBe(false)
+    expect(ownUploadTakesOverEnginePush(new Error('unauthorized'))).toBe(false)
   })
 })
