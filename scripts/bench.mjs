@@ -1451,7 +1451,6 @@ async function benchDockerfile(proxy) {
       // The tags the action publishes with its defaults (latest and sha-<7>): the same result,
       // so the same work. BENCH_CLI_TAGS=one pushes latest only (the figures before 2 Dec 2026).
       const refs = CLI_TAGS.map(tag => `${cliReg}/octo-org/${name}:${tag}`)
-      const ref = refs[0]
       const meta = path.join(config, 'metadata.json')
       try {
         sample = await measure(proxy, async () => {
