@@ -7,14 +7,13 @@
 import * as core from '@actions/core'
 import { rmSync } from 'node:fs'
 import type { Docker, LocalImageFacts } from '../docker/cli.js'
-import { streamSavedImage } from '../docker/save-stream.js'
 import { checkImageForRegistry } from '../plan/registry-rules.js'
 import { sha256 } from '../oci/digest.js'
 import { FAMILY_TYPES, layerTypeIn, type MediaTypeFamily } from '../oci/media-types.js'
 import { duplicatePlatforms, assembleIndex } from '../oci/index.js'
 import { platformString, type Platform } from '../oci/platform.js'
 import type { ImageNames } from '../plan/names.js'
-import type { FileBlob, RegistryClient } from '../registry/client.js'
+import type { RegistryClient } from '../registry/client.js'
 import { phase } from '../report/phase.js'
 import { saveState } from '../state.js'
 import { describeOrWarn, type Published } from './describe.js'
@@ -23,6 +22,7 @@ import { baseImages, origins } from './origins.js'
 import { tagTheRest, type PublishedManifest } from './tags.js'
 import { limiter } from '../util/concurrency.js'
 import { UserError } from '../util/errors.js'
+import { streamSavedImage } from './save-layers.js'
 import { putImageManifest, putManifestBytes, workFolder, type ImageBlobs } from './upload.js'
 import { outside } from '../util/text.js'
 
@@ -145,7 +145,7 @@ export async function learnForPush(
  * docker save, read as it streams, then the upload (upload.ts) by digest or under `tag`. Before a
  * byte is compressed, the registry says which layers it holds already (learnForPush): those are
  * drained from the save, not compressed nor uploaded; the others are compressed on every core and
- * each uploaded as soon as it is ready, while the save goes on (docker/save-stream.ts).
+ * each uploaded as soon as it is ready, while the save goes on (save-layers.ts).
  */
 async function uploadSavedImage(
   env: PushEnvironment,
@@ -188,9 +188,9 @@ async function uploadSavedImage(
         checkImageForRegistry(names, { os: local.os, layers: [layer] })
         layerTypeIn(mediaTypes, layer.mediaType) // a zstd layer with media-types docker: refused now
         const job = upload(async () => {
-          const how = await registry.uploadBlob(names.path, layer as FileBlob)
+          const how = await registry.uploadBlob(names.path, layer)
           if (how !== 'exists') uploaded++
-          rmSync(layer.file!, { force: true })
+          rmSync(layer.file, { force: true })
         })
         job.catch(() => undefined)
         uploads.push(job)
