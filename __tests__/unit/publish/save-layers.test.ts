@@ -296,7 +296,7 @@ describe('docker save, read as it streams', () => {
         expect(gunzipSync(readFileSync(first.file!)).equals(base)).toBe(true)
       }
     }
-  })
+  }, 30_000) // two readings of two 9 MB layers: slow on a loaded machine
 
   it('the containerd store: compressed blobs used as they are, drained when the repository has them', async () => {
     const have = gzipSync(await layerTar('base.bin', SIZE), { level: 1 })
