@@ -5,7 +5,7 @@
  */
 import * as core from '@actions/core'
 import type { BuildxSettings } from '../docker/buildx.js'
-import type { ActionInputs } from './action-inputs.js'
+import { attestationsAsked, type ActionInputs } from './action-inputs.js'
 import type { RunContext } from '../github/context.js'
 import { UserError } from '../util/errors.js'
 import { parseMediaTypes } from './media-types.js'
@@ -223,7 +223,7 @@ export function readInputs(
 
   // action.yml gives `context` no default, so a context the workflow wrote is told from none.
   const rawContext = getInput('context')
-  const inputs: ActionInputs = {
+  const inputs: Omit<ActionInputs, 'attestations'> = {
     registry: getInput('registry'),
     registryType: getInput('registry-type'),
     username: getInput('username') || run.actor,
@@ -271,7 +271,7 @@ export function readInputs(
       `target ${quote(inputs.target)} is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`
     )
   }
-  return inputs
+  return { ...inputs, attestations: attestationsAsked(inputs) }
 }
 
 /** A builder name as buildx names them (docker/setup-buildx-action's `name` output). */

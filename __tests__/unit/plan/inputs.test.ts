@@ -192,6 +192,7 @@ describe('multi-platform inputs', () => {
       platforms: [],
       provenance: 'false',
       sbom: false,
+      attestations: [],
       pushByDigest: false,
       mergeDigests: []
     })
@@ -206,6 +207,7 @@ describe('multi-platform inputs', () => {
       platforms: ['linux/amd64', 'linux/arm64'],
       provenance: 'mode=max',
       sbom: true,
+      attestations: ['provenance', 'sbom'],
       pushByDigest: true
     })
     expect(read({ 'merge-digests': digest, tags: 'v1' }).mergeDigests).toEqual([{ digest }])

@@ -11,7 +11,10 @@ import { buildAndPush, ownUploadTakesOver, pushFailure } from '../../../src/prod
 import { chooseWay } from '../../../src/produce/way.js'
 import { DockerCommandError } from '../../../src/docker/errors.js'
 import { checkedInputs } from '../../support/inputs.js'
-import { resolveNames } from '../../../src/plan/names.js'
+import type { ActionInputs } from '../../../src/plan/action-inputs.js'
+import { resolveMediaTypes } from '../../../src/plan/media-types.js'
+import { resolveNames, type ImageNames } from '../../../src/plan/names.js'
+import { buildDecisions } from '../../../src/plan/rules.js'
 import { checkBuildxPush } from '../../../src/publish/buildx-push.js'
 import { MEDIA_TYPES } from '../../../src/oci/media-types.js'
 import { type RegistryClient } from '../../../src/registry/client.js'
@@ -79,6 +82,14 @@ const names = (tags: string[]) =>
   })
 const inputs = (values: Record<string, string>) =>
   checkedInputs(values, { actor: '', repository: 'o/app', serverUrl: '' })
+/** The plan's parts a build reads, decided as makePlan decides them. */
+const planOf = (i: ActionInputs, n: ImageNames, push = true) => ({
+  inputs: i,
+  names: n,
+  push,
+  mediaTypes: resolveMediaTypes(i, n.registryType, n.registry),
+  ...buildDecisions(i)
+})
 const LABELS = ['org.opencontainers.image.description=Hello']
 
 describe('buildAndPush', () => {
@@ -86,8 +97,10 @@ describe('buildAndPush', () => {
     const d = stubDocker({ 'containerimage.digest': 'sha256:index' })
     const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
-      names(['1.0', 'latest']),
+      planOf(
+        inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
+        names(['1.0', 'latest'])
+      ),
       LABELS,
       true
     )
@@ -121,8 +134,7 @@ describe('buildAndPush', () => {
     })
     const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({ token: 't' }),
-      names(['1.0']),
+      planOf(inputs({ token: 't' }), names(['1.0'])),
       LABELS,
       true
     )
@@ -148,8 +160,7 @@ describe('buildAndPush', () => {
     const docker = stubDocker({ 'containerimage.digest': 'sha256:m' })
     await buildAndPush(
       { docker: docker.docker, configDir: '/c', temp: '/t' },
-      inputs({ token: 't', 'media-types': 'docker' }),
-      names(['1.0']),
+      planOf(inputs({ token: 't', 'media-types': 'docker' }), names(['1.0'])),
       LABELS,
       true
     )
@@ -159,8 +170,7 @@ describe('buildAndPush', () => {
     const d = stubDocker({ 'containerimage.digest': 'sha256:index' })
     await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({ token: 't', provenance: 'mode=max', 'push-by-digest': 'true' }),
-      names([]),
+      planOf(inputs({ token: 't', provenance: 'mode=max', 'push-by-digest': 'true' }), names([])),
       LABELS,
       true
     )
@@ -178,8 +188,7 @@ describe('buildAndPush', () => {
     const d = stubDocker({})
     const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({ platforms: 'linux/amd64,linux/arm64', push: 'false' }),
-      names(['1.0']),
+      planOf(inputs({ platforms: 'linux/amd64,linux/arm64', push: 'false' }), names(['1.0'])),
       LABELS,
       false
     )
@@ -199,8 +208,7 @@ describe('buildAndPush', () => {
     )
     const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t', policy: FAST },
-      inputs({ token: 't' }),
-      names(['1.0']),
+      planOf(inputs({ token: 't' }), names(['1.0'])),
       LABELS,
       true
     )
@@ -227,8 +235,7 @@ describe('buildAndPush', () => {
       await expect(
         buildAndPush(
           { docker: once.docker, configDir: '/c', temp: '/t', policy: FAST },
-          inputs({ token: 't' }),
-          names(['1.0']),
+          planOf(inputs({ token: 't' }), names(['1.0'])),
           LABELS,
           true
         )
@@ -245,8 +252,7 @@ describe('buildAndPush', () => {
     await expect(
       buildAndPush(
         { docker: d.docker, configDir: '/c', temp: '/t', policy: { ...FAST, retries: 1 } },
-        inputs({ token: 't' }),
-        names(['1.0']),
+        planOf(inputs({ token: 't' }), names(['1.0'])),
         LABELS,
         true
       )
@@ -314,15 +320,16 @@ describe('chooseWay', () => {
   })
 
   it('buildx present: BuildKit pushes, on the containerd store and with another driver', async () => {
-    const way = await chooseWay(env(stubDocker({})), inputs({ token: 't' }), names(['1']), true)
+    const way = await chooseWay(
+      env(stubDocker({})),
+      planOf(inputs({ token: 't' }), names(['1']), true)
+    )
     expect(way).toMatchObject({ kind: 'buildkit', load: false })
     expect(way.why).toMatch(/^BuildKit pushes the build \(buildx present/)
     const container = stubDocker({}, { driver: 'docker-container', builders: ['ci'] })
     const loaded = await chooseWay(
       env(container),
-      inputs({ token: 't', builder: 'ci', load: 'true' }),
-      names(['1']),
-      true
+      planOf(inputs({ token: 't', builder: 'ci', load: 'true' }), names(['1']), true)
     )
     expect(loaded).toMatchObject({ kind: 'buildkit', load: true })
     expect(container.calls).toContainEqual(['buildx', 'inspect', 'ci'])
@@ -332,9 +339,7 @@ describe('chooseWay', () => {
     const classic = { store: 'classic' as const }
     const oci = await chooseWay(
       env(stubDocker({}, classic)),
-      inputs({ token: 't' }),
-      names(['1']),
-      true
+      planOf(inputs({ token: 't' }), names(['1']), true)
     )
     expect(oci).toMatchObject({ kind: 'own', builder: 'buildx' })
     expect(oci.why).toMatch(
@@ -342,9 +347,7 @@ describe('chooseWay', () => {
     )
     const docker = await chooseWay(
       env(stubDocker({}, classic)),
-      inputs({ token: 't', 'media-types': 'docker' }),
-      names(['1']),
-      true
+      planOf(inputs({ token: 't', 'media-types': 'docker' }), names(['1']), true)
     )
     expect(docker).toMatchObject({ kind: 'buildkit' })
   })
@@ -352,31 +355,25 @@ describe('chooseWay', () => {
   it('push-by-digest with the docker driver (which cannot): the own way; with another driver BuildKit pushes', async () => {
     const docker = await chooseWay(
       env(stubDocker({})),
-      inputs({ token: 't', 'push-by-digest': 'true' }),
-      names([]),
-      true
+      planOf(inputs({ token: 't', 'push-by-digest': 'true' }), names([]), true)
     )
     expect(docker).toMatchObject({ kind: 'own', builder: 'buildx' })
     expect(docker.why).toMatch(/cannot push by digest/)
     const container = await chooseWay(
       env(stubDocker({}, { driver: 'docker-container' })),
-      inputs({ token: 't', 'push-by-digest': 'true' }),
-      names([]),
-      true
+      planOf(inputs({ token: 't', 'push-by-digest': 'true' }), names([]), true)
     )
     expect(container.kind).toBe('buildkit')
   })
 
   it('no buildx, or push false: the own way, saying why', async () => {
     const none = stubDocker({}, { hasBuildx: false })
-    const way = await chooseWay(env(none), inputs({ token: 't' }), names(['1']), true)
+    const way = await chooseWay(env(none), planOf(inputs({ token: 't' }), names(['1']), true))
     expect(way.kind).toBe('own')
     expect(way.why).toMatch(/^buildx is not available: built with/)
     const notPushed = await chooseWay(
       env(stubDocker({})),
-      inputs({ push: 'false' }),
-      names(['1']),
-      false
+      planOf(inputs({ push: 'false' }), names(['1']), false)
     )
     expect(notPushed).toMatchObject({ kind: 'own', builder: 'buildx' })
   })
@@ -384,7 +381,7 @@ describe('chooseWay', () => {
   it('an unknown builder fails before the build, listing the builders', async () => {
     const d = stubDocker({}, { builders: ['default', 'ctx2'] })
     await expect(
-      chooseWay(env(d), inputs({ token: 't', builder: 'nosuch' }), names(['1']), true)
+      chooseWay(env(d), planOf(inputs({ token: 't', builder: 'nosuch' }), names(['1']), true))
     ).rejects.toThrow(
       /^builder 'nosuch' is not a buildx builder here: the builders are default, ctx2\./
     )
@@ -396,9 +393,7 @@ describe('chooseWay', () => {
     await expect(
       chooseWay(
         env(d),
-        inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
-        names(['1.0']),
-        true
+        planOf(inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }), names(['1.0']), true)
       )
     ).rejects.toThrow(
       /^platforms \(linux\/amd64,linux\/arm64\) needs the docker buildx plugin, which this runner does not have: set buildx: true to install it/
