@@ -18,7 +18,7 @@ import { extract, type Header } from 'tar-stream'
 import type { ImageConfigJson } from '../oci/descriptor.js'
 import { sha256 } from '../oci/digest.js'
 import type { LayerBlob } from '../oci/layer-blob.js'
-import { platformString, type Platform } from '../oci/platform.js'
+import { parsePlatform, samePlatform, type Platform } from '../oci/platform.js'
 import { chainIds, legacyLayerIndex } from './legacy-layers.js'
 import { imagesInIndex, type ImagePaths } from './save-index.js'
 
@@ -169,7 +169,7 @@ export class SaveArchive {
     const images: SavedImage[] = []
     for (const p of paths) images.push(await this.imageAt(p, onSmallLayer))
     const missingPlatforms = indexed.incomplete.filter(
-      p => !images.some(i => platformString(i.platform) === p)
+      p => !images.some(i => samePlatform(i.platform, parsePlatform(p)))
     )
     return { images, missingPlatforms }
   }

@@ -20,15 +20,10 @@ import * as core from '@actions/core'
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {
-  parseJson,
-  type Descriptor,
-  type ImageConfigJson,
-  type ManifestJson
-} from '../oci/descriptor.js'
+import { parseJson, type ImageConfigJson, type ManifestJson } from '../oci/descriptor.js'
 import type { LayerBlob } from '../oci/layer-blob.js'
 import { MEDIA_TYPES } from '../oci/media-types.js'
-import type { Platform } from '../oci/platform.js'
+import { samePlatform, type Platform } from '../oci/platform.js'
 import type { RegistryClient } from '../registry/client.js'
 import { limiter } from '../util/concurrency.js'
 import { errorMessage } from '../util/errors.js'
@@ -171,14 +166,6 @@ export function rememberImage(
   writeJson(imagesFile(file), newest(entries), 'image cache')
 }
 
-function matches(p: Descriptor['platform'], want: Platform): boolean {
-  return (
-    p?.os === want.os &&
-    p?.architecture === want.architecture &&
-    (!want.variant || !p.variant || p.variant === want.variant)
-  )
-}
-
 /**
  * The image manifest under `reference` for this platform (through an index), with its config's
  * diff_ids; undefined when there is none, or it cannot be read.
@@ -203,7 +190,7 @@ async function readImage(
   let m = await client.getManifest(repository, reference)
   let body = parseJson<ManifestJson>(m.bytes)
   if (body.manifests) {
-    const child = body.manifests.find(d => matches(d.platform, platform))
+    const child = body.manifests.find(d => samePlatform(d.platform, platform))
     if (!child) return undefined
     m = await client.getManifest(repository, child.digest)
     body = parseJson<ManifestJson>(m.bytes)
