@@ -18,6 +18,7 @@ import {
 } from './build-options.js'
 import { parseCacheMode } from './cache.js'
 import { parseMergeDigests } from './merge-digests.js'
+import { parseList } from './list-input.js'
 import { parsePlatforms } from './platforms.js'
 import type { TagsMode } from './tags.js'
 import { describeCharacters, hasHiddenCharacters, quote } from '../util/text.js'
@@ -25,15 +26,6 @@ import { describeCharacters, hasHiddenCharacters, quote } from '../util/text.js'
 /** Keep in step with the default of the buildx-version input in action.yml (a test checks). */
 export const DEFAULT_BUILDX_VERSION = 'v0.29.1'
 export const DEFAULT_BUILDX_BASE_URL = 'https://github.com/docker/buildx/releases/download'
-
-/** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
-export function parseList(value: string, separators: 'comma-newline' | 'newline'): string[] {
-  const re = separators === 'newline' ? /\r?\n/ : /[\r\n,]+/
-  return value
-    .split(re)
-    .map(s => s.trim())
-    .filter(s => s !== '')
-}
 
 /** A YAML 1.2 core boolean, as GitHub documents them; anything else is a clear error. */
 export function parseBoolean(name: string, value: string, fallback: boolean): boolean {
