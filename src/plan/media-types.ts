@@ -32,8 +32,8 @@ export function parseMediaTypes(value: string): MediaTypeFamily | undefined {
   )
 }
 
-/** The family written: the one given, else the scheme's default. */
-export function familyFor(
+/** The family written: the one given, else the scheme's default (decided once: Plan.mediaTypes). */
+function familyFor(
   given: MediaTypeFamily | undefined,
   registryType: RegistryType
 ): MediaTypeFamily {
