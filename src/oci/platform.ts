@@ -29,6 +29,14 @@ export function platformKey(p: Platform): string {
   return [p.os, p.architecture, variant].filter(Boolean).join('/')
 }
 
+/**
+ * Whether two platforms are one as containerd matches them (platformKey): linux/arm is
+ * linux/arm/v7, not linux/arm/v6. Fields beyond os, architecture and variant are not compared.
+ */
+export function samePlatform(a: Platform | undefined, b: Platform | undefined): boolean {
+  return a !== undefined && b !== undefined && platformKey(a) === platformKey(b)
+}
+
 /** The platform fields of an index entry (OCI image index), as a config or an index names them. */
 export interface PlatformFields {
   os?: unknown

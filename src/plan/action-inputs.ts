@@ -10,6 +10,17 @@ import type { CacheMode } from './cache.js'
 import type { MergeEntry } from './merge-digests.js'
 import type { TagsMode } from './tags.js'
 
+/** An attestation BuildKit attaches when it pushes (provenance and sbom inputs). */
+export type Attestation = 'provenance' | 'sbom'
+
+/** The attestations the provenance and sbom inputs ask, in that order. */
+export function attestationsAsked(inputs: { provenance: string; sbom: boolean }): Attestation[] {
+  const asked: Attestation[] = []
+  if (inputs.provenance !== 'false') asked.push('provenance')
+  if (inputs.sbom) asked.push('sbom')
+  return asked
+}
+
 export interface ActionInputs {
   registry: string
   registryType: string
@@ -44,6 +55,8 @@ export interface ActionInputs {
   /** buildx --provenance value: 'false' (the default), 'true', 'mode=min' or 'mode=max'. */
   provenance: string
   sbom: boolean
+  /** The attestations asked (provenance unless false, sbom), in that order: none is []. */
+  attestations: Attestation[]
   /** Push the image without a tag, for a later merge-digests. */
   pushByDigest: boolean
   /** Images to merge into one index instead of building; empty to build. */

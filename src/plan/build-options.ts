@@ -5,6 +5,7 @@
  */
 import { CACHE_TYPES, attr, type CacheEntry } from '../docker/cache-syntax.js'
 import { UserError } from '../util/errors.js'
+import { parseList } from './list-input.js'
 
 /** A build secret: its value (secrets), a file (secret-files) or an environment variable (secret-envs). */
 export type BuildSecret =
@@ -29,13 +30,6 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 /** An environment variable's name (POSIX: letters, digits, underscore; not starting with a digit). */
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
-function lines(value: string): string[] {
-  return value
-    .split(/\r?\n/)
-    .map(s => s.trim())
-    .filter(s => s !== '')
-}
-
 /** `ID=REST` of a line; says what is wrong without echoing the line (it may hold a secret). */
 function idAndRest(input: string, line: string, index: number, what: string): [string, string] {
   const eq = line.indexOf('=')
@@ -52,11 +46,11 @@ function idAndRest(input: string, line: string, index: number, what: string): [s
 /** secrets, secret-files and secret-envs together: ids are unique across the three. */
 export function parseSecrets(secrets: string, files: string, envs: string): BuildSecret[] {
   const out: BuildSecret[] = []
-  lines(secrets).forEach((line, i) => {
+  parseList(secrets, 'newline').forEach((line, i) => {
     const [id, value] = idAndRest('secrets', line, i, 'VALUE')
     out.push({ id, source: 'value', value })
   })
-  lines(files).forEach((line, i) => {
+  parseList(files, 'newline').forEach((line, i) => {
     const [id, file] = idAndRest('secret-files', line, i, 'PATH')
     if (!file.trim()) {
       throw new UserError(
@@ -65,7 +59,7 @@ export function parseSecrets(secrets: string, files: string, envs: string): Buil
     }
     out.push({ id, source: 'file', path: file.trim() })
   })
-  lines(envs).forEach((line, i) => {
+  parseList(envs, 'newline').forEach((line, i) => {
     const [id, variable] = idAndRest('secret-envs', line, i, 'ENV_NAME')
     if (!ENV_NAME.test(variable.trim())) {
       throw new UserError(
@@ -90,7 +84,7 @@ export function parseSecrets(secrets: string, files: string, envs: string): Buil
 
 /** ssh: `default` (the agent at SSH_AUTH_SOCK) or `ID=PATH[,PATH…]` (keys or agent sockets). */
 export function parseSsh(value: string): string[] {
-  const entries = lines(value)
+  const entries = parseList(value, 'newline')
   for (const entry of entries) {
     if (entry === 'default') continue
     const eq = entry.indexOf('=')
@@ -107,7 +101,7 @@ export function parseSsh(value: string): string[] {
 
 /** cache-from / cache-to: buildx syntax, one entry per line; a bare image reference is type=registry. */
 export function parseCache(name: 'cache-from' | 'cache-to', value: string): CacheEntry[] {
-  return lines(value).map(line => {
+  return parseList(value, 'newline').map(line => {
     if (!line.includes('=')) {
       if (name === 'cache-to' || /[\s,]/.test(line)) throw badCache(name, line)
       return { type: 'registry', attrs: [['ref', line]] }
@@ -153,7 +147,7 @@ function badCache(name: string, line: string): UserError {
 
 /** build-contexts: NAME=VALUE lines (VALUE a path, docker-image://REF, target:STAGE or a URL). */
 export function parseBuildContexts(value: string): string[] {
-  const entries = lines(value)
+  const entries = parseList(value, 'newline')
   for (const entry of entries) {
     const eq = entry.indexOf('=')
     const name = eq < 0 ? '' : entry.slice(0, eq)
@@ -171,7 +165,7 @@ export const ANNOTATION_TYPES = ['manifest', 'index', 'manifest-descriptor', 'in
 
 /** annotations: KEY=VALUE lines, optionally TYPE:KEY=VALUE or TYPE[PLATFORM]:KEY=VALUE. */
 export function parseAnnotations(value: string): string[] {
-  const entries = lines(value)
+  const entries = parseList(value, 'newline')
   for (const entry of entries) {
     const { type, key } = splitAnnotation(entry)
     if (!key || /\s/.test(key) || (type !== undefined && !ANNOTATION_TYPES.includes(type))) {

@@ -5,7 +5,7 @@
  */
 import * as core from '@actions/core'
 import type { BuildxSettings } from '../docker/buildx.js'
-import type { ActionInputs } from './action-inputs.js'
+import { attestationsAsked, type ActionInputs } from './action-inputs.js'
 import type { RunContext } from '../github/context.js'
 import { UserError } from '../util/errors.js'
 import { parseMediaTypes } from './media-types.js'
@@ -18,6 +18,7 @@ import {
 } from './build-options.js'
 import { parseCacheMode } from './cache.js'
 import { parseMergeDigests } from './merge-digests.js'
+import { parseList } from './list-input.js'
 import { parsePlatforms } from './platforms.js'
 import type { TagsMode } from './tags.js'
 import { describeCharacters, hasHiddenCharacters, quote } from '../util/text.js'
@@ -25,15 +26,6 @@ import { describeCharacters, hasHiddenCharacters, quote } from '../util/text.js'
 /** Keep in step with the default of the buildx-version input in action.yml (a test checks). */
 export const DEFAULT_BUILDX_VERSION = 'v0.29.1'
 export const DEFAULT_BUILDX_BASE_URL = 'https://github.com/docker/buildx/releases/download'
-
-/** Splits a list input on newlines and/or commas; trims entries and drops empty ones. */
-export function parseList(value: string, separators: 'comma-newline' | 'newline'): string[] {
-  const re = separators === 'newline' ? /\r?\n/ : /[\r\n,]+/
-  return value
-    .split(re)
-    .map(s => s.trim())
-    .filter(s => s !== '')
-}
 
 /** A YAML 1.2 core boolean, as GitHub documents them; anything else is a clear error. */
 export function parseBoolean(name: string, value: string, fallback: boolean): boolean {
@@ -223,7 +215,7 @@ export function readInputs(
 
   // action.yml gives `context` no default, so a context the workflow wrote is told from none.
   const rawContext = getInput('context')
-  const inputs: ActionInputs = {
+  const inputs: Omit<ActionInputs, 'attestations'> = {
     registry: getInput('registry'),
     registryType: getInput('registry-type'),
     username: getInput('username') || run.actor,
@@ -271,7 +263,7 @@ export function readInputs(
       `target ${quote(inputs.target)} is not a build stage name: use the name after 'AS' in a FROM line of the Dockerfile.`
     )
   }
-  return inputs
+  return { ...inputs, attestations: attestationsAsked(inputs) }
 }
 
 /** A builder name as buildx names them (docker/setup-buildx-action's `name` output). */

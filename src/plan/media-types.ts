@@ -32,8 +32,8 @@ export function parseMediaTypes(value: string): MediaTypeFamily | undefined {
   )
 }
 
-/** The family written: the one given, else the scheme's default. */
-export function familyFor(
+/** The family written: the one given, else the scheme's default (decided once: Plan.mediaTypes). */
+function familyFor(
   given: MediaTypeFamily | undefined,
   registryType: RegistryType
 ): MediaTypeFamily {
@@ -50,8 +50,7 @@ export function resolveMediaTypes(
     ActionInputs,
     | 'mediaTypes'
     | 'platforms'
-    | 'provenance'
-    | 'sbom'
+    | 'attestations'
     | 'pushByDigest'
     | 'mergeDigests'
     | 'labels'
@@ -60,9 +59,7 @@ export function resolveMediaTypes(
   registryType: RegistryType,
   registry: string
 ): MediaTypesChoice {
-  const attestations = [inputs.provenance !== 'false' && 'provenance', inputs.sbom && 'sbom']
-    .filter(Boolean)
-    .join(' and ')
+  const attestations = inputs.attestations.join(' and ')
   if (registryType === 'docker') {
     if (inputs.mediaTypes === 'oci') {
       throw new UserError(

@@ -3,6 +3,7 @@
  * Checked before anything is sent anywhere.
  */
 import { UserError } from '../util/errors.js'
+import { parseList } from './list-input.js'
 import type { ImageNames } from './names.js'
 import { quote } from '../util/text.js'
 
@@ -22,7 +23,7 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/
 export function parseMergeDigests(value: string): MergeEntry[] {
   const entries: MergeEntry[] = []
   const seen = new Set<string>()
-  for (const raw of value.split(/[\s,]+/).filter(s => s !== '')) {
+  for (const raw of parseList(value, 'comma-blank-newline')) {
     const at = raw.lastIndexOf('@')
     const digest = at >= 0 ? raw.slice(at + 1) : raw
     const image = at >= 0 ? raw.slice(0, at) : undefined

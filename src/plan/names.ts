@@ -13,13 +13,18 @@ import { describeCharacters, quote } from '../util/text.js'
 
 export type RegistryType = 'container' | 'docker'
 
-/** One path component of a repository name (distribution reference grammar). */
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/
-/** A tag (distribution reference grammar); case is kept. */
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
+/**
+ * The distribution reference grammar, spelled once: one path component of a repository name, a
+ * tag (case is kept), one label of a domain. The checks below and REFERENCE are built from them.
+ */
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*'
+const TAG_GRAMMAR = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
+const LABEL = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])'
+const PATH_COMPONENT = new RegExp(`^${COMPONENT}$`)
+const TAG = new RegExp(`^${TAG_GRAMMAR}$`)
+const DOMAIN_LABEL = new RegExp(`^${LABEL}$`)
 /** Total length of a name, registry included, as docker's reference parser enforces it. */
 export const NAME_TOTAL_LENGTH_MAX = 255
-const DOMAIN_LABEL = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/
 
 /**
  * Checks a `registry` input: a bare `host[:port]` (IPv6 in brackets). Returns it lowercased.
@@ -336,10 +341,9 @@ export function validateTags(tags: string[]): string[] {
 /** An image ID as `docker images` shows it (12 hex digits) up to the full `sha256:…`. */
 const IMAGE_ID = /^(?:sha256:)?[0-9a-f]{12,64}$/
 /** A local image reference: [DOMAIN[:PORT]/]PATH[:TAG][@DIGEST] (distribution reference grammar). */
-const DOMAIN = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?`
-const COMPONENT = `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
+const DOMAIN = `${LABEL}(?:\\.${LABEL})*(?::[0-9]+)?`
 const REFERENCE = new RegExp(
-  `^(?:${DOMAIN}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`
+  `^(?:${DOMAIN}/)?${COMPONENT}(?:/${COMPONENT})*(?::${TAG_GRAMMAR})?(?:@sha256:[0-9a-f]{64})?$`
 )
 
 /**

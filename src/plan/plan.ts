@@ -13,16 +13,19 @@ import { checkMergeImages } from './merge-digests.js'
 import { resolveNames, type ImageNames } from './names.js'
 import { checkCacheInput } from './cache.js'
 import {
+  buildDecisions,
   checkBuildEnvironment,
   checkBuildFiles,
   checkCredentials,
   checkInputCombinations,
-  checkUsername
+  checkUsername,
+  type BuildDecisions
 } from './rules.js'
 import { tokenAdvice, type Advice } from './token-advice.js'
 import { resolvePush, resolveTags, versionForDigestPush } from './tags.js'
 
-export interface Plan {
+/** The plan; what the build asks of its builder is decided here too (BuildDecisions, rules.ts). */
+export interface Plan extends BuildDecisions {
   inputs: ActionInputs
   names: ImageNames
   push: boolean
@@ -93,6 +96,7 @@ export function makePlan(
     version: inputs.pushByDigest ? versionForDigestPush(run) : names.tags[0],
     merging,
     mediaTypes,
+    ...buildDecisions(inputs),
     notices: [...derived.notices, ...names.notices, ...(pushNotice ? [pushNotice] : [])],
     advice: tokenAdvice({
       token: inputs.token,

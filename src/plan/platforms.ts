@@ -4,6 +4,7 @@
  */
 import { parsePlatform, platformKey } from '../oci/platform.js'
 import { UserError } from '../util/errors.js'
+import { parseList } from './list-input.js'
 import { quote } from '../util/text.js'
 
 /** What people write instead of the name docker uses (uname -m, Go's GOARCH elsewhere, …). */
@@ -28,10 +29,7 @@ const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9.]+)?$/
  * UserError that shows the spelling docker expects.
  */
 export function parsePlatforms(value: string): string[] {
-  const entries = value
-    .split(/[\r\n,]+/)
-    .map(s => s.trim())
-    .filter(s => s !== '')
+  const entries = parseList(value, 'comma-newline')
   const seen = new Map<string, string>()
   for (const entry of entries) {
     const arch = entry.split('/')[1] ?? entry

@@ -55,6 +55,27 @@ export function builderNeeds(build: BuildOptions): BuilderNeeds {
   return { buildx: names(buildx), buildKit: names(buildKit) }
 }
 
+/** What the build asks of its builder, decided once for the plan (plan.ts). */
+export interface BuildDecisions {
+  /** What the inputs ask that only BuildKit's push does (platforms, attestations); '' if none. */
+  onlyBuildKitPush: string
+  /** builderNeeds, with what only BuildKit's push does as the reason buildx is needed. */
+  builderNeeds: BuilderNeeds
+}
+
+export function buildDecisions(
+  inputs: Pick<ActionInputs, 'build' | 'platforms' | 'attestations'>
+): BuildDecisions {
+  const onlyBuildKitPush = inputs.platforms.length
+    ? `platforms (${inputs.platforms.join(',')})`
+    : inputs.attestations.join(' and ')
+  const needs = builderNeeds(inputs.build)
+  return {
+    onlyBuildKitPush,
+    builderNeeds: onlyBuildKitPush ? { ...needs, buildx: onlyBuildKitPush } : needs
+  }
+}
+
 /** The BuildKit inputs against buildx: false, and annotations that need an index. */
 function checkBuildOptionInputs(inputs: ActionInputs): void {
   const { build } = inputs
@@ -155,10 +176,7 @@ function checkPlatformInputs(inputs: ActionInputs): void {
         `set buildx to auto or true, ${MATRIX_WAY}.`
     )
   }
-  const attestations = [
-    inputs.provenance !== 'false' && 'provenance',
-    inputs.sbom && 'sbom'
-  ].filter(Boolean)
+  const { attestations } = inputs
   if (attestations.length && inputs.buildx.mode === 'false') {
     const list = attestations.join(' and ')
     throw new UserError(
@@ -207,7 +225,7 @@ function refuseWithMerge(inputs: ActionInputs): void {
       builder: inputs.builder !== '',
       load: inputs.load,
       platforms: inputs.platforms.length > 0,
-      provenance: inputs.provenance !== 'false',
+      provenance: inputs.attestations.includes('provenance'),
       sbom: inputs.sbom,
       'push-by-digest': inputs.pushByDigest,
       ...buildOnly(inputs.build)
@@ -240,7 +258,7 @@ function refuseWithSourceImage(inputs: ActionInputs): void {
       pull: inputs.pull,
       'no-cache': inputs.noCache,
       platforms: inputs.platforms.length > 0,
-      provenance: inputs.provenance !== 'false',
+      provenance: inputs.attestations.includes('provenance'),
       sbom: inputs.sbom,
       ...buildOnly(inputs.build)
     },

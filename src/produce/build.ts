@@ -10,8 +10,8 @@ import type { BuildOptions, Docker } from '../docker/cli.js'
 import { DockerCommandError, classifyDockerText } from '../docker/errors.js'
 import { buildxAnnotations } from '../plan/build-options.js'
 import type { ActionInputs } from '../plan/action-inputs.js'
-import { familyFor } from '../plan/media-types.js'
 import type { ImageNames } from '../plan/names.js'
+import type { Plan } from '../plan/plan.js'
 import type { BuildCache } from './cache-source.js'
 import { DEFAULT_POLICY, withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
 
@@ -125,18 +125,18 @@ export interface PushedImage {
  */
 export async function buildAndPush(
   { docker, service, policy = DEFAULT_POLICY, builderIsContext, cache }: BuildEnvironment,
-  inputs: ActionInputs,
-  names: ImageNames,
+  plan: Pick<Plan, 'inputs' | 'names' | 'mediaTypes'>,
   labels: string[],
   push: boolean,
   /** Also --load into the engine (a builder other than the docker driver, load: true). */
   load = false,
   cwd = process.cwd()
 ): Promise<PushedImage> {
+  const { inputs, names } = plan
   const platforms = inputs.platforms.join(',')
   const { req, options } = request(inputs, labels, cwd, builderIsContext)
   await cache?.apply('buildx', req)
-  const index = inputs.platforms.length > 1 || inputs.provenance !== 'false' || inputs.sbom
+  const index = inputs.platforms.length > 1 || inputs.attestations.length > 0
   const output = !push
     ? ({ push: false } as const)
     : inputs.pushByDigest
@@ -144,7 +144,7 @@ export async function buildAndPush(
       : ({ push: true, name: names.references[0], byDigest: false } as const)
   // media-types docker: Docker v2 manifests and list, which carry no annotations (BuildKit would
   // switch back to OCI types for them).
-  const oci = familyFor(inputs.mediaTypes, names.registryType) === 'oci'
+  const oci = plan.mediaTypes.family === 'oci'
   const what = !push
     ? 'not pushed'
     : inputs.pushByDigest

@@ -62,7 +62,7 @@ export async function produce(
   // The action's labels, then the user's (they win on the same key).
   const buildLabels = [...labels.added, ...inputs.labels]
   return phase('build', names.registry, async () => {
-    const way = await chooseWay(environment, inputs, names, push)
+    const way = await chooseWay(environment, plan)
     core.info(`Publishing: ${way.why}.`)
     const withBuilder = { ...environment, builderIsContext: way.builderIsContext }
     if (way.kind === 'own') {
@@ -72,16 +72,14 @@ export async function produce(
     // One platform, no attestations: when BuildKit's push keeps failing on a flaky link, the
     // action's own upload (which retries each request) takes over; BuildKit then runs the
     // build once more (cached) only to hand the image to the engine.
-    const ownCanTakeOver =
-      push && !inputs.platforms.length && inputs.provenance === 'false' && !inputs.sbom
+    const ownCanTakeOver = push && !inputs.platforms.length && !inputs.attestations.length
     const policy = ownCanTakeOver
       ? { ...session.policy, retries: Math.min(session.policy.retries, 1) }
       : session.policy
     try {
       const built = await buildAndPush(
         { ...withBuilder, policy },
-        inputs,
-        names,
+        plan,
         buildLabels,
         push,
         way.load

@@ -16,12 +16,9 @@
  */
 import * as core from '@actions/core'
 import type { Builder } from '../docker/build-args.js'
-import { chooseBuilder, type BuilderNeeds } from '../docker/buildx.js'
+import { chooseBuilder } from '../docker/buildx.js'
 import type { Docker } from '../docker/cli.js'
-import type { ActionInputs } from '../plan/action-inputs.js'
-import { familyFor } from '../plan/media-types.js'
-import type { ImageNames } from '../plan/names.js'
-import { builderNeeds } from '../plan/rules.js'
+import type { Plan } from '../plan/plan.js'
 import { UserError } from '../util/errors.js'
 import { quote } from '../util/text.js'
 import type { BuildEnvironment } from './build.js'
@@ -44,23 +41,12 @@ export type Way = (
   builderIsContext?: boolean
 }
 
-/** What the inputs ask that only a BuildKit push does (platforms, attestations); '' if none. */
-function onlyBuildKitPush(inputs: ActionInputs): string {
-  if (inputs.platforms.length) return `platforms (${inputs.platforms.join(',')})`
-  const attestations = [inputs.provenance !== 'false' && 'provenance', inputs.sbom && 'sbom']
-  return attestations.filter(Boolean).join(' and ')
-}
-
 export async function chooseWay(
   { docker, configDir, temp, buildxProbe }: BuildEnvironment,
-  inputs: ActionInputs,
-  names: ImageNames,
-  push: boolean
+  plan: Pick<Plan, 'inputs' | 'push' | 'mediaTypes' | 'builderNeeds' | 'onlyBuildKitPush'>
 ): Promise<Way> {
-  const required = onlyBuildKitPush(inputs)
-  const needs: BuilderNeeds = required
-    ? { ...builderNeeds(inputs.build), buildx: required }
-    : builderNeeds(inputs.build)
+  const { inputs, push, builderNeeds: needs, onlyBuildKitPush: required } = plan
+  const oci = plan.mediaTypes.family === 'oci'
   const builder = await chooseBuilder(docker, inputs.buildx, configDir, temp, needs, buildxProbe)
   if (builder !== 'buildx') {
     const how = builder === 'buildkit' ? "the engine's built-in BuildKit" : 'the classic builder'
@@ -100,7 +86,6 @@ export async function chooseWay(
     if (!required && driver === 'docker' && (await store()) === 'classic') {
       // The docker driver on the classic store hands the push to the engine (buildx's "pushing
       // … with docker"), which writes Docker v2 manifests and drops annotations.
-      const oci = familyFor(inputs.mediaTypes, names.registryType) === 'oci'
       if (oci) {
         // The engine's push is the fast one here: dockerd compresses as it uploads, and it skips
         // the layers it knows the registry holds (its earlier pushes, and the layers BuildKit read
@@ -138,7 +123,7 @@ export async function chooseWay(
       }
     }
     if (required && driver === 'docker' && (await store()) === 'classic') {
-      if (familyFor(inputs.mediaTypes, names.registryType) === 'oci' && push) {
+      if (oci && push) {
         core.warning(
           `${named} (docker driver) on the classic image store leaves the push of ${required} to ` +
             'the engine, which writes Docker v2 media types and drops annotations: use a ' +

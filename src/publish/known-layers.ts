@@ -20,24 +20,20 @@ import * as core from '@actions/core'
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import type { KnownLayers, Layer } from '../docker/save-stream.js'
-import {
-  parseJson,
-  type Descriptor,
-  type ImageConfigJson,
-  type ManifestJson
-} from '../oci/descriptor.js'
+import { parseJson, type ImageConfigJson, type ManifestJson } from '../oci/descriptor.js'
+import type { LayerBlob } from '../oci/layer-blob.js'
 import { MEDIA_TYPES } from '../oci/media-types.js'
-import type { Platform } from '../oci/platform.js'
+import { samePlatform, type Platform } from '../oci/platform.js'
 import type { RegistryClient } from '../registry/client.js'
 import { limiter } from '../util/concurrency.js'
 import { errorMessage } from '../util/errors.js'
 import { disproveLayer } from './layer-proof.js'
+import type { KnownLayers } from './save-layers.js'
 import { previousTags } from '../plan/previous-version.js'
 import { outside } from '../util/text.js'
 
 /** A candidate blob for a diff_id, the repository it is in, and where the mapping was read. */
-interface Candidate extends Layer {
+interface Candidate extends LayerBlob {
   repository: string
   from: string
 }
@@ -47,7 +43,7 @@ export interface Knowledge extends KnownLayers {
    * This very image (same config) is in the repository already, under one of the tags, as the
    * action's own OCI manifest: nothing to save, compress nor upload.
    */
-  sameImage?: { digest: string; config: Buffer; layers: Layer[] }
+  sameImage?: { digest: string; config: Buffer; layers: LayerBlob[] }
   /** Layers known to be in the repository (or mounted there), of this image's. */
   known: number
   sources: string[]
@@ -72,7 +68,7 @@ export function cacheFile(toolCache: string | undefined): string | undefined {
  */
 type CacheData = Record<
   string,
-  Record<string, Layer & { repository: string; at: number; proven?: boolean }>
+  Record<string, LayerBlob & { repository: string; at: number; proven?: boolean }>
 >
 type ImagesData = Record<string, { config: string; at: number }>
 
@@ -132,7 +128,7 @@ export function rememberLayers(
   file: string | undefined,
   registry: string,
   repository: string,
-  layers: Layer[]
+  layers: LayerBlob[]
 ): void {
   if (!file) return
   const data = readJson<CacheData>(file)
@@ -170,14 +166,6 @@ export function rememberImage(
   writeJson(imagesFile(file), newest(entries), 'image cache')
 }
 
-function matches(p: Descriptor['platform'], want: Platform): boolean {
-  return (
-    p?.os === want.os &&
-    p?.architecture === want.architecture &&
-    (!want.variant || !p.variant || p.variant === want.variant)
-  )
-}
-
 /**
  * The image manifest under `reference` for this platform (through an index), with its config's
  * diff_ids; undefined when there is none, or it cannot be read.
@@ -194,7 +182,7 @@ async function readImage(
       bytes: Buffer
       configDigest: string
       config: Buffer
-      layers: Layer[]
+      layers: LayerBlob[]
     }
   | undefined
 > {
@@ -202,7 +190,7 @@ async function readImage(
   let m = await client.getManifest(repository, reference)
   let body = parseJson<ManifestJson>(m.bytes)
   if (body.manifests) {
-    const child = body.manifests.find(d => matches(d.platform, platform))
+    const child = body.manifests.find(d => samePlatform(d.platform, platform))
     if (!child) return undefined
     m = await client.getManifest(repository, child.digest)
     body = parseJson<ManifestJson>(m.bytes)
@@ -249,7 +237,7 @@ export async function learnKnownLayers(
   const localConfig = options.cacheFile
     ? readJson<ImagesData>(imagesFile(options.cacheFile))[options.imageId]?.config
     : undefined
-  const add = (layer: Layer, repo: string, from: string): void => {
+  const add = (layer: LayerBlob, repo: string, from: string): void => {
     if (!layer.diffId || !wanted.has(layer.diffId)) return
     const list = candidates.get(layer.diffId) ?? []
     if (!list.some(c => c.digest === layer.digest && c.repository === repo)) {
@@ -344,10 +332,10 @@ export async function learnKnownLayers(
 
   // Prove: each mapping not proven before is read back, in the image's layer order, a few at a
   // time, while the save drains the claimed layers; a failed proof makes the save run again
-  // (docker/save-stream.ts), and the sameImage shortcut waits for every proof.
+  // (save-layers.ts), and the sameImage shortcut waits for every proof.
   const prove = limiter(PROOFS_AT_ONCE)
-  const proofs = new Map<string, Promise<Layer | undefined>>()
-  const claims = new Map<string, Layer>()
+  const proofs = new Map<string, Promise<LayerBlob | undefined>>()
+  const claims = new Map<string, LayerBlob>()
   let toProve = 0
   for (const diffId of options.diffIds) {
     const c = known.get(diffId)
@@ -373,7 +361,7 @@ export async function learnKnownLayers(
     )
   }
   if (toProve) core.info(`Reading back ${toProve} layer(s) to prove what they hold before reuse.`)
-  const byDiffId = async (diffId: string): Promise<Layer | undefined> => proofs.get(diffId)
+  const byDiffId = async (diffId: string): Promise<LayerBlob | undefined> => proofs.get(diffId)
   if (sameImage) {
     // Nothing is saved for the same image: every one of its layers must be proven first.
     const layers = await Promise.all(options.diffIds.map(byDiffId))

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
 import { sha256 } from '../oci/digest.js'
+import type { LayerBlob } from '../oci/layer-blob.js'
 import { FAMILY_TYPES, layerTypeIn, type MediaTypeFamily } from '../oci/media-types.js'
 import type { RegistryClient } from '../registry/client.js'
 import { WORK_FOLDER_PREFIX } from '../util/work-folder.js'
@@ -13,7 +14,7 @@ import { WORK_FOLDER_PREFIX } from '../util/work-folder.js'
 /** What a manifest names: the config's bytes, and each layer's blob. */
 export interface ImageBlobs {
   config: Buffer
-  layers: { mediaType: string; digest: string; size: number; file?: string; diffId?: string }[]
+  layers: LayerBlob[]
 }
 
 /**

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { Readable } from 'node:stream'
 import { sha256 } from '../oci/digest.js'
+import type { LayerInFile } from '../oci/layer-blob.js'
 import { MANIFEST_MEDIA_TYPES } from '../oci/media-types.js'
 import { quote } from '../util/text.js'
 import { RegistryAuth, repositoryScope, type Body } from './auth.js'
@@ -33,14 +34,6 @@ export interface ManifestResult {
 export interface ManifestHead {
   digest: string
   mediaType: string
-  size: number
-}
-
-/** A blob in a file, sent as a stream (a layer may be larger than memory). */
-export interface FileBlob {
-  file: string
-  /** sha256 of the file's bytes, computed while it was written. */
-  digest: string
   size: number
 }
 
@@ -250,7 +243,7 @@ export class RegistryClient {
   /**
    * Uploads a blob unless the repository has it: first a cross-repository mount from `mountFrom`
    * when given (201 = mounted, no bytes sent), else a monolithic upload (POST, then one PUT with
-   * the bytes; a FileBlob streamed from its file, with back-pressure, on node:http — fetch reads a
+   * the bytes; a layer blob in a file (oci/layer-blob.ts) streamed from it, with back-pressure, on node:http — fetch reads a
    * stream ahead without bound — and an idle timeout rather than a total one, so an upload that
    * moves is never cut off).
    *
@@ -262,13 +255,12 @@ export class RegistryClient {
    */
   async uploadBlob(
     repository: string,
-    blob: Buffer | FileBlob,
+    blob: Buffer | Pick<LayerInFile, 'file' | 'digest' | 'size'>,
     options: { mountFrom?: string } = {}
   ): Promise<'exists' | 'mounted' | 'uploaded'> {
-    const bytes = Buffer.isBuffer(blob) ? blob : undefined
-    const file = Buffer.isBuffer(blob) ? undefined : blob
-    const digest = bytes ? sha256(bytes) : file!.digest
-    const size = file ? file.size : bytes!.length
+    const { digest, size } = Buffer.isBuffer(blob)
+      ? { digest: sha256(blob), size: blob.length }
+      : blob
     const scopes = [repositoryScope(repository, ['pull', 'push'])]
     let path = `/v2/${repository}/blobs/uploads/`
     if (options.mountFrom) {
@@ -299,7 +291,7 @@ export class RegistryClient {
           'PUT',
           finish.toString(),
           scopes,
-          () => (file ? createReadStream(file.file) : Readable.from([bytes!])),
+          () => (Buffer.isBuffer(blob) ? Readable.from([blob]) : createReadStream(blob.file)),
           size
         )
       } finally {

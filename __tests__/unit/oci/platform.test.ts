@@ -1,6 +1,6 @@
 /** Platform fields as they may go into an index: containerd's grammar, nothing else. */
 import { describe, expect, it } from '@jest/globals'
-import { badPlatformField } from '../../../src/oci/platform.js'
+import { badPlatformField, parsePlatform, samePlatform } from '../../../src/oci/platform.js'
 
 describe('badPlatformField', () => {
   it.each([
@@ -26,5 +26,21 @@ describe('badPlatformField', () => {
     [{ os: 'l'.repeat(129), architecture: 'amd64' }, 'os']
   ])('refuses %j (field %s)', (p, field) => {
     expect(badPlatformField(p)?.field).toBe(field)
+  })
+})
+
+describe('samePlatform', () => {
+  it.each([
+    ['linux/arm', 'linux/arm/v7', true],
+    ['linux/arm', 'linux/arm/v6', false],
+    ['linux/arm64', 'linux/arm64/v8', true],
+    ['linux/amd64', 'linux/amd64', true],
+    ['linux/amd64', 'windows/amd64', false]
+  ])('%s and %s: %s', (a, b, same) => {
+    expect(samePlatform(parsePlatform(a), parsePlatform(b))).toBe(same)
+    expect(samePlatform(parsePlatform(b), parsePlatform(a))).toBe(same)
+  })
+  it('no platform is never the same', () => {
+    expect(samePlatform(undefined, parsePlatform('linux/amd64'))).toBe(false)
   })
 })

@@ -24,7 +24,7 @@ import {
   parseSsh
 } from '../../../src/plan/build-options.js'
 import { parseBuildArgs } from '../../../src/plan/inputs.js'
-import { builderNeeds, checkBuildEnvironment } from '../../../src/plan/rules.js'
+import { buildDecisions, builderNeeds, checkBuildEnvironment } from '../../../src/plan/rules.js'
 import { checkedInputs } from '../../support/inputs.js'
 import { imageManifest } from '../../../src/publish/upload.js'
 
@@ -230,6 +230,22 @@ describe('cache-from and cache-to', () => {
     expect(needs({ 'cache-to': 'type=gha', 'build-contexts': 'x=./x', ssh: 'default' })).toEqual({
       buildx: 'build-contexts and cache-to type=gha',
       buildKit: 'ssh and cache-to'
+    })
+  })
+
+  it('the plan decides once what only BuildKit push does and what the builder needs', () => {
+    const decide = (values: Record<string, string>) => buildDecisions(read(values))
+    expect(decide({})).toEqual({
+      onlyBuildKitPush: '',
+      builderNeeds: { buildx: '', buildKit: '' }
+    })
+    expect(decide({ provenance: 'mode=max', sbom: 'true', secrets: 'a=b' })).toEqual({
+      onlyBuildKitPush: 'provenance and sbom',
+      builderNeeds: { buildx: 'provenance and sbom', buildKit: 'secrets' }
+    })
+    expect(decide({ platforms: 'linux/amd64', sbom: 'true', 'cache-to': 'type=gha' })).toEqual({
+      onlyBuildKitPush: 'platforms (linux/amd64)',
+      builderNeeds: { buildx: 'platforms (linux/amd64)', buildKit: 'cache-to' }
     })
   })
 

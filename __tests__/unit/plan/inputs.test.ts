@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, checkCredentials } from '../../../src/plan/rules.js'
-import { parseBoolean, parseKeyValues, parseList, parseTagsMode } from '../../../src/plan/inputs.js'
+import { parseBoolean, parseKeyValues, parseTagsMode } from '../../../src/plan/inputs.js'
+import { parseList } from '../../../src/plan/list-input.js'
 import { UserError } from '../../../src/util/errors.js'
 import { checkedInputs } from '../../support/inputs.js'
 
@@ -22,6 +23,11 @@ describe('list inputs', () => {
       'edge',
       'x'
     ])
+  })
+  it('splits merge-digests also on blanks, and every list the same way (list-input.ts)', () => {
+    expect(parseList(' a b,c\r\n\td ', 'comma-blank-newline')).toEqual(['a', 'b', 'c', 'd'])
+    expect(parseList(' a b,c\r\n\td ', 'newline')).toEqual(['a b,c', 'd'])
+    expect(parseList('\n \n', 'comma-newline')).toEqual([])
   })
   it('splits build-args on newlines only, so values may hold commas', () => {
     expect(parseKeyValues('build-args', 'A=1,2\nB=\n C=x=y ')).toEqual(['A=1,2', 'B=', 'C=x=y'])
@@ -192,6 +198,7 @@ describe('multi-platform inputs', () => {
       platforms: [],
       provenance: 'false',
       sbom: false,
+      attestations: [],
       pushByDigest: false,
       mergeDigests: []
     })
@@ -206,6 +213,7 @@ describe('multi-platform inputs', () => {
       platforms: ['linux/amd64', 'linux/arm64'],
       provenance: 'mode=max',
       sbom: true,
+      attestations: ['provenance', 'sbom'],
       pushByDigest: true
     })
     expect(read({ 'merge-digests': digest, tags: 'v1' }).mergeDigests).toEqual([{ digest }])

@@ -4,13 +4,13 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { parseMediaTypes, resolveMediaTypes } from '../../../src/plan/media-types.js'
+import type { Attestation } from '../../../src/plan/action-inputs.js'
 import { UserError } from '../../../src/util/errors.js'
 
 const base = {
   mediaTypes: undefined,
   platforms: [] as string[],
-  provenance: 'false',
-  sbom: false,
+  attestations: [] as Attestation[],
   pushByDigest: false,
   mergeDigests: [] as { digest: string }[],
   labels: [] as string[],
@@ -52,7 +52,7 @@ describe('media-types', () => {
       /^platforms \(linux\/amd64,linux\/arm64\) cannot/
     ],
     [
-      { platforms: ['linux/amd64'], sbom: true },
+      { platforms: ['linux/amd64'], attestations: ['sbom'] as Attestation[] },
       /^sbom \(attestations are listed in an image index\)/
     ],
     [{ pushByDigest: true }, /^push-by-digest \(its only use is a later merge-digests\)/]
@@ -70,7 +70,7 @@ describe('media-types', () => {
 
   it('media-types docker refuses attestations, and labels on a merge (no index annotations)', () => {
     expect(() =>
-      resolve({ mediaTypes: 'docker', platforms: ['linux/amd64'], provenance: 'true' })
+      resolve({ mediaTypes: 'docker', platforms: ['linux/amd64'], attestations: ['provenance'] })
     ).toThrow(/^provenance cannot be used with media-types docker: attestations are OCI manifests/)
     expect(() =>
       resolve({ mediaTypes: 'docker', mergeDigests: [{ digest: 'x' }], labels: ['a=b'] })

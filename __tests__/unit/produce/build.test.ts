@@ -11,7 +11,10 @@ import { buildAndPush, ownUploadTakesOver, pushFailure } from '../../../src/prod
 import { chooseWay } from '../../../src/produce/way.js'
 import { DockerCommandError } from '../../../src/docker/errors.js'
 import { checkedInputs } from '../../support/inputs.js'
-import { resolveNames } from '../../../src/plan/names.js'
+import type { ActionInputs } from '../../../src/plan/action-inputs.js'
+import { resolveMediaTypes } from '../../../src/plan/media-types.js'
+import { resolveNames, type ImageNames } from '../../../src/plan/names.js'
+import { buildDecisions } from '../../../src/plan/rules.js'
 import { checkBuildxPush } from '../../../src/publish/buildx-push.js'
 import { MEDIA_TYPES } from '../../../src/oci/media-types.js'
 import { type RegistryClient } from '../../../src/registry/client.js'
@@ -83,6 +86,14 @@ const names = (tags: string[]) =>
   })
 const inputs = (values: Record<string, string>) =>
   checkedInputs(values, { actor: '', repository: 'o/app', serverUrl: '' })
+/** The plan's parts a build reads, decided as makePlan decides them. */
+const planOf = (i: ActionInputs, n: ImageNames, push = true) => ({
+  inputs: i,
+  names: n,
+  push,
+  mediaTypes: resolveMediaTypes(i, n.registryType, n.registry),
+  ...buildDecisions(i)
+})
 const LABELS = ['org.opencontainers.image.description=Hello']
 
 describe('buildAndPush', () => {
@@ -90,8 +101,10 @@ describe('buildAndPush', () => {
     const d = stubDocker({ 'containerimage.digest': 'sha256:index' })
     const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
-      names(['1.0', 'latest']),
+      planOf(
+        inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
+        names(['1.0', 'latest'])
+      ),
       LABELS,
       true
     )
@@ -125,8 +138,7 @@ describe('buildAndPush', () => {
     })
     const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({ token: 't' }),
-      names(['1.0']),
+      planOf(inputs({ token: 't' }), names(['1.0'])),
       LABELS,
       true
     )
@@ -152,8 +164,7 @@ describe('buildAndPush', () => {
     const docker = stubDocker({ 'containerimage.digest': 'sha256:m' })
     await buildAndPush(
       { docker: docker.docker, configDir: '/c', temp: '/t' },
-      inputs({ token: 't', 'media-types': 'docker' }),
-      names(['1.0']),
+      planOf(inputs({ token: 't', 'media-types': 'docker' }), names(['1.0'])),
       LABELS,
       true
     )
@@ -163,8 +174,7 @@ describe('buildAndPush', () => {
     const d = stubDocker({ 'containerimage.digest': 'sha256:index' })
     await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({ token: 't', provenance: 'mode=max', 'push-by-digest': 'true' }),
-      names([]),
+      planOf(inputs({ token: 't', provenance: 'mode=max', 'push-by-digest': 'true' }), names([])),
       LABELS,
       true
     )
@@ -182,8 +192,7 @@ describe('buildAndPush', () => {
     const d = stubDocker({})
     const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t' },
-      inputs({ platforms: 'linux/amd64,linux/arm64', push: 'false' }),
-      names(['1.0']),
+      planOf(inputs({ platforms: 'linux/amd64,linux/arm64', push: 'false' }), names(['1.0'])),
       LABELS,
       false
     )
@@ -203,8 +212,7 @@ describe('buildAndPush', () => {
     )
     const built = await buildAndPush(
       { docker: d.docker, configDir: '/c', temp: '/t', policy: FAST },
-      inputs({ token: 't' }),
-      names(['1.0']),
+      planOf(inputs({ token: 't' }), names(['1.0'])),
       LABELS,
       true
     )
@@ -231,8 +239,7 @@ describe('buildAndPush', () => {
       await expect(
         buildAndPush(
           { docker: once.docker, configDir: '/c', temp: '/t', policy: FAST },
-          inputs({ token: 't' }),
-          names(['1.0']),
+          planOf(inputs({ token: 't' }), names(['1.0'])),
           LABELS,
           true
         )
@@ -249,8 +256,7 @@ describe('buildAndPush', () => {
     await expect(
       buildAndPush(
         { docker: d.docker, configDir: '/c', temp: '/t', policy: { ...FAST, retries: 1 } },
-        inputs({ token: 't' }),
-        names(['1.0']),
+        planOf(inputs({ token: 't' }), names(['1.0'])),
         LABELS,
         true
       )
@@ -318,15 +324,16 @@ describe('chooseWay', () => {
   })
 
   it('buildx present: BuildKit pushes, on the containerd store and with another driver', async () => {
-    const way = await chooseWay(env(stubDocker({})), inputs({ token: 't' }), names(['1']), true)
+    const way = await chooseWay(
+      env(stubDocker({})),
+      planOf(inputs({ token: 't' }), names(['1']), true)
+    )
     expect(way).toMatchObject({ kind: 'buildkit', load: false })
     expect(way.why).toMatch(/^BuildKit pushes the build \(buildx present/)
     const container = stubDocker({}, { driver: 'docker-container', builders: ['ci'] })
     const loaded = await chooseWay(
       env(container),
-      inputs({ token: 't', builder: 'ci', load: 'true' }),
-      names(['1']),
-      true
+      planOf(inputs({ token: 't', builder: 'ci', load: 'true' }), names(['1']), true)
     )
     expect(loaded).toMatchObject({ kind: 'buildkit', load: true })
     expect(container.calls).toContainEqual(['buildx', 'inspect', 'ci'])
@@ -336,9 +343,7 @@ describe('chooseWay', () => {
     const classic = { store: 'classic' as const }
     const oci = await chooseWay(
       env(stubDocker({}, classic)),
-      inputs({ token: 't' }),
-      names(['1']),
-      true
+      planOf(inputs({ token: 't' }), names(['1']), true)
     )
     expect(oci).toMatchObject({ kind: 'own', builder: 'buildx', enginePushThenOci: true })
     expect(oci.why).toBe(
@@ -348,25 +353,19 @@ describe('chooseWay', () => {
     )
     const annotated = await chooseWay(
       env(stubDocker({}, classic)),
-      inputs({ token: 't', annotations: 'org.example.a=1' }),
-      names(['1']),
-      true
+      planOf(inputs({ token: 't', annotations: 'org.example.a=1' }), names(['1']), true)
     )
     expect(annotated).toMatchObject({ kind: 'own', enginePushThenOci: true })
     expect(annotated.why).toContain('OCI image manifest, with the annotations, over')
     // On the containerd store BuildKit pushes; nothing for the engine to do.
     const containerd = await chooseWay(
       env(stubDocker({})),
-      inputs({ token: 't' }),
-      names(['1']),
-      true
+      planOf(inputs({ token: 't' }), names(['1']), true)
     )
     expect(containerd).not.toHaveProperty('enginePushThenOci')
     const docker = await chooseWay(
       env(stubDocker({}, classic)),
-      inputs({ token: 't', 'media-types': 'docker' }),
-      names(['1']),
-      true
+      planOf(inputs({ token: 't', 'media-types': 'docker' }), names(['1']), true)
     )
     expect(docker).toMatchObject({ kind: 'buildkit' })
   })
@@ -374,31 +373,25 @@ describe('chooseWay', () => {
   it('push-by-digest with the docker driver (which cannot): the own way; with another driver BuildKit pushes', async () => {
     const docker = await chooseWay(
       env(stubDocker({})),
-      inputs({ token: 't', 'push-by-digest': 'true' }),
-      names([]),
-      true
+      planOf(inputs({ token: 't', 'push-by-digest': 'true' }), names([]), true)
     )
     expect(docker).toMatchObject({ kind: 'own', builder: 'buildx' })
     expect(docker.why).toMatch(/cannot push by digest/)
     const container = await chooseWay(
       env(stubDocker({}, { driver: 'docker-container' })),
-      inputs({ token: 't', 'push-by-digest': 'true' }),
-      names([]),
-      true
+      planOf(inputs({ token: 't', 'push-by-digest': 'true' }), names([]), true)
     )
     expect(container.kind).toBe('buildkit')
   })
 
   it('no buildx, or push false: the own way, saying why', async () => {
     const none = stubDocker({}, { hasBuildx: false })
-    const way = await chooseWay(env(none), inputs({ token: 't' }), names(['1']), true)
+    const way = await chooseWay(env(none), planOf(inputs({ token: 't' }), names(['1']), true))
     expect(way.kind).toBe('own')
     expect(way.why).toMatch(/^buildx is not available: built with/)
     const notPushed = await chooseWay(
       env(stubDocker({})),
-      inputs({ push: 'false' }),
-      names(['1']),
-      false
+      planOf(inputs({ push: 'false' }), names(['1']), false)
     )
     expect(notPushed).toMatchObject({ kind: 'own', builder: 'buildx' })
   })
@@ -406,7 +399,7 @@ describe('chooseWay', () => {
   it('an unknown builder fails before the build, listing the builders', async () => {
     const d = stubDocker({}, { builders: ['default', 'ctx2'] })
     await expect(
-      chooseWay(env(d), inputs({ token: 't', builder: 'nosuch' }), names(['1']), true)
+      chooseWay(env(d), planOf(inputs({ token: 't', builder: 'nosuch' }), names(['1']), true))
     ).rejects.toThrow(
       /^builder 'nosuch' is not a buildx builder here: the builders are default, ctx2\./
     )
@@ -418,9 +411,7 @@ describe('chooseWay', () => {
     await expect(
       chooseWay(
         env(d),
-        inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
-        names(['1.0']),
-        true
+        planOf(inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }), names(['1.0']), true)
       )
     ).rejects.toThrow(
       /^platforms \(linux\/amd64,linux\/arm64\) needs the docker buildx plugin, which this runner does not have: set buildx: true to install it/

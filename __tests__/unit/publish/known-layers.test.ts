@@ -180,6 +180,51 @@ describe('what the repository holds, learnt before compressing', () => {
     expect(other.sameImage).toBeUndefined()
   })
 
+  it('under an index, the platform as containerd matches it: linux/arm is arm/v7, never arm/v6', async () => {
+    const [v6, v7] = [layerOf('arm-v6'), layerOf('arm-v7')]
+    const [img6, img7] = [image([v6.diffId], [v6.digest]), image([v7.diffId], [v7.digest])]
+    const entry = (m: Buffer, variant: string) => ({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: sha(m.toString()),
+      size: m.length,
+      platform: { os: 'linux', architecture: 'arm', variant }
+    })
+    const index = (entries: object[]) =>
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: entries
+        })
+      )
+    const registry = (entries: object[]) =>
+      fakeRegistry({
+        manifests: {
+          v1: index(entries),
+          [sha(img6.manifest.toString())]: img6.manifest,
+          [sha(img7.manifest.toString())]: img7.manifest
+        },
+        blobs: {
+          [img6.configDigest]: img6.config,
+          [img7.configDigest]: img7.config,
+          [v6.digest]: v6.bytes,
+          [v7.digest]: v7.bytes
+        }
+      }).client
+    const arm = { platform: { os: 'linux', architecture: 'arm' } }
+    // Only arm/v6 under the tag: not this image's platform, so nothing is learnt from it.
+    const onlyV6 = await learnKnownLayers(
+      registry([entry(img6.manifest, 'v6')]),
+      options([v6.diffId], arm)
+    )
+    expect(onlyV6.known).toBe(0)
+    const both = await learnKnownLayers(
+      registry([entry(img6.manifest, 'v6'), entry(img7.manifest, 'v7')]),
+      options([v7.diffId], arm)
+    )
+    expect(await both.byDiffId(v7.diffId)).toMatchObject({ digest: v7.digest })
+  })
+
   it('the containerd store (image ID = manifest digest): the config digest noted at the last push makes it the same image', async () => {
     const l1 = layerOf('layer1')
     const [d1, b1] = [l1.diffId, l1.digest]

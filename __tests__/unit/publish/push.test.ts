@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { checkPlatformIndex } from '../../../src/publish/push.js'
+import { checkPlatformIndex } from '../../../src/publish/saved-upload.js'
 import { UserError } from '../../../src/util/errors.js'
 import { parsePlatform } from '../../../src/oci/platform.js'
 

@@ -1,6 +1,6 @@
 /**
  * The manifest the action PUTs for an image whose blobs are in the repository (OCI or Docker v2),
- * and how the PUT is checked. (Reading `docker save` is docker/save-stream.ts's, tested there.)
+ * and how the PUT is checked. (Reading `docker save` is publish/save-layers.ts's and docker/save-archive.ts's, tested in save-layers.test.ts.)
  */
 import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'

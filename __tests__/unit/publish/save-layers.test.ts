@@ -6,7 +6,8 @@ import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { pack } from 'tar-stream'
-import { streamSavedImage, type Layer } from '../../../src/docker/save-stream.js'
+import type { LayerBlob } from '../../../src/oci/layer-blob.js'
+import { streamSavedImage } from '../../../src/publish/save-layers.js'
 import { LAYER_MEDIA_TYPES } from '../../../src/oci/media-types.js'
 
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
@@ -38,7 +39,7 @@ function configOf(diffIds: string[]): Buffer {
   )
 }
 
-function knownOnly(known: Map<string, Layer>, blobs: Set<string> = new Set()) {
+function knownOnly(known: Map<string, LayerBlob>, blobs: Set<string> = new Set()) {
   return {
     byDiffId: async (d: string) => known.get(d),
     hasBlob: async (d: string) => blobs.has(d)
@@ -46,8 +47,8 @@ function knownOnly(known: Map<string, Layer>, blobs: Set<string> = new Set()) {
 }
 
 async function run(tar: Buffer, diffIds: string[], known: ReturnType<typeof knownOnly>) {
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
-  const ready: Layer[] = []
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-layers-'))
+  const ready: LayerBlob[] = []
   const streamed = await streamSavedImage({
     save: () => ({ stdout: Readable.from([tar]), done: Promise.resolve() }),
     diffIds,
@@ -192,7 +193,7 @@ describe('docker save, read as it streams', () => {
       size: 5,
       mediaType: LAYER_MEDIA_TYPES.gzip
     }
-    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
+    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-layers-'))
     const streamed = await streamSavedImage({
       save: () => ({
         stdout: Readable.from(
@@ -272,7 +273,7 @@ describe('docker save, read as it streams', () => {
           return { stdout: Readable.from([tar]), done: Promise.resolve() }
         },
         diffIds,
-        workDir: mkdtempSync(path.join(os.tmpdir(), 'save-stream-')),
+        workDir: mkdtempSync(path.join(os.tmpdir(), 'save-layers-')),
         known: {
           claimed: d => (d === sha(base) && !proofFailed ? claimedBlob : undefined),
           byDiffId: async d => {
@@ -295,7 +296,7 @@ describe('docker save, read as it streams', () => {
         expect(gunzipSync(readFileSync(first.file!)).equals(base)).toBe(true)
       }
     }
-  })
+  }, 30_000) // two readings of two 9 MB layers: slow on a loaded machine
 
   it('the containerd store: compressed blobs used as they are, drained when the repository has them', async () => {
     const have = gzipSync(await layerTar('base.bin', SIZE), { level: 1 })
@@ -455,7 +456,7 @@ describe('docker save, read as it streams', () => {
   })
 
   it('fails when docker save fails, and leaves no file being written', async () => {
-    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
+    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-layers-'))
     const error = new Error('docker save failed (1): no such image')
     await expect(
       streamSavedImage({
