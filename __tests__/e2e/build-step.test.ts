@@ -65,9 +65,11 @@ describe('secrets and build-args with the built-in BuildKit (no buildx)', () => 
     const fromFile = `filesecret-${nonce()}`
     runner.write(
       'Dockerfile',
+      // The echo of a nonce makes the step new to the engine: BuildKit leaves secrets out of its
+      // cache key, so an engine that ran this file before would reuse its old sums.
       `FROM ${env.baseImage}\n` +
         'RUN --mount=type=secret,id=tok --mount=type=secret,id=viaenv --mount=type=secret,id=viafile ' +
-        'sh -c "sha256sum /run/secrets/tok /run/secrets/viaenv /run/secrets/viafile > /sums"\n'
+        `sh -c "echo ${nonce()} >/dev/null; sha256sum /run/secrets/tok /run/secrets/viaenv /run/secrets/viafile > /sums"\n`
     )
     runner.write('secret.txt', fromFile)
     const tag = `t${nonce()}`
