@@ -14,10 +14,10 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import * as os from 'node:os'
+import { existsSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
 import { Runner, clientDocker, e2eEnv, skopeoInspect } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
@@ -65,7 +65,7 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
     onContainerdStore(
       'cache-to type=local is read back by cache-from type=local; build-contexts reach the build',
       () => {
-        const cache = mkdtempSync(path.join(os.tmpdir(), 'e2e-buildx-cache-'))
+        const cache = tempDir('e2e-buildx-cache-')
         try {
           const content = nonce()
           const first = runner()

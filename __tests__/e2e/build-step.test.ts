@@ -20,7 +20,6 @@ import {
   rmSync,
   writeFileSync
 } from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import {
   Runner,
@@ -31,13 +30,14 @@ import {
   sh,
   skopeoInspect
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
 const nonce = (): string => randomBytes(8).toString('hex')
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
 
-const scratch = mkdtempSync(path.join(os.tmpdir(), 'e2e-build-step-'))
+const scratch = tempDir('e2e-build-step-')
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 
 /** docker save of `image`, unpacked with each layer unpacked too: every byte of the image. */

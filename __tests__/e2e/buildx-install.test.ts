@@ -15,13 +15,11 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   statSync,
   writeFileSync
 } from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { assetName } from '../../src/docker/buildx.js'
 import {
@@ -32,6 +30,7 @@ import {
   skopeoInspect,
   startFixture
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
@@ -100,7 +99,7 @@ const requests = (): string[] =>
   existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []
 
 beforeAll(async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'e2e-buildx-releases-'))
+  const root = tempDir('e2e-buildx-releases-')
   releases = path.join(root, 'site')
   log = path.join(root, 'requests.log')
   const sum = createHash('sha256').update(STANDIN).digest('hex')

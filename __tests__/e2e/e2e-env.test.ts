@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { ROOT, clientDocker, e2eEnv, sh, skopeoInspect } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
@@ -19,8 +19,7 @@ const e2eEnvScript = (command: string): string =>
 
 /** A local image with a fresh layer, under a local name. */
 function buildImage(): string {
-  const dir = path.join(os.tmpdir(), `e2e-env-ctx-${nonce()}`)
-  mkdirSync(dir, { recursive: true })
+  const dir = tempDir('e2e-env-ctx-')
   writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY word.txt /word.txt\n')
   writeFileSync(path.join(dir, 'word.txt'), `${nonce()}\n`)
   const local = `e2e-env-local:${nonce()}`

@@ -5,18 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
-import { afterAll } from '@jest/globals'
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync
-} from 'node:fs'
-import * as os from 'node:os'
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
 import { gzipSync } from 'node:zlib'
@@ -33,6 +22,7 @@ import {
   withInputs,
   withState
 } from '../support/action-runner.js'
+import { removeAfterFile, tempDir } from '../support/temp-dirs.js'
 
 // The runner simulation itself lives in ../support/action-runner.js (the bench uses it too).
 export { ROOT, actionInputs, parseFileCommand }
@@ -106,17 +96,6 @@ export function testRegistries(): TestRegistry[] {
   ]
 }
 
-/** Folders made by the harness (runners, client docker configs): removed after each test file. */
-const madeHere: string[] = []
-afterAll(() => {
-  for (const dir of madeHere.splice(0)) rmSync(dir, { recursive: true, force: true })
-})
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
-  madeHere.push(dir)
-  return dir
-}
-
 /**
  * A fresh runner: workspace, RUNNER_TEMP, HOME (with its own ~/.docker), the file commands, and the
  * context of one event (GITHUB_* and the payload at GITHUB_EVENT_PATH) from __tests__/fixtures/events.
@@ -135,7 +114,7 @@ export class Runner {
     event: EventFixtureName = 'push-default-branch',
     extraEnv: Record<string, string> = {}
   ) {
-    madeHere.push(this.root)
+    removeAfterFile(this.root)
     this.env = runnerEnv(this.dirs, {
       GITHUB_REPOSITORY: 'Octo-Org/Hello-World',
       GITHUB_REPOSITORY_OWNER: 'Octo-Org',

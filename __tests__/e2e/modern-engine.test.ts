@@ -10,8 +10,7 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import {
   Runner,
@@ -26,6 +25,7 @@ import {
   type TestRegistry,
   runnableProject
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv() // fails loudly when the environment is not there
 if (process.env.E2E_ENGINE !== 'modern' || process.env.E2E_IMAGE_STORE !== 'containerd') {
@@ -68,8 +68,7 @@ interface Index {
 
 /** A folder with a Dockerfile and a file, for builds done outside the action. */
 function contextDir(dockerfile: string, files: Record<string, string>): string {
-  const dir = path.join(os.tmpdir(), `e2e-modern-ctx-${nonce()}`)
-  mkdirSync(dir, { recursive: true })
+  const dir = tempDir('e2e-modern-ctx-')
   writeFileSync(path.join(dir, 'Dockerfile'), dockerfile)
   for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content)
   return dir
@@ -191,8 +190,7 @@ function savedImage(
   client: (args: string[]) => string,
   reference: string
 ): { nested: Index; images: Manifest[]; attestations: Descriptor[] } {
-  const dir = path.join(os.tmpdir(), `e2e-modern-save-${nonce()}`)
-  mkdirSync(dir, { recursive: true })
+  const dir = tempDir('e2e-modern-save-')
   const tar = path.join(dir, 'saved.tar')
   client(['save', '--output', tar, reference])
   const blob = (digest: string): string =>
@@ -257,8 +255,7 @@ describe('modern engine: images built in the containerd store, published with so
     const local = `again:${nonce()}`
     client(['buildx', 'build', '--provenance=mode=min', '--load', '--tag', local, dir])
     const imageName = `modern/again-${nonce()}`
-    const toolCache = path.join(os.tmpdir(), `e2e-tool-cache-${nonce()}`)
-    mkdirSync(toolCache)
+    const toolCache = tempDir('e2e-tool-cache-')
     const run = () => {
       const runner = new Runner('push-default-branch', { RUNNER_TOOL_CACHE: toolCache })
       const step = runner.main({ ...inputsFor(reg, imageName), 'source-image': local, tags: 'v1' })

@@ -6,8 +6,7 @@
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js'
 import {
@@ -19,6 +18,7 @@ import {
   sh,
   skopeoInspect
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
@@ -54,7 +54,7 @@ function text(bytes: number): string {
 
 /** Builds an image outside the action (FROM scratch, one compressible 3 MB layer); its ID. */
 function buildElsewhere(tag: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-route-'))
+  const dir = tempDir('e2e-route-')
   writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY made.txt /made.txt\n')
   writeFileSync(path.join(dir, 'made.txt'), text(3 * MB))
   client(['build', '--quiet', '--tag', tag, dir])
@@ -66,7 +66,7 @@ function buildElsewhere(tag: string): string {
  * is an uncompressed 3 MB tar, loaded with `docker load`: the containerd store keeps it raw.
  */
 function loadUncompressed(tag: string): { id: string; layerBytes: number } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-uncompressed-'))
+  const dir = tempDir('e2e-uncompressed-')
   const root = path.join(dir, 'root')
   sh('mkdir', ['-p', root])
   writeFileSync(path.join(root, 'big.txt'), text(3 * MB))
@@ -281,7 +281,7 @@ describe(`the engine's push under faults (${STORE} image store)`, () => {
     proxies.push(p)
     // Random bytes as hex: they compress to about half (so the layer is stored compressed), and
     // the compressed layer is big enough for the reset to hit it.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-route-fault-'))
+    const dir = tempDir('e2e-route-fault-')
     writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY blob.txt /blob.txt\n')
     writeFileSync(path.join(dir, 'blob.txt'), randomBytes(4 * MB).toString('hex'))
     const local = `route-fault:${nonce()}`

@@ -4,8 +4,7 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import {
   Runner,
@@ -16,6 +15,7 @@ import {
   e2eEnv,
   skopeoInspect
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv()
 const client = clientDocker(env)
@@ -23,7 +23,7 @@ const nonce = (): string => randomBytes(8).toString('hex')
 
 /** Builds an image with the docker CLI, outside the action, as an earlier step would; returns its ID. */
 function buildElsewhere(tag: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-elsewhere-'))
+  const dir = tempDir('e2e-elsewhere-')
   writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY made.txt /made.txt\n')
   writeFileSync(path.join(dir, 'made.txt'), `built outside the action ${nonce()}\n`)
   client(['build', '--quiet', '--tag', tag, dir])
@@ -132,7 +132,7 @@ describe('a base image pulled from the same registry', () => {
   it('is found among the local images, and its layers are mounted into the new repository, not uploaded', () => {
     // The base: one 6 MB layer of random bytes (it does not compress), pushed to octo-org/base-*
     // by a real client, so the engine records where it is (RepoDigests) as a pull would.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-base-'))
+    const dir = tempDir('e2e-base-')
     writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
     writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
     const base = `${env.registry}/octo-org/base-${nonce()}:1`
@@ -179,13 +179,13 @@ describe('a base image pulled from the same registry', () => {
 
 describe('a new version published under a new tag only, on a fresh runner', () => {
   it('learns the base layers from the previous version in the tag list: not compressed, not uploaded', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-versions-'))
+    const dir = tempDir('e2e-versions-')
     writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
     writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
     const base = `local-base-${nonce()}:1`
     client(['build', '--quiet', '--tag', base, dir])
     const version = (n: number): string => {
-      const app = mkdtempSync(path.join(os.tmpdir(), 'e2e-version-'))
+      const app = tempDir('e2e-version-')
       writeFileSync(path.join(app, 'Dockerfile'), `FROM ${base}\nCOPY app.txt /app.txt\n`)
       writeFileSync(path.join(app, 'app.txt'), `version ${n} ${nonce()}\n`)
       const tag = `local-app-${nonce()}:${n}`

@@ -6,13 +6,13 @@
  */
 import { afterAll, describe, expect, it, jest } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Docker, type ExecFn } from '../../src/docker/cli.js'
 import { run } from '../../src/main.js'
 import type { RegistryClient } from '../../src/registry/client.js'
 import { fixtureEnv } from '../fixtures/events.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const sha = (b: Buffer | string): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
@@ -94,7 +94,7 @@ describe('run() in process, with fakes of docker and the registry', () => {
       expect(Object.keys(options.env ?? {}).filter(k => k.startsWith('INPUT_'))).toEqual([])
       return { exitCode: 0, stdout: args[0] === 'version' ? '26.1.5|26.1.5|linux' : '', stderr: '' }
     }
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'main-in-process-'))
+    const dir = tempDir('main-in-process-')
     const files = { output: 'output', state: 'state', summary: 'summary' }
     for (const f of Object.values(files)) writeFileSync(path.join(dir, f), '')
     process.env = {

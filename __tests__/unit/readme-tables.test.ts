@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { parse } from 'yaml'
+import { tempDir } from '../support/temp-dirs.js'
 
 const ROOT = path.resolve(
   import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
@@ -22,7 +22,7 @@ function check(root: string): { status: number | null; out: string } {
 
 /** A copy of action.yml and README.md to break on purpose. */
 function copy(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'readme-tables-'))
+  const dir = tempDir('readme-tables-')
   for (const f of ['action.yml', 'README.md']) copyFileSync(path.join(ROOT, f), path.join(dir, f))
   return dir
 }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
-import * as os from 'node:os'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { pack } from 'tar-stream'
 import { streamSavedImage, type Layer } from '../../../src/docker/save-stream.js'
 import { LAYER_MEDIA_TYPES } from '../../../src/oci/media-types.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
@@ -46,7 +46,7 @@ function knownOnly(known: Map<string, Layer>, blobs: Set<string> = new Set()) {
 }
 
 async function run(tar: Buffer, diffIds: string[], known: ReturnType<typeof knownOnly>) {
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
+  const workDir = tempDir('save-stream-')
   const ready: Layer[] = []
   const streamed = await streamSavedImage({
     save: () => ({ stdout: Readable.from([tar]), done: Promise.resolve() }),
@@ -192,7 +192,7 @@ describe('docker save, read as it streams', () => {
       size: 5,
       mediaType: LAYER_MEDIA_TYPES.gzip
     }
-    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
+    const workDir = tempDir('save-stream-')
     const streamed = await streamSavedImage({
       save: () => ({
         stdout: Readable.from(
@@ -272,7 +272,7 @@ describe('docker save, read as it streams', () => {
           return { stdout: Readable.from([tar]), done: Promise.resolve() }
         },
         diffIds,
-        workDir: mkdtempSync(path.join(os.tmpdir(), 'save-stream-')),
+        workDir: tempDir('save-stream-'),
         known: {
           claimed: d => (d === sha(base) && !proofFailed ? claimedBlob : undefined),
           byDiffId: async d => {
@@ -455,7 +455,7 @@ describe('docker save, read as it streams', () => {
   })
 
   it('fails when docker save fails, and leaves no file being written', async () => {
-    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-stream-'))
+    const workDir = tempDir('save-stream-')
     const error = new Error('docker save failed (1): no such image')
     await expect(
       streamSavedImage({
