@@ -10,7 +10,7 @@ import { describe, expect, it } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
-import { ROOT, e2eEnv } from './harness.js'
+import { e2eEnv, ROOT } from './harness.js'
 import { tempDir } from '../support/temp-dirs.js'
 
 const smoke = process.env.BENCH_SMOKE === '1' ? describe : describe.skip

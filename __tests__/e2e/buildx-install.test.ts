@@ -23,17 +23,17 @@ import {
 import * as path from 'node:path'
 import { assetName } from '../../src/docker/buildx.js'
 import {
-  Runner,
-  clientDocker,
-  e2eEnv,
+  e2eClient,
+  inputsFor,
+  loginInputs,
   parseFileCommand,
+  Runner,
   skopeoInspect,
   startFixture
 } from './harness.js'
 import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
+const { env, client } = e2eClient()
 
 const STANDIN_VERSION = 'v0.99.0-standin'
 const STANDIN = `#!/bin/sh
@@ -145,10 +145,7 @@ describe('buildx: true on a runner without buildx', () => {
     expect(dockerWith(runner.dockerConfig, ['buildx', 'version']).status).not.toBe(0)
 
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'built-with-buildx',
+      ...inputsFor(env, 'built-with-buildx'),
       buildx: 'true',
       'buildx-version': 'v0.99.0',
       'buildx-download-url': baseUrl()
@@ -203,10 +200,7 @@ describe('buildx: true on a runner without buildx', () => {
     const second = runnerWithoutBuildx(runner.env.RUNNER_TOOL_CACHE)
     const count = requests().length
     const again = second.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'built-with-buildx',
+      ...inputsFor(env, 'built-with-buildx'),
       buildx: 'true',
       'buildx-version': 'v0.99.0',
       'buildx-download-url': baseUrl()
@@ -221,9 +215,7 @@ describe('buildx: true on a runner without buildx', () => {
     const runner = runnerWithoutBuildx()
     const before = runnerConfig(runner.dockerConfig)
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
+      ...loginInputs(env),
       buildx: 'true',
       'buildx-version': 'v0.99.1',
       'buildx-download-url': baseUrl()
@@ -245,10 +237,7 @@ describe('buildx: true on a runner without buildx', () => {
     const runner = runnerWithoutBuildx()
     const count = requests().length
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'built-classic',
+      ...inputsFor(env, 'built-classic'),
       'buildx-download-url': baseUrl()
     })
     expect(main.exitCode).toBe(0)

@@ -10,12 +10,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
-import { Runner, clientDocker, e2eEnv, inputsFor, sh } from './harness.js'
+import { e2eClient, inputsFor, nonce, Runner, sh } from './harness.js'
 import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
-const nonce = (): string => randomBytes(8).toString('hex')
+const { env, client } = e2eClient()
 const sha256 = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 const auth = 'Basic ' + Buffer.from(`${env.user}:${env.password}`).toString('base64')
 

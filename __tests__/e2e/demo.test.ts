@@ -8,7 +8,7 @@ import { describe, expect, it } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
-import { ROOT, e2eEnv } from './harness.js'
+import { e2eEnv, ROOT } from './harness.js'
 import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv()

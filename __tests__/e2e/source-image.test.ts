@@ -7,19 +7,18 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import {
-  Runner,
   buildKitPushes,
-  clientDocker,
   configDigest,
+  e2eClient,
   inputsFor,
-  e2eEnv,
+  loginInputs,
+  nonce,
+  Runner,
   skopeoInspect
 } from './harness.js'
 import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
-const nonce = (): string => randomBytes(8).toString('hex')
+const { env, client } = e2eClient()
 
 /** Builds an image with the docker CLI, outside the action, as an earlier step would; returns its ID. */
 function buildElsewhere(tag: string): string {
@@ -41,16 +40,22 @@ function pullBack(reference: string, ...localNames: string[]): string {
   return configDigest(reference)
 }
 
+/** A local image `tag` of one 6 MB layer of random bytes (it does not compress); returns `tag`. */
+function buildBase(tag: string): string {
+  const dir = tempDir('e2e-base-')
+  writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
+  writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
+  client(['build', '--quiet', '--tag', tag, dir])
+  return tag
+}
+
 describe('source-image: publish an image that is already there', () => {
   it('by its short image ID, with no Dockerfile in the workspace', () => {
     const local = `hello_docker:${nonce()}`
     const id = buildElsewhere(local)
     const runner = new Runner()
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'from-id',
+      ...inputsFor(env, 'from-id'),
       tags: 'v1\nlatest',
       'source-image': id.replace('sha256:', '').slice(0, 12)
     })
@@ -77,10 +82,7 @@ describe('source-image: publish an image that is already there', () => {
     const id = buildElsewhere(local)
     const byName = new Runner()
     const main = byName.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'from-name',
+      ...inputsFor(env, 'from-name'),
       tags: '2.0.0',
       'source-image': local
     })
@@ -93,10 +95,7 @@ describe('source-image: publish an image that is already there', () => {
 
     const byFullId = new Runner()
     const again = byFullId.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'from-name',
+      ...inputsFor(env, 'from-name'),
       tags: '2.0.1',
       'source-image': id
     })
@@ -113,9 +112,7 @@ describe('source-image: publish an image that is already there', () => {
   it('an image the engine does not have fails clearly, before logging in', () => {
     const runner = new Runner()
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
+      ...loginInputs(env),
       'source-image': `not-built-here:${nonce()}`
     })
     expect(main.exitCode).toBe(1)
@@ -132,11 +129,7 @@ describe('a base image pulled from the same registry', () => {
   it('is found among the local images, and its layers are mounted into the new repository, not uploaded', () => {
     // The base: one 6 MB layer of random bytes (it does not compress), pushed to octo-org/base-*
     // by a real client, so the engine records where it is (RepoDigests) as a pull would.
-    const dir = tempDir('e2e-base-')
-    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
-    writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
-    const base = `${env.registry}/octo-org/base-${nonce()}:1`
-    client(['build', '--quiet', '--tag', base, dir])
+    const base = buildBase(`${env.registry}/octo-org/base-${nonce()}:1`)
     client(['push', base])
     const baseDigest = client(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', base])
       .trim()
@@ -179,11 +172,7 @@ describe('a base image pulled from the same registry', () => {
 
 describe('a new version published under a new tag only, on a fresh runner', () => {
   it('learns the base layers from the previous version in the tag list: not compressed, not uploaded', () => {
-    const dir = tempDir('e2e-versions-')
-    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
-    writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
-    const base = `local-base-${nonce()}:1`
-    client(['build', '--quiet', '--tag', base, dir])
+    const base = buildBase(`local-base-${nonce()}:1`)
     const version = (n: number): string => {
       const app = tempDir('e2e-version-')
       writeFileSync(path.join(app, 'Dockerfile'), `FROM ${base}\nCOPY app.txt /app.txt\n`)

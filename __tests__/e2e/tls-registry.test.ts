@@ -17,19 +17,19 @@ import { request } from 'node:https'
 import { createServer } from 'node:net'
 import * as path from 'node:path'
 import {
-  Runner,
   builtConfig,
   clientDocker,
   configDigest,
   e2eEnv,
   localBuild,
+  nonce,
+  Runner,
   sh
 } from './harness.js'
 import { makeCertificates, type TestCertificates } from '../support/tls-certs.js'
 import { tempDir } from '../support/temp-dirs.js'
 
 e2eEnv()
-const nonce = (): string => randomBytes(6).toString('hex')
 const USER = 'tls-user'
 const PASSWORD = randomBytes(12).toString('hex')
 

@@ -4,7 +4,7 @@
  * (__tests__/support/tidy-environment.js) fails a file that leaves anything behind.
  */
 import { afterAll } from '@jest/globals'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
@@ -28,4 +28,16 @@ export function removeAfterFile(dir: string): string {
 /** Removes every folder made or registered so far (what afterAll does). */
 export function removeTempDirs(): void {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
+}
+
+/**
+ * After the test file, removes what others left in os.tmpdir() under names starting with `prefix`:
+ * for a step the test kills (SIGKILL runs no `finally`), whose folders there the test did not make.
+ */
+export function removeLeftoversAfterFile(prefix: string): void {
+  afterAll(() => {
+    for (const name of readdirSync(os.tmpdir()))
+      if (name.startsWith(prefix))
+        rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true })
+  })
 }

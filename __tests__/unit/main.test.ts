@@ -13,26 +13,16 @@ import { run } from '../../src/main.js'
 import type { RegistryClient } from '../../src/registry/client.js'
 import { fixtureEnv } from '../fixtures/events.js'
 import { tempDir } from '../support/temp-dirs.js'
+import { OCI_GZIP_LAYER, ociManifestOf } from '../support/oci.js'
 
 const sha = (b: Buffer | string): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
 /** An image manifest of one platform, and its config, as a build job pushed them by digest. */
 function image(arch: string): { manifest: Buffer; config: Buffer } {
   const config = Buffer.from(JSON.stringify({ os: 'linux', architecture: arch, rootfs: {} }))
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha(config),
-        size: config.length
-      },
-      layers: [
-        { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(arch), size: 7 }
-      ]
-    })
-  )
+  const manifest = ociManifestOf(config, [
+    { mediaType: OCI_GZIP_LAYER, digest: sha(arch), size: 7 }
+  ])
   return { manifest, config }
 }
 

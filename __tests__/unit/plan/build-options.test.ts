@@ -27,6 +27,7 @@ import { builderNeeds, checkBuildEnvironment } from '../../../src/plan/rules.js'
 import { checkedInputs } from '../../support/inputs.js'
 import { imageManifest } from '../../../src/publish/upload.js'
 import { tempDir } from '../../support/temp-dirs.js'
+import { plainBuildRequest } from '../../support/build-request.js'
 
 const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
   checkedInputs(values, { actor: 'a', repository: 'o/r', serverUrl: '', env })
@@ -45,16 +46,7 @@ function printed(fn: () => void): string {
   return lines.join('')
 }
 
-const base: BuildRequest = {
-  context: '.',
-  file: '',
-  tags: [],
-  buildArgs: [],
-  labels: [],
-  target: '',
-  pull: false,
-  noCache: false
-}
+const base: BuildRequest = plainBuildRequest()
 
 describe('secrets, secret-files, secret-envs', () => {
   it('parses the three, values may hold = and spaces', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { commonFlags, type BuildRequest } from '../../../src/docker/build-args.js'
+import { commonFlags } from '../../../src/docker/build-args.js'
 import type { Docker } from '../../../src/docker/cli.js'
 import { CACHE_TAG, checkCacheInput, parseCacheMode } from '../../../src/plan/cache.js'
 import {
@@ -14,6 +14,7 @@ import {
 } from '../../../src/produce/cache-source.js'
 import type { RegistryClient } from '../../../src/registry/client.js'
 import { UserError } from '../../../src/util/errors.js'
+import { plainBuildRequest } from '../../support/build-request.js'
 
 const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
@@ -409,16 +410,7 @@ describe('BuildCache', () => {
     ],
     'sha256:c1'
   )
-  const request = (): BuildRequest => ({
-    context: '.',
-    file: '',
-    tags: [],
-    buildArgs: [],
-    labels: [],
-    target: '',
-    pull: false,
-    noCache: false
-  })
+  const request = plainBuildRequest
   const options = (client: RegistryClient) => ({
     mode: 'auto' as const,
     client,

@@ -11,6 +11,7 @@ import {
 import { previousTags } from '../../../src/plan/previous-version.js'
 import type { RegistryClient } from '../../../src/registry/client.js'
 import { tempDir } from '../../support/temp-dirs.js'
+import { ociManifestOf } from '../../support/oci.js'
 
 const sha = (s: string | Buffer): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
 /** A layer: the diff_id of `content`, and its gzip blob (digest and bytes). */
@@ -74,17 +75,9 @@ function image(diffIds: string[], layerDigests: string[]) {
   const config = Buffer.from(
     JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: diffIds } })
   )
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha(config.toString()),
-        size: config.length
-      },
-      layers: layerDigests.map(d => ({ mediaType: GZIP, digest: d, size: 100 }))
-    })
+  const manifest = ociManifestOf(
+    config,
+    layerDigests.map(d => ({ mediaType: GZIP, digest: d, size: 100 }))
   )
   return { config, manifest, configDigest: sha(config.toString()) }
 }
