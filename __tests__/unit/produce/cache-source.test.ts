@@ -15,21 +15,20 @@ import {
 import type { RegistryClient } from '../../../src/registry/client.js'
 import { UserError } from '../../../src/util/errors.js'
 import { plainBuildRequest } from '../../support/build-request.js'
+import { itMaps } from '../../support/table.js'
 
 const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 
 describe('the cache input', () => {
-  it.each([
+  itMaps('reads %j as %s', parseCacheMode, [
     ['', 'auto'],
     ['auto', 'auto'],
     [' Registry ', 'registry'],
     ['gha', 'gha'],
     ['OFF', 'off']
-  ])('reads %j as %s', (value, mode) => {
-    expect(parseCacheMode(value)).toBe(mode)
-  })
+  ])
 
   it('refuses another value, naming the four', () => {
     expect(() => parseCacheMode('inline')).toThrow(UserError)
