@@ -33,9 +33,14 @@ export default class TidyEnvironment extends TestEnvironment {
     this.testPath = context.testPath
   }
 
-  /** jest-circus's events: at run_finish every test and hook of the file has run. */
+  /**
+   * jest-circus's events: at run_finish every test and hook of the file has run. When no test ran
+   * (all skipped or filtered out) jest runs no afterAll either, so what the file's modules made
+   * could not be removed: then the folder is only removed, not checked.
+   */
   async handleTestEvent(event, state) {
-    if (event.name !== 'run_finish') return
+    if (event.name === 'test_fn_start') this.testsRan = true
+    if (event.name !== 'run_finish' || !this.testsRan) return
     const error = this.leftBehind()
     if (error) state.unhandledErrors.push(error)
   }

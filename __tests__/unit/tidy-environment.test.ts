@@ -71,4 +71,14 @@ describe('each test file’s own temporary folder', () => {
     expect(run.code).toBe(1) // …and the file failed
     expect(readdirSync(run.tmp)).toEqual([])
   }, 120_000)
+
+  it('does not fail a file whose every test was skipped (jest then runs no afterAll), and removes the folder', () => {
+    const run = jestOn(
+      `${MAKES_A_FOLDER.replace("test('makes", "test.skip('makes")}\nmkdtempSync(path.join(os.tmpdir(), 'module-'))\n`
+    )
+    expect(run.out).toMatch(/Tests:\s+1 skipped, 1 total/)
+    expect(run.out).not.toMatch(/left \d+ entries/)
+    expect(run.code).toBe(0)
+    expect(readdirSync(run.tmp)).toEqual([])
+  }, 120_000)
 })
