@@ -6,7 +6,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { existsSync, readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
-import { Runner, fakeDocker } from './harness.js'
+import { fakeDocker, Runner } from './harness.js'
 
 type Case = [what: string, inputs: Record<string, string>, message: RegExp]
 

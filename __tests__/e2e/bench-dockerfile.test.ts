@@ -8,10 +8,10 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import * as os from 'node:os'
+import { readFileSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
-import { ROOT, e2eEnv } from './harness.js'
+import { e2eEnv, ROOT } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const smoke = process.env.BENCH_SMOKE === '1' ? describe : describe.skip
 
@@ -28,7 +28,7 @@ interface Who {
 smoke('npm run bench -- dockerfile --quick', () => {
   it('measures A, B fresh, B warm and C for the action, (b) and (c), and writes the figures', () => {
     e2eEnv()
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'))
+    const dir = tempDir('bench-smoke-')
     try {
       const file = path.join(dir, 'results.json')
       const r = spawnSync(process.execPath, ['scripts/bench.mjs', 'dockerfile', '--quick'], {

@@ -13,21 +13,19 @@
  * (__tests__/unit/plan/build-options.test.ts).
  */
 import { describe, expect, it } from '@jest/globals'
-import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import * as os from 'node:os'
+import { createHash } from 'node:crypto'
+import { existsSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
-import { Runner, clientDocker, e2eEnv, skopeoInspect } from './harness.js'
+import { e2eClient, freshLayerProject, inputsFor, nonce, Runner, skopeoInspect } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
+const { env, client } = e2eClient()
 const modern = process.env.E2E_ENGINE === 'modern'
 // buildx's docker driver exports a cache (type=local) and builds for platforms only on the
 // containerd image store; on the classic store buildx itself refuses both.
 const containerdStore = process.env.E2E_IMAGE_STORE === 'containerd'
 const onContainerdStore = containerdStore ? it : it.skip
 const onClassicStore = containerdStore ? it.skip : it
-const nonce = (): string => randomBytes(8).toString('hex')
 
 /**
  * A runner whose docker finds the engine's buildx (modern: the harness links the engine's plugins
@@ -52,10 +50,7 @@ function project(r: Runner, content: string): void {
 }
 
 const inputs = (tag: string): Record<string, string> => ({
-  registry: env.registry,
-  username: env.user,
-  token: env.password,
-  'image-name': 'build-step/buildx',
+  ...inputsFor(env, 'build-step/buildx'),
   tags: tag,
   'build-contexts': 'shared=./shared'
 })
@@ -65,7 +60,7 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
     onContainerdStore(
       'cache-to type=local is read back by cache-from type=local; build-contexts reach the build',
       () => {
-        const cache = mkdtempSync(path.join(os.tmpdir(), 'e2e-buildx-cache-'))
+        const cache = tempDir('e2e-buildx-cache-')
         try {
           const content = nonce()
           const first = runner()
@@ -113,10 +108,7 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
       )
       const tag = `s${nonce()}`
       const main = r.main({
-        registry: env.registry,
-        username: env.user,
-        token: env.password,
-        'image-name': 'build-step/buildx-secret',
+        ...inputsFor(env, 'build-step/buildx-secret'),
         tags: tag,
         secrets: `tok=${secret}`,
         'build-args': `MY_ARG=${arg}`
@@ -144,13 +136,10 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
       'annotations go on the manifest and the index buildx pushes for platforms',
       () => {
         const r = runner()
-        r.write('Dockerfile', `FROM ${env.baseImage}\nRUN echo ${nonce()} > /n\n`)
+        freshLayerProject(r)
         const tag = `p${nonce()}`
         const main = r.main({
-          registry: env.registry,
-          username: env.user,
-          token: env.password,
-          'image-name': 'build-step/buildx-annotated',
+          ...inputsFor(env, 'build-step/buildx-annotated'),
           tags: tag,
           platforms: 'linux/amd64',
           provenance: 'mode=min',
@@ -200,12 +189,9 @@ describe(`buildx-only inputs on the ${modern ? 'modern' : 'classic'} engine`, ()
         expect(cached.post().exitCode).toBe(0)
 
         const r = runner()
-        r.write('Dockerfile', `FROM ${env.baseImage}\nRUN echo ${nonce()} > /n\n`)
+        freshLayerProject(r)
         const main = r.main({
-          registry: env.registry,
-          username: env.user,
-          token: env.password,
-          'image-name': 'build-step/buildx-attested',
+          ...inputsFor(env, 'build-step/buildx-attested'),
           tags: `a${nonce()}`,
           platforms: 'linux/amd64',
           provenance: 'mode=min'

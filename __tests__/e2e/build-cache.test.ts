@@ -10,11 +10,12 @@ import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import * as path from 'node:path'
 import {
-  ROOT,
-  Runner,
   clientDocker,
   e2eEnv,
   inputsFor,
+  nonce,
+  ROOT,
+  Runner,
   sh,
   skopeoInspect,
   skopeoTags,
@@ -31,7 +32,6 @@ if (store !== 'containerd' && store !== 'classic') {
 }
 
 const OWNER = 'octo-org'
-const nonce = (): string => randomBytes(5).toString('hex')
 const client = clientDocker(env)
 
 interface Manifest {

@@ -10,7 +10,7 @@
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import {
   existsSync,
   mkdirSync,
@@ -20,24 +20,25 @@ import {
   rmSync,
   writeFileSync
 } from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import {
-  Runner,
   buildKitRunner,
-  clientDocker,
-  e2eEnv,
+  e2eClient,
   filesContaining,
+  freshLayerProject,
+  inputsFor,
+  loginInputs,
+  nonce,
+  Runner,
   sh,
   skopeoInspect
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
-const nonce = (): string => randomBytes(8).toString('hex')
+const { env, client } = e2eClient()
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
 
-const scratch = mkdtempSync(path.join(os.tmpdir(), 'e2e-build-step-'))
+const scratch = tempDir('e2e-build-step-')
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 
 /** docker save of `image`, unpacked with each layer unpacked too: every byte of the image. */
@@ -76,10 +77,7 @@ describe('secrets and build-args with the built-in BuildKit (no buildx)', () => 
     // The step's env, as `env:` in the workflow sets it.
     runner.env.MY_SECRET_ENV = fromEnv
     const main = runner.main({
-      registry: env.registry,
-      username: env.user,
-      token: env.password,
-      'image-name': 'build-step/secret',
+      ...inputsFor(env, 'build-step/secret'),
       tags: tag,
       secrets: `tok=${value}`,
       'secret-envs': 'viaenv=MY_SECRET_ENV',
@@ -146,10 +144,7 @@ describe('secrets and build-args with the built-in BuildKit (no buildx)', () => 
     }
     const timer = setInterval(sample, 25)
     const main = await runner.mainAsync({
-      registry: env.registry,
-      username: env.user,
-      token: env.password,
-      'image-name': 'build-step/arg',
+      ...inputsFor(env, 'build-step/arg'),
       tags: tag,
       push: 'false',
       'build-args': `MY_ARG=${value}`
@@ -178,10 +173,7 @@ describe('cache and annotations with the built-in BuildKit', () => {
     const image = `${env.registry}/octo-org/build-step/cache`
     const tag = `c${nonce()}`
     const inputs = {
-      registry: env.registry,
-      username: env.user,
-      token: env.password,
-      'image-name': 'build-step/cache'
+      ...inputsFor(env, 'build-step/cache')
     }
     const built = first.main({ ...inputs, tags: tag, 'cache-to': 'type=inline' })
     expect(built.exitCode).toBe(0)
@@ -213,9 +205,7 @@ describe('cache and annotations with the built-in BuildKit', () => {
     const runner = buildKitRunner()
     runner.write('Dockerfile', 'FROM scratch\n')
     const main = runner.main({
-      registry: env.registry,
-      username: env.user,
-      token: env.password,
+      ...loginInputs(env),
       'cache-to': `type=local,dest=${path.join(runner.temp, 'cache')}`
     })
     expect(main.exitCode).toBe(1)
@@ -227,13 +217,10 @@ describe('cache and annotations with the built-in BuildKit', () => {
 
   it('annotations go on the manifest the action pushes', () => {
     const runner = buildKitRunner()
-    runner.write('Dockerfile', `FROM ${env.baseImage}\nRUN echo ${nonce()} > /n\n`)
+    freshLayerProject(runner)
     const tag = `a${nonce()}`
     const main = runner.main({
-      registry: env.registry,
-      username: env.user,
-      token: env.password,
-      'image-name': 'build-step/annotated',
+      ...inputsFor(env, 'build-step/annotated'),
       tags: tag,
       annotations:
         'org.opencontainers.image.description=Annotated, with a comma\nmanifest:org.example.k=v'
@@ -257,13 +244,10 @@ describe('keep-login', () => {
     '    "psFormat": "table {{.ID}}",   "detachKeys": "ctrl-e,e"\n}\n'
 
   function publish(runner: Runner, keep: boolean): { image: string; code: number } {
-    runner.write('Dockerfile', `FROM ${env.baseImage}\nRUN echo ${nonce()} > /n\n`)
+    freshLayerProject(runner)
     const tag = `k${nonce()}`
     const main = runner.main({
-      registry: env.registry,
-      username: env.user,
-      token: env.password,
-      'image-name': 'build-step/keep-login',
+      ...inputsFor(env, 'build-step/keep-login'),
       tags: tag,
       'keep-login': String(keep)
     })

@@ -16,16 +16,20 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js'
 import {
-  Runner,
   clientDocker,
   e2eEnv,
+  indexEntries,
   inputsFor,
+  nonce,
+  OWNER,
   parseFileCommand,
+  runnableImage,
+  runnableProject,
+  Runner,
   sh,
   skopeoInspect,
-  testRegistries,
   type StepResult,
-  runnableProject
+  testRegistries
 } from './harness.js'
 
 const env = e2eEnv()
@@ -37,9 +41,7 @@ if (process.env.E2E_ENGINE !== 'modern') {
 const containerd = process.env.E2E_IMAGE_STORE === 'containerd'
 const reg = testRegistries()[0]
 const client = clientDocker(reg)
-const OWNER = 'octo-org'
 const MB = 1024 * 1024
-const nonce = (): string => randomBytes(6).toString('hex')
 const rawDigest = (raw: string): string =>
   'sha256:' + createHash('sha256').update(raw).digest('hex')
 
@@ -83,10 +85,7 @@ function publishingLine(step: { stdout: string }): string {
 
 describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, () => {
   it('default inputs: one image manifest, the digest the registry serves under every tag; docker pull IMAGE@DIGEST runs', () => {
-    const imageName = `bk/default-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    const word = runnableProject(runner, 'bk')
+    const { imageName, image, runner, word } = runnableImage(reg, 'bk/default', 'bk')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: '1.0.0\nlatest' })
     expectSuccess(step)
     const digest = step.outputs.digest
@@ -139,10 +138,7 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
   }, 180_000)
 
   it('media-types docker: Docker v2 manifest, digest the registry serves', () => {
-    const imageName = `bk/docker-types-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    const word = runnableProject(runner, 'bk')
+    const { imageName, image, runner, word } = runnableImage(reg, 'bk/docker-types', 'bk')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', 'media-types': 'docker' })
     expectSuccess(step)
     // Either store: BuildKit's push (containerd) or the engine's push of what BuildKit built
@@ -188,10 +184,7 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
   }, 180_000)
 
   it('annotations go on the image manifest (BuildKit pushes it, or the action writes it over the engine push)', () => {
-    const imageName = `bk/annotated-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    runnableProject(runner, 'bk')
+    const { imageName, image, runner } = runnableImage(reg, 'bk/annotated', 'bk')
     const step = runner.main({
       ...inputsFor(reg, imageName),
       tags: 'v1',
@@ -214,10 +207,7 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
   if (!containerd) return
 
   it('load: true: the image is also in the engine, under its tags, and imageid is its config', () => {
-    const imageName = `bk/load-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    const word = runnableProject(runner, 'bk')
+    const { imageName, image, runner, word } = runnableImage(reg, 'bk/load', 'bk')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', load: 'true' })
     expectSuccess(step)
     const { json } = served(`${image}@${step.outputs.digest}`)
@@ -230,21 +220,13 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
   }, 180_000)
 
   it('provenance: true for one platform: an index with the image and its attestation', () => {
-    const imageName = `bk/provenance-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    const word = runnableProject(runner, 'bk')
+    const { imageName, image, runner, word } = runnableImage(reg, 'bk/provenance', 'bk')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: 'v1', provenance: 'true' })
     expectSuccess(step)
     const { json, raw } = served(`${image}:v1`)
     expect(rawDigest(raw)).toBe(step.outputs.digest)
     expect(json.mediaType).toBe(OCI_INDEX)
-    const kinds = json.manifests.map(m =>
-      m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest'
-        ? 'attestation'
-        : `${m.platform?.os}/${m.platform?.architecture}`
-    )
-    expect(kinds.sort()).toEqual(['attestation', 'linux/amd64'])
+    expect(indexEntries(json)).toEqual(['attestation', 'linux/amd64'])
     expect(pullAndRun(`${image}@${step.outputs.digest}`, [`${image}:v1`])).toBe(word)
     expect(runner.post().exitCode).toBe(0)
   }, 180_000)

@@ -15,26 +15,25 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   statSync,
   writeFileSync
 } from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { assetName } from '../../src/docker/buildx.js'
 import {
-  Runner,
-  clientDocker,
-  e2eEnv,
+  e2eClient,
+  inputsFor,
+  loginInputs,
   parseFileCommand,
+  Runner,
   skopeoInspect,
   startFixture
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
+const { env, client } = e2eClient()
 
 const STANDIN_VERSION = 'v0.99.0-standin'
 const STANDIN = `#!/bin/sh
@@ -100,7 +99,7 @@ const requests = (): string[] =>
   existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []
 
 beforeAll(async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'e2e-buildx-releases-'))
+  const root = tempDir('e2e-buildx-releases-')
   releases = path.join(root, 'site')
   log = path.join(root, 'requests.log')
   const sum = createHash('sha256').update(STANDIN).digest('hex')
@@ -146,10 +145,7 @@ describe('buildx: true on a runner without buildx', () => {
     expect(dockerWith(runner.dockerConfig, ['buildx', 'version']).status).not.toBe(0)
 
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'built-with-buildx',
+      ...inputsFor(env, 'built-with-buildx'),
       buildx: 'true',
       'buildx-version': 'v0.99.0',
       'buildx-download-url': baseUrl()
@@ -204,10 +200,7 @@ describe('buildx: true on a runner without buildx', () => {
     const second = runnerWithoutBuildx(runner.env.RUNNER_TOOL_CACHE)
     const count = requests().length
     const again = second.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'built-with-buildx',
+      ...inputsFor(env, 'built-with-buildx'),
       buildx: 'true',
       'buildx-version': 'v0.99.0',
       'buildx-download-url': baseUrl()
@@ -222,9 +215,7 @@ describe('buildx: true on a runner without buildx', () => {
     const runner = runnerWithoutBuildx()
     const before = runnerConfig(runner.dockerConfig)
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
+      ...loginInputs(env),
       buildx: 'true',
       'buildx-version': 'v0.99.1',
       'buildx-download-url': baseUrl()
@@ -246,10 +237,7 @@ describe('buildx: true on a runner without buildx', () => {
     const runner = runnerWithoutBuildx()
     const count = requests().length
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'built-classic',
+      ...inputsFor(env, 'built-classic'),
       'buildx-download-url': baseUrl()
     })
     expect(main.exitCode).toBe(0)

@@ -7,15 +7,13 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
-import { Runner, clientDocker, e2eEnv, inputsFor, sh } from './harness.js'
+import { e2eClient, inputsFor, nonce, Runner, sh } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
-const nonce = (): string => randomBytes(8).toString('hex')
+const { env, client } = e2eClient()
 const sha256 = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 const auth = 'Basic ' + Buffer.from(`${env.user}:${env.password}`).toString('base64')
 
@@ -62,7 +60,7 @@ function tarOf(name: string, content: Buffer): Buffer {
  * of its config: the pairs that differ (none when the image is sound).
  */
 function unsoundLayers(reference: string): string[] {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-skopeo-dir-'))
+  const dir = tempDir('e2e-skopeo-dir-')
   sh('skopeo', [
     'copy',
     '--src-tls-verify=false',
@@ -92,7 +90,7 @@ function unsoundLayers(reference: string): string[] {
 describe('a crafted previous version cannot lend the new image a layer', () => {
   it('a mapping the blob does not prove is dropped with a warning naming its tag; the layer is uploaded', async () => {
     // The new image: a base layer and an app layer, built outside the action.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-content-trust-'))
+    const dir = tempDir('e2e-content-trust-')
     writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
     writeFileSync(path.join(dir, 'base.bin'), randomBytes(2 * 1024 * 1024))
     const base = `trust-base-${nonce()}:1`

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import * as os from 'node:os'
+import { readFileSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
-import { ROOT, e2eEnv } from './harness.js'
+import { e2eEnv, ROOT } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv()
 
@@ -21,7 +21,7 @@ describe('npm run demo', () => {
     })
     expect(status.status).toBe(0)
 
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'demo-test-'))
+    const dir = tempDir('demo-test-')
     try {
       const logFile = path.join(dir, 'demo.log')
       const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'demo.sh')], {

@@ -8,7 +8,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { Runner, buildKitPushes, closedPort, e2eEnv, fakeDocker, startFixture } from './harness.js'
+import { buildKitPushes, closedPort, e2eEnv, fakeDocker, Runner, startFixture } from './harness.js'
 
 const env = e2eEnv()
 

@@ -7,18 +7,16 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { readdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { Runner, clientDocker, inputsFor, e2eEnv, sh, skopeoInspect } from './harness.js'
+import { e2eClient, inputsFor, nonce, Runner, sh, skopeoInspect } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
-const nonce = (): string => randomBytes(8).toString('hex')
+const { env, client } = e2eClient()
 
 describe('RUNNER_TEMP without room for the compressed layers', () => {
   it('fails naming the folder and how much it needs; the post step leaves it empty', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-disk-full-'))
+    const dir = tempDir('e2e-disk-full-')
     writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY big.bin /big.bin\n')
     writeFileSync(path.join(dir, 'big.bin'), randomBytes(12 * 1024 * 1024))
     const local = `disk-full:${nonce()}`

@@ -5,22 +5,18 @@
  * fault tests: same port, same data). Checked through a real docker client.
  */
 import { describe, expect, it } from '@jest/globals'
-import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { ROOT, clientDocker, e2eEnv, sh, skopeoInspect } from './harness.js'
+import { e2eClient, nonce, ROOT, sh, skopeoInspect } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
-const nonce = (): string => randomBytes(6).toString('hex')
+const { env, client } = e2eClient()
 const e2eEnvScript = (command: string): string =>
   sh('bash', [path.join(ROOT, 'scripts/e2e-env.sh'), command])
 
 /** A local image with a fresh layer, under a local name. */
 function buildImage(): string {
-  const dir = path.join(os.tmpdir(), `e2e-env-ctx-${nonce()}`)
-  mkdirSync(dir, { recursive: true })
+  const dir = tempDir('e2e-env-ctx-')
   writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY word.txt /word.txt\n')
   writeFileSync(path.join(dir, 'word.txt'), `${nonce()}\n`)
   const local = `e2e-env-local:${nonce()}`

@@ -4,19 +4,8 @@
  * Needs the engine and registry of scripts/e2e-env.sh (scripts/test.sh starts them).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createHash, randomUUID } from 'node:crypto'
-import { afterAll } from '@jest/globals'
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync
-} from 'node:fs'
-import * as os from 'node:os'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
 import { gzipSync } from 'node:zlib'
@@ -33,6 +22,8 @@ import {
   withInputs,
   withState
 } from '../support/action-runner.js'
+import { removeAfterFile, tempDir } from '../support/temp-dirs.js'
+import { OCI_GZIP_LAYER, ociManifestOf, sha256Of } from '../support/oci.js'
 
 // The runner simulation itself lives in ../support/action-runner.js (the bench uses it too).
 export { ROOT, actionInputs, parseFileCommand }
@@ -88,6 +79,17 @@ export function e2eEnv(): E2EEnv {
   }
 }
 
+/** The running engine and registry, and a docker client of the test's own logged in to it. */
+export function e2eClient(): { env: E2EEnv; client: ReturnType<typeof clientDocker> } {
+  const env = e2eEnv()
+  return { env, client: clientDocker(env) }
+}
+
+/** A fresh hex word (`bytes` random bytes), for names and content no other test uses. */
+export function nonce(bytes = 8): string {
+  return randomBytes(bytes).toString('hex')
+}
+
 /** Both registries: htpasswd (Basic) and token auth behind the ghcr.io-like token server. */
 export function testRegistries(): TestRegistry[] {
   const env = e2eEnv()
@@ -104,17 +106,6 @@ export function testRegistries(): TestRegistry[] {
       password: need('E2E_TOKEN_WRITE_TOKEN')
     }
   ]
-}
-
-/** Folders made by the harness (runners, client docker configs): removed after each test file. */
-const madeHere: string[] = []
-afterAll(() => {
-  for (const dir of madeHere.splice(0)) rmSync(dir, { recursive: true, force: true })
-})
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
-  madeHere.push(dir)
-  return dir
 }
 
 /**
@@ -135,7 +126,7 @@ export class Runner {
     event: EventFixtureName = 'push-default-branch',
     extraEnv: Record<string, string> = {}
   ) {
-    madeHere.push(this.root)
+    removeAfterFile(this.root)
     this.env = runnerEnv(this.dirs, {
       GITHUB_REPOSITORY: 'Octo-Org/Hello-World',
       GITHUB_REPOSITORY_OWNER: 'Octo-Org',
@@ -363,17 +354,56 @@ export function skopeoInspect(
   ])
 }
 
+/**
+ * What an index lists, sorted: `os/architecture` of each image, `attestation` for each of buildx's
+ * attestation manifests.
+ */
+export function indexEntries(index: {
+  manifests: {
+    platform?: { os?: string; architecture?: string }
+    annotations?: Record<string, string>
+  }[]
+}): string[] {
+  return index.manifests
+    .map(m =>
+      m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest'
+        ? 'attestation'
+        : `${m.platform?.os}/${m.platform?.architecture}`
+    )
+    .sort()
+}
+
+/** The owner part of every image name the harness's runners publish (from Octo-Org/Hello-World). */
+export const OWNER = 'octo-org'
+
+/**
+ * A test's image and runner: the repository `NAME-<nonce>`, its full name on `reg`, and a runner
+ * whose workspace builds an image that prints `word` (runnableProject).
+ */
+export function runnableImage(
+  reg: Pick<E2EEnv, 'registry'>,
+  name: string,
+  wordPrefix: string
+): { imageName: string; image: string; runner: Runner; word: string } {
+  const imageName = `${name}-${nonce()}`
+  const runner = new Runner()
+  const word = runnableProject(runner, wordPrefix)
+  return { imageName, image: `${reg.registry}/${OWNER}/${imageName}`, runner, word }
+}
+
+/** The inputs that log in to a test registry: registry, token, username. */
+export function loginInputs(
+  reg: Pick<E2EEnv, 'registry' | 'user' | 'password'>
+): Record<string, string> {
+  return { registry: reg.registry, token: reg.password, username: reg.user }
+}
+
 /** The inputs that reach a test registry: registry, token, username, and the image name. */
 export function inputsFor(
   reg: Pick<E2EEnv, 'registry' | 'user' | 'password'>,
   imageName: string
 ): Record<string, string> {
-  return {
-    registry: reg.registry,
-    token: reg.password,
-    username: reg.user,
-    'image-name': imageName
-  }
+  return { ...loginInputs(reg), 'image-name': imageName }
 }
 
 /** What skopeo (a real client) lists; an empty list when the repository has no tag. */
@@ -432,21 +462,11 @@ export async function startFixture(
 export function ociManifest(
   config: Buffer,
   layer: Buffer,
-  layerMediaType = 'application/vnd.oci.image.layer.v1.tar+gzip'
+  layerMediaType = OCI_GZIP_LAYER
 ): Buffer {
-  const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha(config),
-        size: config.length
-      },
-      layers: [{ mediaType: layerMediaType, digest: sha(layer), size: layer.length }]
-    })
-  )
+  return ociManifestOf(config, [
+    { mediaType: layerMediaType, digest: sha256Of(layer), size: layer.length }
+  ])
 }
 
 /** A layer: a tar holding one file. */
@@ -533,6 +553,11 @@ export function buildKitRunner(): Runner {
   symlinkSync(buildKitCli(), path.join(bin, 'docker'))
   runner.env.PATH = `${bin}:${runner.env.PATH}`
   return runner
+}
+
+/** A workspace whose Dockerfile builds a fresh layer (a RUN step) on the engine's base image. */
+export function freshLayerProject(runner: Runner): void {
+  runner.write('Dockerfile', `FROM ${e2eEnv().baseImage}\nRUN echo ${nonce()} > /n\n`)
 }
 
 /**

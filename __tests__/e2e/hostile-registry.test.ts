@@ -23,21 +23,21 @@ import {
   type HostileServer
 } from '../support/hostile-proxy.js'
 import {
-  Runner,
   buildKitPushes,
   enginePushesBuilds,
   e2eEnv,
   inputsFor,
+  nonce,
   parseFileCommand,
-  skopeoInspect,
-  pushImageByDigest
+  pushImageByDigest,
+  Runner,
+  skopeoInspect
 } from './harness.js'
 
 const env = e2eEnv()
 /** A test of the action's own upload: where BuildKit pushes the build instead, skipped. */
 const ownUpload = buildKitPushes ? it.skip : it
 const OWNER = 'octo-org' // from the runner's GITHUB_REPOSITORY Octo-Org/Hello-World
-const nonce = (): string => randomBytes(6).toString('hex')
 const BASIC = 'Basic ' + Buffer.from(`${env.user}:${env.password}`).toString('base64')
 const MB = 1024 * 1024
 

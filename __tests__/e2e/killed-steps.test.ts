@@ -7,21 +7,25 @@
  * push, nothing left.
  */
 import { describe, expect, it } from '@jest/globals'
-import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {
-  Runner,
   buildKitRunner,
   e2eEnv,
   filesContaining,
   inputsFor,
+  nonce,
+  Runner,
   skopeoTags
 } from './harness.js'
+import { removeLeftoversAfterFile } from '../support/temp-dirs.js'
+
+// A step killed with SIGKILL runs no `finally`: dist/index.js leaves the folder of buildx's
+// metadata file, made in os.tmpdir() rather than RUNNER_TEMP (src/docker/cli.ts buildAndPush).
+removeLeftoversAfterFile('publish-container-metadata-')
 
 const env = e2eEnv()
-const nonce = (): string => randomBytes(8).toString('hex')
 
 /** Every file holding `needle` under the runner, the temporary folder, and /tmp's publish-container-* folders. */
 function filesWith(runner: Runner, needle: string): string[] {

@@ -4,25 +4,26 @@
  * docker pulls the image by digest.
  */
 import { describe, expect, it } from '@jest/globals'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 import { pack } from 'tar-stream'
 import { FAMILY_TYPES, MEDIA_TYPES } from '../../src/oci/media-types.js'
 import { sha256 } from '../../src/oci/digest.js'
 import { RegistryClient } from '../../src/registry/client.js'
 import {
-  Runner,
   builtConfig,
   clientDocker,
   configDigest,
   e2eEnv,
+  inputsFor,
   localBuild,
+  nonce,
+  Runner,
   skopeoInspect,
   testRegistries
 } from './harness.js'
 
 e2eEnv()
-const nonce = (): string => randomBytes(6).toString('hex')
 const OWNER = 'octo-org'
 const DOCKER = FAMILY_TYPES.docker
 /** docker login's stderr warning about unencrypted credentials is not a failure. */
@@ -82,10 +83,7 @@ const [reg] = testRegistries() // htpasswd: the token registry runs the same cod
 describe('media-types docker', () => {
   const client = clientDocker(reg)
   const inputs = (imageName: string): Record<string, string> => ({
-    registry: reg.registry,
-    token: reg.password,
-    username: reg.user,
-    'image-name': imageName,
+    ...inputsFor(reg, imageName),
     'media-types': 'docker'
   })
 

@@ -5,11 +5,10 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { Runner, clientDocker, e2eEnv, sh } from './harness.js'
+import { e2eClient, inputsFor, Runner, sh } from './harness.js'
 import { loadFixture } from '../fixtures/events.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
+const { env, client } = e2eClient()
 
 /** skopeo against the plain-HTTP loopback registry, with the test credentials. */
 function skopeo(...args: string[]): string {
@@ -35,10 +34,7 @@ describe('tags and labels from the event', () => {
     const runner = new Runner('push-tag-semver')
     project(runner)
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'derived-tags',
+      ...inputsFor(env, 'derived-tags'),
       // The user's label wins over the action's on the same key; others are added as given.
       labels: `${OCI}.title=Hello service\ncom.example.team=web`
     })
@@ -159,10 +155,7 @@ describe('tags and labels from the event', () => {
     const runner = new Runner('push-default-branch')
     project(runner)
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'main-branch'
+      ...inputsFor(env, 'main-branch')
     })
     expect(main.exitCode).toBe(0)
     const image = `${env.registry}/octo-org/main-branch`

@@ -9,23 +9,27 @@
  * removed with the fix.
  */
 import { describe, expect, it } from '@jest/globals'
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { createHash } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import {
-  Runner,
-  inputsFor,
   clientDocker,
   e2eEnv,
+  indexEntries,
+  inputsFor,
+  nonce,
+  OWNER,
+  runnableImage,
+  runnableProject,
+  Runner,
   sh,
   skopeoInspect,
   skopeoTags,
-  testRegistries,
   type StepResult,
-  type TestRegistry,
-  runnableProject
+  testRegistries,
+  type TestRegistry
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const env = e2eEnv() // fails loudly when the environment is not there
 if (process.env.E2E_ENGINE !== 'modern' || process.env.E2E_IMAGE_STORE !== 'containerd') {
@@ -37,8 +41,6 @@ if (process.env.E2E_ENGINE !== 'modern' || process.env.E2E_IMAGE_STORE !== 'cont
   )
 }
 
-const OWNER = 'octo-org' // from the runner's GITHUB_REPOSITORY Octo-Org/Hello-World
-const nonce = (): string => randomBytes(6).toString('hex')
 const rawDigest = (raw: string): string =>
   'sha256:' + createHash('sha256').update(raw).digest('hex')
 
@@ -68,8 +70,7 @@ interface Index {
 
 /** A folder with a Dockerfile and a file, for builds done outside the action. */
 function contextDir(dockerfile: string, files: Record<string, string>): string {
-  const dir = path.join(os.tmpdir(), `e2e-modern-ctx-${nonce()}`)
-  mkdirSync(dir, { recursive: true })
+  const dir = tempDir('e2e-modern-ctx-')
   writeFileSync(path.join(dir, 'Dockerfile'), dockerfile)
   for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content)
   return dir
@@ -135,10 +136,7 @@ describe.each(testRegistries())('modern engine, $mode registry', reg => {
   })
 
   it('builds with docker buildx build, BuildKit pushes (no --load, no docker save); the digest pulls and runs', () => {
-    const imageName = `modern/load-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    const word = runnableProject(runner, 'modern')
+    const { imageName, image, runner, word } = runnableImage(reg, 'modern/load', 'modern')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: '1.0.0\nlatest' })
     expectSuccess(step)
     expect(step.stdout).toMatch(/\[command\]\S*docker buildx build .*oci-mediatypes=true,push=true/)
@@ -160,10 +158,7 @@ describe.each(testRegistries())('modern engine, $mode registry', reg => {
   }, 120_000)
 
   it('platforms: linux/amd64 is built and pushed by buildx; the digest output is what the registry serves', () => {
-    const imageName = `modern/platforms-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    const word = runnableProject(runner, 'modern')
+    const { imageName, image, runner, word } = runnableImage(reg, 'modern/platforms', 'modern')
     const step = runner.main({
       ...inputsFor(reg, imageName),
       tags: '2.0.0',
@@ -191,8 +186,7 @@ function savedImage(
   client: (args: string[]) => string,
   reference: string
 ): { nested: Index; images: Manifest[]; attestations: Descriptor[] } {
-  const dir = path.join(os.tmpdir(), `e2e-modern-save-${nonce()}`)
-  mkdirSync(dir, { recursive: true })
+  const dir = tempDir('e2e-modern-save-')
   const tar = path.join(dir, 'saved.tar')
   client(['save', '--output', tar, reference])
   const blob = (digest: string): string =>
@@ -257,8 +251,7 @@ describe('modern engine: images built in the containerd store, published with so
     const local = `again:${nonce()}`
     client(['buildx', 'build', '--provenance=mode=min', '--load', '--tag', local, dir])
     const imageName = `modern/again-${nonce()}`
-    const toolCache = path.join(os.tmpdir(), `e2e-tool-cache-${nonce()}`)
-    mkdirSync(toolCache)
+    const toolCache = tempDir('e2e-tool-cache-')
     const run = () => {
       const runner = new Runner('push-default-branch', { RUNNER_TOOL_CACHE: toolCache })
       const step = runner.main({ ...inputsFor(reg, imageName), 'source-image': local, tags: 'v1' })
@@ -556,10 +549,7 @@ describe('modern engine: platforms, built and pushed by buildx', () => {
   }, 120_000)
 
   it('platforms with provenance: the registry gets the index with its attestation manifest, and the digest output is the index', () => {
-    const imageName = `modern/provenance-${nonce()}`
-    const image = `${reg.registry}/${OWNER}/${imageName}`
-    const runner = new Runner()
-    const word = runnableProject(runner, 'modern')
+    const { imageName, image, runner, word } = runnableImage(reg, 'modern/provenance', 'modern')
     const step = runner.main({
       ...inputsFor(reg, imageName),
       tags: '4.0.0',
@@ -570,12 +560,7 @@ describe('modern engine: platforms, built and pushed by buildx', () => {
     const { raw, json } = served(reg, `${image}:4.0.0`)
     expect(rawDigest(raw)).toBe(step.outputs.digest)
     expect(json.mediaType).toBe(OCI_INDEX)
-    const kinds = json.manifests.map(m =>
-      m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest'
-        ? 'attestation'
-        : `${m.platform?.os}/${m.platform?.architecture}`
-    )
-    expect(kinds.sort()).toEqual(['attestation', 'linux/amd64'])
+    expect(indexEntries(json)).toEqual(['attestation', 'linux/amd64'])
     expect(pullAndRun(client, `${image}@${step.outputs.digest}`)).toBe(word)
     expect(runner.post().exitCode).toBe(0)
   }, 120_000)

@@ -12,22 +12,22 @@ import { createHash, randomBytes } from 'node:crypto'
 import { MEDIA_TYPES } from '../../src/oci/media-types.js'
 import { RegistryClient } from '../../src/registry/client.js'
 import {
-  Runner,
-  inputsFor,
   clientDocker,
   configDigest,
   e2eEnv,
   imageIdentity,
+  inputsFor,
+  nonce,
+  pushImageByDigest,
+  Runner,
   skopeoInspect,
   skopeoTags,
-  testRegistries,
   type StepResult,
-  type TestRegistry,
-  pushImageByDigest
+  testRegistries,
+  type TestRegistry
 } from './harness.js'
 
 e2eEnv() // fails loudly when the environment is not there
-const nonce = (): string => randomBytes(6).toString('hex')
 const OWNER = 'octo-org' // from the runner's GITHUB_REPOSITORY Octo-Org/Hello-World
 
 /** A workspace whose image has fresh content, so every test pushes new layers. */

@@ -7,7 +7,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { mkdirSync } from 'node:fs'
 import * as path from 'node:path'
-import { Runner, closedPort, e2eEnv } from './harness.js'
+import { closedPort, e2eEnv, inputsFor, Runner } from './harness.js'
 
 const env = e2eEnv()
 
@@ -21,10 +21,7 @@ function lines(out: string): { errors: string[]; commands: string[] } {
 }
 
 const inputs = {
-  registry: env.registry,
-  token: env.password,
-  username: env.user,
-  'image-name': 'no-engine'
+  ...inputsFor(env, 'no-engine')
 }
 
 describe('a runner with no Docker engine', () => {

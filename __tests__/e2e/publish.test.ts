@@ -3,25 +3,26 @@
  * registry (htpasswd auth), checked with real clients (skopeo, docker pull).
  */
 import { describe, expect, it } from '@jest/globals'
-import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import {
-  Runner,
   buildKitPushes,
   enginePushesBuilds,
   clientDocker,
-  localBuild,
-  e2eEnv,
+  e2eClient,
   filesContaining,
+  inputsFor,
+  localBuild,
+  loginInputs,
+  nonce,
   parseFileCommand,
+  Runner,
   skopeoInspect,
+  type StepResult,
   testRegistries
 } from './harness.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
-const nonce = (): string => randomBytes(8).toString('hex')
+const { env, client } = e2eClient()
 
 /** A workspace with a FROM-scratch Dockerfile and fresh layer content. */
 function scratchProject(runner: Runner): string {
@@ -56,9 +57,7 @@ describe.each(testRegistries())('publish to the $mode registry', reg => {
     writeFileSync(path.join(runner.dockerConfig, 'config.json'), runnerConfig)
 
     const main = runner.main({
-      registry: reg.registry,
-      token: reg.password,
-      username: reg.user,
+      ...loginInputs(reg),
       tags: '1.0.0\nlatest, edge'
     })
     expect(main.exitCode).toBe(0)
@@ -150,12 +149,16 @@ describe('publish to a registry with htpasswd auth', () => {
     username: env.user,
     tags: 'v1'
   }
+  /** The main step with the docker scheme's inputs on a FROM-scratch workspace. */
+  const dockerSchemeStep = (): { runner: Runner; main: StepResult } => {
+    const runner = new Runner()
+    scratchProject(runner)
+    return { runner, main: runner.main(dockerScheme) }
+  }
   ;(engineMajor < 25 ? it : it.skip)(
     'names images with the docker scheme (REGISTRY/OWNER/REPOSITORY/IMAGE_NAME)',
     () => {
-      const runner = new Runner()
-      scratchProject(runner)
-      const main = runner.main(dockerScheme)
+      const { runner, main } = dockerSchemeStep()
       expect(main.exitCode).toBe(0)
       const image = `${env.registry}/octo-org/hello-world/app/release`
       expect(main.outputs.image).toBe(image)
@@ -167,9 +170,7 @@ describe('publish to a registry with htpasswd auth', () => {
   ;(engineMajor >= 25 ? it : it.skip)(
     'the docker scheme on Engine 25+ is refused before the build, naming the Container registry',
     () => {
-      const runner = new Runner()
-      scratchProject(runner)
-      const main = runner.main(dockerScheme)
+      const { runner, main } = dockerSchemeStep()
       expect(main.exitCode).toBe(1)
       expect(main.stdout).toMatch(
         /::error::Docker Engine 2\d\.[^ ]+ cannot push to the GitHub Enterprise Server Docker registry \(127\.0\.0\.1:\d+\): it works with Engine 24 and older only\. Use the Container registry/
@@ -202,10 +203,7 @@ describe('publish to a registry with htpasswd auth', () => {
 
     loggedIn.write('Dockerfile', `FROM ${base}\nRUN echo built > /built.txt\n`)
     const main = loggedIn.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'from-private-base',
+      ...inputsFor(env, 'from-private-base'),
       pull: 'true'
     })
     expect(main.exitCode).toBe(0)
@@ -283,10 +281,7 @@ describe('failures', () => {
     const runner = new Runner()
     runner.write('Dockerfile', 'FROM scratch\nCOPY missing.txt /\n')
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'broken'
+      ...inputsFor(env, 'broken')
     })
     expect(main.exitCode).toBe(1)
     // docker build (Engine 20.10 without buildx), or buildx's (the modern engine).

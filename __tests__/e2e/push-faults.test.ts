@@ -17,13 +17,18 @@ import { readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } 
 import * as path from 'node:path'
 import { restartRegistry, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js'
 import {
-  Runner,
   clientDocker,
   e2eEnv,
   enginePushesBuilds,
   parseFileCommand,
+  Runner,
   skopeoInspect
 } from './harness.js'
+import { removeLeftoversAfterFile } from '../support/temp-dirs.js'
+
+// A step killed with SIGKILL runs no `finally`: dist/index.js leaves the folder of buildx's
+// metadata file, made in os.tmpdir() rather than RUNNER_TEMP (src/docker/cli.ts buildAndPush).
+removeLeftoversAfterFile('publish-container-metadata-')
 
 const env = e2eEnv()
 const MB = 1024 * 1024

@@ -6,23 +6,21 @@
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js'
 import {
-  Runner,
-  clientDocker,
-  e2eEnv,
+  e2eClient,
   inputsFor,
+  nonce,
   parseFileCommand,
+  Runner,
   sh,
   skopeoInspect
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
-const nonce = (): string => randomBytes(6).toString('hex')
+const { env, client } = e2eClient()
 const OWNER = 'octo-org'
 const MB = 1024 * 1024
 const STORE = client(['info', '--format', '{{json .DriverStatus}}']).includes(
@@ -54,7 +52,7 @@ function text(bytes: number): string {
 
 /** Builds an image outside the action (FROM scratch, one compressible 3 MB layer); its ID. */
 function buildElsewhere(tag: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-route-'))
+  const dir = tempDir('e2e-route-')
   writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY made.txt /made.txt\n')
   writeFileSync(path.join(dir, 'made.txt'), text(3 * MB))
   client(['build', '--quiet', '--tag', tag, dir])
@@ -66,7 +64,7 @@ function buildElsewhere(tag: string): string {
  * is an uncompressed 3 MB tar, loaded with `docker load`: the containerd store keeps it raw.
  */
 function loadUncompressed(tag: string): { id: string; layerBytes: number } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-uncompressed-'))
+  const dir = tempDir('e2e-uncompressed-')
   const root = path.join(dir, 'root')
   sh('mkdir', ['-p', root])
   writeFileSync(path.join(root, 'big.txt'), text(3 * MB))
@@ -214,24 +212,21 @@ describe(`the route of a local image (${STORE} image store)`, () => {
   }, 180_000)
 
   it('media-types docker: the route follows the store and the kind of runner (RUNNER_ENVIRONMENT)', () => {
-    const local = `route-docker:${nonce()}`
-    const id = buildElsewhere(local)
-    const selfHosted = publish(
-      local,
-      { 'media-types': 'docker' },
-      { RUNNER_ENVIRONMENT: 'self-hosted' }
-    )
-    const first = expectPublished(selfHosted, id)
+    /** A fresh local image published with media-types docker on a runner of `kind`. */
+    const publishOn = (name: string, kind: string) => {
+      const local = `${name}:${nonce()}`
+      const id = buildElsewhere(local)
+      const published = publish(local, { 'media-types': 'docker' }, { RUNNER_ENVIRONMENT: kind })
+      return { local, published, result: expectPublished(published, id) }
+    }
+    const first = publishOn('route-docker', 'self-hosted').result
     // Another image for the hosted runner: the registry could mount the first one's layer (the
     // engine recorded where it pushed it), which is not a first publish.
-    const other = `route-docker-hosted:${nonce()}`
-    const otherId = buildElsewhere(other)
-    const hosted = publish(
-      other,
-      { 'media-types': 'docker' },
-      { RUNNER_ENVIRONMENT: 'github-hosted' }
-    )
-    const second = expectPublished(hosted, otherId)
+    const {
+      local: other,
+      published: hosted,
+      result: second
+    } = publishOn('route-docker-hosted', 'github-hosted')
     for (const { served: s } of [first, second])
       for (const layer of s.layers)
         expect(layer.mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip')
@@ -281,7 +276,7 @@ describe(`the engine's push under faults (${STORE} image store)`, () => {
     proxies.push(p)
     // Random bytes as hex: they compress to about half (so the layer is stored compressed), and
     // the compressed layer is big enough for the reset to hit it.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-route-fault-'))
+    const dir = tempDir('e2e-route-fault-')
     writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY blob.txt /blob.txt\n')
     writeFileSync(path.join(dir, 'blob.txt'), randomBytes(4 * MB).toString('hex'))
     const local = `route-fault:${nonce()}`

@@ -8,7 +8,7 @@ import { MEDIA_TYPES } from '../../src/oci/media-types.js'
 import { RegistryClient } from '../../src/registry/client.js'
 import { RegistryError } from '../../src/registry/errors.js'
 import { sha256 } from '../../src/oci/digest.js'
-import { ociManifest, skopeoInspect, type E2EEnv } from './harness.js'
+import { type E2EEnv, ociManifest, skopeoInspect } from './harness.js'
 
 const need = (name: string): string => {
   const v = process.env[name]

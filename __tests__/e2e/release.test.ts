@@ -5,10 +5,10 @@
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { ROOT } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const GIT_ENV = {
   ...process.env,
@@ -23,7 +23,7 @@ afterAll(() => clones.forEach(dir => rmSync(dir, { recursive: true, force: true 
 
 describe('release script on a clone of this repository', () => {
   it('checks dist/ with the real build, then tags; refuses once src/ changes without dist/', () => {
-    const clone = path.join(mkdtempSync(path.join(os.tmpdir(), 'release-clone-')), 'repo')
+    const clone = path.join(tempDir('release-clone-'), 'repo')
     clones.push(path.dirname(clone))
     const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
     const git = (...args: string[]): string =>

@@ -6,7 +6,14 @@ import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { startFaultProxy } from '../support/fault-proxy.js'
-import { Runner, clientDocker, e2eEnv, parseFileCommand, skopeoInspect } from './harness.js'
+import {
+  clientDocker,
+  e2eEnv,
+  inputsFor,
+  parseFileCommand,
+  Runner,
+  skopeoInspect
+} from './harness.js'
 
 const env = e2eEnv()
 
@@ -22,23 +29,31 @@ const RATE = Number(process.env.FAULT_RATE ?? 0.3)
 // seeds pass. A registry this flaky wants more retries; with 8 a request would need 9 in a row.
 const RETRIES = process.env.FAULT_RETRIES ?? '8'
 
+/** The main step through `proxy`: the project pushed as `imageName` under `tags`, with `retries`. */
+async function publishThrough(
+  proxy: { address: string },
+  imageName: string,
+  tags: string,
+  retries: string
+): Promise<{ runner: Runner; main: Awaited<ReturnType<Runner['mainAsync']>> }> {
+  const runner = new Runner()
+  project(runner)
+  const main = await runner.mainAsync({
+    ...inputsFor({ ...env, registry: proxy.address }, imageName),
+    tags,
+    push: 'true',
+    retries
+  })
+  return { runner, main }
+}
+
 describe('a flaky registry', () => {
   it.each(SEEDS)(
     `with ${RATE * 100}% of requests failing (503, 429, dropped connections; seed %i) and retries: ${RETRIES}, the publish succeeds and the pulled image matches the digest`,
     async seed => {
       const proxy = await startFaultProxy(env.registry, { rate: RATE, seed })
       try {
-        const runner = new Runner()
-        project(runner)
-        const main = await runner.mainAsync({
-          registry: proxy.address,
-          username: env.user,
-          token: env.password,
-          tags: 'a,b,c',
-          'image-name': 'flaky',
-          push: 'true',
-          retries: RETRIES
-        })
+        const { runner, main } = await publishThrough(proxy, 'flaky', 'a,b,c', RETRIES)
         const faults = Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0)
         console.log(
           `seed ${seed}: ${proxy.stats.requests} requests, ${faults} faults ${JSON.stringify(proxy.stats.faults)}, ${main.ms} ms, exit ${main.code}`
@@ -66,17 +81,7 @@ describe('a flaky registry', () => {
   it('with every request failing it stops within the time bound, saying it gave up on transient errors', async () => {
     const proxy = await startFaultProxy(env.registry, { rate: 1, seed: 7 })
     try {
-      const runner = new Runner()
-      project(runner)
-      const main = await runner.mainAsync({
-        registry: proxy.address,
-        username: env.user,
-        token: env.password,
-        tags: 'x',
-        'image-name': 'down',
-        push: 'true',
-        retries: '3'
-      })
+      const { main } = await publishThrough(proxy, 'down', 'x', '3')
       expect(main.code).toBe(1)
       expect(main.out).toMatch(
         /::error::docker login failed after 4 attempts over \d+\.\d s \(retries: 3\); the registry kept answering with transient errors/

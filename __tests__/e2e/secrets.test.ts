@@ -9,7 +9,7 @@ import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { Runner, e2eEnv, filesContaining, type StepResult } from './harness.js'
+import { e2eEnv, filesContaining, loginInputs, Runner, type StepResult } from './harness.js'
 
 const env = e2eEnv()
 
@@ -77,9 +77,7 @@ describe('the token never leaks', () => {
     project(runner)
     const shim = recordingDocker(runner)
     const main = runner.main({
-      registry: env.registry,
-      username: env.user,
-      token: env.password,
+      ...loginInputs(env),
       tags: 'v1,latest'
     })
     expect(main.exitCode).toBe(0)
@@ -101,9 +99,7 @@ describe('the token never leaks', () => {
     runner.write('Dockerfile', 'FROM scratch\nCOPY missing.txt /\n')
     const shim = recordingDocker(runner)
     const main = runner.main({
-      registry: env.registry,
-      username: env.user,
-      token: env.password,
+      ...loginInputs(env),
       tags: 'v1'
     })
     expect(main.exitCode).toBe(1)

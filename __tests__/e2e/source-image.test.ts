@@ -4,27 +4,26 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import {
-  Runner,
   buildKitPushes,
   enginePushesBuilds,
-  clientDocker,
   configDigest,
+  e2eClient,
   inputsFor,
-  e2eEnv,
+  loginInputs,
+  nonce,
+  Runner,
   skopeoInspect
 } from './harness.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const env = e2eEnv()
-const client = clientDocker(env)
-const nonce = (): string => randomBytes(8).toString('hex')
+const { env, client } = e2eClient()
 
 /** Builds an image with the docker CLI, outside the action, as an earlier step would; returns its ID. */
 function buildElsewhere(tag: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-elsewhere-'))
+  const dir = tempDir('e2e-elsewhere-')
   writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY made.txt /made.txt\n')
   writeFileSync(path.join(dir, 'made.txt'), `built outside the action ${nonce()}\n`)
   client(['build', '--quiet', '--tag', tag, dir])
@@ -42,16 +41,22 @@ function pullBack(reference: string, ...localNames: string[]): string {
   return configDigest(reference)
 }
 
+/** A local image `tag` of one 6 MB layer of random bytes (it does not compress); returns `tag`. */
+function buildBase(tag: string): string {
+  const dir = tempDir('e2e-base-')
+  writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
+  writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
+  client(['build', '--quiet', '--tag', tag, dir])
+  return tag
+}
+
 describe('source-image: publish an image that is already there', () => {
   it('by its short image ID, with no Dockerfile in the workspace', () => {
     const local = `hello_docker:${nonce()}`
     const id = buildElsewhere(local)
     const runner = new Runner()
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'from-id',
+      ...inputsFor(env, 'from-id'),
       tags: 'v1\nlatest',
       'source-image': id.replace('sha256:', '').slice(0, 12)
     })
@@ -78,10 +83,7 @@ describe('source-image: publish an image that is already there', () => {
     const id = buildElsewhere(local)
     const byName = new Runner()
     const main = byName.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'from-name',
+      ...inputsFor(env, 'from-name'),
       tags: '2.0.0',
       'source-image': local
     })
@@ -94,10 +96,7 @@ describe('source-image: publish an image that is already there', () => {
 
     const byFullId = new Runner()
     const again = byFullId.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
-      'image-name': 'from-name',
+      ...inputsFor(env, 'from-name'),
       tags: '2.0.1',
       'source-image': id
     })
@@ -114,9 +113,7 @@ describe('source-image: publish an image that is already there', () => {
   it('an image the engine does not have fails clearly, before logging in', () => {
     const runner = new Runner()
     const main = runner.main({
-      registry: env.registry,
-      token: env.password,
-      username: env.user,
+      ...loginInputs(env),
       'source-image': `not-built-here:${nonce()}`
     })
     expect(main.exitCode).toBe(1)
@@ -133,11 +130,7 @@ describe('a base image pulled from the same registry', () => {
   it('is found among the local images, and its layers are mounted into the new repository, not uploaded', () => {
     // The base: one 6 MB layer of random bytes (it does not compress), pushed to octo-org/base-*
     // by a real client, so the engine records where it is (RepoDigests) as a pull would.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-base-'))
-    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
-    writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
-    const base = `${env.registry}/octo-org/base-${nonce()}:1`
-    client(['build', '--quiet', '--tag', base, dir])
+    const base = buildBase(`${env.registry}/octo-org/base-${nonce()}:1`)
     client(['push', base])
     const baseDigest = client(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', base])
       .trim()
@@ -181,13 +174,9 @@ describe('a base image pulled from the same registry', () => {
 
 describe('a new version published under a new tag only, on a fresh runner', () => {
   it('learns the base layers from the previous version in the tag list: not compressed, not uploaded', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-versions-'))
-    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY base.bin /base.bin\n')
-    writeFileSync(path.join(dir, 'base.bin'), randomBytes(6 * 1024 * 1024))
-    const base = `local-base-${nonce()}:1`
-    client(['build', '--quiet', '--tag', base, dir])
+    const base = buildBase(`local-base-${nonce()}:1`)
     const version = (n: number): string => {
-      const app = mkdtempSync(path.join(os.tmpdir(), 'e2e-version-'))
+      const app = tempDir('e2e-version-')
       writeFileSync(path.join(app, 'Dockerfile'), `FROM ${base}\nCOPY app.txt /app.txt\n`)
       writeFileSync(path.join(app, 'app.txt'), `version ${n} ${nonce()}\n`)
       const tag = `local-app-${nonce()}:${n}`

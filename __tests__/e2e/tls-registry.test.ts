@@ -12,24 +12,24 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { createServer } from 'node:net'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import {
-  Runner,
   builtConfig,
   clientDocker,
   configDigest,
   e2eEnv,
   localBuild,
+  nonce,
+  Runner,
   sh
 } from './harness.js'
 import { makeCertificates, type TestCertificates } from '../support/tls-certs.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 e2eEnv()
-const nonce = (): string => randomBytes(6).toString('hex')
 const USER = 'tls-user'
 const PASSWORD = randomBytes(12).toString('hex')
 
@@ -67,7 +67,7 @@ function probe(port: number): Promise<number> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-tls-registry-'))
+  dir = tempDir('e2e-tls-registry-')
   certs = makeCertificates(path.join(dir, 'pki'))
   const port = await freePort()
   registry = `127.0.0.1:${port}`

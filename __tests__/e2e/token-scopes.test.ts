@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { existsSync, readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Runner, fakeDocker } from './harness.js'
+import { fakeDocker, Runner } from './harness.js'
 
 let scopes = ''
 let server: Server
@@ -43,13 +43,21 @@ function mainStep(runner: Runner): Promise<{ code: number; out: string }> {
   )
 }
 
+/** The main step with a FROM-scratch workspace and the docker stub: what it called, and its output. */
+async function scopedStep(): Promise<{
+  calls: string
+  main: Awaited<ReturnType<typeof mainStep>>
+}> {
+  const runner = new Runner()
+  runner.write('Dockerfile', 'FROM scratch\n')
+  const calls = stubDocker(runner)
+  return { calls, main: await mainStep(runner) }
+}
+
 describe('classic PAT scopes, before the build', () => {
   it('without write:packages the step fails before building, saying what the token has', async () => {
     scopes = 'read:packages, gist'
-    const runner = new Runner()
-    runner.write('Dockerfile', 'FROM scratch\n')
-    const calls = stubDocker(runner)
-    const main = await mainStep(runner)
+    const { calls, main } = await scopedStep()
     expect(main.code).toBe(1)
     expect(main.out).toMatch(
       /::error::the classic personal access token lacks the write:packages scope, which pushing needs \(it has: read:packages, gist\)/
@@ -61,10 +69,7 @@ describe('classic PAT scopes, before the build', () => {
 
   it('with repo it warns that the token grants far more than publishing needs, and goes on', async () => {
     scopes = 'repo, write:packages'
-    const runner = new Runner()
-    runner.write('Dockerfile', 'FROM scratch\n')
-    const calls = stubDocker(runner)
-    const main = await mainStep(runner)
+    const { calls, main } = await scopedStep()
     expect(main.out).toMatch(/::warning::The classic personal access token has the repo scope/)
     expect(main.out).toContain('Classic token scopes: repo, write:packages')
     // It went on to the build (which the stub then refuses).

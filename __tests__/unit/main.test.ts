@@ -6,33 +6,23 @@
  */
 import { afterAll, describe, expect, it, jest } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Docker, type ExecFn } from '../../src/docker/cli.js'
 import { run } from '../../src/main.js'
 import type { RegistryClient } from '../../src/registry/client.js'
 import { fixtureEnv } from '../fixtures/events.js'
+import { tempDir } from '../support/temp-dirs.js'
+import { OCI_GZIP_LAYER, ociManifestOf } from '../support/oci.js'
 
 const sha = (b: Buffer | string): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
 /** An image manifest of one platform, and its config, as a build job pushed them by digest. */
 function image(arch: string): { manifest: Buffer; config: Buffer } {
   const config = Buffer.from(JSON.stringify({ os: 'linux', architecture: arch, rootfs: {} }))
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha(config),
-        size: config.length
-      },
-      layers: [
-        { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(arch), size: 7 }
-      ]
-    })
-  )
+  const manifest = ociManifestOf(config, [
+    { mediaType: OCI_GZIP_LAYER, digest: sha(arch), size: 7 }
+  ])
   return { manifest, config }
 }
 
@@ -94,7 +84,7 @@ describe('run() in process, with fakes of docker and the registry', () => {
       expect(Object.keys(options.env ?? {}).filter(k => k.startsWith('INPUT_'))).toEqual([])
       return { exitCode: 0, stdout: args[0] === 'version' ? '26.1.5|26.1.5|linux' : '', stderr: '' }
     }
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'main-in-process-'))
+    const dir = tempDir('main-in-process-')
     const files = { output: 'output', state: 'state', summary: 'summary' }
     for (const f of Object.values(files)) writeFileSync(path.join(dir, f), '')
     process.env = {

@@ -5,13 +5,13 @@
  * e2e/killed-steps.test.ts.
  */
 import { afterEach, describe, expect, it, jest } from '@jest/globals'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { post } from '../../src/post.js'
 import { readState, type StepState } from '../../src/state.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const tmp = (p: string): string => mkdtempSync(path.join(os.tmpdir(), p))
+const tmp = tempDir
 
 /** What the step printed (workflow commands included) while `fn` ran, and the logouts it asked for. */
 async function runPost(

@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeEach, describe, expect, it } from '@jest/globals'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
+import { tempDir } from '../support/temp-dirs.js'
 
 const ROOT = path.resolve(
   import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
@@ -53,7 +53,7 @@ const roots: string[] = []
 afterAll(() => roots.forEach(dir => rmSync(dir, { recursive: true, force: true })))
 
 beforeEach(() => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'release-test-'))
+  const root = tempDir('release-test-')
   roots.push(root)
   repo = path.join(root, 'repo')
   bare = path.join(root, 'remote.git')

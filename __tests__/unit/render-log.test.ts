@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import * as os from 'node:os'
+import { readFileSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
+import { tempDir } from '../support/temp-dirs.js'
 
 const ROOT = path.resolve(
   import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
@@ -16,7 +16,7 @@ const ROOT = path.resolve(
 const SCRIPT = path.join(ROOT, 'scripts', 'render-log.mjs')
 
 function render(input: string[], args: string[] = []): { out: string[]; log: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'render-log-'))
+  const dir = tempDir('render-log-')
   try {
     const logFile = path.join(dir, 'full.log')
     const r = spawnSync(process.execPath, [SCRIPT, '--log', logFile, ...args], {

@@ -1,17 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  writeFileSync
-} from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { parse } from 'yaml'
 import { DEFAULT_BUILDX_VERSION } from '../../../src/plan/inputs.js'
@@ -26,12 +17,13 @@ import {
 import { createActionConfig } from '../../../src/docker/config.js'
 import { builtInBuildKit, Docker, type ExecFn } from '../../../src/docker/cli.js'
 import { parseBuildx } from '../../../src/plan/inputs.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
 const ROOT = path.resolve(
   import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
   '../../..'
 )
-const tmp = (prefix: string): string => mkdtempSync(path.join(os.tmpdir(), prefix))
+const tmp = tempDir
 
 describe('buildx release assets (docker/buildx layout)', () => {
   it.each([

@@ -1,26 +1,18 @@
 import { describe, expect, it } from '@jest/globals'
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  statSync,
-  writeFileSync
-} from 'node:fs'
-import * as os from 'node:os'
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { createActionConfig, removeActionConfig } from '../../../src/docker/config.js'
 import { runContextFrom } from '../../../src/github/context.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
 function runnerConfig(config: unknown): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'runner-docker-'))
+  const dir = tempDir('runner-docker-')
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config))
   return dir
 }
 
 describe('the action’s own Docker config', () => {
-  const temp = mkdtempSync(path.join(os.tmpdir(), 'action-temp-'))
+  const temp = tempDir('action-temp-')
 
   it('keeps the job’s logins and settings, and pins our registry to the file store', () => {
     const source = runnerConfig({
@@ -49,7 +41,7 @@ describe('the action’s own Docker config', () => {
       auths: {},
       credHelpers: { 'r:5000': '' }
     })
-    const broken = mkdtempSync(path.join(os.tmpdir(), 'runner-docker-'))
+    const broken = tempDir('runner-docker-')
     writeFileSync(path.join(broken, 'config.json'), '{not json')
     expect(createActionConfig('r', broken, temp).warnings[0]).toMatch(
       /Could not read .*config.json/

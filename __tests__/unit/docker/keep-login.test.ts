@@ -4,15 +4,15 @@
  * puts back, and the credential-store case it leaves alone. End to end: e2e/build-step.test.ts.
  */
 import { describe, expect, it } from '@jest/globals'
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
 import { keepLogin } from '../../../src/docker/keep-login.js'
 import { undoKeptLogin } from '../../../src/docker/kept-login.js'
 import type { KeptLogin } from '../../../src/state.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
-const tmp = (p: string): string => mkdtempSync(path.join(os.tmpdir(), p))
+const tmp = tempDir
 
 /** A docker whose login/logout rewrite DOCKER_CONFIG/config.json (docker's own formatting). */
 function fileStoreDocker(dir: string): { docker: Docker; calls: string[][]; inputs: string[] } {

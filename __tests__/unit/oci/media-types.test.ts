@@ -9,6 +9,7 @@ import {
   layerTypeIn
 } from '../../../src/oci/media-types.js'
 import { UserError } from '../../../src/util/errors.js'
+import { attestationEntry } from '../../support/oci.js'
 
 const d = (c: string): string => `sha256:${c.repeat(64)}`
 
@@ -83,13 +84,7 @@ describe('an index of one family', () => {
   it('never mixes the families: other-family manifests and (in a list) attestations are foreign', () => {
     const oci = image('a', 'amd64', MEDIA_TYPES.ociManifest)
     const docker = image('b', 'arm64', MEDIA_TYPES.dockerManifest)
-    const attestation = {
-      mediaType: MEDIA_TYPES.ociManifest,
-      digest: d('c'),
-      size: 5,
-      platform: { os: 'unknown', architecture: 'unknown' },
-      annotations: { 'vnd.docker.reference.type': 'attestation-manifest' }
-    }
+    const attestation = attestationEntry(d('c'))
     expect(foreignEntries([oci, docker], 'oci')).toEqual([docker])
     expect(foreignEntries([oci, docker, attestation], 'docker')).toEqual([oci, attestation])
     expect(foreignEntries([oci, attestation], 'oci')).toEqual([])

@@ -3,8 +3,7 @@
  * (rules.ts), and how they become docker's argv and environment (docker/build-args.ts).
  */
 import { describe, expect, it, jest } from '@jest/globals'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import {
   buildArgs,
@@ -27,6 +26,8 @@ import { parseBuildArgs } from '../../../src/plan/inputs.js'
 import { buildDecisions, builderNeeds, checkBuildEnvironment } from '../../../src/plan/rules.js'
 import { checkedInputs } from '../../support/inputs.js'
 import { imageManifest } from '../../../src/publish/upload.js'
+import { tempDir } from '../../support/temp-dirs.js'
+import { plainBuildRequest } from '../../support/build-request.js'
 
 const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
   checkedInputs(values, { actor: 'a', repository: 'o/r', serverUrl: '', env })
@@ -45,16 +46,7 @@ function printed(fn: () => void): string {
   return lines.join('')
 }
 
-const base: BuildRequest = {
-  context: '.',
-  file: '',
-  tags: [],
-  buildArgs: [],
-  labels: [],
-  target: '',
-  pull: false,
-  noCache: false
-}
+const base: BuildRequest = plainBuildRequest()
 
 describe('secrets, secret-files, secret-envs', () => {
   it('parses the three, values may hold = and spaces', () => {
@@ -344,7 +336,7 @@ describe('annotations', () => {
 })
 
 describe('the step environment and the disk', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'build-options-'))
+  const dir = tempDir('build-options-')
   writeFileSync(path.join(dir, 'npmrc'), 'x')
   const check = (values: Record<string, string>, env: Record<string, string> = {}) =>
     checkBuildEnvironment(read(values, env), env, dir)

@@ -1,12 +1,12 @@
 import { describe, expect, it } from '@jest/globals'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { checkBuildFiles, checkCredentials } from '../../../src/plan/rules.js'
 import { parseBoolean, parseKeyValues, parseTagsMode } from '../../../src/plan/inputs.js'
 import { parseList } from '../../../src/plan/list-input.js'
 import { UserError } from '../../../src/util/errors.js'
 import { checkedInputs } from '../../support/inputs.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
 const read = (values: Record<string, string>, env: Record<string, string> = {}) =>
   checkedInputs(values, {
@@ -99,7 +99,7 @@ describe('credentials', () => {
 })
 
 describe('build files', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'inputs-test-'))
+  const dir = tempDir('inputs-test-')
   mkdirSync(path.join(dir, 'app'))
   writeFileSync(path.join(dir, 'app', 'Dockerfile'), 'FROM scratch\n')
   writeFileSync(path.join(dir, 'Other.Dockerfile'), 'FROM scratch\n')
@@ -185,7 +185,7 @@ describe('source-image', () => {
   })
 
   it('skips the Dockerfile check', () => {
-    const empty = mkdtempSync(path.join(os.tmpdir(), 'inputs-test-'))
+    const empty = tempDir('inputs-test-')
     expect(() => checkBuildFiles(read({ 'source-image': 'app:1' }), empty)).not.toThrow()
   })
 })

@@ -3,8 +3,7 @@
  * daemon or network call, with a one-line message that shows the input escaped and leaks nothing.
  */
 import { describe, expect, it } from '@jest/globals'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { contextFromEnv, fixtureEnv } from '../../fixtures/events.js'
 import { makePlan } from '../../../src/plan/plan.js'
@@ -13,8 +12,9 @@ import { parseContext, parseKeyValues, parseTags } from '../../../src/plan/input
 import { parseMergeDigests } from '../../../src/plan/merge-digests.js'
 import { parseSourceImage } from '../../../src/plan/names.js'
 import { UserError } from '../../../src/util/errors.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
-const workspace = mkdtempSync(path.join(os.tmpdir(), 'odd-inputs-'))
+const workspace = tempDir('odd-inputs-')
 writeFileSync(path.join(workspace, 'Dockerfile'), 'FROM scratch\n')
 
 function plan(values: Record<string, string>, env: Record<string, string> = {}) {

@@ -18,6 +18,7 @@ import {
   type EventFixtureName,
   contextFromEnv
 } from '../../fixtures/events.js'
+import { itMaps } from '../../support/table.js'
 
 /** The context the action reads for a fixture (through the real file + env edge). */
 function context(name: EventFixtureName, edit?: Parameters<typeof fixtureEnv>[2]): RunContext {
@@ -120,7 +121,7 @@ describe('tags-mode', () => {
 })
 
 describe('sanitising names into tags', () => {
-  it.each([
+  itMaps('%s → %s', sanitizeTag, [
     ['feature/Login', 'feature-login'],
     ['fix//double--dash', 'fix-double-dash'],
     ['...hidden', 'hidden'],
@@ -132,9 +133,7 @@ describe('sanitising names into tags', () => {
     ['emoji-🚀-rocket', 'emoji-rocket'],
     ['日本語', ''],
     ['under_score.dot', 'under_score.dot']
-  ])('%s → %s', (name, tag) => {
-    expect(sanitizeTag(name)).toBe(tag)
-  })
+  ])
   it('cuts a very long branch to 128 characters and keeps it valid', () => {
     const branch = 'feature/' + 'a-'.repeat(200)
     const tag = sanitizeTag(branch)

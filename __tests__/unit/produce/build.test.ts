@@ -96,16 +96,29 @@ const planOf = (i: ActionInputs, n: ImageNames, push = true) => ({
 })
 const LABELS = ['org.opencontainers.image.description=Hello']
 
+/** buildAndPush with docker `docker`, the inputs `given`, tags `tags` and the LABELS. */
+function buildWith(
+  docker: Parameters<typeof buildAndPush>[0]['docker'],
+  given: Record<string, string>,
+  tags: string[],
+  push: boolean,
+  extra: Partial<Parameters<typeof buildAndPush>[0]> = {}
+): ReturnType<typeof buildAndPush> {
+  return buildAndPush(
+    { docker, configDir: '/c', temp: '/t', ...extra },
+    planOf(inputs(given), names(tags)),
+    LABELS,
+    push
+  )
+}
+
 describe('buildAndPush', () => {
   it('several platforms: buildx pushes the index under the first tag, labels also as index annotations, no image ID', async () => {
     const d = stubDocker({ 'containerimage.digest': 'sha256:index' })
-    const built = await buildAndPush(
-      { docker: d.docker, configDir: '/c', temp: '/t' },
-      planOf(
-        inputs({ token: 't', platforms: 'linux/amd64,linux/arm64' }),
-        names(['1.0', 'latest'])
-      ),
-      LABELS,
+    const built = await buildWith(
+      d.docker,
+      { token: 't', platforms: 'linux/amd64,linux/arm64' },
+      ['1.0', 'latest'],
       true
     )
     expect(built).toEqual({
@@ -136,12 +149,7 @@ describe('buildAndPush', () => {
       'containerimage.digest': 'sha256:manifest',
       'containerimage.config.digest': 'sha256:config'
     })
-    const built = await buildAndPush(
-      { docker: d.docker, configDir: '/c', temp: '/t' },
-      planOf(inputs({ token: 't' }), names(['1.0'])),
-      LABELS,
-      true
-    )
+    const built = await buildWith(d.docker, { token: 't' }, ['1.0'], true)
     expect(built).toEqual({
       digest: 'sha256:manifest',
       imageId: 'sha256:config',
@@ -162,20 +170,15 @@ describe('buildAndPush', () => {
 
   it('media-types docker: oci-mediatypes=false; with provenance one platform gives an index (annotated)', async () => {
     const docker = stubDocker({ 'containerimage.digest': 'sha256:m' })
-    await buildAndPush(
-      { docker: docker.docker, configDir: '/c', temp: '/t' },
-      planOf(inputs({ token: 't', 'media-types': 'docker' }), names(['1.0'])),
-      LABELS,
-      true
-    )
+    await buildWith(docker.docker, { token: 't', 'media-types': 'docker' }, ['1.0'], true)
     expect(docker.calls.find(a => a[1] === 'build')).toContain(
       'type=image,name=ghcr.io/o/app:1.0,oci-mediatypes=false,push=true'
     )
     const d = stubDocker({ 'containerimage.digest': 'sha256:index' })
-    await buildAndPush(
-      { docker: d.docker, configDir: '/c', temp: '/t' },
-      planOf(inputs({ token: 't', provenance: 'mode=max', 'push-by-digest': 'true' }), names([])),
-      LABELS,
+    await buildWith(
+      d.docker,
+      { token: 't', provenance: 'mode=max', 'push-by-digest': 'true' },
+      [],
       true
     )
     const build = d.calls.find(a => a[1] === 'build')!
@@ -190,10 +193,10 @@ describe('buildAndPush', () => {
 
   it('push: false only builds (cacheonly output) and reports no digest', async () => {
     const d = stubDocker({})
-    const built = await buildAndPush(
-      { docker: d.docker, configDir: '/c', temp: '/t' },
-      planOf(inputs({ platforms: 'linux/amd64,linux/arm64', push: 'false' }), names(['1.0'])),
-      LABELS,
+    const built = await buildWith(
+      d.docker,
+      { platforms: 'linux/amd64,linux/arm64', push: 'false' },
+      ['1.0'],
       false
     )
     expect(built.digest).toBeUndefined()
@@ -210,12 +213,7 @@ describe('buildAndPush', () => {
       { 'containerimage.digest': 'sha256:m' },
       { builds: [reset, reset, { exitCode: 0 }] }
     )
-    const built = await buildAndPush(
-      { docker: d.docker, configDir: '/c', temp: '/t', policy: FAST },
-      planOf(inputs({ token: 't' }), names(['1.0'])),
-      LABELS,
-      true
-    )
+    const built = await buildWith(d.docker, { token: 't' }, ['1.0'], true, { policy: FAST })
     expect(built.digest).toBe('sha256:m')
     const builds = d.calls.filter(a => a[1] === 'build')
     expect(builds).toHaveLength(3)
@@ -237,12 +235,7 @@ describe('buildAndPush', () => {
     ]) {
       const once = stubDocker({}, { builds: [failure] })
       await expect(
-        buildAndPush(
-          { docker: once.docker, configDir: '/c', temp: '/t', policy: FAST },
-          planOf(inputs({ token: 't' }), names(['1.0'])),
-          LABELS,
-          true
-        )
+        buildWith(once.docker, { token: 't' }, ['1.0'], true, { policy: FAST })
       ).rejects.toThrow(/docker buildx build failed/)
       expect(once.calls.filter(a => a[1] === 'build')).toHaveLength(1)
     }
@@ -254,12 +247,7 @@ describe('buildAndPush', () => {
       { builds: [{ exitCode: 1, stderr: 'ERROR: failed to push x: 503 Service Unavailable\n' }] }
     )
     await expect(
-      buildAndPush(
-        { docker: d.docker, configDir: '/c', temp: '/t', policy: { ...FAST, retries: 1 } },
-        planOf(inputs({ token: 't' }), names(['1.0'])),
-        LABELS,
-        true
-      )
+      buildWith(d.docker, { token: 't' }, ['1.0'], true, { policy: { ...FAST, retries: 1 } })
     ).rejects.toThrow(/the push of docker buildx build failed after 2 attempts/)
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { commonFlags, type BuildRequest } from '../../../src/docker/build-args.js'
+import { commonFlags } from '../../../src/docker/build-args.js'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
 import { CACHE_TAG, checkCacheInput, parseCacheMode } from '../../../src/plan/cache.js'
 import {
@@ -15,21 +15,21 @@ import {
 import type { RegistryClient } from '../../../src/registry/client.js'
 import { RegistryError } from '../../../src/registry/errors.js'
 import { UserError } from '../../../src/util/errors.js'
+import { plainBuildRequest } from '../../support/build-request.js'
+import { itMaps } from '../../support/table.js'
 
 const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 
 describe('the cache input', () => {
-  it.each([
+  itMaps('reads %j as %s', parseCacheMode, [
     ['', 'auto'],
     ['auto', 'auto'],
     [' Registry ', 'registry'],
     ['gha', 'gha'],
     ['OFF', 'off']
-  ])('reads %j as %s', (value, mode) => {
-    expect(parseCacheMode(value)).toBe(mode)
-  })
+  ])
 
   it('refuses another value, naming the four', () => {
     expect(() => parseCacheMode('inline')).toThrow(UserError)
@@ -431,16 +431,7 @@ describe('BuildCache', () => {
     ],
     'sha256:c1'
   )
-  const request = (): BuildRequest => ({
-    context: '.',
-    file: '',
-    tags: [],
-    buildArgs: [],
-    labels: [],
-    target: '',
-    pull: false,
-    noCache: false
-  })
+  const request = plainBuildRequest
   const options = (client: RegistryClient) => ({
     mode: 'auto' as const,
     client,

@@ -1,8 +1,6 @@
 import { describe, expect, it, jest } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
-import * as path from 'node:path'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import {
   cacheFile,
@@ -12,6 +10,8 @@ import {
 } from '../../../src/publish/known-layers.js'
 import { previousTags } from '../../../src/plan/previous-version.js'
 import type { RegistryClient } from '../../../src/registry/client.js'
+import { tempDir } from '../../support/temp-dirs.js'
+import { ociManifestOf } from '../../support/oci.js'
 
 const sha = (s: string | Buffer): string => 'sha256:' + createHash('sha256').update(s).digest('hex')
 /** A layer: the diff_id of `content`, and its gzip blob (digest and bytes). */
@@ -75,17 +75,9 @@ function image(diffIds: string[], layerDigests: string[]) {
   const config = Buffer.from(
     JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: diffIds } })
   )
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha(config.toString()),
-        size: config.length
-      },
-      layers: layerDigests.map(d => ({ mediaType: GZIP, digest: d, size: 100 }))
-    })
+  const manifest = ociManifestOf(
+    config,
+    layerDigests.map(d => ({ mediaType: GZIP, digest: d, size: 100 }))
   )
   return { config, manifest, configDigest: sha(config.toString()) }
 }
@@ -233,7 +225,7 @@ describe('what the repository holds, learnt before compressing', () => {
       manifests: { v1: img.manifest },
       blobs: { [img.configDigest]: img.config, [b1]: l1.bytes }
     }
-    const file = cacheFile(mkdtempSync(path.join(os.tmpdir(), 'known-images-')))
+    const file = cacheFile(tempDir('known-images-'))
     const localId = sha('the local index')
     const before = await learnKnownLayers(
       fakeRegistry(content).client,
@@ -255,7 +247,7 @@ describe('what the repository holds, learnt before compressing', () => {
   })
 
   it('the local cache (self-hosted runner): remembered layers are confirmed by HEAD, or mounted from their repository', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'known-layers-'))
+    const dir = tempDir('known-layers-')
     const file = cacheFile(dir)!
     const [d1, d2, d3] = [sha('l1'), sha('l2'), sha('l3')]
     const [b1, b2, b3] = [sha('b1'), sha('b2'), sha('b3')]
@@ -327,7 +319,7 @@ describe('what the repository holds, learnt before compressing', () => {
 
   it('a cache entry not proven by this runner (an earlier version wrote it), or a file others can write, is read back', async () => {
     const l1 = layerOf('cached layer')
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'known-layers-'))
+    const dir = tempDir('known-layers-')
     const file = cacheFile(dir)!
     rememberLayers(file, 'registry.test', 'o/app', [
       { digest: l1.digest, size: 100, mediaType: GZIP, diffId: l1.diffId }

@@ -12,6 +12,7 @@ import { mergeIndex } from '../../../src/publish/merge.js'
 import { MEDIA_TYPES } from '../../../src/oci/media-types.js'
 import { RegistryError } from '../../../src/registry/errors.js'
 import { type RegistryClient } from '../../../src/registry/client.js'
+import { attestationEntry } from '../../support/oci.js'
 
 const sha = (b: Buffer | string): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 const d = (c: string): string => `sha256:${c.repeat(64)}`
@@ -329,13 +330,7 @@ describe('an index of one media-type family', () => {
   })
 
   it('media-types docker: an index with attestations cannot be taken over', async () => {
-    const attestation = {
-      mediaType: MEDIA_TYPES.ociManifest,
-      digest: d('9'),
-      size: 5,
-      platform: { os: 'unknown', architecture: 'unknown' },
-      annotations: { 'vnd.docker.reference.type': 'attestation-manifest' }
-    }
+    const attestation = attestationEntry(d('9'))
     const dockerIndex = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,

@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
-import * as os from 'node:os'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { gunzipSync, gzipSync } from 'node:zlib'
@@ -9,6 +8,7 @@ import { pack } from 'tar-stream'
 import type { LayerBlob } from '../../../src/oci/layer-blob.js'
 import { streamSavedImage } from '../../../src/publish/save-layers.js'
 import { LAYER_MEDIA_TYPES } from '../../../src/oci/media-types.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
@@ -47,7 +47,7 @@ function knownOnly(known: Map<string, LayerBlob>, blobs: Set<string> = new Set()
 }
 
 async function run(tar: Buffer, diffIds: string[], known: ReturnType<typeof knownOnly>) {
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-layers-'))
+  const workDir = tempDir('save-layers-')
   const ready: LayerBlob[] = []
   const streamed = await streamSavedImage({
     save: () => ({ stdout: Readable.from([tar]), done: Promise.resolve() }),
@@ -193,7 +193,7 @@ describe('docker save, read as it streams', () => {
       size: 5,
       mediaType: LAYER_MEDIA_TYPES.gzip
     }
-    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-layers-'))
+    const workDir = tempDir('save-layers-')
     const streamed = await streamSavedImage({
       save: () => ({
         stdout: Readable.from(
@@ -273,7 +273,7 @@ describe('docker save, read as it streams', () => {
           return { stdout: Readable.from([tar]), done: Promise.resolve() }
         },
         diffIds,
-        workDir: mkdtempSync(path.join(os.tmpdir(), 'save-layers-')),
+        workDir: tempDir('save-layers-'),
         known: {
           claimed: d => (d === sha(base) && !proofFailed ? claimedBlob : undefined),
           byDiffId: async d => {
@@ -456,7 +456,7 @@ describe('docker save, read as it streams', () => {
   })
 
   it('fails when docker save fails, and leaves no file being written', async () => {
-    const workDir = mkdtempSync(path.join(os.tmpdir(), 'save-layers-'))
+    const workDir = tempDir('save-layers-')
     const error = new Error('docker save failed (1): no such image')
     await expect(
       streamSavedImage({

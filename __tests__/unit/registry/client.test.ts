@@ -9,6 +9,7 @@ import { DEFAULT_POLICY } from '../../../src/util/retry.js'
 import { mapLimit } from '../../../src/util/concurrency.js'
 import { tagTheRest } from '../../../src/publish/tags.js'
 import { resolveNames } from '../../../src/plan/names.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
 describe('WWW-Authenticate', () => {
   it('parses a ghcr.io-style Bearer challenge', () => {
@@ -279,12 +280,11 @@ describe('tags without re-push', () => {
 
 describe('uploading a blob from a file (push-by-digest layers)', () => {
   it('streams the file in the PUT, and opens it again when the registry asks for a fresh token', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs')
-    const os = await import('node:os')
+    const { writeFileSync } = await import('node:fs')
     const path = await import('node:path')
     const bytes = Buffer.alloc(3 * 1024 * 1024 + 7, 'x')
     const blobDigest = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'blob-')), 'layer')
+    const file = path.join(tempDir('blob-'), 'layer')
     writeFileSync(file, bytes)
 
     const log: string[] = []

@@ -7,7 +7,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import * as tls from 'node:tls'
 import { RegistryClient } from '../../../src/registry/client.js'
@@ -21,8 +20,9 @@ import {
   type TlsSources
 } from '../../../src/registry/tls.js'
 import { makeCertificates, type TestCertificates } from '../../support/tls-certs.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'tls-test-'))
+const tmp = tempDir('tls-test-')
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 let certs: TestCertificates
 let httpsServer: Server

@@ -1,12 +1,12 @@
 import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { RegistryClient } from '../../../src/registry/client.js'
 import { DEFAULT_POLICY } from '../../../src/util/retry.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
 const bytes = Buffer.alloc(2 * 1024 * 1024 + 3, 'y')
 const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex')
@@ -60,7 +60,7 @@ async function withRegistry(
 }
 
 function file(): { file: string; digest: string; size: number } {
-  const f = path.join(mkdtempSync(path.join(os.tmpdir(), 'blob-')), 'layer')
+  const f = path.join(tempDir('blob-'), 'layer')
   writeFileSync(f, bytes)
   return { file: f, digest, size: bytes.length }
 }

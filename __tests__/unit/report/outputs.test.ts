@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
 import * as core from '@actions/core'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import * as os from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { resolveNames } from '../../../src/plan/names.js'
 import { formatBytes, writeSummary } from '../../../src/report/summary.js'
 import { metadataJson, type PublishResult } from '../../../src/report/outputs.js'
+import { tempDir } from '../../support/temp-dirs.js'
 
 const digest = 'sha256:' + 'ab'.repeat(32)
 function result(overrides: Partial<PublishResult> = {}): PublishResult {
@@ -51,7 +51,7 @@ describe('metadata output', () => {
 
 describe('job summary', () => {
   // @actions/core remembers the summary file's path after the first write: one file, emptied per test.
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'summary-')), 'summary.md')
+  const file = path.join(tempDir('summary-'), 'summary.md')
   beforeEach(() => {
     writeFileSync(file, '')
     process.env.GITHUB_STEP_SUMMARY = file

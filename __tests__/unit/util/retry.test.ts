@@ -34,6 +34,31 @@ const transient =
     retryAfterSeconds
   })
 
+/**
+ * withRetries of an operation `name` that always throws `error` (a message, or the error itself):
+ * what it ended with, how many calls it made, and the waits.
+ */
+async function alwaysFailing(
+  name: string,
+  error: string | Error,
+  classify: () => Verdict,
+  policy = DEFAULT_POLICY
+): Promise<{ err: Error; calls: number; waits: number[] }> {
+  const time = fakeTime()
+  let calls = 0
+  const err = await withRetries(
+    name,
+    async () => {
+      calls++
+      throw typeof error === 'string' ? new Error(error) : error
+    },
+    classify,
+    policy,
+    time.hooks
+  ).catch((e: unknown) => e as Error)
+  return { err, calls, waits: time.waits }
+}
+
 describe('withRetries', () => {
   it('retries transient failures with growing, capped, jittered waits, then succeeds', async () => {
     const time = fakeTime()
@@ -55,38 +80,23 @@ describe('withRetries', () => {
   })
 
   it('never retries a permanent failure', async () => {
-    const time = fakeTime()
-    let calls = 0
-    const err = new Error('denied: permission_denied: write_package')
-    await expect(
-      withRetries(
-        'op',
-        async () => {
-          calls++
-          throw err
-        },
-        () => ({ transient: false, reason: '403' }),
-        DEFAULT_POLICY,
-        time.hooks
-      )
-    ).rejects.toBe(err)
+    const denied = new Error('denied: permission_denied: write_package')
+    const { err, calls, waits } = await alwaysFailing('op', denied, () => ({
+      transient: false,
+      reason: '403'
+    }))
+    expect(err).toBe(denied)
     expect(calls).toBe(1)
-    expect(time.waits).toEqual([])
+    expect(waits).toEqual([])
   })
 
   it('gives up after `retries` retries with a message that says so', async () => {
-    const time = fakeTime()
-    let calls = 0
-    const err = await withRetries(
+    const { err, calls } = await alwaysFailing(
       'docker push ghcr.io/o/i:1',
-      async () => {
-        calls++
-        throw new Error('received unexpected HTTP status: 503 Service Unavailable')
-      },
+      'received unexpected HTTP status: 503 Service Unavailable',
       transient(),
-      { ...DEFAULT_POLICY, retries: 2 },
-      time.hooks
-    ).catch(e => e)
+      { ...DEFAULT_POLICY, retries: 2 }
+    )
     expect(calls).toBe(3)
     expect(err).toBeInstanceOf(UserError)
     expect(err.message).toMatch(
@@ -95,37 +105,26 @@ describe('withRetries', () => {
   })
 
   it('honours Retry-After, and stops when it would exceed the time bound', async () => {
-    const time = fakeTime()
-    let calls = 0
-    const err = await withRetries(
+    const { err, calls, waits } = await alwaysFailing(
       'op',
-      async () => {
-        calls++
-        throw new Error('toomanyrequests')
-      },
+      'toomanyrequests',
       transient('429', 30),
-      { ...DEFAULT_POLICY, totalMs: 45_000 },
-      time.hooks
-    ).catch(e => e)
-    expect(time.waits).toEqual([30_000]) // the server's 30 s, not the 0.75 s backoff
+      {
+        ...DEFAULT_POLICY,
+        totalMs: 45_000
+      }
+    )
+    expect(waits).toEqual([30_000]) // the server's 30 s, not the 0.75 s backoff
     expect(calls).toBe(2)
     expect(err.message).toMatch(/the registry asked to wait 30 s, beyond the time bound of 45 s/)
   })
 
   it('retries: 0 means one attempt', async () => {
-    let calls = 0
-    await expect(
-      withRetries(
-        'op',
-        async () => {
-          calls++
-          throw new Error('x')
-        },
-        transient(),
-        { ...DEFAULT_POLICY, retries: 0 },
-        fakeTime().hooks
-      )
-    ).rejects.toThrow(/failed after 1 attempt over/)
+    const { err, calls } = await alwaysFailing('op', 'x', transient(), {
+      ...DEFAULT_POLICY,
+      retries: 0
+    })
+    expect(err.message).toMatch(/failed after 1 attempt over/)
     expect(calls).toBe(1)
   })
 

@@ -8,9 +8,10 @@ import {
   quote,
   redactCredentials
 } from '../../../src/util/text.js'
+import { itMaps } from '../../support/table.js'
 
 describe('quote: an input as a message shows it', () => {
-  it.each([
+  itMaps('%j → %s', quote, [
     ['my-app', "'my-app'"],
     ['a\nb', "'a\\nb'"],
     ['a\r\nb\tc', "'a\\r\\nb\\tc'"],
@@ -26,9 +27,7 @@ describe('quote: an input as a message shows it', () => {
     ['a\\b', "'a\\\\b'"],
     ['Ünïcode 😀', "'Ünïcode 😀'"],
     ['\u212aelvin', "'\u212aelvin'"]
-  ])('%j → %s', (value, shown) => {
-    expect(quote(value)).toBe(shown)
-  })
+  ])
   it('always stays on one line, whatever the input', () => {
     const all = Array.from({ length: 0x3000 }, (_, i) => String.fromCharCode(i)).join('')
     expect(quote(all)).not.toMatch(/[\n\r\u2028\u2029\u0085]/)
@@ -62,16 +61,14 @@ describe('describeCharacters', () => {
 
 describe('redactCredentials: what a server echoes back', () => {
   const basic = Buffer.from('octocat:ghp_secret123').toString('base64')
-  it.each([
+  itMaps('%s', redactCredentials, [
     [`Authorization: Basic ${basic}`, 'Authorization: ***'],
     ['authorization=Bearer eyJhbGciOi.payload.sig', 'authorization=***'],
     ['{"Authorization":"Bearer abc.def-ghi"}', '{"Authorization":"***"}'],
     [`echo: header Bearer eyJ0eXAi.x.y was refused`, 'echo: header Bearer *** was refused'],
     [`got basic ${basic}`, 'got basic ***'],
     ['Proxy-Authorization: Basic Zm9vOmJhcg==', 'Proxy-Authorization: ***']
-  ])('%s', (text, shown) => {
-    expect(redactCredentials(text)).toBe(shown)
-  })
+  ])
   it('removes the known secrets wherever they are', () => {
     expect(redactCredentials('token=s3cret;x=s3cret2', ['s3cret', 's3cret2'])).toBe(
       'token=***;x=***'
@@ -88,7 +85,7 @@ describe('redactCredentials: what a server echoes back', () => {
 })
 
 describe('outside: a string from a registry, the engine or an image config, fit for the log', () => {
-  it.each([
+  itMaps('%j → %s', outside, [
     ['v1\n::error::forged', 'v1 :\\:error:\\:forged'],
     ['::add-mask::secret', ':\\:add-mask:\\:secret'],
     [':::', ':\\:\\:'],
@@ -98,9 +95,7 @@ describe('outside: a string from a registry, the engine or an image config, fit 
     ['cr\r::warning::x', 'cr :\\:warning:\\:x'],
     ['linux/arm64/v8', 'linux/arm64/v8'],
     ['127.0.0.1:5000', '127.0.0.1:5000']
-  ])('%j → %s', (value, shown) => {
-    expect(outside(value)).toBe(shown)
-  })
+  ])
 
   it('leaves no line that the runner would read as a command', () => {
     const hostile = '\n::error::a\r\n  ::add-mask::b ##[warning]c \u2028::notice::d'
