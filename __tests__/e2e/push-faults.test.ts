@@ -24,11 +24,6 @@ import {
   Runner,
   skopeoInspect
 } from './harness.js'
-import { removeLeftoversAfterFile } from '../support/temp-dirs.js'
-
-// A step killed with SIGKILL runs no `finally`: dist/index.js leaves the folder of buildx's
-// metadata file, made in os.tmpdir() rather than RUNNER_TEMP (src/docker/cli.ts buildAndPush).
-removeLeftoversAfterFile('publish-container-metadata-')
 
 const env = e2eEnv()
 const MB = 1024 * 1024

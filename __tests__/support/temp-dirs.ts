@@ -29,15 +29,3 @@ export function removeAfterFile(dir: string): string {
 export function removeTempDirs(): void {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
 }
-
-/**
- * After the test file, removes what others left in os.tmpdir() under names starting with `prefix`:
- * for a step the test kills (SIGKILL runs no `finally`), whose folders there the test did not make.
- */
-export function removeLeftoversAfterFile(prefix: string): void {
-  afterAll(() => {
-    for (const name of readdirSync(os.tmpdir()))
-      if (name.startsWith(prefix))
-        rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true })
-  })
-}

@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import {
@@ -34,7 +33,8 @@ export class Docker {
   private readonly stores = new Map<string, Promise<'containerd' | 'classic'>>()
 
   constructor(
-    configDir: string,
+    /** The action's own Docker config folder (the post step removes it, also after a kill). */
+    private readonly configDir: string,
     private readonly execFn: ExecFn = execCommand,
     baseEnv: Record<string, string | undefined> = process.env
   ) {
@@ -107,7 +107,8 @@ export class Docker {
    * (docs/facts/content-trust.md).
    */
   async build(req: BuildRequest, builder: Builder, options: BuildOptions = {}): Promise<string> {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-build-'))
+    // In the action's config folder, which the post step removes even after a killed step.
+    const dir = mkdtempSync(path.join(this.configDir, 'build-'))
     const iidFile = path.join(dir, 'iid')
     try {
       const full = withSecretEnv(req, options.secretValues ?? [])
@@ -122,7 +123,7 @@ export class Docker {
 
   /** Builds with buildx, whose BuildKit pushes the result itself (buildxPushArgs). */
   async buildAndPush(req: PushBuildRequest, options: BuildOptions = {}): Promise<BuildxResult> {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'publish-container-metadata-'))
+    const dir = mkdtempSync(path.join(this.configDir, 'metadata-'))
     const file = path.join(dir, 'metadata.json')
     try {
       const full = withSecretEnv(req, options.secretValues ?? [])

@@ -1,9 +1,13 @@
+import { tempDir } from '../../support/temp-dirs.js'
 import { describe, expect, it } from '@jest/globals'
 import { writeFileSync } from 'node:fs'
 import { Docker, builderFactsOf, builderNames, type ExecFn } from '../../../src/docker/cli.js'
 import { buildArgs, buildxPushArgs, type PushBuildRequest } from '../../../src/docker/build-args.js'
 import { lastErrorLine } from '../../../src/docker/errors.js'
 import { DockerCommandError } from '../../../src/docker/errors.js'
+
+/** The action's Docker config folder (build and push make their work folders in it). */
+const CONFIG = tempDir('docker-config-')
 
 interface Call {
   args: string[]
@@ -55,7 +59,7 @@ describe('docker CLI', () => {
       stderr:
         'WARNING! something\nError response from daemon: Get "https://r/v2/": unauthorized: bad creds\n\n'
     }))
-    const err = await new Docker('/c', fn).login('r', 'u', 't').catch(e => e)
+    const err = await new Docker(CONFIG, fn).login('r', 'u', 't').catch(e => e)
     expect(err).toBeInstanceOf(DockerCommandError)
     expect(err.message).toBe(
       'docker login failed (exit code 1): Error response from daemon: Get "https://r/v2/": unauthorized: bad creds'
@@ -97,7 +101,7 @@ describe('docker CLI', () => {
       writeFileSync(args[args.indexOf('--iidfile') + 1], 'sha256:abc\n')
       return { exitCode: 0 }
     })
-    const id = await new Docker('/c', fn, { PATH: '/bin', INPUT_TOKEN: 't0ken' }).build(
+    const id = await new Docker(CONFIG, fn, { PATH: '/bin', INPUT_TOKEN: 't0ken' }).build(
       { ...request, buildArgs: ['A=the value', 'EMPTY='], secrets: [{ id: 'e', env: 'MY_ENV' }] },
       'buildkit',
       { secretValues: [{ id: 'tok', value: 'hunter2 secret' }] }
@@ -122,7 +126,7 @@ describe('docker CLI', () => {
     // The inputs (the token among them) are not in docker's environment.
     expect(calls[0].env).toEqual({
       PATH: '/bin',
-      DOCKER_CONFIG: '/c',
+      DOCKER_CONFIG: CONFIG,
       A: 'the value',
       EMPTY: '',
       DOCKER_BUILDKIT: '1',
@@ -132,10 +136,10 @@ describe('docker CLI', () => {
 
   it('gives no docker child the inputs (the token among them)', async () => {
     const { calls, fn } = recorder(() => ({ exitCode: 0 }))
-    const docker = new Docker('/c', fn, { PATH: '/bin', INPUT_TOKEN: 't', INPUT_SECRETS: 'a=b' })
+    const docker = new Docker(CONFIG, fn, { PATH: '/bin', INPUT_TOKEN: 't', INPUT_SECRETS: 'a=b' })
     await docker.tag('a', 'b')
     await docker.login('r.example', 'u', 't')
-    for (const call of calls) expect(call.env).toEqual({ PATH: '/bin', DOCKER_CONFIG: '/c' })
+    for (const call of calls) expect(call.env).toEqual({ PATH: '/bin', DOCKER_CONFIG: CONFIG })
   })
 
   it('returns the image ID from the iidfile', async () => {
@@ -143,12 +147,12 @@ describe('docker CLI', () => {
       writeFileSync(args[args.indexOf('--iidfile') + 1], 'sha256:abc\n')
       return { exitCode: 0 }
     })
-    expect(await new Docker('/c', fn).build(request, 'classic')).toBe('sha256:abc')
+    expect(await new Docker(CONFIG, fn).build(request, 'classic')).toBe('sha256:abc')
   })
 
   it('detects buildx by its exit code', async () => {
-    expect(await new Docker('/c', recorder(() => ({ exitCode: 0 })).fn).hasBuildx()).toBe(true)
-    expect(await new Docker('/c', recorder(() => ({ exitCode: 1 })).fn).hasBuildx()).toBe(false)
+    expect(await new Docker(CONFIG, recorder(() => ({ exitCode: 0 })).fn).hasBuildx()).toBe(true)
+    expect(await new Docker(CONFIG, recorder(() => ({ exitCode: 1 })).fn).hasBuildx()).toBe(false)
   })
 
   it('last error line prefers stderr, falls back to stdout', () => {
@@ -163,7 +167,7 @@ describe('docker CLI', () => {
         ? { exitCode: 0, stdout: `sha256:${'c'.repeat(64)}\n` }
         : { exitCode: 1, stderr: 'Error: No such image: missing:1' }
     )
-    const docker = new Docker('/c', fn)
+    const docker = new Docker(CONFIG, fn)
     expect(await docker.localImageId('hello:1')).toBe(`sha256:${'c'.repeat(64)}`)
     expect(await docker.localImageId('missing:1')).toBeUndefined()
     expect(calls[0].args).toEqual(['image', 'inspect', '--format', '{{.Id}}', 'hello:1'])
@@ -174,7 +178,7 @@ describe('docker CLI', () => {
       exitCode: 1,
       stderr: 'Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?'
     }))
-    await expect(new Docker('/c', fn).localImageId('a')).rejects.toThrow(
+    await expect(new Docker(CONFIG, fn).localImageId('a')).rejects.toThrow(
       /docker image inspect failed \(exit code 1\): Cannot connect/
     )
   })
@@ -301,13 +305,13 @@ describe('docker buildx build that BuildKit pushes (there is no buildx on the te
       )
       return { exitCode: 0 }
     })
-    expect(await new Docker('/c', fn).buildAndPush(pushRequest)).toEqual({
+    expect(await new Docker(CONFIG, fn).buildAndPush(pushRequest)).toEqual({
       digest: 'sha256:index',
       configDigest: 'sha256:config'
     })
     expect(calls[0].args.slice(0, 2)).toEqual(['buildx', 'build'])
     const { fn: silent } = recorder(() => ({ exitCode: 0 })) // writes no metadata file
-    expect(await new Docker('/c', silent).buildAndPush(pushRequest)).toEqual({
+    expect(await new Docker(CONFIG, silent).buildAndPush(pushRequest)).toEqual({
       digest: undefined,
       configDigest: undefined
     })
@@ -318,7 +322,7 @@ describe('docker buildx build that BuildKit pushes (there is no buildx on the te
       exitCode: 1,
       stderr: 'ERROR: failed to solve: something\n'
     }))
-    await expect(new Docker('/c', fn).buildAndPush(pushRequest)).rejects.toThrow(
+    await expect(new Docker(CONFIG, fn).buildAndPush(pushRequest)).rejects.toThrow(
       'docker buildx build failed (exit code 1): ERROR: failed to solve: something'
     )
   })
@@ -350,7 +354,7 @@ describe('buildx builders and the image store', () => {
           ? { exitCode: 1, stderr: 'ERROR: Cannot connect to the Docker daemon\n' }
           : { exitCode: 0, stdout: 'Name:          default\nDriver:        docker\n' }
     )
-    const docker = new Docker('/c', fn)
+    const docker = new Docker(CONFIG, fn)
     expect(await docker.builderDriver('')).toBe('docker')
     expect(calls[0].args).toEqual(['buildx', 'inspect'])
     expect(await docker.builderDriver('nosuch')).toBeUndefined()
@@ -397,7 +401,7 @@ describe('buildx builders and the image store', () => {
           ? { exitCode: 0, stdout: 'Name: old\nDriver: docker\n' }
           : { exitCode: 0, stdout: INSPECT_CLASSIC }
     )
-    const docker = new Docker('/c', fn)
+    const docker = new Docker(CONFIG, fn)
     expect(await docker.hasBuildx()).toBe(true)
     expect(await docker.builderDriver('')).toBe('docker')
     expect(await docker.builderStore('')).toBe('classic')
@@ -416,7 +420,7 @@ describe('buildx builders and the image store', () => {
       'docker: unknown command: docker buildx\n'
     ]) {
       const { calls, fn } = recorder(() => ({ exitCode: 1, stderr: said }))
-      const docker = new Docker('/c', fn)
+      const docker = new Docker(CONFIG, fn)
       expect(await docker.hasBuildx()).toBe(false)
       expect(calls.map(c => c.args.join(' '))).toEqual(['buildx inspect'])
     }
@@ -426,7 +430,7 @@ describe('buildx builders and the image store', () => {
         ? { exitCode: 0, stdout: 'github.com/docker/buildx v0.29.1\n' }
         : { exitCode: 1, stderr: 'ERROR: Cannot connect to the Docker daemon\n' }
     )
-    expect(await new Docker('/c', fn).hasBuildx()).toBe(true)
+    expect(await new Docker(CONFIG, fn).hasBuildx()).toBe(true)
     expect(calls.map(c => c.args.join(' '))).toEqual(['buildx inspect', 'buildx version'])
   })
 
@@ -435,12 +439,12 @@ describe('buildx builders and the image store', () => {
       exitCode: 0,
       stdout: '[["driver-type","io.containerd.snapshotter.v1"]]\n'
     }))
-    expect(await new Docker('/c', containerd.fn).imageStore()).toBe('containerd')
+    expect(await new Docker(CONFIG, containerd.fn).imageStore()).toBe('containerd')
     const classic = recorder(() => ({
       exitCode: 0,
       stdout: '[["Backing Filesystem","extfs"],["Supports d_type","true"]]\n'
     }))
-    expect(await new Docker('/c', classic.fn).imageStore()).toBe('classic')
+    expect(await new Docker(CONFIG, classic.fn).imageStore()).toBe('classic')
   })
 })
 
@@ -458,13 +462,13 @@ describe('local images pulled from a registry', () => {
               `null\t["${d(3)}"]\n`
           }
     )
-    const images = await new Docker('/c', fn).imagesFrom('ghcr.io')
+    const images = await new Docker(CONFIG, fn).imagesFrom('ghcr.io')
     expect(images).toEqual([{ repoDigests: [`ghcr.io/o/base@${d(9)}`], diffIds: [d(1), d(2)] }])
     expect(calls[1].args.slice(0, 2)).toEqual(['image', 'inspect'])
     expect(calls[1].args.slice(-3)).toEqual(['sha256:aaa', 'sha256:bbb', 'sha256:ccc'])
   })
   it('never fails the push: an engine that cannot list gives nothing', async () => {
     const { fn } = recorder(() => ({ exitCode: 1, stderr: 'Error: permission denied' }))
-    expect(await new Docker('/c', fn).imagesFrom('ghcr.io')).toEqual([])
+    expect(await new Docker(CONFIG, fn).imagesFrom('ghcr.io')).toEqual([])
   })
 })

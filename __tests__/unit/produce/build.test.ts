@@ -3,6 +3,7 @@
  * the push, with docker stubbed: this machine has no buildx plugin, so the argv docker would get and
  * the read-back through the registry are checked here (end to end: __tests__/e2e/buildkit-push.test.ts).
  */
+import { tempDir } from '../../support/temp-dirs.js'
 import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -18,6 +19,9 @@ import { buildDecisions } from '../../../src/plan/rules.js'
 import { checkBuildxPush } from '../../../src/publish/buildx-push.js'
 import { MEDIA_TYPES } from '../../../src/oci/media-types.js'
 import { type RegistryClient } from '../../../src/registry/client.js'
+
+/** The action's Docker config folder (build and push make their work folders in it). */
+const CONFIG = tempDir('docker-config-')
 
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
@@ -67,7 +71,7 @@ function stubDocker(metadata: Record<string, string>, engine: Engine = {}) {
     }
     return { exitCode: 1, stdout: '', stderr: `unexpected docker ${args.join(' ')}` }
   }
-  return { calls, docker: new Docker('/c', fn) }
+  return { calls, docker: new Docker(CONFIG, fn) }
 }
 
 const FAST = { retries: 3, baseDelayMs: 1, maxDelayMs: 2, totalMs: 60_000 }
