@@ -4,7 +4,7 @@
  * (__tests__/support/tidy-environment.js) fails a file that leaves anything behind.
  */
 import { afterAll } from '@jest/globals'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
