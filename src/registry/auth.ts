@@ -92,13 +92,9 @@ export class RegistryAuth {
 
   /** A cached token covering `scopes`: the exact set, or a pull,push token where pull is asked. */
   private findToken(scopes: string[]): string | undefined {
-    const key = scopes.join(' ')
-    const exact = this.tokens.get(key)
-    if (exact) return exact
-    if (scopes.length === 1 && scopes[0].endsWith(':pull')) {
-      return this.tokens.get(scopes[0].replace(/:pull$/, ':pull,push'))
-    }
-    return undefined
+    return coveringKeys(scopes)
+      .map(key => this.tokens.get(key))
+      .find(Boolean)
   }
 
   /**
@@ -172,11 +168,12 @@ export class RegistryAuth {
     if (challenge?.scheme !== 'bearer') return
     // A token under way that will cover these scopes (pull,push where pull is asked) is waited
     // for rather than asked again.
-    const key = scopes.join(' ')
-    const wider = scopes.length === 1 ? key.replace(/:pull$/, ':pull,push') : key
-    const pending = this.fetching.get(key) ?? this.fetching.get(wider)
+    const pending = coveringKeys(scopes)
+      .map(key => this.fetching.get(key))
+      .find(Boolean)
     if (pending) await pending.catch(() => undefined)
     if (this.findToken(scopes)) return
+    const key = scopes.join(' ')
     let fetch = this.fetching.get(key)
     if (!fetch) {
       fetch = this.fetchToken(challenge.params, scopes).finally(() => this.fetching.delete(key))
@@ -321,4 +318,15 @@ export class RegistryAuth {
     if (!(await this.answer(String(first.headers['www-authenticate'] ?? ''), scopes))) return first
     return once()
   }
+}
+
+/**
+ * The token keys (scope sets) whose token serves a request for `scopes`: the exact set, then,
+ * where one repository's pull is asked, its pull,push token.
+ */
+function coveringKeys(scopes: string[]): string[] {
+  const key = scopes.join(' ')
+  return scopes.length === 1 && key.endsWith(':pull')
+    ? [key, key.replace(/:pull$/, ':pull,push')]
+    : [key]
 }
