@@ -57,7 +57,9 @@
  * Env: BENCH_RUNS (default 3), BENCH_DELAY_MS (default 50), BENCH_TAGS (tags mode, "1,5,20"),
  * BENCH_ENGINE (classic, modern or modern-classic: the engine scripts/e2e-env.sh starts; without
  * it, E2E_ENGINE / E2E_IMAGE_STORE as they are), BENCH_LOG_DIR (keep the action's timed logs),
- * BENCH_RESULTS_FILE (instead of bench-results.json), BENCH_QUICK=1 (as --quick), BENCH_CLI_TAGS
+ * BENCH_PHASES (dockerfile mode: "warm,cold" by default; "cold" runs only A and B fresh, "warm"
+ * only B warm and C), BENCH_RESULTS_FILE (instead of bench-results.json), BENCH_QUICK=1 (as
+ * --quick), BENCH_CLI_TAGS
  * (dockerfile mode: "one" makes (b) and (c) push latest only, not the action's two default tags),
  * E2E_DIR (the environment's folder; one started here is stopped at the end).
  */
@@ -127,6 +129,8 @@ const MODE = ARGS.mode ?? process.env.BENCH_MODE ?? 'realistic'
 const QUICK = ARGS.quick || process.env.BENCH_QUICK === '1'
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3))
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 50)
+/** Dockerfile mode: which cases run (warm: B warm and C; cold: A and B fresh). */
+const PHASES = (process.env.BENCH_PHASES ?? 'warm,cold').split(',')
 const TAG_COUNTS = (process.env.BENCH_TAGS ?? '1,5,20').split(',').map(Number)
 const LAYER_BYTES = 512 * 1024
 const MB = 1024 * 1024
@@ -1522,7 +1526,7 @@ async function benchDockerfile(proxy) {
 
   // Warm cases, on each contender's self-hosted machine: the app changes (B warm), then the same
   // context is published again (C). Its own app stamp each: no contender builds on another's.
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < (PHASES.includes('warm') ? RUNS : 0); i++) {
     for (const c of rotate(i)) {
       c.lastApp = newStamp()
       const s = await publish(c, c.repo('b'), c.lastApp, 'kept')
@@ -1536,12 +1540,14 @@ async function benchDockerfile(proxy) {
     }
   }
 
-  console.log('The warm cases (the cold ones follow):')
-  figures()
+  if (PHASES.includes('warm')) {
+    console.log('The warm cases (the cold ones follow):')
+    figures()
+  }
 
   // Cold cases: every publish on an engine with no build cache, no push history, no images but
   // the base; a fresh runner / ~/.docker; its own app stamp.
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < (PHASES.includes('cold') ? RUNS : 0); i++) {
     for (const c of rotate(i)) {
       await coldEngine()
       const s = await publish(c, c.repo(`a${i}`), newStamp(), 'fresh')

@@ -410,6 +410,28 @@ export class Docker {
     )
   }
 
+  /**
+   * `docker pull --quiet [--platform P] REFERENCE` with the action's login, out of the log; stopped
+   * when `signal` aborts. Resolves with how it ended, never rejects for docker's own failures.
+   */
+  async pull(
+    reference: string,
+    platform: string | undefined,
+    signal?: AbortSignal
+  ): Promise<{ ok: boolean; detail: string }> {
+    const args = ['pull', '--quiet', ...(platform ? ['--platform', platform] : []), reference]
+    const result = await this.execFn('docker', args, { env: this.env, silent: true, signal })
+    return {
+      ok: result.exitCode === 0,
+      detail: result.exitCode === 0 ? '' : lastErrorLine(result.stderr, result.stdout)
+    }
+  }
+
+  /** `docker image rm REFERENCE`: untags it, and removes the image when nothing else names it. */
+  async removeImage(reference: string): Promise<void> {
+    await this.run(['image', 'rm', reference], { silent: true })
+  }
+
   /** `docker tag SOURCE TARGET`. */
   async tag(source: string, target: string): Promise<void> {
     await this.run(['tag', source, target])

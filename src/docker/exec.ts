@@ -13,6 +13,8 @@ export interface ExecOptions {
   silent?: boolean
   /** Stop the command (SIGKILL) when it has not exited after this long: `timedOut` says so. */
   timeoutMs?: number
+  /** Stop the command (SIGTERM: docker cancels its request to the engine) when this aborts. */
+  signal?: AbortSignal
 }
 
 export interface ExecResult {
@@ -36,10 +38,14 @@ export const execCommand: ExecFn = (command, args, options) =>
     const err: Buffer[] = []
     let timedOut = false
     let settled = false
+    const stop = (): void => {
+      child.kill('SIGTERM')
+    }
     const finish = (code: number | null): void => {
       if (settled) return
       settled = true
       clearTimeout(timer)
+      options.signal?.removeEventListener('abort', stop)
       resolve({
         exitCode: code ?? 1,
         stdout: Buffer.concat(out).toString('utf8'),
@@ -60,6 +66,8 @@ export const execCommand: ExecFn = (command, args, options) =>
             })
             child.kill('SIGKILL')
           }, options.timeoutMs)
+    if (options.signal?.aborted) stop()
+    else options.signal?.addEventListener('abort', stop, { once: true })
     child.stdout!.on('data', (chunk: Buffer) => {
       out.push(chunk)
       if (!options.silent) process.stdout.write(chunk)
@@ -76,6 +84,7 @@ export const execCommand: ExecFn = (command, args, options) =>
     }
     child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer)
+      options.signal?.removeEventListener('abort', stop)
       reject(
         error.code === 'ENOENT'
           ? new Error(`${command} is not installed on this runner (not found on PATH: ENOENT)`)

@@ -13,6 +13,7 @@ import type { ActionInputs } from '../plan/action-inputs.js'
 import type { ImageNames } from '../plan/names.js'
 import type { Plan } from '../plan/plan.js'
 import type { BuildCache } from './cache-source.js'
+import { prefetchLayers } from './prefetch.js'
 import { DEFAULT_POLICY, withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
 
 export interface LocalImage {
@@ -36,6 +37,30 @@ export interface BuildEnvironment {
   builderIsContext?: boolean
   /** The `cache` input: sets cache-from / cache-to when the user gave none (cache-source.ts). */
   cache?: BuildCache
+  /**
+   * Fetch the cache source's layers into the engine beside the build (prefetch.ts): the docker
+   * driver on the classic image store (way.ts: unpacksCacheHits).
+   */
+  prefetchCacheSource?: boolean
+}
+
+/**
+ * Runs `build`, with the cache source's layers fetched into the engine beside it when the
+ * environment asks for it (after cache.apply: the source is known then).
+ */
+async function withPrefetch<T>(env: BuildEnvironment, build: () => Promise<T>): Promise<T> {
+  const source = env.prefetchCacheSource ? env.cache?.sourceReference() : undefined
+  if (!source) return build()
+  core.info(
+    `Prefetch: docker pull ${source} beside the build (the docker driver on the classic image ` +
+      'store unpacks cached layers into the engine before it uses them, once the context is sent).'
+  )
+  const prefetch = prefetchLayers(env.docker, source)
+  try {
+    return await build()
+  } finally {
+    core.info(await prefetch.finish())
+  }
 }
 
 const HOW: Record<Builder, string> = {
@@ -86,7 +111,7 @@ function request(
  * --load`, the engine's built-in BuildKit, or the classic builder.
  */
 export async function buildImage(
-  { docker, service, builderIsContext, cache }: BuildEnvironment,
+  env: BuildEnvironment,
   builder: Builder,
   inputs: ActionInputs,
   names: ImageNames,
@@ -94,10 +119,13 @@ export async function buildImage(
   labels: string[],
   cwd = process.cwd()
 ): Promise<LocalImage> {
+  const { docker, service, builderIsContext, cache } = env
   const { req, options } = request(inputs, labels, cwd, builderIsContext)
   await cache?.apply(builder, req)
-  const imageId = await core.group(`Build ${names.image} (${HOW[builder]})`, () =>
-    docker.build({ ...req, tags: names.references }, builder, { ...options, service })
+  const imageId = await withPrefetch(env, () =>
+    core.group(`Build ${names.image} (${HOW[builder]})`, () =>
+      docker.build({ ...req, tags: names.references }, builder, { ...options, service })
+    )
   )
   core.info(`Built image ${imageId}`)
   return { imageId, builder }
@@ -124,7 +152,7 @@ export interface PushedImage {
  * the retries budget: every step is cached by then, so only the export and the push repeat.
  */
 export async function buildAndPush(
-  { docker, service, policy = DEFAULT_POLICY, builderIsContext, cache }: BuildEnvironment,
+  env: BuildEnvironment,
   plan: Pick<Plan, 'inputs' | 'names' | 'mediaTypes'>,
   labels: string[],
   push: boolean,
@@ -132,6 +160,7 @@ export async function buildAndPush(
   load = false,
   cwd = process.cwd()
 ): Promise<PushedImage> {
+  const { docker, service, policy = DEFAULT_POLICY, builderIsContext, cache } = env
   const { inputs, names } = plan
   const platforms = inputs.platforms.join(',')
   const { req, options } = request(inputs, labels, cwd, builderIsContext)
@@ -151,39 +180,41 @@ export async function buildAndPush(
       ? 'pushed by digest'
       : 'pushed by BuildKit'
   const title = `Build ${names.image}${platforms ? ` for ${platforms}` : ''} (docker buildx build, ${what})`
-  const result = await core.group(title, () =>
-    withRetries(
-      'the push of docker buildx build',
-      attempt => {
-        if (attempt > 1) {
-          core.info(
-            `Pushing again (attempt ${attempt}): docker buildx build runs again; its steps are ` +
-              'cached, so only the export and the push repeat.'
+  const result = await withPrefetch(env, () =>
+    core.group(title, () =>
+      withRetries(
+        'the push of docker buildx build',
+        attempt => {
+          if (attempt > 1) {
+            core.info(
+              `Pushing again (attempt ${attempt}): docker buildx build runs again; its steps are ` +
+                'cached, so only the export and the push repeat.'
+            )
+          }
+          return docker.buildAndPush(
+            {
+              ...req,
+              platforms: inputs.platforms,
+              output,
+              load,
+              provenance: inputs.provenance,
+              sbom: inputs.sbom,
+              indexAnnotations: index && oci ? labels : [],
+              annotations: buildxAnnotations(inputs.build.annotations, index),
+              ociMediaTypes: oci
+            },
+            { ...options, service }
           )
+        },
+        pushFailure,
+        policy,
+        {
+          onRetry: ({ delayMs, reason }) =>
+            core.info(
+              `Transient failure of the push (${reason}): retrying in ${(delayMs / 1000).toFixed(1)} s.`
+            )
         }
-        return docker.buildAndPush(
-          {
-            ...req,
-            platforms: inputs.platforms,
-            output,
-            load,
-            provenance: inputs.provenance,
-            sbom: inputs.sbom,
-            indexAnnotations: index && oci ? labels : [],
-            annotations: buildxAnnotations(inputs.build.annotations, index),
-            ociMediaTypes: oci
-          },
-          { ...options, service }
-        )
-      },
-      pushFailure,
-      policy,
-      {
-        onRetry: ({ delayMs, reason }) =>
-          core.info(
-            `Transient failure of the push (${reason}): retrying in ${(delayMs / 1000).toFixed(1)} s.`
-          )
-      }
+      )
     )
   )
   return {

@@ -379,6 +379,20 @@ export class BuildCache {
   }
 
   /**
+   * IMAGE@DIGEST of the previous version when the build reads it as its cache source (after
+   * apply), for produce/prefetch.ts; undefined otherwise.
+   */
+  sourceReference(): string | undefined {
+    const d = this.decision
+    if (!d?.previous) return undefined
+    const ref = `${this.options.image}@${d.previous.digest}`
+    const reads = d.cacheFrom.some(
+      e => e.type === 'registry' && e.attrs.some(([k, v]) => k === 'ref' && v === ref)
+    )
+    return reads ? ref : undefined
+  }
+
+  /**
    * For the job summary: the cache used, and for a pushed image how many of its layers the
    * previous version had, and the compressed size of the others (what had to be uploaded at most:
    * a layer the repository held from elsewhere was skipped too). Never rejects.

@@ -64,7 +64,11 @@ export async function produce(
   return phase('build', names.registry, async () => {
     const way = await chooseWay(environment, plan)
     core.info(`Publishing: ${way.why}.`)
-    const withBuilder = { ...environment, builderIsContext: way.builderIsContext }
+    const withBuilder = {
+      ...environment,
+      builderIsContext: way.builderIsContext,
+      prefetchCacheSource: way.unpacksCacheHits
+    }
     if (way.kind === 'own') {
       const built = await buildImage(withBuilder, way.builder, inputs, names, buildLabels)
       return { ...built, way: way.why, enginePushThenOci: way.enginePushThenOci }

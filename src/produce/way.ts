@@ -39,6 +39,11 @@ export type Way = (
   why: string
   /** The builder input names a docker context's builder (docker driver): docker --context. */
   builderIsContext?: boolean
+  /**
+   * The docker driver on the classic image store: a cache hit is downloaded and unpacked into
+   * the engine before BuildKit uses it (produce/prefetch.ts starts that beside the build).
+   */
+  unpacksCacheHits?: boolean
 }
 
 export async function chooseWay(
@@ -63,6 +68,7 @@ export async function chooseWay(
     docker.builderStore(inputs.builder, builderIsContext ? inputs.builder : '')
   const way = await decide()
   if (builderIsContext) way.builderIsContext = true
+  if (driver === 'docker' && (await store()) === 'classic') way.unpacksCacheHits = true
   return way
 
   async function decide(): Promise<Way> {

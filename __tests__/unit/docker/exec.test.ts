@@ -24,4 +24,22 @@ describe('running docker commands', () => {
     expect(r).toEqual({ exitCode: 2, stdout: 'out\n', stderr: 'err\n' })
     await expect(execCommand('/nonexistent/docker', [], silent)).rejects.toThrow(/ENOENT/)
   })
+  it('stops a command when its signal aborts (SIGTERM), and at once when it was aborted before', async () => {
+    const stop = new AbortController()
+    const started = Date.now()
+    const running = execCommand('sh', ['-c', 'echo begun; exec sleep 30'], {
+      ...silent,
+      signal: stop.signal
+    })
+    setTimeout(() => stop.abort(), 200)
+    const r = await running
+    expect(r.exitCode).not.toBe(0)
+    expect(r.stdout).toBe('begun\n')
+    expect(Date.now() - started).toBeLessThan(10_000)
+    const again = await execCommand('sh', ['-c', 'exec sleep 30'], {
+      ...silent,
+      signal: stop.signal
+    })
+    expect(again.exitCode).not.toBe(0)
+  }, 20_000)
 })

@@ -1,0 +1,100 @@
+/**
+ * The prefetch of the cache source's layers (src/produce/prefetch.ts), with docker stubbed: what
+ * it runs, that it removes only what it added, that the end of the build stops it, and that no
+ * failure of its own reaches the step. End to end: __tests__/e2e/build-cache.test.ts (classic store).
+ */
+import { describe, expect, it } from '@jest/globals'
+import { Docker, type ExecFn } from '../../../src/docker/cli.js'
+import { prefetchLayers } from '../../../src/produce/prefetch.js'
+
+const REF = 'registry.test/o/app@sha256:' + 'a'.repeat(64)
+
+interface Engine {
+  /** The engine has REF before the pull. */
+  has?: boolean
+  /** How the pull ends: ok, failed (exit 1), or waits until stopped. */
+  pull?: 'ok' | 'fail' | 'hang'
+}
+
+function engine({ has = false, pull = 'ok' }: Engine) {
+  const ran: string[] = []
+  let present = has
+  const fn: ExecFn = async (_c, args, options) => {
+    ran.push(args.join(' '))
+    const none = { exitCode: 1, stdout: '', stderr: `Error: No such image: ${REF}` }
+    if (args[0] === 'image' && args[1] === 'inspect') {
+      return present ? { exitCode: 0, stdout: 'sha256:cfg\n', stderr: '' } : none
+    }
+    if (args[0] === 'image' && args[1] === 'rm') {
+      present = false
+      return { exitCode: 0, stdout: `Untagged: ${REF}\n`, stderr: '' }
+    }
+    if (args[0] === 'pull') {
+      expect(options.silent).toBe(true)
+      if (pull === 'fail') {
+        return { exitCode: 1, stdout: '', stderr: 'Error response from daemon: manifest unknown' }
+      }
+      if (pull === 'hang') {
+        await new Promise<void>(resolve =>
+          options.signal?.addEventListener('abort', () => resolve())
+        )
+        return { exitCode: 143, stdout: '', stderr: '' }
+      }
+      present = true
+      return { exitCode: 0, stdout: `${REF}\n`, stderr: '' }
+    }
+    return { exitCode: 1, stdout: '', stderr: `unexpected docker ${args.join(' ')}` }
+  }
+  return { docker: new Docker('/c', fn), ran, present: () => present }
+}
+
+describe('prefetchLayers', () => {
+  it('pulls the cache source out of the log, then removes the reference it added', async () => {
+    const e = engine({})
+    const line = await prefetchLayers(e.docker, REF).finish()
+    expect(e.ran).toEqual([
+      `image inspect --format {{.Id}} ${REF}`,
+      `pull --quiet ${REF}`,
+      `image inspect --format {{.Id}} ${REF}`,
+      `image rm ${REF}`
+    ])
+    expect(e.present()).toBe(false)
+    expect(line).toMatch(
+      /^Prefetch: the cache source's layers .* fetched into the engine in \d+\.\d s/
+    )
+    expect(line).toContain('the reference removed again')
+  })
+
+  it('neither pulls nor removes a reference the engine already had', async () => {
+    const e = engine({ has: true })
+    const line = await prefetchLayers(e.docker, REF, 'linux/amd64').finish()
+    expect(e.ran).toEqual([`image inspect --format {{.Id}} ${REF}`])
+    expect(e.present()).toBe(true)
+    expect(line).toBe(`Prefetch: the engine already had ${REF}.`)
+  })
+
+  it('is stopped when the build is done first, and says so', async () => {
+    const e = engine({ pull: 'hang' })
+    const prefetch = prefetchLayers(e.docker, REF, 'linux/arm64')
+    await new Promise(resolve => setTimeout(resolve, 20))
+    const line = await prefetch.finish()
+    expect(e.ran[1]).toBe(`pull --quiet --platform linux/arm64 ${REF}`)
+    expect(line).toMatch(/was stopped after \d+\.\d s \(the build was done first\)/)
+    expect(e.ran.filter(r => r.startsWith('image rm'))).toEqual([])
+  })
+
+  it('turns a failed pull or a broken engine into a line of the log, never an error', async () => {
+    const failing = prefetchLayers(engine({ pull: 'fail' }).docker, REF)
+    await new Promise(resolve => setTimeout(resolve, 20))
+    const failed = await failing.finish()
+    expect(failed).toContain(
+      'failed (Error response from daemon: manifest unknown); the build fetched what it used.'
+    )
+    const broken = new Docker('/c', async () => {
+      throw new Error('docker is not installed on this runner')
+    })
+    expect(await prefetchLayers(broken, REF).finish()).toContain(
+      'did not run (docker is not installed on this runner)'
+    )
+  })
+})

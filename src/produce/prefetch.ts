@@ -1,0 +1,86 @@
+/**
+ * Fetching the cache source's layers into the engine while the build starts.
+ *
+ * buildx's docker driver on the classic image store cannot keep a cache hit lazy: before BuildKit
+ * uses a layer of the cache source (cache: auto reads the previous version), dockerd downloads
+ * and unpacks it into the image store, and it does so only once the whole context has been sent
+ * and checksummed (docs/facts/build-cache.md, "The docker driver on the classic store"). dockerd
+ * skips a layer its layer store already holds ("Already exists"), so a `docker pull` of the same
+ * version, started beside the build, moves that download and unpacking to the time the context
+ * is being sent. On a fresh runner that is most of the cache's cost.
+ *
+ * The pull runs out of the log and is stopped once the build is over; the reference it added is
+ * removed again (the layers the new image shares stay with it). A reference the engine already
+ * had is neither pulled nor removed. Nothing here fails the step: a failed pull only means the
+ * build fetches the layers itself, as it would have anyway.
+ */
+import type { Docker } from '../docker/cli.js'
+import { errorMessage } from '../util/errors.js'
+
+export interface Prefetch {
+  /** Stops the pull if it still runs, removes what it added, and says in one line what it did. */
+  finish(): Promise<string>
+}
+
+type Outcome =
+  | { kind: 'known' }
+  | { kind: 'pulled'; ok: boolean; detail: string; seconds: number }
+  | { kind: 'failed'; detail: string }
+
+export function prefetchLayers(
+  docker: Docker,
+  /** IMAGE@DIGEST of the cache source. */
+  reference: string,
+  platform?: string,
+  now: () => number = Date.now
+): Prefetch {
+  const start = now()
+  const stop = new AbortController()
+  let settled = false
+  const work: Promise<Outcome> = (async (): Promise<Outcome> => {
+    if (await docker.localImageId(reference)) return { kind: 'known' }
+    const pulled = await docker.pull(reference, platform, stop.signal)
+    return { kind: 'pulled', ...pulled, seconds: (now() - start) / 1000 }
+  })()
+    .catch((error: unknown): Outcome => ({ kind: 'failed', detail: errorMessage(error) }))
+    .finally(() => {
+      settled = true
+    })
+
+  return {
+    async finish(): Promise<string> {
+      const stopped = !settled
+      stop.abort()
+      const outcome = await work
+      const what = `the cache source's layers (docker pull ${reference})`
+      if (outcome.kind === 'known') return `Prefetch: the engine already had ${reference}.`
+      if (outcome.kind === 'failed') {
+        return `Prefetch of ${what} did not run (${outcome.detail}); the build fetched what it used.`
+      }
+      if (!outcome.ok) {
+        // Stopped by the end of the build, or failed: nothing is left to remove unless the pull
+        // got as far as naming the image.
+        await removeIfThere(docker, reference)
+        const how = stopped
+          ? `was stopped after ${outcome.seconds.toFixed(1)} s (the build was done first)`
+          : `failed (${outcome.detail || 'no reason given'})`
+        return `Prefetch of ${what} ${how}; the build fetched what it used.`
+      }
+      const removed = await removeIfThere(docker, reference)
+      return (
+        `Prefetch: ${what} fetched into the engine in ${outcome.seconds.toFixed(1)} s, while the ` +
+        `context was sent${removed ? '; the reference removed again' : ''}.`
+      )
+    }
+  }
+}
+
+async function removeIfThere(docker: Docker, reference: string): Promise<boolean> {
+  try {
+    if (!(await docker.localImageId(reference))) return false
+    await docker.removeImage(reference)
+    return true
+  } catch {
+    return false
+  }
+}
