@@ -57,7 +57,8 @@
  * Env: BENCH_RUNS (default 3), BENCH_DELAY_MS (default 50), BENCH_TAGS (tags mode, "1,5,20"),
  * BENCH_ENGINE (classic, modern or modern-classic: the engine scripts/e2e-env.sh starts; without
  * it, E2E_ENGINE / E2E_IMAGE_STORE as they are), BENCH_LOG_DIR (keep the action's timed logs),
- * BENCH_PHASES (dockerfile mode: "warm,cold" by default; "cold" runs only A and B fresh, "warm"
+ * BENCH_SOURCE=built (realistic mode: the source image built by BuildKit, stored compressed on the
+ * containerd store, instead of docker-loaded from uncompressed tars), BENCH_PHASES (dockerfile mode: "warm,cold" by default; "cold" runs only A and B fresh, "warm"
  * only B warm and C), BENCH_RESULTS_FILE (instead of bench-results.json), BENCH_QUICK=1 (as
  * --quick), BENCH_CLI_TAGS
  * (dockerfile mode: "one" makes (b) and (c) push latest only, not the action's two default tags),
@@ -830,6 +831,31 @@ function baseLayers() {
   return layers
 }
 
+/**
+ * BENCH_SOURCE=built (realistic mode): the base is built by BuildKit from the Dockerfile
+ * fixture's files (`docker buildx build`, the docker driver: stored compressed on the containerd
+ * store, as an image a workflow built earlier is) instead of `docker load`ed from uncompressed
+ * tars, and the app layer is built by BuildKit too.
+ */
+const SOURCE_BUILT = process.env.BENCH_SOURCE === 'built'
+const BUILT_BASE = 'bench/realistic-base:built'
+
+async function buildBase() {
+  if ((await run('docker', ['image', 'inspect', BUILT_BASE])).status === 0) return false
+  const fixture = await dockerfileFixture()
+  const dockerfile = [
+    `FROM ${E2E.E2E_BASE_IMAGE}`,
+    'COPY toolchain /opt/toolchain/',
+    'COPY docs /usr/share/bench-docs/',
+    'COPY node_modules /srv/app/node_modules/',
+    ''
+  ].join('\n')
+  await runOk('docker', ['buildx', 'build', '-q', '-t', BUILT_BASE, '-f', '-', fixture.dir], {
+    input: dockerfile
+  })
+  return true
+}
+
 /** A small app layer over the base, different every time (its code, a build stamp). */
 async function buildApp(ref) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-app-'))
@@ -837,10 +863,13 @@ async function buildApp(ref) {
     mkdirSync(path.join(dir, 'app'))
     copyFileSync(DIST, path.join(dir, 'app', 'index.js'))
     writeFileSync(path.join(dir, 'app', 'build.txt'), `${randomBytes(16).toString('hex')}\n`)
-    writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${BASE_IMAGE}\nCOPY app /srv/app/\n`)
-    await runOk('docker', ['build', '-q', '-t', ref, dir], {
-      env: { ...process.env, DOCKER_BUILDKIT: '0' }
-    })
+    const base = SOURCE_BUILT ? BUILT_BASE : BASE_IMAGE
+    writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${base}\nCOPY app /srv/app/\n`)
+    if (SOURCE_BUILT) await runOk('docker', ['buildx', 'build', '-q', '-t', ref, dir])
+    else
+      await runOk('docker', ['build', '-q', '-t', ref, dir], {
+        env: { ...process.env, DOCKER_BUILDKIT: '0' }
+      })
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -860,8 +889,10 @@ async function benchRealistic(proxy) {
     `bench: base image ${BASE_IMAGE}: ${layers.map(l => `${l.name} ${(l.bytes / MB).toFixed(0)} MB (${l.paths.join(' ')})`).join('; ')}`
   )
   const t0 = Date.now()
-  if (await loadImage(BASE_IMAGE, layers))
-    console.error(`bench: base image loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  if (SOURCE_BUILT ? await buildBase() : await loadImage(BASE_IMAGE, layers))
+    console.error(
+      `bench: base image ${SOURCE_BUILT ? `${BUILT_BASE} built by BuildKit` : 'loaded'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`
+    )
   const stamp = Date.now().toString(36)
   const reg = proxy.address
   // docker push names the same proxy `localhost:PORT`: the RepoDigests its pushes leave on an

@@ -27,7 +27,7 @@ E2E=__tests__/e2e
 OLD_ENGINE_TESTS='built-in BuildKit|on a runner without buildx|platforms without buildx'
 # On 20.10 also: its side of the tests that differ by engine (the modern side runs on 28.5), the
 # pre-25 docker save format through the main publish test, and the env script on that engine.
-CLASSIC_TESTS="$OLD_ENGINE_TESTS|buildx-only inputs on the classic engine|docker scheme|publishes three tags through the registry API|scripts/e2e-env\\.sh on the classic engine"
+CLASSIC_TESTS="$OLD_ENGINE_TESTS|buildx-only inputs on the classic engine|docker scheme|publishes three tags, outputs the registry digest|scripts/e2e-env\\.sh on the classic engine"
 CLASSIC_FILES=(
   "$E2E/build-step.test.ts" "$E2E/buildx-install.test.ts" "$E2E/multi-platform.test.ts"
   "$E2E/publish.test.ts" "$E2E/build-buildx.test.ts" "$E2E/e2e-env.test.ts"
@@ -42,6 +42,7 @@ STORE_FILES=(
   "$E2E/multi-platform.test.ts" "$E2E/metadata.test.ts" "$E2E/build-buildx.test.ts"
   "$E2E/build-step.test.ts" "$E2E/tls-registry.test.ts" "$E2E/retries.test.ts"
   "$E2E/e2e-env.test.ts" "$E2E/push-route.test.ts" "$E2E/buildkit-push.test.ts" "$E2E/hostile-registry.test.ts"
+  "$E2E/build-cache.test.ts"
 )
 # The slowest engine-independent file (a slow link is 80 s by itself): in the lighter modern lane.
 MODERN_CLASSIC_EXTRA=("$E2E/push-faults.test.ts")

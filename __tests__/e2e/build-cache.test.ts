@@ -127,6 +127,15 @@ describe(`cache (modern engine, ${store} image store)`, () => {
     const out2 = ok(r2)
     expect(out2).toContain(`Build cache: from the previous version ${image}:latest (${digest1})`)
     expect(notices(out2)).toEqual([])
+    if (store === 'classic') {
+      // The docker driver on the classic store unpacks cached layers into the engine: the
+      // previous version is pulled beside the build, then its reference is removed again.
+      expect(out2).toContain(`Prefetch: docker pull ${image}@${digest1} beside the build`)
+      expect(out2).toMatch(/\nPrefetch(: the cache source's layers| of the cache source's layers)/)
+      expect(() => sh('docker', ['image', 'inspect', `${image}@${digest1}`])).toThrow()
+    } else {
+      expect(out2).not.toContain('Prefetch')
+    }
     const layers2 = layersOf(image, r2.outputs.digest)
     expect(layers2).toHaveLength(layers1.length)
     // Base, tool and docs: the same blobs; the app layer alone is new.

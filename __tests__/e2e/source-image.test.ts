@@ -196,9 +196,14 @@ describe('a new version published under a new tag only, on a fresh runner', () =
       return main
     }
     const first = publishVersion(version(1), '1.0.0')
-    expect(Number(/blob\(s\) uploaded \((\d+) bytes\)/.exec(first.stdout)?.[1])).toBeGreaterThan(
-      6 * 1024 * 1024
-    )
+    if (process.env.E2E_IMAGE_STORE === 'classic') {
+      // A first publish on the classic store: the engine compresses as it uploads, then the
+      // OCI manifest over it (publish/route.ts).
+      expect(first.stdout).toMatch(/^Route: docker push, then the OCI manifest \(/m)
+    } else {
+      const uploaded = /blob\(s\) uploaded \((\d+) bytes\)/.exec(first.stdout)?.[1]
+      expect(Number(uploaded)).toBeGreaterThan(6 * 1024 * 1024)
+    }
     const second = publishVersion(version(2), '1.0.1')
     expect(second.stdout).toContain(`learnt from octo-org/${imageName}:1.0.0`)
     expect(second.stdout).toMatch(/1 of 2 layer\(s\) already in /)

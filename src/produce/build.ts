@@ -49,13 +49,14 @@ export interface BuildEnvironment {
  * environment asks for it (after cache.apply: the source is known then).
  */
 async function withPrefetch<T>(env: BuildEnvironment, build: () => Promise<T>): Promise<T> {
-  const source = env.prefetchCacheSource ? env.cache?.sourceReference() : undefined
+  const source = env.prefetchCacheSource ? env.cache?.cacheSource() : undefined
   if (!source) return build()
   core.info(
-    `Prefetch: docker pull ${source} beside the build (the docker driver on the classic image ` +
-      'store unpacks cached layers into the engine before it uses them, once the context is sent).'
+    `Prefetch: docker pull ${source.reference} beside the build, unless the engine has it (the ` +
+      'docker driver on the classic image store unpacks cached layers into the engine before it ' +
+      'uses them, once the context is sent).'
   )
-  const prefetch = prefetchLayers(env.docker, source)
+  const prefetch = prefetchLayers(env.docker, source.reference, source.configs)
   try {
     return await build()
   } finally {

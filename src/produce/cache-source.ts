@@ -38,6 +38,8 @@ export interface PreviousVersion {
   inlineCache: boolean
   /** Its layers (every platform of an index): digest → compressed size. */
   layers: Map<string, number>
+  /** The digests of its image configs (on the classic store, the image IDs it has when pulled). */
+  configs?: string[]
 }
 
 export type PreviousLookup = { found: PreviousVersion } | { none: true } | { unreadable: string }
@@ -120,7 +122,8 @@ export async function findPreviousVersion(
         tag,
         digest,
         inlineCache: configs.some(c => c[INLINE_CACHE_KEY] !== undefined),
-        layers: layersOf(manifests)
+        layers: layersOf(manifests),
+        configs: manifests.flatMap(m => (m.config ? [m.config.digest] : []))
       }
     }
   } catch (error) {
@@ -379,17 +382,17 @@ export class BuildCache {
   }
 
   /**
-   * IMAGE@DIGEST of the previous version when the build reads it as its cache source (after
-   * apply), for produce/prefetch.ts; undefined otherwise.
+   * The previous version when the build reads it as its cache source (after apply), for
+   * produce/prefetch.ts: IMAGE@DIGEST, and its image configs' digests; undefined otherwise.
    */
-  sourceReference(): string | undefined {
+  cacheSource(): { reference: string; configs: string[] } | undefined {
     const d = this.decision
     if (!d?.previous) return undefined
-    const ref = `${this.options.image}@${d.previous.digest}`
+    const reference = `${this.options.image}@${d.previous.digest}`
     const reads = d.cacheFrom.some(
-      e => e.type === 'registry' && e.attrs.some(([k, v]) => k === 'ref' && v === ref)
+      e => e.type === 'registry' && e.attrs.some(([k, v]) => k === 'ref' && v === reference)
     )
-    return reads ? ref : undefined
+    return reads ? { reference, configs: d.previous.configs ?? [] } : undefined
   }
 
   /**

@@ -10,8 +10,9 @@
  * is being sent. On a fresh runner that is most of the cache's cost.
  *
  * The pull runs out of the log and is stopped once the build is over; the reference it added is
- * removed again (the layers the new image shares stay with it). A reference the engine already
- * had is neither pulled nor removed. Nothing here fails the step: a failed pull only means the
+ * removed again (the layers the new image shares stay with it). An engine that has the image
+ * already (an image whose ID is one of its configs' digests, as on a self-hosted runner that
+ * built it, or the reference itself) pulls nothing and has nothing removed. Nothing here fails the step: a failed pull only means the
  * build fetches the layers itself, as it would have anyway.
  */
 import type { Docker } from '../docker/cli.js'
@@ -31,6 +32,8 @@ export function prefetchLayers(
   docker: Docker,
   /** IMAGE@DIGEST of the cache source. */
   reference: string,
+  /** The digests of its image configs: the IDs the classic store gives it. */
+  configs: string[] = [],
   platform?: string,
   now: () => number = Date.now
 ): Prefetch {
@@ -38,7 +41,9 @@ export function prefetchLayers(
   const stop = new AbortController()
   let settled = false
   const work: Promise<Outcome> = (async (): Promise<Outcome> => {
-    if (await docker.localImageId(reference)) return { kind: 'known' }
+    for (const id of [...configs, reference]) {
+      if (await docker.localImageId(id)) return { kind: 'known' }
+    }
     const pulled = await docker.pull(reference, platform, stop.signal)
     return { kind: 'pulled', ...pulled, seconds: (now() - start) / 1000 }
   })()
@@ -53,7 +58,9 @@ export function prefetchLayers(
       stop.abort()
       const outcome = await work
       const what = `the cache source's layers (docker pull ${reference})`
-      if (outcome.kind === 'known') return `Prefetch: the engine already had ${reference}.`
+      if (outcome.kind === 'known') {
+        return `Prefetch: none needed, the engine has the image of ${reference}.`
+      }
       if (outcome.kind === 'failed') {
         return `Prefetch of ${what} did not run (${outcome.detail}); the build fetched what it used.`
       }

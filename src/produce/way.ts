@@ -8,9 +8,12 @@
  *   engine, then OCI  buildx's docker driver on the classic image store, OCI media types (the
  *                     default): built into the engine, pushed by the engine (docker push), then
  *                     the action writes the OCI manifest over the same layers (publish/route.ts);
- *   own upload        no buildx (the engine's built-in BuildKit or the classic builder), push:
- *                     false, or the docker driver on the classic store with Docker v2 media types
- *                     and annotations: built into the engine, docker save, uploaded by the action.
+ *   own upload        push: false, or the docker driver on the classic store with Docker v2 media
+ *                     types and annotations: built into the engine, docker save, uploaded by the
+ *                     action;
+ *   from the engine   no buildx (the engine's built-in BuildKit or the classic builder): built
+ *                     into the engine, then publish/route.ts chooses the engine's push or the
+ *                     upload, as for a source-image.
  *
  * Facts: docs/facts/buildkit.md.
  */
@@ -58,7 +61,7 @@ export async function chooseWay(
     return {
       kind: 'own',
       builder,
-      why: `buildx is not available: built with ${how}, docker save, uploaded by the action`
+      why: `buildx is not available: built with ${how} into the engine, and published from there (the Route line says which way)`
     }
   }
   const driver = await builderDriver(docker, inputs.builder)

@@ -19,8 +19,8 @@
  *                                        which layers the registry holds: its earlier pushes, and
  *                                        the cache source BuildKit read); the upload when what it
  *                                        pushed cannot be rewritten
- *   classic store, media-types oci       the upload (the classic store's push writes Docker v2)
- *   classic, media-types docker:
+ *   classic store (either media types; with oci the action writes the OCI manifest over what
+ *   the engine pushed, as above, annotations included; with docker, annotations take the upload):
  *     self-hosted runner                 the engine (its push history skips what it pushed before)
  *     else, registry holds some layers   the upload (it skips them without compressing them; the
  *                                        engine of a fresh runner compresses each one to find out)
@@ -100,8 +100,8 @@ export function needsRegistryKnowledge(f: Omit<RouteFacts, 'registryHolds'>): bo
   return (
     f.store === 'classic' &&
     !f.pushByDigest &&
-    !f.annotations &&
-    f.family === 'docker' &&
+    // Docker v2 manifests carry no annotations; the OCI manifest written over the push does.
+    (f.family === 'oci' || !f.annotations) &&
     f.runner !== 'self-hosted' &&
     !f.enginePushThenOci
   )
@@ -124,6 +124,18 @@ export function chooseRoute(f: RouteFacts): Route {
         'BuildKit read), then the action writes the OCI image manifest over the same layers' +
         (f.annotations ? ', with the annotations' : '')
     }
+  }
+  if (f.store === 'classic' && f.family === 'oci') {
+    // The engine's push writes Docker v2; the action writes the OCI manifest (with any
+    // annotations) over the same layers afterwards, as for a buildx build above.
+    const over = (why: string): Route => ({
+      way: 'engine',
+      ociOver: true,
+      why:
+        `${why}, then the action writes the OCI image manifest over the same layers` +
+        (f.annotations ? ', with the annotations' : '')
+    })
+    return classicByRunner(f, over, upload)
   }
   if (f.annotations) return upload('annotations: docker push cannot add manifest annotations')
   if (f.store === 'containerd') {
@@ -165,11 +177,18 @@ export function chooseRoute(f: RouteFacts): Route {
         (stored ? ` (${stored === 'oci' ? 'OCI' : 'Docker v2'}, as stored)` : ', as stored')
     )
   }
-  if (f.family === 'oci') {
-    return upload(
-      'classic image store: its docker push writes Docker v2 manifests, and media-types is oci'
-    )
-  }
+  return classicByRunner(f, engine, upload)
+}
+
+/**
+ * The classic store's choice by runner: the engine where it has nothing to skip or remembers
+ * what it pushed, the upload where the registry holds layers a fresh engine does not know of.
+ */
+function classicByRunner(
+  f: RouteFacts,
+  engine: (why: string) => Route,
+  upload: (why: string) => Route
+): Route {
   if (f.runner === 'self-hosted') {
     return engine(
       'classic image store, self-hosted runner: the engine skips the layers its earlier pushes uploaded'

@@ -9,21 +9,26 @@ import { prefetchLayers } from '../../../src/produce/prefetch.js'
 
 const REF = 'registry.test/o/app@sha256:' + 'a'.repeat(64)
 
+const CONFIG = 'sha256:' + 'c'.repeat(64)
+
 interface Engine {
-  /** The engine has REF before the pull. */
+  /** The engine has REF before the pull; or an image whose ID is CONFIG. */
   has?: boolean
+  hasConfig?: boolean
   /** How the pull ends: ok, failed (exit 1), or waits until stopped. */
   pull?: 'ok' | 'fail' | 'hang'
 }
 
-function engine({ has = false, pull = 'ok' }: Engine) {
+function engine({ has = false, hasConfig = false, pull = 'ok' }: Engine) {
   const ran: string[] = []
   let present = has
   const fn: ExecFn = async (_c, args, options) => {
     ran.push(args.join(' '))
     const none = { exitCode: 1, stdout: '', stderr: `Error: No such image: ${REF}` }
     if (args[0] === 'image' && args[1] === 'inspect') {
-      return present ? { exitCode: 0, stdout: 'sha256:cfg\n', stderr: '' } : none
+      if (args.at(-1) === CONFIG)
+        return hasConfig ? { exitCode: 0, stdout: CONFIG, stderr: '' } : none
+      return present ? { exitCode: 0, stdout: `${CONFIG}\n`, stderr: '' } : none
     }
     if (args[0] === 'image' && args[1] === 'rm') {
       present = false
@@ -51,8 +56,9 @@ function engine({ has = false, pull = 'ok' }: Engine) {
 describe('prefetchLayers', () => {
   it('pulls the cache source out of the log, then removes the reference it added', async () => {
     const e = engine({})
-    const line = await prefetchLayers(e.docker, REF).finish()
+    const line = await prefetchLayers(e.docker, REF, [CONFIG]).finish()
     expect(e.ran).toEqual([
+      `image inspect --format {{.Id}} ${CONFIG}`,
       `image inspect --format {{.Id}} ${REF}`,
       `pull --quiet ${REF}`,
       `image inspect --format {{.Id}} ${REF}`,
@@ -65,17 +71,23 @@ describe('prefetchLayers', () => {
     expect(line).toContain('the reference removed again')
   })
 
-  it('neither pulls nor removes a reference the engine already had', async () => {
-    const e = engine({ has: true })
-    const line = await prefetchLayers(e.docker, REF, 'linux/amd64').finish()
-    expect(e.ran).toEqual([`image inspect --format {{.Id}} ${REF}`])
-    expect(e.present()).toBe(true)
-    expect(line).toBe(`Prefetch: the engine already had ${REF}.`)
+  it('neither pulls nor removes when the engine has the image, by its config or the reference', async () => {
+    const byConfig = engine({ hasConfig: true })
+    const line = await prefetchLayers(byConfig.docker, REF, [CONFIG]).finish()
+    expect(byConfig.ran).toEqual([`image inspect --format {{.Id}} ${CONFIG}`])
+    expect(line).toBe(`Prefetch: none needed, the engine has the image of ${REF}.`)
+    const byRef = engine({ has: true })
+    await prefetchLayers(byRef.docker, REF, [CONFIG], 'linux/amd64').finish()
+    expect(byRef.ran).toEqual([
+      `image inspect --format {{.Id}} ${CONFIG}`,
+      `image inspect --format {{.Id}} ${REF}`
+    ])
+    expect(byRef.present()).toBe(true)
   })
 
   it('is stopped when the build is done first, and says so', async () => {
     const e = engine({ pull: 'hang' })
-    const prefetch = prefetchLayers(e.docker, REF, 'linux/arm64')
+    const prefetch = prefetchLayers(e.docker, REF, [], 'linux/arm64')
     await new Promise(resolve => setTimeout(resolve, 20))
     const line = await prefetch.finish()
     expect(e.ran[1]).toBe(`pull --quiet --platform linux/arm64 ${REF}`)

@@ -109,7 +109,8 @@ describe('the route of a local image', () => {
   })
 
   it('inputs the engine cannot honour take the upload on either store', () => {
-    for (const store of [containerd, classic]) {
+    // (With media-types oci on the classic store the action writes annotations itself: below.)
+    for (const store of [containerd, { ...classic, family: 'docker' as const }]) {
       expect(chooseRoute({ ...store, annotations: true })).toEqual({
         way: 'upload',
         why: 'annotations: docker push cannot add manifest annotations'
@@ -121,12 +122,31 @@ describe('the route of a local image', () => {
     expect(chooseRoute({ ...containerd, registryType: 'docker' }).way).toBe('upload')
   })
 
-  it('classic store: the upload with media-types oci (its push writes Docker v2)', () => {
-    expect(chooseRoute(classic)).toEqual({
-      way: 'upload',
-      why: 'classic image store: its docker push writes Docker v2 manifests, and media-types is oci'
+  it('classic store, media-types oci: as for docker, with the OCI manifest written over the engine push', () => {
+    const over = ', then the action writes the OCI image manifest over the same layers'
+    expect(chooseRoute({ ...classic, runner: 'self-hosted' })).toEqual({
+      way: 'engine',
+      ociOver: true,
+      why:
+        'classic image store, self-hosted runner: the engine skips the layers its earlier ' +
+        `pushes uploaded${over}`
     })
-    expect(chooseRoute({ ...classic, runner: 'self-hosted' }).way).toBe('upload')
+    expect(chooseRoute({ ...classic, registryHolds: { known: 0, total: 4 } })).toEqual({
+      way: 'engine',
+      ociOver: true,
+      why:
+        'classic image store, github-hosted runner: the registry holds none of the layers (a ' +
+        `first publish), so the engine compresses and uploads them as it goes${over}`
+    })
+    expect(chooseRoute({ ...classic, registryHolds: { known: 3, total: 4 } })).toEqual({
+      way: 'upload',
+      why: 'classic image store, github-hosted runner: the registry already holds 3 of 4 layers, which the engine would compress again to find that out'
+    })
+    // Annotations go into the OCI manifest; the registry is asked whatever they are.
+    expect(chooseRoute({ ...classic, runner: 'self-hosted', annotations: true }).why).toMatch(
+      /, with the annotations$/
+    )
+    expect(needsRegistryKnowledge({ ...classic, annotations: true })).toBe(true)
   })
 
   it('classic store, media-types docker: the engine when it remembers or nothing is there, else the upload', () => {
@@ -172,7 +192,8 @@ describe('the route of a local image', () => {
     const docker = { ...classic, family: 'docker' as const }
     expect(needsRegistryKnowledge(docker)).toBe(true)
     expect(needsRegistryKnowledge({ ...docker, runner: 'self-hosted' })).toBe(false)
-    expect(needsRegistryKnowledge(classic)).toBe(false)
+    expect(needsRegistryKnowledge(classic)).toBe(true)
+    expect(needsRegistryKnowledge({ ...classic, runner: 'self-hosted' })).toBe(false)
     expect(needsRegistryKnowledge({ ...docker, store: 'containerd' })).toBe(false)
     expect(needsRegistryKnowledge({ ...docker, annotations: true })).toBe(false)
   })
