@@ -8,7 +8,9 @@
  * into its image (`--cache-to type=inline`), so the next run finds one. BuildKit reads an inline
  * cache from the image's config (`moby.buildkit.cache.v0`): docs/facts/build-cache.md. A version
  * without it (pushed by another tool), none at all, or one that cannot be read: the build goes on
- * without a cache source, with one notice. The registry credentials are the action's own docker
+ * without a cache source, with one notice. A self-hosted runner whose engine holds the previous
+ * version's image (it built it) uses its own build cache: reading the registry's would hold the
+ * build up (BuildKit resolves a cache import before it takes the context) for steps it has. The registry credentials are the action's own docker
  * login (its private DOCKER_CONFIG); nothing goes into argv.
  */
 import * as core from '@actions/core'
@@ -151,6 +153,21 @@ export async function builderExportsCache(
   }
 }
 
+/**
+ * Whether the engine holds the image of `previous`: by its digest (the containerd store names an
+ * image by its manifest's or index's digest) or by a config's digest (the classic store's image
+ * ID). Never rejects: what cannot be told is a no.
+ */
+export async function engineHolds(docker: Docker, previous: PreviousVersion): Promise<boolean> {
+  try {
+    const ids = [previous.digest, ...(previous.configs ?? [])]
+    const found = await Promise.all(ids.map(id => docker.localImageId(id).catch(() => undefined)))
+    return found.some(Boolean)
+  } catch {
+    return false
+  }
+}
+
 /** What the build gets, and what the log, a notice and the summary say about it. */
 export interface CacheDecision {
   cacheFrom: CacheEntry[]
@@ -179,6 +196,11 @@ export interface CacheFacts {
   exports?: { can: boolean; why: string }
   /** The runner's cache service is there (ACTIONS_RUNTIME_TOKEN and a cache URL). */
   cacheService: boolean
+  /**
+   * A self-hosted runner whose engine holds the previous version's image (it built it): its
+   * own build cache has the steps, so reading the registry's would only cost time.
+   */
+  engineHasPrevious?: boolean
 }
 
 const registryEntry = (ref: string, more: [string, string][] = []): CacheEntry => ({
@@ -269,6 +291,18 @@ function auto(f: CacheFacts): CacheDecision {
   const cacheTo: CacheEntry[] = [{ type: 'inline', attrs: [] }]
   const writes = 'the image carries an inline build cache for the next run'
   const p = f.previous
+  if ('found' in p && f.engineHasPrevious && !f.noCache) {
+    const { tag } = p.found
+    return {
+      cacheFrom: [],
+      cacheTo,
+      previous: p.found,
+      line:
+        `Build cache: this self-hosted runner's own (its engine holds the previous version ` +
+        `${f.image}:${tag}, which it built), not read from the registry; ${writes}.`,
+      summary: `the runner's own (it built <code>${f.image}:${tag}</code>)`
+    }
+  }
   if ('found' in p && p.found.inlineCache && !f.noCache) {
     const { tag, digest } = p.found
     return {
@@ -359,6 +393,11 @@ export class BuildCache {
       this.lookup ?? Promise.resolve<PreviousLookup>({ none: true }),
       full ? builderExportsCache(o.docker, o.builder) : Promise.resolve(undefined)
     ])
+    const engineHasPrevious =
+      o.mode === 'auto' &&
+      o.env.RUNNER_ENVIRONMENT === 'self-hosted' &&
+      'found' in previous &&
+      (await engineHolds(o.docker, previous.found))
     const d = decideCache({
       mode: o.mode,
       builder,
@@ -370,7 +409,8 @@ export class BuildCache {
       exports,
       cacheService: Boolean(
         o.env.ACTIONS_RUNTIME_TOKEN && (o.env.ACTIONS_CACHE_URL || o.env.ACTIONS_RESULTS_URL)
-      )
+      ),
+      engineHasPrevious
     })
     this.decision = d
     core.info(d.line)

@@ -232,7 +232,8 @@ async function writeOciOver(
         `docker push published the Docker v2 manifest ${reported} (config ${imageId}, the built image)`
       )
       const m = await registry.retrying('tagging and reading back', () =>
-        putUnderEveryTag(registry, names, bytes, MEDIA_TYPES.ociManifest)
+        // The engine's push created the repository (under the first tag): every tag at once.
+        putUnderEveryTag(registry, names, bytes, MEDIA_TYPES.ociManifest, { firstAlone: false })
       )
       for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
       return m

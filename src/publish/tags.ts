@@ -43,20 +43,26 @@ export async function tagAndVerify(
 }
 
 /**
- * PUTs a manifest the action made (an index) under every tag: the first tag first, then the rest
- * concurrently. Each must be stored under the sha256 of the bytes sent.
+ * PUTs a manifest the action made (an index, or the OCI manifest over an engine push) under every
+ * tag: the first tag first, then the rest concurrently, unless `firstAlone` is false (the
+ * repository exists already: the engine's push just wrote its first tag), then all at once. Each
+ * must be stored under the sha256 of the bytes sent; every tag is then read back.
  */
 export async function putUnderEveryTag(
   client: RegistryClient,
   names: ImageNames,
   bytes: Buffer,
   mediaType: string,
-  concurrency = 8
+  { concurrency = 8, firstAlone = true }: { concurrency?: number; firstAlone?: boolean } = {}
 ): Promise<PublishedManifest> {
   const manifest = { digest: sha256(bytes), mediaType, bytes }
-  const [first, ...rest] = names.tags
-  await putTags(client, names, [first], manifest, 1)
-  await putTags(client, names, rest, manifest, concurrency)
+  if (firstAlone) {
+    const [first, ...rest] = names.tags
+    await putTags(client, names, [first], manifest, 1)
+    await putTags(client, names, rest, manifest, concurrency)
+  } else {
+    await putTags(client, names, names.tags, manifest, concurrency)
+  }
   await readBackTags(client, names, names.tags, manifest.digest, concurrency)
   return manifest
 }

@@ -256,6 +256,19 @@ describe('decideCache', () => {
     expect(d.line).toMatch(/from the previous version ghcr.io\/o\/app:latest \(sha256:prev\)/)
   })
 
+  it('auto on a self-hosted runner whose engine built the previous version: its own build cache', () => {
+    const d = decideCache({ ...facts, engineHasPrevious: true })
+    expect(d.cacheFrom).toEqual([])
+    expect(d.cacheTo).toEqual([{ type: 'inline', attrs: [] }])
+    expect(d.previous).toBe(previous)
+    expect(d.notice).toBeUndefined()
+    expect(d.line).toMatch(/^Build cache: this self-hosted runner's own \(its engine holds/)
+    // no-cache still reads nothing and says so.
+    expect(decideCache({ ...facts, engineHasPrevious: true, noCache: true }).line).toMatch(
+      /none read \(no-cache\)/
+    )
+  })
+
   it('auto: one notice and no cache source for a first publish, a foreign version, an unreadable one', () => {
     const first = decideCache({ ...facts, previous: { none: true } })
     expect(first.cacheFrom).toEqual([])
@@ -503,6 +516,33 @@ describe('BuildCache', () => {
     expect(asked).toHaveLength(before)
     // Nothing pushed: what the cache was, without a comparison.
     expect(await cache.report('')).toBe('inline, from <code>registry.test/o/app:latest</code>')
+  })
+
+  it('a self-hosted runner whose engine has the previous version reads no cache from the registry', async () => {
+    const manifests = { latest: PREVIOUS }
+    const digest = sha(JSON.stringify(PREVIOUS))
+    const asked: string[] = []
+    const engine = new Docker('/c', async (_c, args) => {
+      asked.push(args.join(' '))
+      return args.at(-1) === digest
+        ? { exitCode: 0, stdout: `${digest}\n`, stderr: '' }
+        : { exitCode: 1, stdout: '', stderr: 'Error: No such image' }
+    })
+    const run = async (env: Record<string, string>) => {
+      const { client } = fakeRegistry({ manifests, blobs: { 'sha256:c1': WITH_CACHE } })
+      const cache = new BuildCache({ ...options(client), docker: engine, env })
+      const req = request()
+      await cache.apply('buildx', req)
+      return req
+    }
+    const own = await run({ RUNNER_ENVIRONMENT: 'self-hosted' })
+    expect(own.cacheFrom).toEqual([])
+    expect(own.cacheTo).toEqual([{ type: 'inline', attrs: [] }])
+    expect(asked).toContain(`image inspect --format {{.Id}} ${digest}`)
+    asked.length = 0
+    const hosted = await run({ RUNNER_ENVIRONMENT: 'github-hosted' })
+    expect(hosted.cacheFrom).toHaveLength(1)
+    expect(asked).toEqual([])
   })
 
   it('does not look anything up when the user gave cache entries or the cache is off', async () => {

@@ -7,7 +7,7 @@ import { RegistryError } from '../../../src/registry/errors.js'
 import { parseChallenge } from '../../../src/registry/auth.js'
 import { DEFAULT_POLICY } from '../../../src/util/retry.js'
 import { mapLimit } from '../../../src/util/concurrency.js'
-import { tagTheRest } from '../../../src/publish/tags.js'
+import { putUnderEveryTag, tagTheRest } from '../../../src/publish/tags.js'
 import { resolveNames } from '../../../src/plan/names.js'
 import { tempDir } from '../../support/temp-dirs.js'
 
@@ -239,6 +239,29 @@ describe('tags without re-push', () => {
       'PUT o/i:2 application/vnd.oci.image.manifest.v1+json true',
       'PUT o/i:3 application/vnd.oci.image.manifest.v1+json true'
     ])
+  })
+  it('putUnderEveryTag: the first tag alone first (a new repository), or every tag at once', async () => {
+    /** The PUTs under way when each PUT starts. */
+    const overlap = async (firstAlone: boolean) => {
+      let running = 0
+      const seenRunning: number[] = []
+      const { client } = fakeClient(() => digest)
+      const put = client.putManifest.bind(client)
+      client.putManifest = async (...args: Parameters<typeof put>) => {
+        seenRunning.push(running++)
+        await new Promise(resolve => setTimeout(resolve, 5))
+        running--
+        return put(...args)
+      }
+      const type = 'application/vnd.oci.image.manifest.v1+json'
+      const m = await putUnderEveryTag(client, names(['1', '2', '3']), manifest, type, {
+        firstAlone
+      })
+      expect(m.digest).toBe(digest)
+      return seenRunning
+    }
+    expect(await overlap(true)).toEqual([0, 0, 1])
+    expect(await overlap(false)).toEqual([0, 1, 2])
   })
   it('one tag: read back (a concurrent job may have pushed it since)', async () => {
     const { calls, client } = fakeClient(() => digest)
