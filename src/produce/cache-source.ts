@@ -158,9 +158,15 @@ export async function builderExportsCache(
  * image by its manifest's or index's digest) or by a config's digest (the classic store's image
  * ID). Never rejects: what cannot be told is a no.
  */
-export async function engineHolds(docker: Docker, previous: PreviousVersion): Promise<boolean> {
+export async function engineHolds(
+  docker: Docker,
+  previous: PreviousVersion,
+  /** IDs of local images known already (what the tags name in the engine): no docker call. */
+  known: string[] = []
+): Promise<boolean> {
+  const ids = [previous.digest, ...(previous.configs ?? [])]
+  if (ids.some(id => known.includes(id))) return true
   try {
-    const ids = [previous.digest, ...(previous.configs ?? [])]
     const found = await Promise.all(ids.map(id => docker.localImageId(id).catch(() => undefined)))
     return found.some(Boolean)
   } catch {
@@ -383,7 +389,17 @@ export class BuildCache {
     const needed = o.mode !== 'off' && !o.userGave
     this.lookup = needed ? findPreviousVersion(o.client, o.repository, o.tags) : undefined
     this.lookup?.catch(() => undefined)
+    // A self-hosted runner: what the tags being pushed name in the engine now (its last build of
+    // them, most likely the previous version), asked beside the lookup (engineHolds).
+    this.localIds =
+      needed && o.mode === 'auto' && o.env.RUNNER_ENVIRONMENT === 'self-hosted'
+        ? Promise.all(
+            o.tags.map(tag => o.docker.localImageId(`${o.image}:${tag}`).catch(() => undefined))
+          ).then(ids => ids.filter((id): id is string => Boolean(id)))
+        : undefined
   }
+
+  private readonly localIds: Promise<string[]> | undefined
 
   /** Sets the request's cache-from / cache-to for `builder`, when the user gave none. */
   async apply(builder: Builder, req: BuildRequest): Promise<void> {
@@ -394,10 +410,9 @@ export class BuildCache {
       full ? builderExportsCache(o.docker, o.builder) : Promise.resolve(undefined)
     ])
     const engineHasPrevious =
-      o.mode === 'auto' &&
-      o.env.RUNNER_ENVIRONMENT === 'self-hosted' &&
+      this.localIds !== undefined &&
       'found' in previous &&
-      (await engineHolds(o.docker, previous.found))
+      (await engineHolds(o.docker, previous.found, await this.localIds))
     const d = decideCache({
       mode: o.mode,
       builder,

@@ -23,6 +23,7 @@ import { oneLine } from '../util/text.js'
 import { describeOrWarn, type Published } from './describe.js'
 import { isAttestation, parseJson, type ManifestJson } from '../oci/descriptor.js'
 import { FAMILY_TYPES, MEDIA_TYPES } from '../oci/media-types.js'
+import { platformString } from '../oci/platform.js'
 import type { RegistryClient } from '../registry/client.js'
 import { errorMessage } from '../util/errors.js'
 import type { PushEnvironment } from './push.js'
@@ -111,7 +112,7 @@ export function classifyPushError(error: unknown): Verdict {
 export async function pushWithEngine(
   { docker, registry, warmUp }: Pick<PushEnvironment, 'docker' | 'registry' | 'warmUp'>,
   names: ImageNames,
-  local: Pick<LocalImageFacts, 'os' | 'id'>,
+  local: Pick<LocalImageFacts, 'os' | 'id' | 'architecture' | 'variant'>,
   policy: RetryPolicy,
   /** Write the OCI manifest over what the engine pushed (the classic store), with these. */
   oci?: { annotations: Record<string, string> }
@@ -162,7 +163,11 @@ export async function pushWithEngine(
   // Both read the platform manifests of an index: at once, not one after the other.
   const [, published] = await Promise.all([
     warnOfRawLayers(registry, names, manifest.bytes),
-    describeOrWarn(registry, names.image, names.path, manifest.digest, { manifest: manifest.bytes })
+    // On the classic store the image ID is the config's digest: its platform spares the GET.
+    describeOrWarn(registry, names.image, names.path, manifest.digest, {
+      manifest: manifest.bytes,
+      config: { digest: local.id, platform: platformString(local) }
+    })
   ])
   return { ...published, manifest: manifest.bytes }
 }

@@ -235,11 +235,13 @@ export async function publishLocalImage(
   const { names, imageId } = run
   const annotations =
     Object.keys(env.annotations ?? {}).length + Object.keys(env.indexAnnotations ?? {}).length > 0
-  // Three questions to the engine at once (the unpacked size only matters in the containerd store).
+  // Three questions to the engine at once (the unpacked size only matters in the containerd
+  // store); a build that way.ts sent to the engine's push is on the classic store already.
+  const known = run.enginePushThenOci
   const [store, local, unpacked] = await Promise.all([
-    docker.imageStore(),
+    known ? ('classic' as const) : docker.imageStore(),
     docker.inspectForPush(imageId),
-    docker.unpackedSize(imageId)
+    known ? 0 : docker.unpackedSize(imageId)
   ])
   const unpackedBytes = store === 'containerd' ? unpacked : 0
   const facts: RouteFacts = {

@@ -522,9 +522,10 @@ describe('BuildCache', () => {
     const manifests = { latest: PREVIOUS }
     const digest = sha(JSON.stringify(PREVIOUS))
     const asked: string[] = []
+    let tagged = false
     const engine = new Docker('/c', async (_c, args) => {
       asked.push(args.join(' '))
-      return args.at(-1) === digest
+      return args.at(-1) === digest || (tagged && args.at(-1) === 'registry.test/o/app:latest')
         ? { exitCode: 0, stdout: `${digest}\n`, stderr: '' }
         : { exitCode: 1, stdout: '', stderr: 'Error: No such image' }
     })
@@ -539,10 +540,16 @@ describe('BuildCache', () => {
     expect(own.cacheFrom).toEqual([])
     expect(own.cacheTo).toEqual([{ type: 'inline', attrs: [] }])
     expect(asked).toContain(`image inspect --format {{.Id}} ${digest}`)
+    // Asked beside the lookup: what the tag being pushed names in the engine.
+    expect(asked).toContain('image inspect --format {{.Id}} registry.test/o/app:latest')
     asked.length = 0
     const hosted = await run({ RUNNER_ENVIRONMENT: 'github-hosted' })
     expect(hosted.cacheFrom).toHaveLength(1)
     expect(asked).toEqual([])
+    // The tag still names the previous version in the engine: no further question.
+    tagged = true
+    expect((await run({ RUNNER_ENVIRONMENT: 'self-hosted' })).cacheFrom).toEqual([])
+    expect(asked).toEqual(['image inspect --format {{.Id}} registry.test/o/app:latest'])
   })
 
   it('does not look anything up when the user gave cache entries or the cache is off', async () => {
