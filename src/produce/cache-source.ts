@@ -90,12 +90,15 @@ function layersOf(manifests: ManifestJson[]): Map<string, number> {
 /**
  * The version a build of `pushing` follows: the first of the tags being pushed that the
  * repository holds, else the tag known-layers reads (latest, else the highest semver version).
- * Never rejects: a registry that cannot be read is `unreadable`, with the reason.
+ * Never rejects: a registry that cannot be read is `unreadable`, with the reason. `located`, when
+ * given, hears of the version as soon as its manifests are read, before its configs are (all a
+ * self-hosted runner's own-cache check needs).
  */
 export async function findPreviousVersion(
   client: RegistryClient,
   repository: string,
-  pushing: string[]
+  pushing: string[],
+  located?: (found: Omit<PreviousVersion, 'inlineCache'> | undefined) => void
 ): Promise<PreviousLookup> {
   try {
     // Credentials first: requests that meet the registry's first 401 together would not all
@@ -110,8 +113,18 @@ export async function findPreviousVersion(
       const tags = (await client.listTags(repository)).filter(t => TAG.test(t))
       tag = previousTags(tags, [...pushing, CACHE_TAG], 1)[0]
     }
-    if (!tag) return { none: true }
+    if (!tag) {
+      located?.(undefined)
+      return { none: true }
+    }
     const { digest, manifests } = await imageManifests(client, repository, tag, tops[at])
+    const version = {
+      tag,
+      digest,
+      layers: layersOf(manifests),
+      configs: manifests.flatMap(m => (m.config ? [m.config.digest] : []))
+    }
+    located?.(version)
     const configs = await Promise.all(
       manifests
         .filter(m => m.config)
@@ -120,15 +133,10 @@ export async function findPreviousVersion(
         )
     )
     return {
-      found: {
-        tag,
-        digest,
-        inlineCache: configs.some(c => c[INLINE_CACHE_KEY] !== undefined),
-        layers: layersOf(manifests),
-        configs: manifests.flatMap(m => (m.config ? [m.config.digest] : []))
-      }
+      found: { ...version, inlineCache: configs.some(c => c[INLINE_CACHE_KEY] !== undefined) }
     }
   } catch (error) {
+    located?.(undefined)
     return { unreadable: errorMessage(error) }
   }
 }
@@ -387,32 +395,57 @@ export class BuildCache {
   ) {
     const o = options
     const needed = o.mode !== 'off' && !o.userGave
-    this.lookup = needed ? findPreviousVersion(o.client, o.repository, o.tags) : undefined
+    const selfHosted = needed && o.mode === 'auto' && o.env.RUNNER_ENVIRONMENT === 'self-hosted'
+    let located: (found: Omit<PreviousVersion, 'inlineCache'> | undefined) => void = () => {}
+    this.located = selfHosted
+      ? new Promise(resolve => {
+          located = resolve
+        })
+      : undefined
+    this.lookup = needed ? findPreviousVersion(o.client, o.repository, o.tags, located) : undefined
     this.lookup?.catch(() => undefined)
     // A self-hosted runner: what the tags being pushed name in the engine now (its last build of
     // them, most likely the previous version), asked beside the lookup (engineHolds).
-    this.localIds =
-      needed && o.mode === 'auto' && o.env.RUNNER_ENVIRONMENT === 'self-hosted'
-        ? Promise.all(
-            o.tags.map(tag => o.docker.localImageId(`${o.image}:${tag}`).catch(() => undefined))
-          ).then(ids => ids.filter((id): id is string => Boolean(id)))
-        : undefined
+    this.localIds = selfHosted
+      ? Promise.all(
+          o.tags.map(tag => o.docker.localImageId(`${o.image}:${tag}`).catch(() => undefined))
+        ).then(ids => ids.filter((id): id is string => Boolean(id)))
+      : undefined
   }
 
+  /** A self-hosted runner: the previous version as soon as its manifests are read. */
+  private readonly located: Promise<Omit<PreviousVersion, 'inlineCache'> | undefined> | undefined
   private readonly localIds: Promise<string[]> | undefined
+
+  /**
+   * A self-hosted runner whose engine holds the previous version's image: that version, known
+   * before its configs are read (the own cache needs nothing of them); undefined otherwise.
+   */
+  private async ownCacheVersion(): Promise<PreviousVersion | undefined> {
+    if (!this.located || !this.localIds || this.options.noCache) return undefined
+    const version = await this.located
+    if (!version) return undefined
+    const holds = await engineHolds(
+      this.options.docker,
+      { ...version, inlineCache: false },
+      await this.localIds
+    )
+    // inlineCache is not read on this way (the runner's own build cache serves the build).
+    return holds ? { ...version, inlineCache: false } : undefined
+  }
 
   /** Sets the request's cache-from / cache-to for `builder`, when the user gave none. */
   async apply(builder: Builder, req: BuildRequest): Promise<void> {
     const o = this.options
     const full = (o.mode === 'registry' || o.mode === 'gha') && builder === 'buildx' && !o.userGave
+    const own = await this.ownCacheVersion()
     const [previous, exports] = await Promise.all([
-      this.lookup ?? Promise.resolve<PreviousLookup>({ none: true }),
+      own
+        ? Promise.resolve<PreviousLookup>({ found: own })
+        : (this.lookup ?? Promise.resolve<PreviousLookup>({ none: true })),
       full ? builderExportsCache(o.docker, o.builder) : Promise.resolve(undefined)
     ])
-    const engineHasPrevious =
-      this.localIds !== undefined &&
-      'found' in previous &&
-      (await engineHolds(o.docker, previous.found, await this.localIds))
+    const engineHasPrevious = own !== undefined
     const d = decideCache({
       mode: o.mode,
       builder,

@@ -550,6 +550,14 @@ describe('BuildCache', () => {
     tagged = true
     expect((await run({ RUNNER_ENVIRONMENT: 'self-hosted' })).cacheFrom).toEqual([])
     expect(asked).toEqual(['image inspect --format {{.Id}} registry.test/o/app:latest'])
+    // Nor does the build wait for the previous version's config (read for its inline cache).
+    const { client } = fakeRegistry({ manifests, blobs: { 'sha256:c1': WITH_CACHE } })
+    client.getBlob = () => new Promise<Buffer>(() => undefined)
+    const env = { RUNNER_ENVIRONMENT: 'self-hosted' }
+    const waiting = new BuildCache({ ...options(client), docker: engine, env })
+    const req = request()
+    await waiting.apply('buildx', req)
+    expect(req.cacheFrom).toEqual([])
   })
 
   it('does not look anything up when the user gave cache entries or the cache is off', async () => {
