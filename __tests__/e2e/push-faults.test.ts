@@ -12,8 +12,15 @@
  * those records.
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
-import { randomBytes } from 'node:crypto'
-import { readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import {
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  utimesSync,
+  writeFileSync
+} from 'node:fs'
 import * as path from 'node:path'
 import { restartRegistry, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js'
 import {
@@ -42,10 +49,31 @@ async function proxy(options: Parameters<typeof startFaultProxy>[1]): Promise<Fa
   return p
 }
 
-/** A runner whose workspace builds an image with one layer of `bytes` random (incompressible) bytes. */
-function project(bytes: number): Runner {
+/** The same small first layer for every version of `name`: the same bytes, the same file time. */
+function writeBase(runner: Runner, name: string): void {
+  const file = path.join(runner.workspace, 'base.bin')
+  writeFileSync(file, Buffer.alloc(64 * 1024, createHash('sha256').update(name).digest()))
+  utimesSync(file, 1_700_000_000, 1_700_000_000)
+}
+
+/**
+ * A runner whose workspace builds an image of `name`: its first layer, then one layer of `bytes`
+ * random (incompressible) bytes. These tests are about the action's own upload: on the classic
+ * store a first publish goes by the engine's push (publish/route.ts), so a version of `name`
+ * holding only the first layer is published before (no proxy), and the registry then holds one
+ * of the image's layers: the way a fresh runner takes the upload.
+ */
+async function project(bytes: number, name: string): Promise<Runner> {
+  if (enginePushesBuilds) {
+    const seed = new Runner()
+    writeBase(seed, name)
+    seed.write('Dockerfile', 'FROM scratch\nCOPY base.bin /base.bin\n')
+    const first = await seed.mainAsync(inputs(env.registry, name, '0.0.1'))
+    if (first.code !== 0) throw new Error(`the first version of ${name} failed:\n${first.out}`)
+  }
   const runner = new Runner()
-  runner.write('Dockerfile', 'FROM scratch\nCOPY blob.bin /blob.bin\n')
+  writeBase(runner, name)
+  runner.write('Dockerfile', 'FROM scratch\nCOPY base.bin /base.bin\nCOPY blob.bin /blob.bin\n')
   writeFileSync(path.join(runner.workspace, 'blob.bin'), randomBytes(bytes))
   return runner
 }
@@ -113,7 +141,7 @@ describe('the push survives faults', () => {
   // invalid" (the retried PUT reused the session the registry had cancelled).
   it('a connection reset in the middle of a layer upload: the layer is uploaded again, from the start', async () => {
     const p = await proxy({ rules: [{ ...BIG_UPLOAD, action: 'reset', afterBytes: 1 * MB }] })
-    const runner = project(8 * MB)
+    const runner = await project(8 * MB, 'fault-reset')
     const main = await runner.mainAsync(inputs(p.address, 'fault-reset'))
     note('reset mid-body', p.stats.faults.reset === 1, p, main)
     const digest = expectPublished(main, runner, 'fault-reset')
@@ -136,7 +164,7 @@ describe('the push survives faults', () => {
         }
       ]
     })
-    const runner = project(8 * MB)
+    const runner = await project(8 * MB, 'fault-lost-201')
     const main = await runner.mainAsync(inputs(p.address, 'fault-lost-201'))
     note('lost 201', p.stats.faults['lose-answer'] === 1, p, main)
     expectPublished(main, runner, 'fault-lost-201')
@@ -155,7 +183,7 @@ describe('the push survives faults', () => {
         }
       ]
     })
-    const runner = project(8 * MB)
+    const runner = await project(8 * MB, 'fault-restart')
     const main = await runner.mainAsync(inputs(p.address, 'fault-restart'))
     note(
       'registry restarted',
@@ -175,8 +203,8 @@ describe('the push survives faults', () => {
     let drops = 0
     for (const seed of SEEDS) {
       const p = await proxy({ rate: 0.3, seed, kinds: ['drop', 'reset', 'lose-answer'] })
-      const runner = project(2 * MB)
       const name = `fault-drops-${seed}`
+      const runner = await project(2 * MB, name)
       const main = await runner.mainAsync(inputs(p.address, name))
       const n = p.stats.faults.drop + p.stats.faults.reset + p.stats.faults['lose-answer']
       drops += n
@@ -195,7 +223,7 @@ describe('the push survives faults', () => {
   // here); kept so that the idle timeout of the streamed upload never does either.
   it('a slow link: a 40 MB layer at 0.5 MB/s is uploaded without being cut off', async () => {
     const p = await proxy({ bytesPerSecond: MB / 2 })
-    const runner = project(40 * MB)
+    const runner = await project(40 * MB, 'fault-slow')
     const main = await runner.mainAsync(inputs(p.address, 'fault-slow'))
     note('slow link', p.stats.forwardedBytes >= 40 * MB, p, main)
     expectPublished(main, runner, 'fault-slow')
@@ -234,7 +262,7 @@ describe('the push survives faults', () => {
     const p2 = await proxy({
       rules: [{ method: 'PUT', path: manifest, action: 'hold', until: () => job1Put.promise }]
     })
-    const [r1, r2] = [project(1 * MB), project(1 * MB)]
+    const [r1, r2] = [await project(1 * MB, 'fault-race'), await project(1 * MB, 'fault-race')]
     const run1 = r1.mainAsync(inputs(p1.address, 'fault-race', 'shared'))
     // Should job 1 fail before its PUT, job 2 must not wait for ever.
     void run1.then(() => job1Put.resolve())
@@ -266,7 +294,7 @@ describe('the push survives faults', () => {
   // Before: the post step removed only the Docker config folder; the work folder with the image
   // tar and the compressed layers stayed in RUNNER_TEMP.
   it('a main step killed mid-upload: the post step leaves RUNNER_TEMP clean', async () => {
-    const runner = project(16 * MB)
+    const runner = await project(16 * MB, 'fault-killed')
     let killed = false
     const p = await proxy({
       bytesPerSecond: 2 * MB,

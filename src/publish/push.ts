@@ -96,11 +96,13 @@ export async function learnForPush(
   { docker, registry, warmUp, layerCache }: PushEnvironment,
   names: ImageNames,
   imageId: string,
-  inspected?: LocalImageFacts
+  inspected?: LocalImageFacts,
+  /** The local images from the registry (docker.imagesFrom), when asked already. */
+  fromRegistry?: ReturnType<PushEnvironment['docker']['imagesFrom']>
 ): Promise<Required<LearntImage>> {
   const [local, pulled] = await Promise.all([
     inspected ?? docker.inspectForPush(imageId),
-    docker.imagesFrom(names.registry)
+    fromRegistry ?? docker.imagesFrom(names.registry)
   ])
   const platform = { os: local.os, architecture: local.architecture, variant: local.variant }
   // What the registry would refuse fails here, before any byte is sent.

@@ -238,6 +238,10 @@ export async function publishLocalImage(
   // Three questions to the engine at once (the unpacked size only matters in the containerd
   // store); a build that way.ts sent to the engine's push is on the classic store already.
   const known = run.enginePushThenOci
+  // The local images pulled from (or pushed to) this registry, for the known layers: asked now,
+  // beside the rest, in case the choice needs the registry's knowledge (never rejects).
+  const mayLearn = !known && run.runner !== 'self-hosted' && !run.pushByDigest
+  const fromRegistry = mayLearn ? docker.imagesFrom(names.registry) : undefined
   const [store, local, unpacked] = await Promise.all([
     known ? ('classic' as const) : docker.imageStore(),
     docker.inspectForPush(imageId),
@@ -259,7 +263,7 @@ export async function publishLocalImage(
     enginePushThenOci: run.enginePushThenOci
   }
   const learnt = needsRegistryKnowledge(facts)
-    ? await learnForPush(env, names, imageId, local)
+    ? await learnForPush(env, names, imageId, local, fromRegistry)
     : undefined
   if (learnt) {
     facts.registryHolds = { known: learnt.knowledge.known, total: local.diffIds.length }
