@@ -76,6 +76,15 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
     needsBuildx ? docker.hasBuildx(inputs.builder) : Promise.resolve(false)
   )
   const labels = session.background(readLabels(plan, run))
+  // A source-image: what the route asks of the engine (publish/route.ts), asked now (Docker
+  // keeps the answers for the image ID).
+  if (sourceId) {
+    void Promise.all([
+      docker.imageStore(),
+      docker.inspectForPush(sourceId),
+      docker.unpackedSize(sourceId)
+    ]).catch(() => undefined)
+  }
   const cache = inputs.sourceImage ? undefined : startBuildCache(session)
   await preflightAndLogin(session, engineVersion)
   const image = await produce(session, await labels, sourceId, buildxProbe, cache)

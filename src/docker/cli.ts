@@ -236,7 +236,24 @@ export class Docker {
    * content of one platform in the containerd store: docs/facts/engine-push.md) and the media type
    * of what it stores (Engine API 1.48 and later only).
    */
-  async inspectForPush(image: string): Promise<LocalImageFacts> {
+  inspectForPush(image: string): Promise<LocalImageFacts> {
+    return this.once(`inspect ${image}`, image, () => this.askForPush(image))
+  }
+
+  /**
+   * An answer about `image` asked once per step when `image` is an image ID (`sha256:…`: what
+   * it names never changes), so that it can be asked ahead (main.ts, while docker logs in).
+   */
+  private once<T>(key: string, image: string, ask: () => Promise<T>): Promise<T> {
+    if (!image.startsWith('sha256:')) return ask()
+    let answer = this.answers.get(key) as Promise<T> | undefined
+    if (!answer) this.answers.set(key, (answer = ask()))
+    return answer
+  }
+
+  private readonly answers = new Map<string, Promise<unknown>>()
+
+  private async askForPush(image: string): Promise<LocalImageFacts> {
     const result = await this.run(['image', 'inspect', '--format', '{{json .}}', image], {
       silent: true
     })
@@ -284,7 +301,11 @@ export class Docker {
    * The unpacked size of a local image's layers (`docker history`: each layer's size on disk), or
    * 0 when the engine does not say. Never rejects.
    */
-  async unpackedSize(image: string): Promise<number> {
+  unpackedSize(image: string): Promise<number> {
+    return this.once(`history ${image}`, image, () => this.askUnpackedSize(image))
+  }
+
+  private async askUnpackedSize(image: string): Promise<number> {
     const args = ['history', '--no-trunc', '--human=false', '--format', '{{.Size}}', image]
     try {
       const result = await this.run(args, { silent: true })

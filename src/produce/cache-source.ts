@@ -10,8 +10,9 @@
  * without it (pushed by another tool), none at all, or one that cannot be read: the build goes on
  * without a cache source, with one notice. A self-hosted runner whose engine holds the previous
  * version's image (it built it) uses its own build cache: reading the registry's would hold the
- * build up (BuildKit resolves a cache import before it takes the context) for steps it has. The registry credentials are the action's own docker
- * login (its private DOCKER_CONFIG); nothing goes into argv.
+ * build up (BuildKit resolves a cache import before it takes the context) for steps it has. The
+ * registry credentials are the action's own docker login (its private DOCKER_CONFIG); nothing
+ * goes into argv.
  */
 import * as core from '@actions/core'
 import type { Builder, BuildRequest } from '../docker/build-args.js'

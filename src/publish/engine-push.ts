@@ -163,13 +163,28 @@ export async function pushWithEngine(
   // Both read the platform manifests of an index: at once, not one after the other.
   const [, published] = await Promise.all([
     warnOfRawLayers(registry, names, manifest.bytes),
-    // On the classic store the image ID is the config's digest: its platform spares the GET.
+    // The local image's platform spares the config GET where its config is the one published:
+    // on the classic store the image ID is the config's digest; on the containerd store the image
+    // ID is the digest of the manifest it stores, so a manifest served under that digest names
+    // the local image's config (describe.ts checks the config digest it is given against it).
     describeOrWarn(registry, names.image, names.path, manifest.digest, {
       manifest: manifest.bytes,
-      config: { digest: local.id, platform: platformString(local) }
+      config: {
+        digest: manifest.digest === local.id ? configDigestOf(manifest.bytes) : local.id,
+        platform: platformString(local)
+      }
     })
   ])
   return { ...published, manifest: manifest.bytes }
+}
+
+/** The config digest a manifest names ('' for an index, or bytes that are not a manifest). */
+function configDigestOf(bytes: Buffer): string {
+  try {
+    return parseJson<ManifestJson>(bytes).config?.digest ?? ''
+  } catch {
+    return ''
+  }
 }
 
 const RAW_LAYER_TYPES = new Set([FAMILY_TYPES.oci.layers.tar, FAMILY_TYPES.docker.layers.tar])

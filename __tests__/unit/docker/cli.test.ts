@@ -173,6 +173,28 @@ describe('docker CLI', () => {
     expect(calls[0].args).toEqual(['image', 'inspect', '--format', '{{.Id}}', 'hello:1'])
   })
 
+  it('asks the facts of an image ID once (they cannot change), those of a name each time', async () => {
+    const id = `sha256:${'d'.repeat(64)}`
+    const { calls, fn } = recorder(args =>
+      args[0] === 'history'
+        ? { exitCode: 0, stdout: '10\n20\n' }
+        : { exitCode: 0, stdout: JSON.stringify({ Id: id, Os: 'linux', RootFS: { Layers: [] } }) }
+    )
+    const docker = new Docker(CONFIG, fn)
+    const [a, b] = await Promise.all([docker.inspectForPush(id), docker.inspectForPush(id)])
+    expect(a).toBe(b)
+    expect(await docker.unpackedSize(id)).toBe(30)
+    expect(await docker.unpackedSize(id)).toBe(30)
+    await docker.inspectForPush('app:1')
+    await docker.inspectForPush('app:1')
+    expect(calls.map(c => c.args[0] + ' ' + c.args.at(-1))).toEqual([
+      `image ${id}`,
+      `history ${id}`,
+      'image app:1',
+      'image app:1'
+    ])
+  })
+
   it('reports other inspect failures (e.g. no daemon) as docker errors', async () => {
     const { fn } = recorder(() => ({
       exitCode: 1,
