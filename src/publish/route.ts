@@ -240,8 +240,15 @@ export async function publishLocalImage(
   const known = run.enginePushThenOci
   // The local images pulled from (or pushed to) this registry, for the known layers: asked now,
   // beside the rest, in case the choice needs the registry's knowledge (never rejects).
+  // (Only on the classic store: elsewhere the choice never needs them, and a docker command
+  // still running would hold the step's end.)
   const mayLearn = !known && run.runner !== 'self-hosted' && !run.pushByDigest
-  const fromRegistry = mayLearn ? docker.imagesFrom(names.registry) : undefined
+  const fromRegistry = mayLearn
+    ? docker
+        .imageStore()
+        .then(store => (store === 'classic' ? docker.imagesFrom(names.registry) : []))
+        .catch(() => [])
+    : undefined
   const [store, local, unpacked] = await Promise.all([
     known ? ('classic' as const) : docker.imageStore(),
     docker.inspectForPush(imageId),
