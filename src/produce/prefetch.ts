@@ -12,11 +12,13 @@
  * The pull runs out of the log and is stopped once the build is over; the reference it added is
  * removed again (the layers the new image shares stay with it). An engine that has the image
  * already (an image whose ID is one of its configs' digests, as on a self-hosted runner that
- * built it, or the reference itself) pulls nothing and has nothing removed. Nothing here fails the step: a failed pull only means the
- * build fetches the layers itself, as it would have anyway.
+ * built it, or the reference itself) pulls nothing and has nothing removed. Nothing here fails
+ * the step: a failed pull only means the build fetches the layers itself, as it would have anyway.
+ * What docker says of a failure (which may quote the registry) reaches the log as one line.
  */
 import type { Docker } from '../docker/cli.js'
 import { errorMessage } from '../util/errors.js'
+import { oneLine } from '../util/text.js'
 
 export interface Prefetch {
   /** Stops the pull if it still runs, removes what it added, and says in one line what it did. */
@@ -62,7 +64,8 @@ export function prefetchLayers(
         return `Prefetch: none needed, the engine has the image of ${reference}.`
       }
       if (outcome.kind === 'failed') {
-        return `Prefetch of ${what} did not run (${outcome.detail}); the build fetched what it used.`
+        const why = oneLine(outcome.detail, 300)
+        return `Prefetch of ${what} did not run (${why}); the build fetched what it used.`
       }
       if (!outcome.ok) {
         // Stopped by the end of the build, or failed: nothing is left to remove unless the pull
@@ -70,7 +73,7 @@ export function prefetchLayers(
         await removeIfThere(docker, reference)
         const how = stopped
           ? `was stopped after ${outcome.seconds.toFixed(1)} s (the build was done first)`
-          : `failed (${outcome.detail || 'no reason given'})`
+          : `failed (${oneLine(outcome.detail, 300) || 'no reason given'})`
         return `Prefetch of ${what} ${how}; the build fetched what it used.`
       }
       const removed = await removeIfThere(docker, reference)

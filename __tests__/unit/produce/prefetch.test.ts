@@ -108,5 +108,12 @@ describe('prefetchLayers', () => {
     expect(await prefetchLayers(broken, REF).finish()).toContain(
       'did not run (docker is not installed on this runner)'
     )
+    // Whatever docker (or a registry it quotes) says stays on the one line: no workflow command.
+    const hostile = new Docker('/c', async () => {
+      throw new Error('boom\n::error::injected')
+    })
+    const line = await prefetchLayers(hostile, REF).finish()
+    expect(line).not.toMatch(/[\r\n]/)
+    expect(line).toContain('boom ::error::injected')
   })
 })
