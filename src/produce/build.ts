@@ -45,10 +45,16 @@ export interface BuildEnvironment {
 }
 
 /**
- * Runs `build`, with the cache source's layers fetched into the engine beside it when the
- * environment asks for it (after cache.apply: the source is known then).
+ * Runs `build` with the build cache of the `cache` input set on `req` (cache-source.ts), and the
+ * cache source's layers fetched into the engine beside it when the environment asks for it.
  */
-async function withPrefetch<T>(env: BuildEnvironment, build: () => Promise<T>): Promise<T> {
+async function withBuildCache<T>(
+  env: BuildEnvironment,
+  builder: Builder,
+  req: BuildRequest,
+  build: () => Promise<T>
+): Promise<T> {
+  await env.cache?.apply(builder, req)
   const source = env.prefetchCacheSource ? env.cache?.cacheSource() : undefined
   if (!source) return build()
   core.info(
@@ -120,10 +126,9 @@ export async function buildImage(
   labels: string[],
   cwd = process.cwd()
 ): Promise<LocalImage> {
-  const { docker, service, builderIsContext, cache } = env
+  const { docker, service, builderIsContext } = env
   const { req, options } = request(inputs, labels, cwd, builderIsContext)
-  await cache?.apply(builder, req)
-  const imageId = await withPrefetch(env, () =>
+  const imageId = await withBuildCache(env, builder, req, () =>
     core.group(`Build ${names.image} (${HOW[builder]})`, () =>
       docker.build({ ...req, tags: names.references }, builder, { ...options, service })
     )
@@ -161,11 +166,10 @@ export async function buildAndPush(
   load = false,
   cwd = process.cwd()
 ): Promise<PushedImage> {
-  const { docker, service, policy = DEFAULT_POLICY, builderIsContext, cache } = env
+  const { docker, service, policy = DEFAULT_POLICY, builderIsContext } = env
   const { inputs, names } = plan
   const platforms = inputs.platforms.join(',')
   const { req, options } = request(inputs, labels, cwd, builderIsContext)
-  await cache?.apply('buildx', req)
   const index = inputs.platforms.length > 1 || inputs.attestations.length > 0
   const output = !push
     ? ({ push: false } as const)
@@ -181,7 +185,7 @@ export async function buildAndPush(
       ? 'pushed by digest'
       : 'pushed by BuildKit'
   const title = `Build ${names.image}${platforms ? ` for ${platforms}` : ''} (docker buildx build, ${what})`
-  const result = await withPrefetch(env, () =>
+  const result = await withBuildCache(env, 'buildx', req, () =>
     core.group(title, () =>
       withRetries(
         'the push of docker buildx build',

@@ -45,6 +45,9 @@ export interface PreviousVersion {
   configs?: string[]
 }
 
+/** The previous version as its manifests tell it, before its configs are read. */
+type LocatedVersion = Omit<PreviousVersion, 'inlineCache'>
+
 export type PreviousLookup = { found: PreviousVersion } | { none: true } | { unreadable: string }
 
 /** Image manifests under a manifest or index (attestations left out), with their layers. */
@@ -99,7 +102,7 @@ export async function findPreviousVersion(
   client: RegistryClient,
   repository: string,
   pushing: string[],
-  located?: (found: Omit<PreviousVersion, 'inlineCache'> | undefined) => void
+  located?: (found: LocatedVersion | undefined) => void
 ): Promise<PreviousLookup> {
   try {
     // Credentials first: requests that meet the registry's first 401 together would not all
@@ -163,24 +166,19 @@ export async function builderExportsCache(
 }
 
 /**
- * Whether the engine holds the image of `previous`: by its digest (the containerd store names an
- * image by its manifest's or index's digest) or by a config's digest (the classic store's image
- * ID). Never rejects: what cannot be told is a no.
+ * Whether the engine holds an image under any of `ids`: image IDs or references. For a previous
+ * version: its digest (the containerd store names an image by its manifest's or index's digest)
+ * or a config's digest (the classic store's image ID). Never rejects: what cannot be told is a no.
  */
 export async function engineHolds(
   docker: Docker,
-  previous: PreviousVersion,
+  ids: string[],
   /** IDs of local images known already (what the tags name in the engine): no docker call. */
   known: string[] = []
 ): Promise<boolean> {
-  const ids = [previous.digest, ...(previous.configs ?? [])]
   if (ids.some(id => known.includes(id))) return true
-  try {
-    const found = await Promise.all(ids.map(id => docker.localImageId(id).catch(() => undefined)))
-    return found.some(Boolean)
-  } catch {
-    return false
-  }
+  const found = await Promise.all(ids.map(id => docker.localImageId(id).catch(() => undefined)))
+  return found.some(Boolean)
 }
 
 /** What the build gets, and what the log, a notice and the summary say about it. */
@@ -397,7 +395,7 @@ export class BuildCache {
     const o = options
     const needed = o.mode !== 'off' && !o.userGave
     const selfHosted = needed && o.mode === 'auto' && o.env.RUNNER_ENVIRONMENT === 'self-hosted'
-    let located: (found: Omit<PreviousVersion, 'inlineCache'> | undefined) => void = () => {}
+    let located: (found: LocatedVersion | undefined) => void = () => {}
     this.located = selfHosted
       ? new Promise(resolve => {
           located = resolve
@@ -415,7 +413,7 @@ export class BuildCache {
   }
 
   /** A self-hosted runner: the previous version as soon as its manifests are read. */
-  private readonly located: Promise<Omit<PreviousVersion, 'inlineCache'> | undefined> | undefined
+  private readonly located: Promise<LocatedVersion | undefined> | undefined
   private readonly localIds: Promise<string[]> | undefined
 
   /**
@@ -426,11 +424,8 @@ export class BuildCache {
     if (!this.located || !this.localIds || this.options.noCache) return undefined
     const version = await this.located
     if (!version) return undefined
-    const holds = await engineHolds(
-      this.options.docker,
-      { ...version, inlineCache: false },
-      await this.localIds
-    )
+    const ids = [version.digest, ...(version.configs ?? [])]
+    const holds = await engineHolds(this.options.docker, ids, await this.localIds)
     // inlineCache is not read on this way (the runner's own build cache serves the build).
     return holds ? { ...version, inlineCache: false } : undefined
   }

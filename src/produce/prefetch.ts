@@ -17,6 +17,7 @@
  * What docker says of a failure (which may quote the registry) reaches the log as one line.
  */
 import type { Docker } from '../docker/cli.js'
+import { engineHolds } from './cache-source.js'
 import { errorMessage } from '../util/errors.js'
 import { oneLine } from '../util/text.js'
 
@@ -43,9 +44,7 @@ export function prefetchLayers(
   const stop = new AbortController()
   let settled = false
   const work: Promise<Outcome> = (async (): Promise<Outcome> => {
-    for (const id of [...configs, reference]) {
-      if (await docker.localImageId(id)) return { kind: 'known' }
-    }
+    if (await engineHolds(docker, [...configs, reference])) return { kind: 'known' }
     const pulled = await docker.pull(reference, platform, stop.signal)
     return { kind: 'pulled', ...pulled, seconds: (now() - start) / 1000 }
   })()
@@ -76,7 +75,11 @@ export function prefetchLayers(
           : `failed (${oneLine(outcome.detail, 300) || 'no reason given'})`
         return `Prefetch of ${what} ${how}; the build fetched what it used.`
       }
-      const removed = await removeIfThere(docker, reference)
+      // The pull named the image: its reference is there to remove.
+      const removed = await docker.removeImage(reference).then(
+        () => true,
+        () => false
+      )
       return (
         `Prefetch: ${what} fetched into the engine in ${outcome.seconds.toFixed(1)} s, while the ` +
         `context was sent${removed ? '; the reference removed again' : ''}.`
