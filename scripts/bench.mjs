@@ -35,8 +35,12 @@
  *     COPY layers, ~400 MB; 8 MB each with --quick) over the engine's base image, plus a small app
  *     layer that changes every run. Each action of --action-dir (this checkout by default), run
  *     as the runner runs it (__tests__/support/action-runner.js), against (b) `docker buildx build
- *     --push` and (c) `docker build` + `docker push`, each with its own login and logout and its
- *     own repository, interleaved (the order rotates every run), medians of RUNS:
+ *     --push` and (c) `docker build` + `docker push`, and (d) `docker buildx build --push` with the
+ *     build cache a user would set up (containerd store: --cache-to/--cache-from
+ *     type=registry,ref=IMAGE:buildcache,mode=max; classic store, where the docker driver exports
+ *     no registry cache: --cache-to type=inline, --cache-from IMAGE:latest), each with its own
+ *     login and logout and its own repository, interleaved (the order rotates every run), medians
+ *     of RUNS:
  *       A        empty build cache, no push history, new repository;
  *       B fresh  the same but the repository holds the previous version (a GitHub-hosted job);
  *       B warm   app layer changed on a self-hosted runner: build cache, push history, ~/.docker
@@ -62,6 +66,7 @@
  * only B warm and C), BENCH_RESULTS_FILE (instead of bench-results.json), BENCH_QUICK=1 (as
  * --quick), BENCH_CLI_TAGS
  * (dockerfile mode: "one" makes (b) and (c) push latest only, not the action's two default tags),
+ * BENCH_WITH_CACHE=0 (dockerfile mode: without contender (d), buildx --push with a build cache),
  * E2E_DIR (the environment's folder; one started here is stopped at the end).
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -132,6 +137,11 @@ const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3))
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 50)
 /** Dockerfile mode: which cases run (warm: B warm and C; cold: A and B fresh). */
 const PHASES = (process.env.BENCH_PHASES ?? 'warm,cold').split(',')
+/**
+ * Dockerfile mode: contender (d), buildx --push with the build cache a user would set up (a
+ * registry cache on the containerd store, inline on the classic one); BENCH_WITH_CACHE=0 leaves it out.
+ */
+const WITH_CACHE = process.env.BENCH_WITH_CACHE !== '0'
 const TAG_COUNTS = (process.env.BENCH_TAGS ?? '1,5,20').split(',').map(Number)
 const LAYER_BYTES = 512 * 1024
 const MB = 1024 * 1024
@@ -1438,7 +1448,22 @@ async function benchDockerfile(proxy) {
   const contenders = [
     ...ACTIONS.map(a => ({ key: a.name, kind: 'action', action: a })),
     { key: 'b', kind: 'buildx-push', title: '(b) docker buildx build --push' },
-    { key: 'c', kind: 'build-push', title: '(c) docker build && docker push' }
+    { key: 'c', kind: 'build-push', title: '(c) docker build && docker push' },
+    // (d): what a user who set up a build cache runs (issue 20's "with a registry cache"). The
+    // docker driver exports a registry cache only on the containerd store; on the classic store
+    // the cache a user can have is inline, read back from the image itself.
+    ...(WITH_CACHE
+      ? [
+          {
+            key: 'd',
+            kind: 'buildx-cache',
+            title:
+              E2E.E2E_IMAGE_STORE === 'containerd'
+                ? '(d) buildx --push, registry cache (mode=max)'
+                : '(d) buildx --push, inline cache from the image'
+          }
+        ]
+      : [])
   ]
   for (const c of contenders) {
     c.title ??= `action ${c.action.name} (${c.action.commit})`
@@ -1496,11 +1521,22 @@ async function benchDockerfile(proxy) {
             ['login', cliReg, '--username', E2E.E2E_REGISTRY_USER, '--password-stdin'],
             E2E.E2E_REGISTRY_PASSWORD
           )
-          if (c.kind === 'buildx-push') {
+          if (c.kind === 'buildx-push' || c.kind === 'buildx-cache') {
+            const image = `${cliReg}/octo-org/${name}`
+            const cache =
+              c.kind !== 'buildx-cache'
+                ? []
+                : E2E.E2E_IMAGE_STORE === 'containerd'
+                  ? [
+                      `--cache-from=type=registry,ref=${image}:buildcache`,
+                      `--cache-to=type=registry,ref=${image}:buildcache,mode=max`
+                    ]
+                  : [`--cache-from=type=registry,ref=${image}:latest`, '--cache-to=type=inline']
             await docker([
               'buildx',
               'build',
               '--push',
+              ...cache,
               ...refs.flatMap(r => ['-t', r]),
               '--metadata-file',
               meta,
@@ -1642,7 +1678,10 @@ function dockerfileFigures(fixture, contenders, samples) {
       }
     }
     const best = Math.min(byWho.b.seconds, byWho.c.seconds)
-    for (const a of ACTIONS) byWho[a.name].ratio = byWho[a.name].seconds / best
+    for (const a of ACTIONS) {
+      byWho[a.name].ratio = byWho[a.name].seconds / best
+      if (byWho.d) byWho[a.name].ratioToCache = byWho[a.name].seconds / byWho.d.seconds
+    }
     results.cases[k] = { title, ...byWho }
   }
   return results
@@ -1656,6 +1695,7 @@ function printDockerfile(results, contenders) {
       'who',
       'wall s',
       'ratio to min(b,c)',
+      ...(WITH_CACHE ? ['ratio to (d)'] : []),
       'CPU s (client+engine)',
       'up MB',
       'requests',
@@ -1674,6 +1714,9 @@ function printDockerfile(results, contenders) {
         c.title,
         r.seconds.toFixed(2),
         r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`,
+        ...(WITH_CACHE
+          ? [r.ratioToCache === undefined ? '' : `${r.ratioToCache.toFixed(2)}×`]
+          : []),
         `${f1(r.cpuSeconds)} (${f1(r.clientCpuSeconds)}+${f1(r.engineCpuSeconds)})`,
         f1(r.uploadBytes / MB),
         String(r.requests),

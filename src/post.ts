@@ -1,9 +1,10 @@
 /**
  * The post step (post-if: always()), its own entry (src/post-entry.ts → dist/post/index.js): undo
- * keep-login in the runner's Docker config, log out and delete the action's Docker config
- * directory and the push's work folder, so no credential for the registry is left on the runner,
- * also when the main step failed or was killed. It can only clean up: the one docker command it
- * runs is `docker logout`, and it acts only on state values that pass their checks (state.ts).
+ * keep-login in the runner's Docker config, delete the action's Docker config directory (the only
+ * place its login was written: docker/config.ts) and the push's work folder, so no credential for
+ * the registry is left on the runner, also when the main step failed or was killed. It can only
+ * clean up: the one docker command it may run is `docker logout` of the runner's own config (to
+ * undo keep-login), and it acts only on state values that pass their checks (state.ts).
  */
 import * as core from '@actions/core'
 import { existsSync, rmSync } from 'node:fs'
@@ -62,18 +63,15 @@ async function cleanUp(state: PostState, logout: Logout): Promise<void> {
   if (!dir) {
     core.info('Nothing to clean up.')
   } else {
-    if (state.registry && state.loggedIn && existsSync(dir)) {
-      try {
-        await logout(dir)(state.registry)
-      } catch (error) {
-        // The credentials live only in `dir`, which is deleted next; a failed logout leaves nothing.
-        core.warning(
-          `docker logout ${state.registry} failed (${errorMessage(error)}); removing the credentials anyway.`
-        )
-      }
-    }
+    // No `docker logout` first: the action's config pins its registry to the plain file store
+    // (docker/config.ts), so the login lives only in this directory's config.json; deleting the
+    // directory is the logout, without starting the docker CLI once more.
     removeActionConfig(dir)
-    core.info(`Removed the action's Docker config directory ${dir}.`)
+    core.info(
+      state.loggedIn
+        ? `Removed the action's Docker config directory ${dir}, and the login to ${state.registry ?? 'the registry'} in it.`
+        : `Removed the action's Docker config directory ${dir}.`
+    )
   }
   if (failures.length) core.setFailed(failures.join('\n'))
 }

@@ -122,9 +122,9 @@ function served(reference: string): Served {
 function publish(
   source: string,
   extra: Record<string, string> = {},
-  runnerEnv: Record<string, string> = {}
+  runnerEnv: Record<string, string> = {},
+  imageName = `route/${nonce()}`
 ) {
-  const imageName = `route/${nonce()}`
   const runner = new Runner('push-default-branch', runnerEnv)
   const step = runner.main({
     ...inputsFor(env, imageName),
@@ -184,6 +184,33 @@ describe(`the route of a local image (${STORE} image store)`, () => {
         expect(layer.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip')
     }
     for (const layer of s.layers) expect(layer.mediaType).toMatch(GZIP_LAYER)
+  }, 180_000)
+
+  it('an unchanged republish: on the containerd store no docker push, every tag read; the classic store proves the layers first', () => {
+    const local = `route-again:${nonce()}`
+    const id = buildElsewhere(local)
+    const first = publish(local)
+    expectPublished(first, id)
+    const again = publish(local, {}, {}, first.imageName)
+    const { line } = expectPublished(again, id)
+    expect(again.step.outputs.digest).toBe(first.step.outputs.digest)
+    if (STORE === 'containerd') {
+      expect(line).toBe(
+        `Route: none, unchanged (every tag of ${again.image} serves this image's digest already, ` +
+          'which is what docker push would publish from the containerd image store: nothing to send)'
+      )
+      expect(again.step.stdout).not.toContain('[command]docker push')
+      expect(again.step.stdout).toContain(`${again.image}:v1 → ${id}`)
+      expect(again.step.stdout).toContain(`${again.image}:latest → ${id}`)
+    } else {
+      // The registry holds every layer (proved): the upload's "Unchanged", no docker push.
+      expect(line).toMatch(
+        /^Route: the action's upload \(classic image store, .*the registry already holds 1 of 1 layers/
+      )
+      expect(again.step.stdout).toMatch(/^Unchanged: /m)
+    }
+    // A real client pulls what the digest output names.
+    client(['pull', `${again.image}@${again.step.outputs.digest}`])
   }, 180_000)
 
   it('an image docker load kept uncompressed is published compressed, and the route line says why', () => {

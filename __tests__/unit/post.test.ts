@@ -5,7 +5,7 @@
  * e2e/killed-steps.test.ts.
  */
 import { afterEach, describe, expect, it, jest } from '@jest/globals'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { post } from '../../src/post.js'
 import { readState, type StepState } from '../../src/state.js'
@@ -53,20 +53,27 @@ describe('the post step', () => {
     expect(existsSync(path.join(temp, 'publish-container-abc'))).toBe(true)
   })
 
-  it('logs out and removes the config folder and work folder the main step named under RUNNER_TEMP', async () => {
+  it('removes the config folder (the login in it with it, no docker logout) and work folder the main step named under RUNNER_TEMP', async () => {
     const temp = tmp('post-temp-')
     const config = path.join(temp, 'publish-container-Ab12')
     const work = path.join(temp, 'publish-container-save-Xy34')
     mkdirSync(config)
     mkdirSync(work)
-    const { logouts } = await runPost(
+    writeFileSync(
+      path.join(config, 'config.json'),
+      JSON.stringify({ auths: { 'ghcr.io': { auth: 'dTpw' } }, credHelpers: { 'ghcr.io': '' } })
+    )
+    const { out, logouts } = await runPost(
       { configDir: config, workDir: work, registry: 'ghcr.io', loggedIn: 'true' },
       temp,
       tmp('post-runner-docker-')
     )
-    expect(logouts).toEqual([`${config} ghcr.io`])
+    expect(logouts).toEqual([])
     expect(existsSync(config)).toBe(false)
     expect(existsSync(work)).toBe(false)
+    expect(out).toContain(
+      `Removed the action's Docker config directory ${config}, and the login to ghcr.io in it.`
+    )
   })
 
   it('leaves alone a configDir or workDir that is not a folder of the action under RUNNER_TEMP', async () => {

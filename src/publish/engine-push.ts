@@ -25,6 +25,7 @@ import { isAttestation, parseJson, type ManifestJson } from '../oci/descriptor.j
 import { FAMILY_TYPES, MEDIA_TYPES } from '../oci/media-types.js'
 import { platformString } from '../oci/platform.js'
 import type { RegistryClient } from '../registry/client.js'
+import { mapLimit } from '../util/concurrency.js'
 import { errorMessage } from '../util/errors.js'
 import type { PushEnvironment } from './push.js'
 import { putUnderEveryTag, tagAndVerify, type PublishedManifest } from './tags.js'
@@ -159,6 +160,19 @@ export async function pushWithEngine(
           }
         )
       )
+  return finishEnginePublish(registry, names, local, manifest)
+}
+
+/**
+ * After the engine's push (or none: already served), as on every way: the digest line, the
+ * uncompressed layers said, and size and platform for the summary.
+ */
+async function finishEnginePublish(
+  registry: RegistryClient,
+  names: ImageNames,
+  local: Pick<LocalImageFacts, 'os' | 'id' | 'architecture' | 'variant'>,
+  manifest: PublishedManifest
+): Promise<Published> {
   core.info(`Digest: ${manifest.digest} (${registry.requests} registry API requests)`)
   // Both read the platform manifests of an index: at once, not one after the other.
   const [, published] = await Promise.all([
@@ -176,6 +190,49 @@ export async function pushWithEngine(
     })
   ])
   return { ...published, manifest: manifest.bytes }
+}
+
+/**
+ * The containerd store: whether the registry serves this very image under every tag already. There
+ * the image ID is the digest of the manifest or index the engine stores, which is what docker push
+ * publishes, as it is; a tag that serves that digest serves those bytes and, through them, the
+ * same blobs (content addressed). The first tag is read (GET, its bytes hashed), the others HEAD,
+ * all at once. Undefined when any tag serves something else or nothing, or on any failure: then
+ * the engine pushes as usual. Asked beside the route's other questions (publish/route.ts).
+ */
+export async function servedUnderEveryTag(
+  registry: Pick<RegistryClient, 'getManifest' | 'headManifest'>,
+  names: Pick<ImageNames, 'path' | 'tags'>,
+  imageId: string,
+  warmUp?: Promise<unknown>
+): Promise<PublishedManifest | undefined> {
+  const [first, ...rest] = names.tags
+  if (!first || !imageId.startsWith('sha256:')) return undefined
+  try {
+    await warmUp
+    const [manifest, others] = await Promise.all([
+      registry.getManifest(names.path, first),
+      mapLimit(rest, 8, async tag => (await registry.headManifest(names.path, tag))?.digest)
+    ])
+    if (manifest.digest !== imageId || others.some(d => d !== imageId)) return undefined
+    return { digest: manifest.digest, mediaType: manifest.mediaType, bytes: manifest.bytes }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Nothing to push (servedUnderEveryTag found the image under every tag): no docker push, the
+ * answer read is the read-back; then as after a push.
+ */
+export async function publishedAlready(
+  registry: RegistryClient,
+  names: ImageNames,
+  local: Pick<LocalImageFacts, 'os' | 'id' | 'architecture' | 'variant'>,
+  manifest: PublishedManifest
+): Promise<Published> {
+  for (const tag of names.tags) core.info(`${names.image}:${tag} → ${manifest.digest}`)
+  return finishEnginePublish(registry, names, local, manifest)
 }
 
 /** The config digest a manifest names ('' for an index, or bytes that are not a manifest). */

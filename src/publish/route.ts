@@ -14,6 +14,8 @@
  *                                        it stores (or the engine cannot say what it stores), or
  *                                        the layers look stored uncompressed (docker push would
  *                                        send them raw): then the upload, which compresses
+ *                                        (every tag serving the image ID already: nothing
+ *                                        to push, no docker push, the answer is the read-back)
  *   classic store, a buildx build, oci   the engine, then the action writes the OCI manifest over
  *                                        the layers it pushed (engine-push.ts; the engine knows
  *                                        which layers the registry holds: its earlier pushes, and
@@ -30,7 +32,13 @@ import * as core from '@actions/core'
 import { FAMILY_TYPES, type MediaTypeFamily } from '../oci/media-types.js'
 import type { ImageNames, RegistryType } from '../plan/names.js'
 import type { Published } from './describe.js'
-import { CannotWriteOci, EnginePushGaveUp, pushWithEngine } from './engine-push.js'
+import {
+  CannotWriteOci,
+  EnginePushGaveUp,
+  publishedAlready,
+  pushWithEngine,
+  servedUnderEveryTag
+} from './engine-push.js'
 import { learnForPush, pushByDigest, pushTags, type PushEnvironment } from './push.js'
 import type { RetryPolicy } from '../util/retry.js'
 
@@ -249,6 +257,19 @@ export async function publishLocalImage(
         .then(store => (store === 'classic' ? docker.imagesFrom(names.registry) : []))
         .catch(() => [])
     : undefined
+  // The containerd store: does every tag serve this very image already (an unchanged
+  // republish)? Asked beside the rest; it only matters when the engine would push.
+  const served =
+    !known && !run.pushByDigest && names.tags.length
+      ? docker
+          .imageStore()
+          .then(store =>
+            store === 'containerd'
+              ? servedUnderEveryTag(env.registry, names, imageId, env.warmUp)
+              : undefined
+          )
+          .catch(() => undefined)
+      : undefined
   const [store, local, unpacked] = await Promise.all([
     known ? ('classic' as const) : docker.imageStore(),
     docker.inspectForPush(imageId),
@@ -276,6 +297,17 @@ export async function publishLocalImage(
     facts.registryHolds = { known: learnt.knowledge.known, total: local.diffIds.length }
   }
   const route = chooseRoute(facts)
+  if (route.way === 'engine' && !route.ociOver) {
+    const already = await served
+    if (already) {
+      const line =
+        `Route: none, unchanged (every tag of ${names.image} serves this image's digest already, ` +
+        `which is what docker push would publish from the containerd image store: nothing to send)`
+      core.info(line)
+      const published = await publishedAlready(env.registry, names, local, already)
+      return { ...published, route: line.slice('Route: '.length) }
+    }
+  }
   const how = route.ociOver ? 'docker push, then the OCI manifest' : 'docker push'
   const line = `Route: ${route.way === 'engine' ? how : "the action's upload"} (${route.why})`
   core.info(line)

@@ -5,7 +5,8 @@ import {
   CannotWriteOci,
   classifyPushError,
   ociManifestOver,
-  ownUploadTakesOverEnginePush
+  ownUploadTakesOverEnginePush,
+  servedUnderEveryTag
 } from '../../../src/publish/engine-push.js'
 import { createHash } from 'node:crypto'
 import {
@@ -360,5 +361,78 @@ describe('when the own upload takes over the classic store’s engine push', () 
       ownUploadTakesOverEnginePush(new RetriesExhausted('login failed', 'docker login', 4))
     ).toBe(false)
     expect(ownUploadTakesOverEnginePush(new Error('unauthorized'))).toBe(false)
+  })
+})
+
+describe('an unchanged republish from the containerd store (servedUnderEveryTag)', () => {
+  const bytes = Buffer.from(
+    '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}'
+  )
+  const id = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+  const other = `sha256:${'e'.repeat(64)}`
+  const names = { path: 'octo-org/app', tags: ['v1', 'latest', 'main'] }
+
+  /** A registry whose tags serve `byTag` (a digest, or undefined: 404); what was asked, in order. */
+  function registry(byTag: Record<string, string | undefined>) {
+    const asked: string[] = []
+    return {
+      asked,
+      getManifest: async (_repository: string, reference: string) => {
+        asked.push(`GET ${reference}`)
+        const digest = byTag[reference]
+        if (!digest) throw new Error(`GET ${reference}: 404 MANIFEST_UNKNOWN`)
+        return { digest, mediaType: 'application/vnd.oci.image.index.v1+json', bytes }
+      },
+      headManifest: async (_repository: string, reference: string) => {
+        asked.push(`HEAD ${reference}`)
+        const digest = byTag[reference]
+        return digest ? { digest, mediaType: 'x', size: 1 } : undefined
+      }
+    }
+  }
+
+  it('every tag serves the image ID: the first tag read (GET) is the answer, the others HEAD', async () => {
+    const r = registry({ v1: id, latest: id, main: id })
+    const served = await servedUnderEveryTag(r, names, id)
+    expect(served).toEqual({
+      digest: id,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      bytes
+    })
+    expect(r.asked.sort()).toEqual(['GET v1', 'HEAD latest', 'HEAD main'])
+  })
+
+  it('one tag serving another digest or nothing, or the first tag missing: the engine pushes', async () => {
+    expect(
+      await servedUnderEveryTag(registry({ v1: id, latest: other, main: id }), names, id)
+    ).toBeUndefined()
+    expect(await servedUnderEveryTag(registry({ v1: id, latest: id }), names, id)).toBeUndefined()
+    expect(await servedUnderEveryTag(registry({ latest: id, main: id }), names, id)).toBeUndefined()
+    expect(
+      await servedUnderEveryTag(registry({ v1: other, latest: other, main: other }), names, id)
+    ).toBeUndefined()
+  })
+
+  it('asks nothing without a tag or a sha256 image ID, and nothing before the warm-up', async () => {
+    const r = registry({ v1: id })
+    expect(await servedUnderEveryTag(r, { path: 'p', tags: [] }, id)).toBeUndefined()
+    expect(await servedUnderEveryTag(r, names, 'abc123')).toBeUndefined()
+    expect(r.asked).toEqual([])
+    let release: () => void = () => undefined
+    const warmUp = new Promise<void>(resolve => (release = resolve))
+    const pending = servedUnderEveryTag(
+      registry({ v1: id }),
+      { ...names, tags: ['v1'] },
+      id,
+      warmUp
+    )
+    const r2 = registry({ v1: id })
+    const pending2 = servedUnderEveryTag(r2, { ...names, tags: ['v1'] }, id, warmUp)
+    await new Promise(resolve => setImmediate(resolve))
+    expect(r2.asked).toEqual([])
+    release()
+    expect((await pending)?.digest).toBe(id)
+    expect((await pending2)?.digest).toBe(id)
+    expect(r2.asked).toEqual(['GET v1'])
   })
 })
