@@ -21,9 +21,11 @@ import { makePlan, type Plan } from './plan/plan.js'
 import { readLabels } from './produce/labels.js'
 import { BuildCache } from './produce/cache-source.js'
 import { produce } from './produce/produce.js'
-import { findSourceImage } from './produce/source-image.js'
+import { findSourceImage, startTagging } from './produce/source-image.js'
 import { mergeDigests } from './publish/merge.js'
+import { servedUnderEveryTag } from './publish/engine-push.js'
 import { publish } from './publish/publish.js'
+import type { PublishedManifest } from './publish/tags.js'
 import { setOutputs, type PublishResult } from './report/outputs.js'
 import { writeSummary } from './report/summary.js'
 import { keepLoginForLaterSteps } from './session/keep-login.js'
@@ -66,6 +68,8 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   const engineVersion = await requireEngine(timeoutMs => docker.probeServer(timeoutMs))
   // A source-image must exist locally: checked before anything is sent anywhere.
   const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : ''
+  // Its docker tag needs no login: run while docker logs in (said in produce's Tag group).
+  const tagging = sourceId ? startTagging(docker, sourceId, plan.names) : undefined
   // Ahead, while docker logs in: the push token, whether buildx is there, the labels.
   const warmUp = session.warmUp()
   const needsBuildx = !inputs.sourceImage && inputs.buildx.mode !== 'false'
@@ -85,10 +89,15 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
       docker.unpackedSize(sourceId)
     ]).catch(() => undefined)
   }
+  // On the containerd store: do the tags serve this very image already (an unchanged republish:
+  // publish/route.ts then pushes nothing)? Read now, so the push never waits for the answer.
+  const served = sourceId
+    ? session.background(servedWhereStoreIsContainerd(session, sourceId, warmUp))
+    : undefined
   const cache = inputs.sourceImage ? undefined : startBuildCache(session)
   await preflightAndLogin(session, engineVersion)
-  const image = await produce(session, await labels, sourceId, buildxProbe, cache)
-  const published = await publish(session, image, warmUp)
+  const image = await produce(session, await labels, sourceId, buildxProbe, cache, tagging)
+  const published = await publish(session, image, warmUp, served)
   const buildCache = await cache?.report(published.digest, published.manifest)
   if (buildCache) core.info(`Build cache: ${buildCache.replace(/<\/?code>/g, '')}`)
   // A source-image is published as it is: it carries its own labels.
@@ -102,6 +111,19 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
     buildCache,
     ...published
   }
+}
+
+/** servedUnderEveryTag (publish/engine-push.ts), asked only of an engine with the containerd store. */
+async function servedWhereStoreIsContainerd(
+  session: Session,
+  imageId: string,
+  warmUp: Promise<unknown> | undefined
+): Promise<PublishedManifest | undefined> {
+  const { plan, registry } = session
+  if (!plan.push || plan.inputs.pushByDigest) return undefined
+  const store = await session.docker.docker.imageStore().catch(() => undefined)
+  if (store !== 'containerd') return undefined
+  return servedUnderEveryTag(registry, plan.names, imageId, warmUp)
 }
 
 /** The `cache` input's work, started beside the login: the previous version is looked up now. */

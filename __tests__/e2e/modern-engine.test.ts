@@ -246,28 +246,34 @@ describe('modern engine: images built in the containerd store, published with so
     return { runner, step }
   }
 
-  it('the same local image published again: docker push of the stored blobs, the second time nothing uploaded, the same digest', () => {
+  it('the same local image published again: docker push of the stored blobs; again under the same tag, no push at all; under a new tag too, nothing uploaded; the same digest', () => {
     const { dir } = runnableContext()
     const local = `again:${nonce()}`
     client(['buildx', 'build', '--provenance=mode=min', '--load', '--tag', local, dir])
     const imageName = `modern/again-${nonce()}`
     const toolCache = tempDir('e2e-tool-cache-')
-    const run = () => {
+    const run = (tags: string) => {
       const runner = new Runner('push-default-branch', { RUNNER_TOOL_CACHE: toolCache })
-      const step = runner.main({ ...inputsFor(reg, imageName), 'source-image': local, tags: 'v1' })
+      const step = runner.main({ ...inputsFor(reg, imageName), 'source-image': local, tags })
       expectSuccess(step)
       expect(runner.post().exitCode).toBe(0)
       return step
     }
-    const first = run()
+    const first = run('v1')
     expect(first.stdout).toContain(`[command]docker push`)
     expect(first.stdout).not.toContain(`[command]docker save`)
-    const second = run()
+    // The tag serves this very image: nothing pushed, the read is the read-back.
+    const second = run('v1')
+    expect(second.stdout).toMatch(/^Route: none, unchanged \(/m)
+    expect(second.stdout).not.toContain(`[command]docker push`)
     expect(second.stdout).not.toContain(`[command]docker save`)
-    // The engine asks the registry (HEAD) and uploads nothing it holds.
-    expect(second.stdout).toMatch(/: Layer already exists/)
-    expect(second.stdout).not.toMatch(/: Pushed/)
     expect(second.outputs.digest).toBe(first.outputs.digest)
+    // A new tag: the engine pushes, asks the registry (HEAD) and uploads nothing it holds.
+    const third = run('v1\nv2')
+    expect(third.stdout).toContain(`[command]docker push`)
+    expect(third.stdout).toMatch(/: Layer already exists/)
+    expect(third.stdout).not.toMatch(/: Pushed/)
+    expect(third.outputs.digest).toBe(first.outputs.digest)
   }, 120_000)
 
   it('an image buildx built with a provenance attestation (a nested index in docker save): docker push publishes the index as stored, its blobs as they are', () => {

@@ -453,9 +453,9 @@ export class Docker {
     await this.run(['image', 'rm', reference], { silent: true })
   }
 
-  /** `docker tag SOURCE TARGET`. */
-  async tag(source: string, target: string): Promise<void> {
-    await this.run(['tag', source, target])
+  /** `docker tag SOURCE TARGET` (`silent`: its command line kept out of the log). */
+  async tag(source: string, target: string, { silent = false } = {}): Promise<void> {
+    await this.run(['tag', source, target], { silent })
   }
 }
 

@@ -40,12 +40,16 @@ export async function produce(
   sourceId: string,
   buildxProbe: Promise<boolean>,
   /** The `cache` input (cache-source.ts); none for a source-image. */
-  cache?: BuildCache
+  cache?: BuildCache,
+  /** A source-image's docker tag, started while docker logged in (source-image.ts). */
+  tagging?: Promise<unknown>
 ): Promise<Produced> {
   const { plan, run } = session
   const { inputs, names, push } = plan
   const { docker, configDir } = session.docker
-  if (inputs.sourceImage) return tagSourceImage(docker, inputs.sourceImage, sourceId, names)
+  if (inputs.sourceImage) {
+    return tagSourceImage(docker, inputs.sourceImage, sourceId, names, tagging)
+  }
   const service = {
     ACTIONS_CACHE_URL: run.env.ACTIONS_CACHE_URL,
     ACTIONS_RESULTS_URL: run.env.ACTIONS_RESULTS_URL

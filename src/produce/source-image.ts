@@ -26,20 +26,40 @@ export async function findSourceImage(docker: Docker, sourceImage: string): Prom
   return id
 }
 
-/** Tags the (already found) source image under the first computed reference. */
+/**
+ * `docker tag` of the (already found) source image under the first computed reference, by ID (the
+ * image published is exactly the one found, even if the name moves meanwhile), started while
+ * docker logs in: it needs no credential. Resolves to the failure, if any (tagSourceImage reports
+ * it), so a step that fails elsewhere first leaves no rejection unhandled.
+ */
+export function startTagging(
+  docker: Docker,
+  imageId: string,
+  names: ImageNames
+): Promise<unknown> | undefined {
+  const [first] = names.references
+  if (!first) return undefined // push-by-digest: no tag
+  return docker.tag(imageId, first, { silent: true }).then(
+    () => undefined,
+    (error: unknown) => error ?? new Error('docker tag failed')
+  )
+}
+
+/** The source image tagged under the first computed reference (startTagging's work, said). */
 export async function tagSourceImage(
   docker: Docker,
   sourceImage: string,
   imageId: string,
-  names: ImageNames
+  names: ImageNames,
+  started: Promise<unknown> | undefined = startTagging(docker, imageId, names)
 ): Promise<LocalImage> {
   const builder = `none: published the local image ${sourceImage}`
   const [first] = names.references
   if (!first) return { imageId, builder } // push-by-digest: no tag
   await core.group(`Tag ${sourceImage} (${imageId.slice(0, 19)}…) as ${names.image}`, async () => {
-    // Tag by ID: the image published is exactly the one found, even if the name moves meanwhile.
-    await docker.tag(imageId, first)
-    core.info(`Tagged ${first}`)
+    const failed = await started
+    if (failed) throw failed
+    core.info(`Tagged ${first} (docker tag by image ID, run while docker logged in)`)
     const more = names.references.length - 1
     if (more) core.info(`The other ${more} tag(s) go through the registry API after the push.`)
   })

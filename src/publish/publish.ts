@@ -20,11 +20,14 @@ import { checkBuildxPush } from './buildx-push.js'
 import { cacheFile } from './known-layers.js'
 import { describeLocalImage, type Published } from './describe.js'
 import { publishLocalImage } from './route.js'
+import type { PublishedManifest } from './tags.js'
 
 export async function publish(
   session: Session,
   image: Produced,
-  warmUp: Promise<unknown> | undefined
+  warmUp: Promise<unknown> | undefined,
+  /** A source-image: whether every tag serves it already, asked ahead (main.ts). */
+  served?: Promise<PublishedManifest | undefined>
 ): Promise<Published> {
   const { plan, registry, run } = session
   const { inputs, names, push } = plan
@@ -56,6 +59,7 @@ export async function publish(
     runner: run.env.RUNNER_ENVIRONMENT,
     policy: session.policy,
     builtByBuildx: !inputs.sourceImage && image.builder === 'buildx',
-    enginePushThenOci: image.enginePushThenOci
+    enginePushThenOci: image.enginePushThenOci,
+    served
   })
 }

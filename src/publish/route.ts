@@ -41,6 +41,7 @@ import {
 } from './engine-push.js'
 import { learnForPush, pushByDigest, pushTags, type PushEnvironment } from './push.js'
 import type { RetryPolicy } from '../util/retry.js'
+import type { PublishedManifest } from './tags.js'
 
 export type ImageStore = 'containerd' | 'classic'
 
@@ -229,6 +230,8 @@ export interface RouteInputs {
   builtByBuildx?: boolean
   /** produce/way.ts chose the engine's push with the OCI manifest written over it. */
   enginePushThenOci?: boolean
+  /** servedUnderEveryTag's answer, when asked ahead (a source-image: main.ts). */
+  served?: Promise<PublishedManifest | undefined>
 }
 
 /**
@@ -260,7 +263,8 @@ export async function publishLocalImage(
   // The containerd store: does every tag serve this very image already (an unchanged
   // republish)? Asked beside the rest; it only matters when the engine would push.
   const served =
-    !known && !run.pushByDigest && names.tags.length
+    run.served ??
+    (!known && !run.pushByDigest && names.tags.length
       ? docker
           .imageStore()
           .then(store =>
@@ -269,7 +273,7 @@ export async function publishLocalImage(
               : undefined
           )
           .catch(() => undefined)
-      : undefined
+      : undefined)
   const [store, local, unpacked] = await Promise.all([
     known ? ('classic' as const) : docker.imageStore(),
     docker.inspectForPush(imageId),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
-import { tagSourceImage } from '../../../src/produce/source-image.js'
+import { startTagging, tagSourceImage } from '../../../src/produce/source-image.js'
 import { resolveNames } from '../../../src/plan/names.js'
 
 function recorder(): { calls: string[][]; fn: ExecFn } {
@@ -38,5 +38,26 @@ describe('tagSourceImage', () => {
     const byDigest = { ...names(['x']), references: [] }
     await tagSourceImage(new Docker('/c', fn), 'local:dev', 'sha256:abc', byDigest)
     expect(calls).toEqual([])
+  })
+
+  it('the tag started ahead (while docker logs in) is awaited, not run again; its failure fails here', async () => {
+    const { calls, fn } = recorder()
+    const docker = new Docker('/c', fn)
+    const started = startTagging(docker, 'sha256:abc', names(['v1']))
+    expect(calls).toEqual([['tag', 'sha256:abc', 'ghcr.io/o/app:v1']])
+    await tagSourceImage(docker, 'local:dev', 'sha256:abc', names(['v1']), started)
+    expect(calls).toHaveLength(1)
+    const failing: ExecFn = async () => ({
+      exitCode: 1,
+      stdout: '',
+      stderr: 'Error: No such image'
+    })
+    const broken = new Docker('/c', failing)
+    // Not awaited before tagSourceImage: a failure must not be an unhandled rejection meanwhile.
+    const early = startTagging(broken, 'sha256:abc', names(['v1']))
+    await new Promise(resolve => setImmediate(resolve))
+    await expect(
+      tagSourceImage(broken, 'local:dev', 'sha256:abc', names(['v1']), early)
+    ).rejects.toThrow(/No such image|docker tag/)
   })
 })
