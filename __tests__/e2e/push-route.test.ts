@@ -213,6 +213,40 @@ describe(`the route of a local image (${STORE} image store)`, () => {
     client(['pull', `${again.image}@${again.step.outputs.digest}`])
   }, 180_000)
 
+  it('a self-hosted runner publishing the same image again: no docker push on either store', () => {
+    const local = `route-self:${nonce()}`
+    const id = buildElsewhere(local)
+    const selfHosted = {
+      RUNNER_ENVIRONMENT: 'self-hosted',
+      RUNNER_TOOL_CACHE: tempDir('e2e-tool-cache-')
+    }
+    const first = publish(local, {}, selfHosted)
+    expectPublished(first, id)
+    expect(first.step.stdout).toContain(`[command]docker push ${first.image}:v1`)
+    const again = publish(local, {}, selfHosted, first.imageName)
+    const { line } = expectPublished(again, id)
+    expect(again.step.outputs.digest).toBe(first.step.outputs.digest)
+    expect(again.step.stdout).not.toContain('[command]docker push')
+    expect(again.step.stdout).not.toContain('[command]docker save')
+    expect(line).toBe(
+      STORE === 'containerd'
+        ? `Route: none, unchanged (every tag of ${again.image} serves this image's digest already, ` +
+            'which is what docker push would publish from the containerd image store: nothing to send)'
+        : `Route: none, unchanged (every tag of ${again.image} serves the OCI manifest this runner ` +
+            "wrote over its engine's push of this very image, with these annotations: nothing to send)"
+    )
+    // Other annotations make another manifest: the engine pushes again (it uploads nothing).
+    const annotated = publish(
+      local,
+      { annotations: 'org.opencontainers.image.title=again' },
+      selfHosted,
+      first.imageName
+    )
+    expectPublished(annotated, id)
+    expect(annotated.step.outputs.digest).not.toBe(first.step.outputs.digest)
+    client(['pull', `${again.image}@${again.step.outputs.digest}`])
+  }, 180_000)
+
   it('an image docker load kept uncompressed is published compressed, and the route line says why', () => {
     const local = `route-loaded:${nonce()}`
     const { id, layerBytes } = loadUncompressed(local)

@@ -30,6 +30,8 @@ import { errorMessage } from '../util/errors.js'
 import type { PushEnvironment } from './push.js'
 import { putUnderEveryTag, tagAndVerify, type PublishedManifest } from './tags.js'
 import { manifestBytes } from './upload.js'
+import { recallEnginePush, rememberEnginePush } from './known-layers.js'
+import { sha256 } from '../oci/digest.js'
 
 /** What the engine pushed cannot be rewritten as an OCI manifest (the message says why). */
 export class CannotWriteOci extends Error {}
@@ -111,7 +113,12 @@ export function classifyPushError(error: unknown): Verdict {
 }
 
 export async function pushWithEngine(
-  { docker, registry, warmUp }: Pick<PushEnvironment, 'docker' | 'registry' | 'warmUp'>,
+  {
+    docker,
+    registry,
+    warmUp,
+    layerCache
+  }: Pick<PushEnvironment, 'docker' | 'registry' | 'warmUp' | 'layerCache'>,
   names: ImageNames,
   local: Pick<LocalImageFacts, 'os' | 'id' | 'architecture' | 'variant'>,
   policy: RetryPolicy,
@@ -145,7 +152,7 @@ export async function pushWithEngine(
   )
   await warmUp
   const manifest = oci
-    ? await writeOciOver(registry, names, reported, local.id, oci.annotations)
+    ? await writeOciOver(registry, names, reported, local.id, oci.annotations, layerCache)
     : await phase('read-back', names.registry, () =>
         core.group(
           names.tags.length > 1
@@ -235,6 +242,39 @@ export async function publishedAlready(
   return finishEnginePublish(registry, names, local, manifest)
 }
 
+/**
+ * The classic store, the engine's push then the OCI manifest: whether every tag serves already the
+ * OCI manifest this runner wrote over its engine's push of this very image (recallEnginePush: the
+ * engine compressed those layers from this image, so they are its layers), with these
+ * annotations. One HEAD per tag, all at once, and only when this runner pushed this image before.
+ * Undefined on any other answer or failure: then the engine pushes as usual.
+ */
+export async function unchangedOverEnginePush(
+  registry: Pick<RegistryClient, 'headManifest'>,
+  names: Pick<ImageNames, 'registry' | 'path' | 'tags'>,
+  imageId: string,
+  annotations: Record<string, string>,
+  layerCache: string | undefined,
+  warmUp?: Promise<unknown>
+): Promise<PublishedManifest | undefined> {
+  const pushed = recallEnginePush(layerCache, names.registry, names.path, imageId)
+  if (!pushed || !names.tags.length) return undefined
+  try {
+    const bytes = ociManifestOver(pushed, imageId, annotations)
+    const digest = sha256(bytes)
+    await warmUp
+    const served = await mapLimit(
+      names.tags,
+      8,
+      async tag => (await registry.headManifest(names.path, tag))?.digest
+    )
+    if (served.some(d => d !== digest)) return undefined
+    return { digest, mediaType: MEDIA_TYPES.ociManifest, bytes }
+  } catch {
+    return undefined
+  }
+}
+
 /** The config digest a manifest names ('' for an index, or bytes that are not a manifest). */
 function configDigestOf(bytes: Buffer): string {
   try {
@@ -294,7 +334,9 @@ async function writeOciOver(
   names: ImageNames,
   reported: string | undefined,
   imageId: string,
-  annotations: Record<string, string>
+  annotations: Record<string, string>,
+  /** The layer cache's file: what the engine pushed is noted beside it (unchangedOverEnginePush). */
+  layerCache?: string
 ): Promise<PublishedManifest> {
   if (!reported) throw new CannotWriteOci('docker push reported no digest')
   const title = `Write the OCI image manifest over the pushed layers, under ${names.tags.length} tag(s)`
@@ -312,6 +354,7 @@ async function writeOciOver(
         // The engine's push created the repository (under the first tag): every tag at once.
         putUnderEveryTag(registry, names, bytes, MEDIA_TYPES.ociManifest, { firstAlone: false })
       )
+      rememberEnginePush(layerCache, names.registry, names.path, imageId, pushed.bytes)
       for (const tag of names.tags) core.info(`${names.image}:${tag} → ${m.digest}`)
       return m
     })

@@ -103,9 +103,12 @@ function ownFile(file: string): boolean {
 }
 
 /** The `CACHE_LIMIT` most recently noted entries. */
-function newest<E extends { at: number }>(entries: Record<string, E>): Record<string, E> {
+function newest<E extends { at: number }>(
+  entries: Record<string, E>,
+  limit = CACHE_LIMIT
+): Record<string, E> {
   const all = Object.entries(entries).sort((a, b) => b[1].at - a[1].at)
-  return Object.fromEntries(all.slice(0, CACHE_LIMIT))
+  return Object.fromEntries(all.slice(0, limit))
 }
 
 /** Writes a cache file whole (a reader never sees half of it); best effort: failures are logged. */
@@ -164,6 +167,62 @@ export function rememberImage(
   const data = readJson<ImagesData>(imagesFile(file))
   const entries = { ...data, [localId]: { config: configDigest, at: Date.now() } } as ImagesData
   writeJson(imagesFile(file), newest(entries), 'image cache')
+}
+
+type OciOverData = Record<string, { v2: string; at: number }>
+const ENGINE_PUSH_LIMIT = 200
+
+/** Beside the layer cache: what this runner's engine pushed, for the OCI manifest written over it. */
+function ociOverFile(file: string): string {
+  return path.join(path.dirname(file), 'engine-pushes.json')
+}
+
+const ociOverKey = (registry: string, repository: string, imageId: string): string =>
+  `${registry}/${repository}@${imageId}`
+
+/**
+ * Remembers the Docker v2 manifest this runner's engine pushed for the classic-store image
+ * `imageId` (its config's digest) to REGISTRY/REPOSITORY, over which the action wrote the OCI
+ * manifest (engine-push.ts). The engine compressed those layers from this very image, so they are
+ * its layers: an unchanged republish from the same runner can then be recognised without a push
+ * (recallEnginePush). Best effort, like the layers.
+ */
+export function rememberEnginePush(
+  file: string | undefined,
+  registry: string,
+  repository: string,
+  imageId: string,
+  v2Manifest: Buffer
+): void {
+  if (!file) return
+  const target = ociOverFile(file)
+  const data = readJson<OciOverData>(target)
+  const entries = {
+    ...data,
+    [ociOverKey(registry, repository, imageId)]: {
+      v2: v2Manifest.toString('base64'),
+      at: Date.now()
+    }
+  } as OciOverData
+  // Each entry holds a manifest (~1–2 KB): fewer of them than of the layers.
+  writeJson(target, newest(entries, ENGINE_PUSH_LIMIT), 'engine push record')
+}
+
+/**
+ * The Docker v2 manifest rememberEnginePush noted for this image and repository, from a file only
+ * this user can write (ownFile); undefined when there is none.
+ */
+export function recallEnginePush(
+  file: string | undefined,
+  registry: string,
+  repository: string,
+  imageId: string
+): Buffer | undefined {
+  if (!file) return undefined
+  const target = ociOverFile(file)
+  if (!ownFile(target)) return undefined
+  const entry = readJson<OciOverData>(target)[ociOverKey(registry, repository, imageId)]
+  return typeof entry?.v2 === 'string' ? Buffer.from(entry.v2, 'base64') : undefined
 }
 
 /**

@@ -15,7 +15,10 @@
  *                                        the layers look stored uncompressed (docker push would
  *                                        send them raw): then the upload, which compresses
  *                                        (every tag serving the image ID already: nothing
- *                                        to push, no docker push, the answer is the read-back)
+ *                                        to push, no docker push, the answer is the read-back;
+ *                                        on the classic store likewise when every tag serves
+ *                                        the OCI manifest this runner wrote over its engine's
+ *                                        push of this very image: engine-push.ts)
  *   classic store, a buildx build, oci   the engine, then the action writes the OCI manifest over
  *                                        the layers it pushed (engine-push.ts; the engine knows
  *                                        which layers the registry holds: its earlier pushes, and
@@ -37,7 +40,8 @@ import {
   EnginePushGaveUp,
   publishedAlready,
   pushWithEngine,
-  servedUnderEveryTag
+  servedUnderEveryTag,
+  unchangedOverEnginePush
 } from './engine-push.js'
 import { learnForPush, pushByDigest, pushTags, type PushEnvironment } from './push.js'
 import type { RetryPolicy } from '../util/retry.js'
@@ -301,12 +305,23 @@ export async function publishLocalImage(
     facts.registryHolds = { known: learnt.knowledge.known, total: local.diffIds.length }
   }
   const route = chooseRoute(facts)
-  if (route.way === 'engine' && !route.ociOver) {
-    const already = await served
+  if (route.way === 'engine') {
+    const already = route.ociOver
+      ? await unchangedOverEnginePush(
+          env.registry,
+          names,
+          local.id,
+          env.annotations ?? {},
+          env.layerCache,
+          env.warmUp
+        )
+      : await served
     if (already) {
-      const line =
-        `Route: none, unchanged (every tag of ${names.image} serves this image's digest already, ` +
-        `which is what docker push would publish from the containerd image store: nothing to send)`
+      const line = route.ociOver
+        ? `Route: none, unchanged (every tag of ${names.image} serves the OCI manifest this runner ` +
+          "wrote over its engine's push of this very image, with these annotations: nothing to send)"
+        : `Route: none, unchanged (every tag of ${names.image} serves this image's digest already, ` +
+          'which is what docker push would publish from the containerd image store: nothing to send)'
       core.info(line)
       const published = await publishedAlready(env.registry, names, local, already)
       return { ...published, route: line.slice('Route: '.length) }

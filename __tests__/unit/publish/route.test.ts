@@ -6,8 +6,13 @@ import {
   classifyPushError,
   ociManifestOver,
   ownUploadTakesOverEnginePush,
-  servedUnderEveryTag
+  servedUnderEveryTag,
+  unchangedOverEnginePush
 } from '../../../src/publish/engine-push.js'
+import { recallEnginePush, rememberEnginePush } from '../../../src/publish/known-layers.js'
+import { chmodSync } from 'node:fs'
+import { tempDir } from '../../support/temp-dirs.js'
+import * as path from 'node:path'
 import { createHash } from 'node:crypto'
 import {
   chooseRoute,
@@ -434,5 +439,113 @@ describe('an unchanged republish from the containerd store (servedUnderEveryTag)
     expect((await pending)?.digest).toBe(id)
     expect((await pending2)?.digest).toBe(id)
     expect(r2.asked).toEqual(['GET v1'])
+  })
+})
+
+describe("an unchanged republish over the classic store's engine push (unchangedOverEnginePush)", () => {
+  const hex = (c: string): string => `sha256:${c.repeat(64)}`
+  const imageId = hex('c')
+  const v2 = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: {
+        mediaType: 'application/vnd.docker.container.image.v1+json',
+        size: 10,
+        digest: imageId
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+          size: 5,
+          digest: hex('a')
+        }
+      ]
+    })
+  )
+  const names = { registry: 'ghcr.io', path: 'octo-org/app', tags: ['latest', 'sha-a9993e3'] }
+  const cacheFile = (): string =>
+    path.join(tempDir('engine-push-record-'), 'publish-container', 'layers.json')
+  const registry = (answer: (tag: string) => string | undefined) => {
+    const asked: string[] = []
+    return {
+      asked,
+      headManifest: async (_repository: string, tag: string) => {
+        asked.push(tag)
+        const digest = answer(tag)
+        return digest ? { digest, mediaType: 'x', size: 1 } : undefined
+      }
+    }
+  }
+  const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
+
+  it('remembers what the engine pushed, per registry, repository and image, in a file only this user writes', () => {
+    const file = cacheFile()
+    rememberEnginePush(file, 'ghcr.io', 'octo-org/app', imageId, v2)
+    expect(recallEnginePush(file, 'ghcr.io', 'octo-org/app', imageId)).toEqual(v2)
+    expect(recallEnginePush(file, 'ghcr.io', 'octo-org/other', imageId)).toBeUndefined()
+    expect(recallEnginePush(file, 'example.com', 'octo-org/app', imageId)).toBeUndefined()
+    expect(recallEnginePush(file, 'ghcr.io', 'octo-org/app', hex('d'))).toBeUndefined()
+    chmodSync(path.join(path.dirname(file), 'engine-pushes.json'), 0o666)
+    expect(recallEnginePush(file, 'ghcr.io', 'octo-org/app', imageId)).toBeUndefined()
+    expect(recallEnginePush(undefined, 'ghcr.io', 'octo-org/app', imageId)).toBeUndefined()
+  })
+
+  it('every tag serves the OCI manifest over what this runner pushed: unchanged, with those bytes', async () => {
+    const file = cacheFile()
+    rememberEnginePush(file, 'ghcr.io', 'octo-org/app', imageId, v2)
+    const oci = ociManifestOver(v2, imageId, { 'org.opencontainers.image.title': 'app' })
+    const r = registry(() => digestOf(oci))
+    const found = await unchangedOverEnginePush(
+      r,
+      names,
+      imageId,
+      { 'org.opencontainers.image.title': 'app' },
+      file
+    )
+    expect(found).toEqual({
+      digest: digestOf(oci),
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      bytes: oci
+    })
+    expect(r.asked.sort()).toEqual(['latest', 'sha-a9993e3'])
+  })
+
+  it('a tag serving something else, other annotations, or no record of this image: the engine pushes', async () => {
+    const file = cacheFile()
+    rememberEnginePush(file, 'ghcr.io', 'octo-org/app', imageId, v2)
+    const oci = digestOf(ociManifestOver(v2, imageId))
+    expect(
+      await unchangedOverEnginePush(
+        registry(t => (t === 'latest' ? oci : hex('e'))),
+        names,
+        imageId,
+        {},
+        file
+      )
+    ).toBeUndefined()
+    expect(
+      await unchangedOverEnginePush(
+        registry(() => oci),
+        names,
+        imageId,
+        { a: 'b' },
+        file
+      )
+    ).toBeUndefined()
+    const none = registry(() => oci)
+    expect(await unchangedOverEnginePush(none, names, hex('d'), {}, file)).toBeUndefined()
+    expect(await unchangedOverEnginePush(none, names, imageId, {}, undefined)).toBeUndefined()
+    // Without a record, the registry is not even asked.
+    expect(none.asked).toEqual([])
+    expect(
+      await unchangedOverEnginePush(
+        registry(() => oci),
+        names,
+        imageId,
+        {},
+        file
+      )
+    ).toBeDefined()
   })
 })
