@@ -23,9 +23,8 @@ import { BuildCache } from './produce/cache-source.js'
 import { produce } from './produce/produce.js'
 import { findSourceImage, startTagging } from './produce/source-image.js'
 import { mergeDigests } from './publish/merge.js'
-import { servedUnderEveryTag } from './publish/engine-push.js'
+import { servedFromContainerdStore } from './publish/engine-push.js'
 import { publish } from './publish/publish.js'
-import type { PublishedManifest } from './publish/tags.js'
 import { setOutputs, type PublishResult } from './report/outputs.js'
 import { writeSummary } from './report/summary.js'
 import { keepLoginForLaterSteps } from './session/keep-login.js'
@@ -91,9 +90,12 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   }
   // On the containerd store: do the tags serve this very image already (an unchanged republish:
   // publish/route.ts then pushes nothing)? Read now, so the push never waits for the answer.
-  const served = sourceId
-    ? session.background(servedWhereStoreIsContainerd(session, sourceId, warmUp))
-    : undefined
+  const served =
+    sourceId && plan.push && !inputs.pushByDigest
+      ? session.background(
+          servedFromContainerdStore(docker, session.registry, plan.names, sourceId, warmUp)
+        )
+      : undefined
   const cache = inputs.sourceImage ? undefined : startBuildCache(session)
   await preflightAndLogin(session, engineVersion)
   const image = await produce(session, await labels, sourceId, buildxProbe, cache, tagging)
@@ -111,19 +113,6 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
     buildCache,
     ...published
   }
-}
-
-/** servedUnderEveryTag (publish/engine-push.ts), asked only of an engine with the containerd store. */
-async function servedWhereStoreIsContainerd(
-  session: Session,
-  imageId: string,
-  warmUp: Promise<unknown> | undefined
-): Promise<PublishedManifest | undefined> {
-  const { plan, registry } = session
-  if (!plan.push || plan.inputs.pushByDigest) return undefined
-  const store = await session.docker.docker.imageStore().catch(() => undefined)
-  if (store !== 'containerd') return undefined
-  return servedUnderEveryTag(registry, plan.names, imageId, warmUp)
 }
 
 /** The `cache` input's work, started beside the login: the previous version is looked up now. */

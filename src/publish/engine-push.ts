@@ -13,7 +13,7 @@
  * route falls back to the action's own upload. Facts: docs/facts/classic-engine-push.md.
  */
 import * as core from '@actions/core'
-import type { LocalImageFacts } from '../docker/cli.js'
+import type { Docker, LocalImageFacts } from '../docker/cli.js'
 import { DockerCommandError, classifyDockerText } from '../docker/errors.js'
 import { checkImageForRegistry } from '../plan/registry-rules.js'
 import type { ImageNames } from '../plan/names.js'
@@ -25,10 +25,9 @@ import { isAttestation, parseJson, type ManifestJson } from '../oci/descriptor.j
 import { FAMILY_TYPES, MEDIA_TYPES } from '../oci/media-types.js'
 import { platformString } from '../oci/platform.js'
 import type { RegistryClient } from '../registry/client.js'
-import { mapLimit } from '../util/concurrency.js'
 import { errorMessage } from '../util/errors.js'
 import type { PushEnvironment } from './push.js'
-import { putUnderEveryTag, tagAndVerify, type PublishedManifest } from './tags.js'
+import { digestsServed, putUnderEveryTag, tagAndVerify, type PublishedManifest } from './tags.js'
 import { manifestBytes } from './upload.js'
 import { recallEnginePush, rememberEnginePush } from './known-layers.js'
 import { sha256 } from '../oci/digest.js'
@@ -219,13 +218,32 @@ export async function servedUnderEveryTag(
     await warmUp
     const [manifest, others] = await Promise.all([
       registry.getManifest(names.path, first),
-      mapLimit(rest, 8, async tag => (await registry.headManifest(names.path, tag))?.digest)
+      digestsServed(registry, names.path, rest)
     ])
     if (manifest.digest !== imageId || others.some(d => d !== imageId)) return undefined
     return { digest: manifest.digest, mediaType: manifest.mediaType, bytes: manifest.bytes }
   } catch {
     return undefined
   }
+}
+
+/**
+ * servedUnderEveryTag, asked only of an engine with the containerd image store (elsewhere the
+ * image ID is not what a push publishes). Never rejects.
+ */
+export function servedFromContainerdStore(
+  docker: Pick<Docker, 'imageStore'>,
+  registry: Pick<RegistryClient, 'getManifest' | 'headManifest'>,
+  names: Pick<ImageNames, 'path' | 'tags'>,
+  imageId: string,
+  warmUp?: Promise<unknown>
+): Promise<PublishedManifest | undefined> {
+  return docker
+    .imageStore()
+    .then(store =>
+      store === 'containerd' ? servedUnderEveryTag(registry, names, imageId, warmUp) : undefined
+    )
+    .catch(() => undefined)
 }
 
 /**
@@ -263,11 +281,7 @@ export async function unchangedOverEnginePush(
     const bytes = ociManifestOver(pushed, imageId, annotations)
     const digest = sha256(bytes)
     await warmUp
-    const served = await mapLimit(
-      names.tags,
-      8,
-      async tag => (await registry.headManifest(names.path, tag))?.digest
-    )
+    const served = await digestsServed(registry, names.path, names.tags)
     if (served.some(d => d !== digest)) return undefined
     return { digest, mediaType: MEDIA_TYPES.ociManifest, bytes }
   } catch {

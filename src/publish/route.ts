@@ -40,7 +40,7 @@ import {
   EnginePushGaveUp,
   publishedAlready,
   pushWithEngine,
-  servedUnderEveryTag,
+  servedFromContainerdStore,
   unchangedOverEnginePush
 } from './engine-push.js'
 import { learnForPush, pushByDigest, pushTags, type PushEnvironment } from './push.js'
@@ -268,15 +268,8 @@ export async function publishLocalImage(
   // republish)? Asked beside the rest; it only matters when the engine would push.
   const served =
     run.served ??
-    (!known && !run.pushByDigest && names.tags.length
-      ? docker
-          .imageStore()
-          .then(store =>
-            store === 'containerd'
-              ? servedUnderEveryTag(env.registry, names, imageId, env.warmUp)
-              : undefined
-          )
-          .catch(() => undefined)
+    (!known && !run.pushByDigest
+      ? servedFromContainerdStore(docker, env.registry, names, imageId, env.warmUp)
       : undefined)
   const [store, local, unpacked] = await Promise.all([
     known ? ('classic' as const) : docker.imageStore(),

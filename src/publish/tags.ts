@@ -116,11 +116,7 @@ export async function readBackTags(
   digest: string,
   concurrency = 8
 ): Promise<void> {
-  const served = await mapLimit(
-    tags,
-    concurrency,
-    async tag => (await client.headManifest(names.path, tag))?.digest
-  )
+  const served = await digestsServed(client, names.path, tags, concurrency)
   const wrong = tags.flatMap((tag, i) =>
     served[i] === digest ? [] : [`${tag} → ${served[i] ?? 'nothing'}`]
   )
@@ -133,4 +129,18 @@ export async function readBackTags(
         'what it stored.'
     )
   }
+}
+
+/** The digest each of `tags` serves (HEAD, `concurrency` at a time); undefined where none. */
+export function digestsServed(
+  client: Pick<RegistryClient, 'headManifest'>,
+  repository: string,
+  tags: string[],
+  concurrency = 8
+): Promise<(string | undefined)[]> {
+  return mapLimit(
+    tags,
+    concurrency,
+    async tag => (await client.headManifest(repository, tag))?.digest
+  )
 }
