@@ -63,10 +63,16 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   const { plan, run } = session
   const { inputs } = plan
   const { docker } = session.docker
-  // An engine to build and push with, before anything else asks docker or logs in.
+  // An engine to build and push with, before anything else asks docker or logs in. A source-image
+  // must exist locally, checked before anything is sent anywhere: asked beside the engine's
+  // probe, and its answer read only once the engine answered (a missing engine is the error).
+  const finding = inputs.sourceImage ? findSourceImage(docker, inputs.sourceImage) : undefined
+  finding?.catch(() => undefined)
   const engineVersion = await requireEngine(timeoutMs => docker.probeServer(timeoutMs))
-  // A source-image must exist locally: checked before anything is sent anywhere.
-  const sourceId = inputs.sourceImage ? await findSourceImage(docker, inputs.sourceImage) : ''
+  const sourceId = (await finding) ?? ''
+  // docker login first: every other docker and registry call below starts while it runs.
+  const loggingIn = preflightAndLogin(session, engineVersion)
+  loggingIn.catch(() => undefined) // awaited below; this only keeps a throw in between from leaving it unhandled
   // Its docker tag needs no login: run while docker logs in (said in produce's Tag group).
   const tagging = sourceId ? startTagging(docker, sourceId, plan.names) : undefined
   // Ahead, while docker logs in: the push token, whether buildx is there, the labels.
@@ -97,7 +103,7 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
         )
       : undefined
   const cache = inputs.sourceImage ? undefined : startBuildCache(session)
-  await preflightAndLogin(session, engineVersion)
+  await loggingIn
   const image = await produce(session, await labels, sourceId, buildxProbe, cache, tagging)
   const published = await publish(session, image, warmUp, served)
   const buildCache = await cache?.report(published.digest, published.manifest)

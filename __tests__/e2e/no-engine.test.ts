@@ -49,6 +49,22 @@ describe('a runner with no Docker engine', () => {
     }
   )
 
+  it('a source-image is looked up beside the probe: still the one engine error, before any login', async () => {
+    const dockerHost = 'unix:///nonexistent/docker.sock'
+    const runner = new Runner()
+    const main = await runner.mainAsync(
+      { ...inputs, 'source-image': 'app:built-earlier' },
+      { DOCKER_HOST: dockerHost }
+    )
+    expect(main.code).toBe(1)
+    const { errors, commands } = lines(main.out)
+    // The engine's error, not the lookup's (which fails too, with no engine to ask).
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toContain(`No Docker engine is reachable at DOCKER_HOST=${dockerHost}: `)
+    expect(main.out).not.toMatch(/is not an image on this runner|unhandled/i)
+    expect(commands).toEqual([])
+  })
+
   it('no docker CLI on PATH at all: the same advice, before any login', async () => {
     const runner = new Runner()
     runner.write('Dockerfile', 'FROM scratch\n')
