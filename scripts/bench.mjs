@@ -67,6 +67,8 @@
  * --quick), BENCH_CLI_TAGS
  * (dockerfile mode: "one" makes (b) and (c) push latest only, not the action's two default tags),
  * BENCH_WITH_CACHE=0 (dockerfile mode: without contender (d), buildx --push with a build cache),
+ * BENCH_COLD (dockerfile mode: "new", the default, starts a new engine for every cold case;
+ * "reset" keeps the engine and resets it, as every result up to 3f8be0f did),
  * E2E_DIR (the environment's folder; one started here is stopped at the end).
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -223,6 +225,12 @@ function sh(cmd, args, opts = {}) {
 }
 
 const envScript = path.join(ROOT, 'scripts', 'e2e-env.sh')
+/** How a cold case's engine is made fresh: "new" (a new engine) or "reset" (see coldEngine). */
+const COLD =
+  process.env.BENCH_COLD === 'reset' || !/new-engine\)/.test(readFileSync(envScript, 'utf8'))
+    ? 'reset'
+    : 'new'
+
 /**
  * BENCH_ENGINE picks the engine scripts/e2e-env.sh starts: classic (Debian 12's Docker 20.10, vfs),
  * modern (forky's Docker 28.5, containerd image store) or modern-classic (Docker 28.5, classic
@@ -1402,9 +1410,21 @@ function cliConfig() {
   return dir
 }
 
-/** The engine as a fresh job finds it: no build cache, no push history, no images but the base. */
+/**
+ * The engine as a fresh job finds it: no build cache, no push history, no images but the base.
+ * BENCH_COLD=new (the default, where scripts/e2e-env.sh has new-engine): a new engine, its data
+ * removed, started again with the base image only (a GitHub-hosted job's new VM). BENCH_COLD=reset
+ * (every result up to 3f8be0f): the same engine with its images removed, its build cache
+ * pruned and its push history forgotten; on the classic store a run then depends on what ran
+ * before it (docs/benchmark.md).
+ */
 async function coldEngine() {
   const t0 = Date.now()
+  if (COLD === 'new') {
+    await runOk(envScript, ['new-engine'], { env: { ...process.env, E2E_DIR: E2E.E2E_DIR } })
+    console.error(`bench: new engine in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    return
+  }
   const images = (
     await runOk('docker', ['image', 'ls', '--format', '{{.ID}} {{.Repository}}'])
   ).stdout
@@ -1649,6 +1669,7 @@ function dockerfileFigures(fixture, contenders, samples) {
     runs: RUNS,
     quick: QUICK,
     engine: ENGINE_NAME,
+    cold: COLD,
     actions: ACTIONS,
     fixture: fixture.layers,
     cases: {}
@@ -1733,7 +1754,7 @@ function printDockerfile(results, contenders) {
     `\nEngine: ${results.engine}. Actions: ${results.actions.map(a => `${a.name} at ${a.commit}`).join(', ')}.`
   )
   console.log(
-    `Dockerfile fixture: ${results.fixture.map(l => `${l.name} ${(l.bytes / MB).toFixed(0)} MB`).join(', ')} (${(total / MB).toFixed(0)} MB) over ${E2E.E2E_BASE_IMAGE}, + a small app layer; proxy ${DELAY_MS} ms each way; medians of ${results.runs}, interleaved (the order rotates every run).`
+    `Dockerfile fixture: ${results.fixture.map(l => `${l.name} ${(l.bytes / MB).toFixed(0)} MB`).join(', ')} (${(total / MB).toFixed(0)} MB) over ${E2E.E2E_BASE_IMAGE}, + a small app layer; proxy ${DELAY_MS} ms each way; medians of ${results.runs}, interleaved (the order rotates every run); cold cases on ${results.cold === 'new' ? 'a new engine each (BENCH_COLD=new)' : 'the same engine, reset (BENCH_COLD=reset)'}.`
   )
   console.log(
     "node RSS: the action's node (max RSS, main step); engine RSS: growth of dockerd + containerd during the run; temp: RUNNER_TEMP's peak; load: 1-min load average at the end of each run (2 cores).\n"

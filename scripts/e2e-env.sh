@@ -23,6 +23,9 @@
 #   scripts/e2e-env.sh forget-pushes     # the engine forgets what it pushed where (keeps images):
 #                                        # a fresh GitHub-hosted runner, for benchmarks
 #   scripts/e2e-env.sh restart-registry  # stop and start the htpasswd registry (same port, data)
+#   scripts/e2e-env.sh new-engine        # the engine's data removed and the engine started again,
+#                                        # with only the base image (the same image ID); the
+#                                        # registries keep theirs: a GitHub-hosted job's new VM
 #
 #   source "$(scripts/e2e-env.sh start)"
 #   source "$(E2E_ENGINE=modern scripts/e2e-env.sh start)"
@@ -31,7 +34,7 @@
 # Environment:
 #   E2E_DIR            state directory (default /tmp/publish-container-e2e); one environment,
 #                      of one engine, per directory
-#   E2E_ENGINE         classic (default) or modern; stop, status, forget-pushes and
+#   E2E_ENGINE         classic (default) or modern; stop, status, forget-pushes, new-engine and
 #                      restart-registry use the engine the directory was started with
 #   E2E_IMAGE_STORE    the modern engine's image store: containerd (default) or classic; the
 #                      classic engine has only the classic one (the variable is ignored there).
@@ -799,7 +802,13 @@ EOF
 # Nothing can be pulled, so the base image is Debian's static busybox plus a symlink per applet,
 # imported as a single-layer image.
 ensure_base_image() {
-  if dk image inspect "$BASE_IMAGE" >/dev/null 2>&1; then return 0; fi
+  if dk image inspect "$BASE_IMAGE" >/dev/null 2>&1; then save_base_image; return 0; fi
+  # A new engine (new-engine) gets back the very image it had: docker import would give another
+  # image ID (the config's creation time), which no earlier build's cache would match.
+  if [[ -s "$DIR/base-image.tar" ]] && dk load -i "$DIR/base-image.tar" >/dev/null; then
+    log "loaded $BASE_IMAGE (as saved when first imported)"
+    return 0
+  fi
   local bb rootfs applet
   bb=$(static_busybox) || die "no static busybox (package busybox-static)"
   rootfs=$(mktemp -d "$DIR/rootfs.XXXXXX")
@@ -819,6 +828,13 @@ ensure_base_image() {
       --change 'CMD ["/bin/sh"]' \
       - "$BASE_IMAGE" >&2
   rm -rf "$rootfs"
+  save_base_image
+}
+
+# The base image as this environment first made it, for a new engine (ensure_base_image).
+save_base_image() {
+  [[ -s "$DIR/base-image.tar" ]] && return 0
+  dk save -o "$DIR/base-image.tar.part" "$BASE_IMAGE" && mv "$DIR/base-image.tar.part" "$DIR/base-image.tar"
 }
 
 # ---------------------------------------------------------------------------
@@ -1036,6 +1052,23 @@ cmd_forget_pushes() {
   log "dockerd restarted without push history ($after images kept)"
 }
 
+# A GitHub-hosted job's engine: a new VM's, which has built, pulled and pushed nothing. The engine
+# is stopped, its data directory removed, and it is started again with only the base image (the
+# same image ID as before); the registries and their data stay.
+cmd_new_engine() {
+  [[ -e "$MARKER" ]] && engine_ok || die "no running $ENGINE engine in $DIR: start it first"
+  [[ -s "$DIR/base-image.tar" ]] || save_base_image || die "could not save $BASE_IMAGE before the reset"
+  stop_engine quiet || die "mounts are left under $DIR after stopping the engine"
+  rm -rf --one-file-system -- "$DIR/docker-data"
+  start_engine
+  [[ "$(image_store)" == "$STORE" ]] || die "the new engine runs the $(image_store) image store, not $STORE"
+  ensure_base_image
+  local images
+  images=$(dk images -q --no-trunc | sort -u | wc -l)
+  [[ "$images" == 1 ]] || die "the new engine has $images images, not just $BASE_IMAGE"
+  log "a new $ENGINE engine ($STORE store): nothing but $BASE_IMAGE; registries kept"
+}
+
 # Stops the htpasswd registry and starts it again on the same port, with the same data and password.
 cmd_restart_registry() {
   [[ -e "$MARKER" && -s "$DIR/registry.port" ]] || die "no registry in $DIR: start the environment first"
@@ -1057,6 +1090,7 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   forget-pushes) cmd_forget_pushes ;;
+  new-engine) cmd_new_engine ;;
   restart-registry) cmd_restart_registry ;;
-  *) echo "usage: [E2E_ENGINE=classic|modern] [E2E_IMAGE_STORE=containerd|classic] $0 install|start|stop|status|forget-pushes|restart-registry" >&2; exit 2 ;;
+  *) echo "usage: [E2E_ENGINE=classic|modern] [E2E_IMAGE_STORE=containerd|classic] $0 install|start|stop|status|forget-pushes|new-engine|restart-registry" >&2; exit 2 ;;
 esac

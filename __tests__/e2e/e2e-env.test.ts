@@ -1,8 +1,9 @@
 /**
  * The test environment's own commands other checks rely on (scripts/e2e-env.sh), on whichever
  * engine runs: forget-pushes (a fresh GitHub-hosted runner for the benchmark: the engine no
- * longer knows which registry has which layer, and keeps its images) and restart-registry (for
- * fault tests: same port, same data). Checked through a real docker client.
+ * longer knows which registry has which layer, and keeps its images), new-engine (the benchmark's
+ * cold cases: a new engine with only the base image, the registries kept) and restart-registry
+ * (for fault tests: same port, same data). Checked through a real docker client.
  */
 import { describe, expect, it } from '@jest/globals'
 import { writeFileSync } from 'node:fs'
@@ -44,6 +45,22 @@ describe(`scripts/e2e-env.sh on the ${process.env.E2E_ENGINE ?? 'classic'} engin
     // Without it, the layer is uploaded (or found by a HEAD request), never mounted.
     expect(push(local, `forget/c-${nonce()}`)).not.toContain('Mounted from')
   }, 120_000)
+
+  it('new-engine: nothing but the base image (the same image ID), and the registry keeps what was pushed', () => {
+    const base = process.env.E2E_BASE_IMAGE ?? 'e2e/busybox:latest'
+    const baseId = client(['image', 'inspect', '--format', '{{.Id}}', base]).trim()
+    const local = buildImage()
+    const repository = `new-engine/n-${nonce()}`
+    push(local, repository)
+    const pushed = JSON.parse(skopeoInspect(env, `${env.registry}/${repository}:1`)).Digest
+
+    e2eEnvScript('new-engine')
+    expect(client(['image', 'ls', '--quiet', '--no-trunc']).trim().split('\n')).toEqual([baseId])
+    expect(client(['image', 'inspect', '--format', '{{.Id}}', base]).trim()).toBe(baseId)
+    expect(JSON.parse(skopeoInspect(env, `${env.registry}/${repository}:1`)).Digest).toBe(pushed)
+    // The new engine builds and pushes; it has no push history, so nothing is mounted.
+    expect(push(buildImage(), `new-engine/m-${nonce()}`)).not.toContain('Mounted from')
+  }, 180_000)
 
   it('restart-registry: the registry comes back on the same port with the same content', () => {
     const local = buildImage()
