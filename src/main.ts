@@ -72,7 +72,8 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   const sourceId = (await finding) ?? ''
   // docker login first: every other docker and registry call below starts while it runs.
   const loggingIn = preflightAndLogin(session, engineVersion)
-  loggingIn.catch(() => undefined) // awaited below; this only keeps a throw in between from leaving it unhandled
+  // Awaited below; this only keeps a throw in between from leaving it unhandled.
+  loggingIn.catch(() => undefined)
   // Its docker tag needs no login: run while docker logs in (said in produce's Tag group).
   const tagging = sourceId ? startTagging(docker, sourceId, plan.names) : undefined
   // Ahead, while docker logs in: the push token, whether buildx is there, the labels.
