@@ -1057,7 +1057,7 @@ cmd_forget_pushes() {
 # same image ID as before); the registries and their data stay.
 cmd_new_engine() {
   [[ -e "$MARKER" ]] && engine_ok || die "no running $ENGINE engine in $DIR: start it first"
-  [[ -s "$DIR/base-image.tar" ]] || save_base_image || die "could not save $BASE_IMAGE before the reset"
+  save_base_image || die "could not save $BASE_IMAGE before the reset"
   stop_engine quiet || die "mounts are left under $DIR after stopping the engine"
   rm -rf --one-file-system -- "$DIR/docker-data"
   start_engine
