@@ -42,6 +42,9 @@
 #                      (and E2E_STORAGE_DRIVER): a shell that sourced one passes them on to the
 #                      next start, so name them there, or unset them, when switching.
 #   E2E_CACHE          where the forky root is kept between runs (default /var/cache/publish-container)
+#   E2E_DOCKERD        the modern engine only: a static dockerd binary of this machine to run in the
+#                      forky root instead of forky's (an engine change tried before Debian ships it:
+#                      scripts/dockerd-unpack.sh); copied into the directory, so new-engine keeps it
 #   E2E_REGISTRY_PORT  force the registry port (default: a free port)
 #
 # Progress goes to stderr; the only thing `start` prints on stdout is the env file's path.
@@ -538,9 +541,12 @@ mount --bind "$dir/docker-data" "$r/var/lib/docker"
 mount --bind "$dir/io" "$r/e2e"
 hostname e2e-modern
 cd /
+# E2E_DOCKERD's binary, copied into $dir/io by start_modern; forky's own otherwise.
+bin=/usr/sbin/dockerd
+[[ -x "$dir/io/dockerd" ]] && bin=/e2e/dockerd
 # A clean environment: nothing of the caller's (TMPDIR, DOCKER_*, ...) means anything in there.
 chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  HOME=/root LANG=C.UTF-8 /usr/sbin/dockerd \
+  HOME=/root LANG=C.UTF-8 "$bin" \
   --config-file=/e2e/daemon.json \
   --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
   --bridge="$bridge" --cgroup-parent="$cgparent" \
@@ -580,7 +586,13 @@ start_modern() {
   fi
   write_modern_init
   rm -f "$DOCKER_SOCK" "$DIR/modern.pid"
-  log "starting dockerd (Debian forky, $STORE image store) in its own namespaces"
+  if [[ -n "${E2E_DOCKERD:-}" && ! -e "$DIR/io/dockerd" ]]; then
+    [[ -x "$E2E_DOCKERD" ]] || die "E2E_DOCKERD is not an executable file: $E2E_DOCKERD"
+    cp -- "$E2E_DOCKERD" "$DIR/io/dockerd"
+  fi
+  local which="Debian forky"
+  [[ -x "$DIR/io/dockerd" ]] && which="$DIR/io/dockerd in Debian forky's root"
+  log "starting dockerd ($which, $STORE image store) in its own namespaces"
   # --kill-child: should unshare be killed, the namespace's init (and so all in it) goes too.
   setsid unshare --mount --propagation private --uts --ipc --pid --fork --kill-child \
     bash "$DIR/modern-init.sh" "$DIR" "$FORKY_ROOT" "$(instance_name)" "/$(instance_name)" \

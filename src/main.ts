@@ -69,6 +69,7 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   const finding = inputs.sourceImage ? findSourceImage(docker, inputs.sourceImage) : undefined
   finding?.catch(() => undefined)
   const engineVersion = await requireEngine(timeoutMs => docker.probeServer(timeoutMs))
+  session.engineVersion = engineVersion
   const sourceId = (await finding) ?? ''
   // docker login first: every other docker and registry call below starts while it runs.
   const loggingIn = preflightAndLogin(session, engineVersion)

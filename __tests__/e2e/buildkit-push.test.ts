@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
+import { engineHonoursUnpack } from '../../src/produce/way.js'
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js'
 import {
   clientDocker,
@@ -99,9 +100,23 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
       expect(publishingLine(step)).toMatch(
         /^Publishing: BuildKit pushes the build \(buildx present/
       )
+      // load: false: the engine is asked to keep it packed (unpack=false). Docker 29.1+ (and
+      // scripts/dockerd-unpack.sh's engine) honours that: no "unpacking to" step; older engines
+      // unpack anyway. Either way the image is in the engine (under the tag BuildKit pushed) and
+      // runs without a pull.
       expect(step.stdout).toMatch(
-        /\[command\]\S*docker buildx build .*type=image,name=\S+,oci-mediatypes=true,push=true/
+        /\[command\]\S*docker buildx build .*type=image,name=\S+,oci-mediatypes=true,unpack=false,push=true/
       )
+      expect(publishingLine(step)).toContain('the docker driver also stores it in the engine')
+      const version = process.env.E2E_ENGINE_VERSION ?? ''
+      const honours = engineHonoursUnpack(version) || version.endsWith('-unpack')
+      expect({ version, unpacked: /#\d+ unpacking to /.test(step.stdout) }).toEqual({
+        version,
+        unpacked: !honours
+      })
+      expect(
+        client(['run', '--rm', '--pull', 'never', '--network', 'none', `${image}:1.0.0`]).trim()
+      ).toBe(word)
       expect(step.stdout).not.toMatch(/\[command\]\S*docker (buildx build --load|save)/)
       expect(step.stdout).toMatch(/--provenance=false --sbom=false/)
     } else {
@@ -212,6 +227,9 @@ describe(`a build on the ${containerd ? 'containerd' : 'classic'} image store`, 
     expectSuccess(step)
     const { json } = served(`${image}@${step.outputs.digest}`)
     expect(step.outputs.imageid).toBe(json.config.digest)
+    // Wanted ready to run: the engine unpacks it as usual (no unpack=false).
+    expect(step.stdout).toMatch(/\[command\]\S*docker buildx build .*oci-mediatypes=true,push=true/)
+    expect(step.stdout).toMatch(/#\d+ unpacking to /)
     // The engine has it (the docker driver stores what it builds): runs without a pull.
     expect(
       client(['run', '--rm', '--pull', 'never', '--network', 'none', `${image}:v1`]).trim()

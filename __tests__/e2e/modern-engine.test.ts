@@ -139,7 +139,9 @@ describe.each(testRegistries())('modern engine, $mode registry', reg => {
     const { imageName, image, runner, word } = runnableImage(reg, 'modern/load', 'modern')
     const step = runner.main({ ...inputsFor(reg, imageName), tags: '1.0.0\nlatest' })
     expectSuccess(step)
-    expect(step.stdout).toMatch(/\[command\]\S*docker buildx build .*oci-mediatypes=true,push=true/)
+    expect(step.stdout).toMatch(
+      /\[command\]\S*docker buildx build .*oci-mediatypes=true,(unpack=false,)?push=true/
+    )
     expect(step.stdout).not.toMatch(/\[command\]\S*docker (push|save|buildx build --load)/)
     const digest = step.outputs.digest
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/)

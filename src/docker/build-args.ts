@@ -62,6 +62,11 @@ export interface PushBuildRequest extends BuildRequest {
   indexAnnotations: string[]
   /** false: Docker v2 schema 2 manifests and lists (media-types: docker); OCI otherwise. */
   ociMediaTypes?: boolean
+  /**
+   * false: the engine's image store keeps the pushed image without unpacking it (unpack=false;
+   * the docker driver on the containerd store; honoured from Docker 29.1: docs/facts/buildkit.md).
+   */
+  unpack?: boolean
   /** --annotation values as buildx takes them (TYPE:KEY=VALUE). */
   annotations?: string[]
 }
@@ -162,7 +167,11 @@ export function buildxPushArgs(
   if (req.output.push) {
     const byDigest = req.output.byDigest ? ',push-by-digest=true,name-canonical=true' : ''
     const types = `,oci-mediatypes=${req.ociMediaTypes !== false}`
-    args.push('--output', `type=image,name=${req.output.name}${byDigest}${types},push=true`)
+    const unpack = req.unpack === false ? ',unpack=false' : ''
+    args.push(
+      '--output',
+      `type=image,name=${req.output.name}${byDigest}${types}${unpack},push=true`
+    )
   } else if (!req.load) {
     args.push('--output', 'type=cacheonly')
   }

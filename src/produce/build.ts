@@ -42,6 +42,8 @@ export interface BuildEnvironment {
    * driver on the classic image store (way.ts: unpacksCacheHits).
    */
   prefetchCacheSource?: boolean
+  /** The engine's version (produce/way.ts: whether it honours unpack=false). */
+  engineVersion?: string
 }
 
 /**
@@ -164,6 +166,8 @@ export async function buildAndPush(
   push: boolean,
   /** Also --load into the engine (a builder other than the docker driver, load: true). */
   load = false,
+  /** false: the engine keeps the image without unpacking it (produce/way.ts). */
+  unpack?: boolean,
   cwd = process.cwd()
 ): Promise<PushedImage> {
   const { docker, service, policy = DEFAULT_POLICY, builderIsContext } = env
@@ -206,7 +210,8 @@ export async function buildAndPush(
               sbom: inputs.sbom,
               indexAnnotations: index && oci ? labels : [],
               annotations: buildxAnnotations(inputs.build.annotations, index),
-              ociMediaTypes: oci
+              ociMediaTypes: oci,
+              unpack
             },
             { ...options, service }
           )

@@ -58,6 +58,7 @@ export async function produce(
     docker,
     configDir,
     temp: run.temp,
+    engineVersion: session.engineVersion,
     buildxProbe,
     service,
     policy: session.policy,
@@ -90,7 +91,8 @@ export async function produce(
         plan,
         buildLabels,
         push,
-        way.load
+        way.load,
+        way.unpack
       )
       return { imageId: built.imageId, builder: built.builder, pushedByBuildx: built, way: way.why }
     } catch (error) {

@@ -33,6 +33,8 @@ export class Session {
   private readonly pending: Promise<unknown>[] = []
   private dockerCli: { docker: Docker; configDir: string } | undefined
   private readonly makeDocker: (configDir: string) => Docker
+  /** The engine's version (`docker version`), once main.ts's probe answered. */
+  engineVersion = ''
 
   constructor(
     readonly run: RunContext,

@@ -315,6 +315,20 @@ describe('docker buildx build that BuildKit pushes (there is no buildx on the te
     expect(loadOnly).toContain('--load')
   })
 
+  it('unpack: false asks the exporter to leave the stored image packed; nothing when not pushing', () => {
+    const packed = buildxPushArgs({ ...pushRequest, unpack: false }, '/m')
+    expect(packed[packed.indexOf('--output') + 1]).toBe(
+      'type=image,name=ghcr.io/o/i:1.0,oci-mediatypes=true,unpack=false,push=true'
+    )
+    const unpacked = buildxPushArgs({ ...pushRequest, unpack: true }, '/m')
+    expect(unpacked[unpacked.indexOf('--output') + 1]).not.toContain('unpack')
+    const notPushed = buildxPushArgs(
+      { ...pushRequest, output: { push: false }, unpack: false },
+      '/m'
+    )
+    expect(notPushed[notPushed.indexOf('--output') + 1]).toBe('type=cacheonly')
+  })
+
   it('reads the pushed digest and config from the metadata file buildx writes', async () => {
     const { calls, fn } = recorder(args => {
       writeFileSync(

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
 import { buildAndPush, ownUploadTakesOver, pushFailure } from '../../../src/produce/build.js'
-import { chooseWay } from '../../../src/produce/way.js'
+import { chooseWay, engineHonoursUnpack } from '../../../src/produce/way.js'
 import { DockerCommandError } from '../../../src/docker/errors.js'
 import { checkedInputs } from '../../support/inputs.js'
 import type { ActionInputs } from '../../../src/plan/action-inputs.js'
@@ -329,6 +329,52 @@ describe('chooseWay', () => {
     )
     expect(loaded).toMatchObject({ kind: 'buildkit', load: true })
     expect(container.calls).toContainEqual(['buildx', 'inspect', 'ci'])
+  })
+
+  it('the docker driver on the containerd store: the image stays packed unless load: true; the log says whether this engine honours it', async () => {
+    const plan = (given: Record<string, string>) =>
+      planOf(inputs({ token: 't', ...given }), names(['1']), true)
+    const docker29 = await chooseWay({ ...env(stubDocker({})), engineVersion: '29.1.2' }, plan({}))
+    expect(docker29).toMatchObject({ kind: 'buildkit', load: false, unpack: false })
+    expect(docker29.why).toContain(
+      'the docker driver also stores it in the engine, not unpacked (load: false)'
+    )
+    const docker28 = await chooseWay(
+      { ...env(stubDocker({})), engineVersion: '28.5.2+dfsg4' },
+      plan({})
+    )
+    expect(docker28).toMatchObject({ unpack: false })
+    expect(docker28.why).toContain(
+      'the docker driver also stores it in the engine, asked to leave it packed (load: false; Docker releases before 29.1 unpack it anyway)'
+    )
+    // load: true wants it ready to run; the classic store and other drivers have nothing to unpack.
+    for (const way of [
+      await chooseWay({ ...env(stubDocker({})), engineVersion: '29.1.2' }, plan({ load: 'true' })),
+      await chooseWay(
+        { ...env(stubDocker({}, { store: 'classic' })), engineVersion: '29.1.2' },
+        plan({ 'media-types': 'docker' })
+      ),
+      await chooseWay(
+        { ...env(stubDocker({}, { driver: 'docker-container' })), engineVersion: '29.1.2' },
+        plan({})
+      )
+    ]) {
+      expect(way).not.toHaveProperty('unpack')
+      expect(way.why).not.toMatch(/unpack/)
+    }
+  })
+
+  it.each([
+    ['29.1.0', true],
+    ['29.10.3', true],
+    ['30.0.0', true],
+    ['29.0.4', false],
+    ['28.5.2+dfsg4', false],
+    ['26.1.5+dfsg1', false],
+    ['', false],
+    ['dev', false]
+  ])('engineHonoursUnpack(%p) is %p', (version, honours) => {
+    expect(engineHonoursUnpack(version)).toBe(honours)
   })
 
   it('the docker driver on the classic store: the engine pushes, then the OCI manifest for OCI types; the engine push for Docker v2', async () => {
