@@ -68,11 +68,10 @@ async function buildAndPublish(session: Session): Promise<PublishResult> {
   // probe, and its answer read only once the engine answered (a missing engine is the error).
   const finding = inputs.sourceImage ? findSourceImage(docker, inputs.sourceImage) : undefined
   finding?.catch(() => undefined)
-  const engineVersion = await requireEngine(timeoutMs => docker.probeServer(timeoutMs))
-  session.engineVersion = engineVersion
+  session.engineVersion = await requireEngine(timeoutMs => docker.probeServer(timeoutMs))
   const sourceId = (await finding) ?? ''
   // docker login first: every other docker and registry call below starts while it runs.
-  const loggingIn = preflightAndLogin(session, engineVersion)
+  const loggingIn = preflightAndLogin(session)
   // Awaited below; this only keeps a throw in between from leaving it unhandled.
   loggingIn.catch(() => undefined)
   // Its docker tag needs no login: run while docker logs in (said in produce's Tag group).

@@ -13,9 +13,9 @@ import { saveState } from '../state.js'
 import type { Session } from './session.js'
 import { outside } from '../util/text.js'
 
-/** `engineVersion`: the version of the engine docker/engine.ts found. */
-export async function preflightAndLogin(session: Session, engineVersion: string): Promise<void> {
-  const { plan, run, registry } = session
+/** After main.ts's probe: the session holds the version of the engine docker/engine.ts found. */
+export async function preflightAndLogin(session: Session): Promise<void> {
+  const { plan, run, registry, engineVersion } = session
   const { inputs, names, push } = plan
   const { docker } = session.docker
   const scopes = session.background(

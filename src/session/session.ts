@@ -33,7 +33,7 @@ export class Session {
   private readonly pending: Promise<unknown>[] = []
   private dockerCli: { docker: Docker; configDir: string } | undefined
   private readonly makeDocker: (configDir: string) => Docker
-  /** The engine's version (`docker version`), once main.ts's probe answered. */
+  /** The engine's version (`docker version`), once main.ts's probe answered (preflight, produce). */
   engineVersion = ''
 
   constructor(
