@@ -458,7 +458,10 @@ start_dockerd() {
 # ---------------------------------------------------------------------------
 # modern engine: forky's dockerd (containerd image store) + buildx, from a debootstrapped root
 
-FORKY_PACKAGES=(docker.io docker-cli docker-buildx containerd runc ca-certificates iptables)
+# pigz: GitHub's Ubuntu runners have it, and dockerd and containerd decompress pulled layers with
+# unpigz when it is on their PATH (docs/facts/engines.md): without it the engine here would
+# decompress a build's cache source more slowly than a runner's.
+FORKY_PACKAGES=(docker.io docker-cli docker-buildx containerd runc ca-certificates iptables pigz)
 
 # The forky root, made once and kept in $CACHE (bookworm cannot install forky's packages
 # without upgrading its libc). Made under a lock, in a temporary folder renamed when complete,
@@ -510,7 +513,7 @@ ensure_forky_root() {
   # First line: what was asked for (a root made for another list is made again); then versions.
   {
     echo "packages: ${FORKY_PACKAGES[*]}"
-    chroot "$new" dpkg-query -W docker.io docker-buildx containerd runc
+    chroot "$new" dpkg-query -W docker.io docker-buildx containerd runc pigz
   } >"$new/.publish-container-root.tmp"
   mv "$new/.publish-container-root.tmp" "$new/.publish-container-root"
   mv "$new" "$FORKY_ROOT"
