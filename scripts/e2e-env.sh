@@ -460,7 +460,7 @@ start_dockerd() {
 
 # pigz: GitHub's Ubuntu runners have it, and dockerd and containerd decompress pulled layers with
 # unpigz when it is on their PATH (docs/facts/engines.md): without it the engine here would
-# decompress a build's cache source more slowly than a runner's.
+# decompress a build's cache source with Go's gzip, unlike a runner's.
 FORKY_PACKAGES=(docker.io docker-cli docker-buildx containerd runc ca-certificates iptables pigz)
 
 # The forky root, made once and kept in $CACHE (bookworm cannot install forky's packages
