@@ -513,7 +513,7 @@ ensure_forky_root() {
   # First line: what was asked for (a root made for another list is made again); then versions.
   {
     echo "packages: ${FORKY_PACKAGES[*]}"
-    chroot "$new" dpkg-query -W docker.io docker-buildx containerd runc pigz
+    chroot "$new" dpkg-query -W "${FORKY_PACKAGES[@]}"
   } >"$new/.publish-container-root.tmp"
   mv "$new/.publish-container-root.tmp" "$new/.publish-container-root"
   mv "$new" "$FORKY_ROOT"
