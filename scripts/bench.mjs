@@ -161,12 +161,15 @@ const EVENT = {
 }
 /**
  * The tags (b) and (c) push in the Dockerfile mode: those the action pushes with default inputs
- * (latest and sha-<7> of the event's commit), unless BENCH_CLI_TAGS=one (latest only).
+ * (latest and sha-<7> of the run's commit), unless BENCH_CLI_TAGS=one (latest only).
  */
-const CLI_TAGS =
-  process.env.BENCH_CLI_TAGS === 'one'
-    ? ['latest']
-    : ['latest', `sha-${EVENT.head_commit.id.slice(0, 7)}`]
+const cliTags = sha =>
+  process.env.BENCH_CLI_TAGS === 'one' ? ['latest'] : ['latest', `sha-${sha.slice(0, 7)}`]
+/**
+ * The commit a version of the Dockerfile fixture's app stands for: a changed app is a new commit
+ * (its own sha-<7> tag and revision label), the same app the same commit (a re-run).
+ */
+const commitOf = app => createHash('sha1').update(`app ${app}`).digest('hex')
 if (!['realistic', 'dockerfile', 'big-layer', 'tags'].includes(MODE)) {
   console.error(`${USAGE}   (got mode '${MODE}')`)
   process.exit(2)
@@ -618,7 +621,12 @@ function newRunner(keep, workspace) {
  * `selfHosted` sets RUNNER_ENVIRONMENT as the runner does. Returns the outputs, the main step's
  * log lines (with their times), and node's own CPU and peak memory (main step) from the preload.
  */
-async function runAction(runner, registry, inputs, { actionDir = ROOT, selfHosted = false } = {}) {
+async function runAction(
+  runner,
+  registry,
+  inputs,
+  { actionDir = ROOT, selfHosted = false, sha = EVENT.head_commit.id } = {}
+) {
   const dist = path.join(actionDir, 'dist', 'index.js')
   // action.yml's runs.post: its own bundle since the post entry was split off (older builds: index.js).
   const postEntry = existsSync(path.join(actionDir, 'dist', 'post', 'index.js'))
@@ -626,16 +634,17 @@ async function runAction(runner, registry, inputs, { actionDir = ROOT, selfHoste
     : dist
   const rusage = path.join(runner.root, 'rusage')
   writeFileSync(rusage, '')
-  // A push of one commit to the default branch, as in a workflow run (the same for every run: a
-  // republish is a re-run on the same commit).
-  writeFileSync(path.join(runner.root, 'event.json'), JSON.stringify(EVENT))
+  // A push of one commit to the default branch, as in a workflow run (the same for every run but
+  // the Dockerfile mode's, where `sha` follows the app: a republish is a re-run on the same commit).
+  const event = { ...EVENT, head_commit: { ...EVENT.head_commit, id: sha } }
+  writeFileSync(path.join(runner.root, 'event.json'), JSON.stringify(event))
   const base = sim.runnerEnv(
     runner,
     {
       GITHUB_EVENT_NAME: 'push',
       GITHUB_EVENT_PATH: path.join(runner.root, 'event.json'),
       GITHUB_REF: 'refs/heads/main',
-      GITHUB_SHA: EVENT.head_commit.id,
+      GITHUB_SHA: sha,
       GITHUB_REPOSITORY: 'octo-org/bench',
       GITHUB_REPOSITORY_OWNER: 'octo-org',
       GITHUB_ACTOR: E2E.E2E_REGISTRY_USER,
@@ -1516,7 +1525,7 @@ async function benchDockerfile(proxy) {
               runner,
               reg,
               { 'image-name': name },
-              { actionDir: c.action.dir, selfHosted: machine === 'kept' }
+              { actionDir: c.action.dir, selfHosted: machine === 'kept', sha: commitOf(app) }
             )
             digest = r.digest
             route = routeOf(r.lines)
@@ -1533,7 +1542,7 @@ async function benchDockerfile(proxy) {
       const docker = (args, input) => runOk('docker', args, { env, input })
       // The tags the action publishes with its defaults (latest and sha-<7>): the same result,
       // so the same work. BENCH_CLI_TAGS=one pushes latest only (the figures before 2 Dec 2026).
-      const refs = CLI_TAGS.map(tag => `${cliReg}/octo-org/${name}:${tag}`)
+      const refs = cliTags(commitOf(app)).map(tag => `${cliReg}/octo-org/${name}:${tag}`)
       const meta = path.join(config, 'metadata.json')
       try {
         sample = await measure(proxy, async () => {

@@ -243,7 +243,7 @@ export function sh(
 /** A docker CLI with its own config dir (a separate "client" that checks what the action did). */
 export function clientDocker(
   env: Pick<E2EEnv, 'registry' | 'user' | 'password'>
-): (args: string[], input?: string) => string {
+): ((args: string[], input?: string) => string) & { config: string } {
   const config = tempDir('e2e-client-docker-')
   if (CLI_PLUGINS)
     writeFileSync(
@@ -254,7 +254,11 @@ export function clientDocker(
     input: env.password,
     env: { DOCKER_CONFIG: config }
   })
-  return (args, input) => sh('docker', args, { input, env: { DOCKER_CONFIG: config } })
+  return Object.assign(
+    (args: string[], input?: string) =>
+      sh('docker', args, { input, env: { DOCKER_CONFIG: config } }),
+    { config }
+  )
 }
 
 /**

@@ -12,7 +12,7 @@ import { buildxAnnotations } from '../plan/build-options.js'
 import type { ActionInputs } from '../plan/action-inputs.js'
 import type { ImageNames } from '../plan/names.js'
 import type { Plan } from '../plan/plan.js'
-import type { BuildCache } from './cache-source.js'
+import { REVISION_LABEL, type BuildCache } from './cache-source.js'
 import { prefetchLayers } from './prefetch.js'
 import { DEFAULT_POLICY, withRetries, type RetryPolicy, type Verdict } from '../util/retry.js'
 
@@ -39,9 +39,11 @@ export interface BuildEnvironment {
   cache?: BuildCache
   /**
    * Fetch the cache source's layers into the engine beside the build (prefetch.ts): the docker
-   * driver on the classic image store (way.ts: unpacksCacheHits).
+   * driver, on the image store named (way.ts: unpacksCacheHits).
    */
-  prefetchCacheSource?: boolean
+  prefetchCacheSource?: 'classic' | 'containerd'
+  /** The one platform asked for (the platforms input), which the prefetch pulls. */
+  platform?: string
   /** The engine's version (produce/way.ts: whether it honours unpack=false). */
   engineVersion?: string
 }
@@ -57,20 +59,45 @@ async function withBuildCache<T>(
   build: () => Promise<T>
 ): Promise<T> {
   await env.cache?.apply(builder, req)
-  const source = env.prefetchCacheSource ? env.cache?.cacheSource() : undefined
-  if (!source) return build()
+  const store = env.prefetchCacheSource
+  const source = store ? env.cache?.cacheSource() : undefined
+  if (!store || !source) return build()
+  // The labels the build writes; the user's come last and win.
+  const revision = req.labels
+    .filter(l => l.startsWith(`${REVISION_LABEL}=`))
+    .map(l => l.slice(REVISION_LABEL.length + 1))
+    .at(-1)
+  if (store === 'containerd' && revision && source.revisions.includes(revision)) {
+    // Most likely a rebuild of the same context (a re-run, a release tag of a published commit):
+    // every step is cached, none extracts a layer, and a pull beside the context would only slow
+    // it down (docs/facts/build-cache.md).
+    core.info(
+      `Prefetch: none, ${source.reference} was built from this commit (${revision}): when ` +
+        'nothing changed, the containerd image store extracts no cached layer.'
+    )
+    return build()
+  }
   core.info(
-    `Prefetch: docker pull ${source.reference} beside the build, unless the engine has it (the ` +
-      'docker driver on the classic image store unpacks cached layers into the engine before it ' +
-      'uses them, once the context is sent).'
+    `Prefetch: docker pull ${source.reference}${env.platform ? ` (${env.platform})` : ''} ` +
+      `beside the build, unless the engine has it (${PREFETCH_WHY[store]}).`
   )
-  const prefetch = prefetchLayers(env.docker, source.reference, source.configs)
+  const prefetch = prefetchLayers(env.docker, source.reference, source.configs, env.platform)
   try {
     return await build()
   } finally {
     core.info(await prefetch.finish())
   }
 }
+
+/** Why the prefetch pays, per image store (docs/facts/build-cache.md). */
+const PREFETCH_WHY = {
+  classic:
+    'the docker driver on the classic image store unpacks cached layers into the engine before ' +
+    'it uses them, once the context is sent',
+  containerd:
+    'the docker driver on the containerd image store extracts the cached layers a changed step ' +
+    'is built on once the context is sent, unless the engine holds them unpacked'
+} as const
 
 const HOW: Record<Builder, string> = {
   buildx: 'docker buildx build --load',

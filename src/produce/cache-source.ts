@@ -43,10 +43,22 @@ export interface PreviousVersion {
   layers: Map<string, number>
   /** The digests of its image configs (on the classic store, the image IDs it has when pulled). */
   configs?: string[]
+  /** The org.opencontainers.image.revision labels of its image configs (the commit built). */
+  revisions?: string[]
 }
 
 /** The previous version as its manifests tell it, before its configs are read. */
-type LocatedVersion = Omit<PreviousVersion, 'inlineCache'>
+type LocatedVersion = Omit<PreviousVersion, 'inlineCache' | 'revisions'>
+
+/** The label that names the commit an image was built from (plan/labels.ts writes it). */
+export const REVISION_LABEL = 'org.opencontainers.image.revision'
+
+/** The revision label of an image config, when it has a string one. */
+function revisionOf(config: Record<string, unknown>): string | undefined {
+  const labels = (config.config as { Labels?: Record<string, unknown> } | undefined)?.Labels
+  const revision = labels?.[REVISION_LABEL]
+  return typeof revision === 'string' && revision ? revision : undefined
+}
 
 export type PreviousLookup = { found: PreviousVersion } | { none: true } | { unreadable: string }
 
@@ -137,7 +149,11 @@ export async function findPreviousVersion(
         )
     )
     return {
-      found: { ...version, inlineCache: configs.some(c => c[INLINE_CACHE_KEY] !== undefined) }
+      found: {
+        ...version,
+        inlineCache: configs.some(c => c[INLINE_CACHE_KEY] !== undefined),
+        revisions: configs.flatMap(c => revisionOf(c) ?? [])
+      }
     }
   } catch (error) {
     located?.(undefined)
@@ -469,14 +485,16 @@ export class BuildCache {
    * The previous version when the build reads it as its cache source (after apply), for
    * produce/prefetch.ts: IMAGE@DIGEST, and its image configs' digests; undefined otherwise.
    */
-  cacheSource(): { reference: string; configs: string[] } | undefined {
+  cacheSource(): { reference: string; configs: string[]; revisions: string[] } | undefined {
     const d = this.decision
     if (!d?.previous) return undefined
     const reference = `${this.options.image}@${d.previous.digest}`
     const reads = d.cacheFrom.some(
       e => e.type === 'registry' && e.attrs.some(([k, v]) => k === 'ref' && v === reference)
     )
-    return reads ? { reference, configs: d.previous.configs ?? [] } : undefined
+    return reads
+      ? { reference, configs: d.previous.configs ?? [], revisions: d.previous.revisions ?? [] }
+      : undefined
   }
 
   /**

@@ -1,13 +1,18 @@
 /**
  * Fetching the cache source's layers into the engine while the build starts.
  *
- * buildx's docker driver on the classic image store cannot keep a cache hit lazy: before BuildKit
- * uses a layer of the cache source (cache: auto reads the previous version), dockerd downloads
- * and unpacks it into the image store, and it does so only once the whole context has been sent
- * and checksummed (docs/facts/build-cache.md, "The docker driver on the classic store"). dockerd
- * skips a layer its layer store already holds ("Already exists"), so a `docker pull` of the same
- * version, started beside the build, moves that download and unpacking to the time the context
- * is being sent. On a fresh runner that is most of the cache's cost.
+ * buildx's docker driver builds in the engine's own BuildKit, which gets to the cache source's
+ * layers (cache: auto reads the previous version) only once the whole context has been sent and
+ * checksummed, and then unpacks them one after the other (docs/facts/build-cache.md):
+ *   - on the classic image store dockerd downloads and unpacks every cached layer into its layer
+ *     store, and skips a layer it holds already ("Already exists");
+ *   - on the containerd image store BuildKit extracts the cached layers that a step which runs
+ *     (the changed `COPY app`) is built on, and skips a layer whose snapshot containerd holds
+ *     already under its chain ID, which is where `docker pull` unpacks it.
+ * Either way a `docker pull` of the same version, started beside the build, moves that download
+ * and unpacking to the time the context is being sent. On a fresh runner that is most of the
+ * cache's cost. (On the containerd store it is wasted work beside the context when no step runs
+ * on the cached layers: an unchanged context, or `COPY --link`.)
  *
  * The pull runs out of the log and is stopped once the build is over; the reference it added is
  * removed again (the layers the new image shares stay with it). An engine that has the image
@@ -37,6 +42,7 @@ export function prefetchLayers(
   reference: string,
   /** The digests of its image configs: the IDs the classic store gives it. */
   configs: string[] = [],
+  /** The one platform the build is for, when the workflow named it. */
   platform?: string,
   now: () => number = Date.now
 ): Prefetch {

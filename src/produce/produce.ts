@@ -72,7 +72,8 @@ export async function produce(
     const withBuilder = {
       ...environment,
       builderIsContext: way.builderIsContext,
-      prefetchCacheSource: way.unpacksCacheHits
+      prefetchCacheSource: way.unpacksCacheHits,
+      platform: inputs.platforms.length === 1 ? inputs.platforms[0] : undefined
     }
     if (way.kind === 'own') {
       const built = await buildImage(withBuilder, way.builder, inputs, names, buildLabels)

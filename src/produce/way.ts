@@ -53,10 +53,14 @@ export type Way = (
   /** The builder input names a docker context's builder (docker driver): docker --context. */
   builderIsContext?: boolean
   /**
-   * The docker driver on the classic image store: a cache hit is downloaded and unpacked into
-   * the engine before BuildKit uses it (produce/prefetch.ts starts that beside the build).
+   * The docker driver (of the engine the action's docker commands reach, one platform at most):
+   * the engine unpacks the cache hits the build uses, after the context is sent; the image store
+   * says how (produce/prefetch.ts starts that work beside the build instead).
+   *   classic     every cached layer is downloaded and unpacked into the layer store;
+   *   containerd  the cached layers a step that runs is built on are extracted, unless containerd
+   *               holds them unpacked already.
    */
-  unpacksCacheHits?: boolean
+  unpacksCacheHits?: 'classic' | 'containerd'
 }
 
 export async function chooseWay(
@@ -81,7 +85,11 @@ export async function chooseWay(
     docker.builderStore(inputs.builder, builderIsContext ? inputs.builder : '')
   const way = await decide()
   if (builderIsContext) way.builderIsContext = true
-  if (driver === 'docker' && (await store()) === 'classic') way.unpacksCacheHits = true
+  // Not for another docker context's builder: the prefetch's pull would reach this engine, not
+  // that one. Not for several platforms: one pull unpacks one.
+  if (driver === 'docker' && !builderIsContext && inputs.platforms.length <= 1) {
+    way.unpacksCacheHits = await store()
+  }
   return way
 
   async function decide(): Promise<Way> {

@@ -39,8 +39,10 @@ function stubDocker(metadata: Record<string, string>, engine: Engine = {}) {
   const builders = engine.builders ?? ['default']
   const builds = [...(engine.builds ?? [{ exitCode: 0 }])]
   const calls: string[][] = []
-  const fn: ExecFn = async (_command, args) => {
-    calls.push(args)
+  const fn: ExecFn = async (_command, argv) => {
+    calls.push(argv)
+    // `docker --context NAME …` asks another context's engine: the same stub answers.
+    const args = argv[0] === '--context' ? argv.slice(2) : argv
     if (args[0] === 'buildx' && !hasBuildx) {
       // What the docker CLI says of a plugin it does not have.
       return { exitCode: 1, stdout: '', stderr: 'docker: unknown command: docker buildx\n' }
@@ -406,6 +408,27 @@ describe('chooseWay', () => {
       planOf(inputs({ token: 't', 'media-types': 'docker' }), names(['1']), true)
     )
     expect(docker).toMatchObject({ kind: 'buildkit' })
+  })
+
+  it('the docker driver prefetches the cache source on either store, not for another context, several platforms or another driver', async () => {
+    const plan = (given: Record<string, string>) =>
+      planOf(inputs({ token: 't', ...given }), names(['1']), true)
+    const classic = await chooseWay(env(stubDocker({}, { store: 'classic' })), plan({}))
+    expect(classic.unpacksCacheHits).toBe('classic')
+    const containerd = await chooseWay(env(stubDocker({})), plan({}))
+    expect(containerd.unpacksCacheHits).toBe('containerd')
+    const one = await chooseWay(env(stubDocker({})), plan({ platforms: 'linux/arm64' }))
+    expect(one.unpacksCacheHits).toBe('containerd')
+    // The pull would reach this engine, not the other context's; one pull unpacks one platform;
+    // a docker-container builder has a BuildKit of its own.
+    const context = stubDocker({}, { builders: ['default', 'ctx2'] })
+    for (const way of [
+      await chooseWay(env(context), plan({ builder: 'ctx2' })),
+      await chooseWay(env(stubDocker({})), plan({ platforms: 'linux/amd64,linux/arm64' })),
+      await chooseWay(env(stubDocker({}, { driver: 'docker-container' })), plan({}))
+    ]) {
+      expect(way).not.toHaveProperty('unpacksCacheHits')
+    }
   })
 
   it('push-by-digest with the docker driver (which cannot): the own way; with another driver BuildKit pushes', async () => {

@@ -435,6 +435,8 @@ describe('builderExportsCache', () => {
   })
 })
 
+const REVISION = 'org.opencontainers.image.revision'
+
 describe('BuildCache', () => {
   /** The previous version under latest: two layers, with an inline cache. */
   const PREVIOUS = image(
@@ -485,6 +487,32 @@ describe('BuildCache', () => {
       '--build-arg',
       'BUILDKIT_INLINE_CACHE'
     ])
+  })
+
+  it('names the cache source for the prefetch, with the commits its configs were built from', async () => {
+    const labelled = {
+      ...WITH_CACHE,
+      config: { Labels: { 'org.opencontainers.image.revision': 'abc123', other: 'x' } }
+    }
+    const { client } = fakeRegistry({
+      manifests: { latest: PREVIOUS },
+      blobs: { 'sha256:c1': labelled }
+    })
+    const cache = new BuildCache(options(client))
+    await cache.apply('buildx', request())
+    expect(cache.cacheSource()).toEqual({
+      reference: `registry.test/o/app@${sha(JSON.stringify(PREVIOUS))}`,
+      configs: ['sha256:c1'],
+      revisions: ['abc123']
+    })
+    // A config without the label (or with one that is not a string) names no commit.
+    const odd = fakeRegistry({
+      manifests: { latest: PREVIOUS },
+      blobs: { 'sha256:c1': { ...WITH_CACHE, config: { Labels: { [REVISION]: 7 } } } }
+    })
+    const unlabelled = new BuildCache(options(odd.client))
+    await unlabelled.apply('buildx', request())
+    expect(unlabelled.cacheSource()?.revisions).toEqual([])
   })
 
   it('reports the layers reused from the previous version and the size of the new ones', async () => {

@@ -1,7 +1,7 @@
 /**
  * The prefetch of the cache source's layers (src/produce/prefetch.ts), with docker stubbed: what
  * it runs, that it removes only what it added, that the end of the build stops it, and that no
- * failure of its own reaches the step. End to end: __tests__/e2e/build-cache.test.ts (classic store).
+ * failure of its own reaches the step. End to end: __tests__/e2e/build-cache.test.ts (both stores).
  */
 import { describe, expect, it } from '@jest/globals'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
