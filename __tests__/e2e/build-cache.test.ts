@@ -3,8 +3,10 @@
  * E2E_IMAGE_STORE=containerd or classic), and on the classic engine (Docker 20.10 driven by a
  * docker CLI without buildx: the classic builder): two cold builds of the same context (the second on an
  * engine with no build cache, no image and no push history, as on a fresh GitHub-hosted runner)
- * keep the unchanged layers' digests; a multi-stage build with cache: registry; a first publish;
- * a previous version without cache metadata. Every result is pulled by digest and run.
+ * keep the unchanged layers' digests, the cache source pulled beside the build, and a re-run of
+ * the same commit pulls it only on the classic store; on the containerd store, the engine fact
+ * that pull rests on; a multi-stage build with cache: registry; a first publish; a previous
+ * version without cache metadata. Every result is pulled by digest and run.
  */
 import { describe, expect, it } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
@@ -191,7 +193,7 @@ describe(`cache (modern engine, ${store} image store)`, () => {
       project(runner, 'fact two')
       runner.write('tool/bin.txt', tool)
       const build = (): string => {
-        const r = spawnSync(
+        const run = spawnSync(
           'docker',
           [
             'buildx',
@@ -205,8 +207,8 @@ describe(`cache (modern engine, ${store} image store)`, () => {
           ],
           { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: client.config } }
         )
-        if (r.status !== 0) throw new Error(`buildx build failed: ${r.stderr}`)
-        return r.stderr
+        if (run.status !== 0) throw new Error(`buildx build failed: ${run.stderr}`)
+        return run.stderr
       }
       // BuildKit's progress as JSON (every status, however short): the unchanged steps came from
       // the cache source, and the layers it extracted.
