@@ -24,6 +24,7 @@ import {
   skopeoTags,
   type StepResult
 } from './harness.js'
+import { engineHonoursUnpack } from '../../src/produce/way.js'
 
 const env = e2eEnv()
 const engine = process.env.E2E_ENGINE ?? 'classic'
@@ -152,14 +153,17 @@ describe(`cache (modern engine, ${store} image store)`, () => {
     )
     expect(pullAndRun(image, r2.outputs.digest)).toBe('app two')
 
-    // A re-run of that commit on a fresh runner: on the containerd store nothing would be
-    // extracted, so nothing is pulled beside the context; the classic store pulls what it uses.
+    // A re-run of that commit on a fresh runner: on the containerd store, with an engine that
+    // keeps the result packed (Docker 29.1+, by its version), nothing would be extracted, so
+    // nothing is pulled beside the context; an older engine unpacks the result and takes the
+    // pulled layers for it; the classic store pulls what it uses. (scripts/dockerd-unpack.sh's
+    // engine keeps it packed, but says 28.5.2: the action cannot tell, and pulls.)
     coldEngine(image)
     const rerun = new Runner('push-default-branch', next)
     project(rerun, 'app two')
     const r3 = rerun.main(inputsFor(env, name))
     const out3 = ok(r3)
-    if (store === 'containerd') {
+    if (store === 'containerd' && engineHonoursUnpack(process.env.E2E_ENGINE_VERSION ?? '')) {
       expect(out3).toContain(
         `Prefetch: none, ${image}@${r2.outputs.digest} was built from this commit (${next.GITHUB_SHA})`
       )

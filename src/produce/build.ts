@@ -44,6 +44,12 @@ export interface BuildEnvironment {
   prefetchCacheSource?: 'classic' | 'containerd'
   /** The one platform asked for (the platforms input), which the prefetch pulls. */
   platform?: string
+  /**
+   * The engine keeps the built image packed (unpack=false, and it honours that: produce/way.ts).
+   * Otherwise it unpacks the whole image after the build, and containerd's unpacker skips what a
+   * prefetch unpacked already, so the prefetch pays even when no step runs on the cached layers.
+   */
+  keepsPacked?: boolean
   /** The engine's version (produce/way.ts: whether it honours unpack=false). */
   engineVersion?: string
 }
@@ -62,19 +68,9 @@ async function withBuildCache<T>(
   const store = env.prefetchCacheSource
   const source = store ? env.cache?.cacheSource() : undefined
   if (!store || !source) return build()
-  // The labels the build writes; the user's come last and win.
-  const revision = req.labels
-    .filter(l => l.startsWith(`${REVISION_LABEL}=`))
-    .map(l => l.slice(REVISION_LABEL.length + 1))
-    .at(-1)
-  if (store === 'containerd' && revision && source.revisions.includes(revision)) {
-    // Most likely a rebuild of the same context (a re-run, a release tag of a published commit):
-    // every step is cached, none extracts a layer, and a pull beside the context would only slow
-    // it down (docs/facts/build-cache.md).
-    core.info(
-      `Prefetch: none, ${source.reference} was built from this commit (${revision}): when ` +
-        'nothing changed, the containerd image store extracts no cached layer.'
-    )
+  const skipped = prefetchSkipped(store, env.keepsPacked ?? false, req.labels, source)
+  if (skipped) {
+    core.info(skipped)
     return build()
   }
   core.info(
@@ -87,6 +83,35 @@ async function withBuildCache<T>(
   } finally {
     core.info(await prefetch.finish())
   }
+}
+
+/**
+ * The log line when the prefetch is left out, else undefined: on the containerd store, when the
+ * previous version was built from the commit this build labels (the user's revision label wins
+ * over ours), and the engine keeps the result packed. That is most likely a rebuild of the same
+ * context (a re-run, a release tag of a published commit): every step is cached, none extracts a
+ * layer, and a pull beside the context would only slow it down. An engine that unpacks the
+ * result (load: true, Docker before 29.1) takes the pulled layers for that unpacking, so the pull
+ * pays there (docs/facts/build-cache.md).
+ */
+export function prefetchSkipped(
+  store: 'classic' | 'containerd',
+  keepsPacked: boolean,
+  /** The build's KEY=VALUE labels, in the order given. */
+  labels: string[],
+  source: { reference: string; revisions: string[] }
+): string | undefined {
+  if (store !== 'containerd' || !keepsPacked) return undefined
+  const revision = labels
+    .filter(l => l.startsWith(`${REVISION_LABEL}=`))
+    .map(l => l.slice(REVISION_LABEL.length + 1))
+    .at(-1)
+  if (!revision || !source.revisions.includes(revision)) return undefined
+  return (
+    `Prefetch: none, ${source.reference} was built from this commit (${revision}): when ` +
+    'nothing changed, the containerd image store extracts no cached layer, and the engine keeps ' +
+    'the result packed.'
+  )
 }
 
 /** Why the prefetch pays, per image store (docs/facts/build-cache.md). */

@@ -16,7 +16,7 @@ import {
 } from './build.js'
 import type { BuildCache } from './cache-source.js'
 import { tagSourceImage } from './source-image.js'
-import { chooseWay } from './way.js'
+import { chooseWay, engineHonoursUnpack } from './way.js'
 
 export type Produced =
   | (LocalImage & {
@@ -73,7 +73,11 @@ export async function produce(
       ...environment,
       builderIsContext: way.builderIsContext,
       prefetchCacheSource: way.unpacksCacheHits,
-      platform: inputs.platforms.length === 1 ? inputs.platforms[0] : undefined
+      platform: inputs.platforms.length === 1 ? inputs.platforms[0] : undefined,
+      keepsPacked:
+        way.kind === 'buildkit' &&
+        way.unpack === false &&
+        engineHonoursUnpack(environment.engineVersion ?? '')
     }
     if (way.kind === 'own') {
       const built = await buildImage(withBuilder, way.builder, inputs, names, buildLabels)

@@ -8,7 +8,12 @@ import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { Docker, type ExecFn } from '../../../src/docker/cli.js'
-import { buildAndPush, ownUploadTakesOver, pushFailure } from '../../../src/produce/build.js'
+import {
+  buildAndPush,
+  ownUploadTakesOver,
+  prefetchSkipped,
+  pushFailure
+} from '../../../src/produce/build.js'
 import { chooseWay, engineHonoursUnpack } from '../../../src/produce/way.js'
 import { DockerCommandError } from '../../../src/docker/errors.js'
 import { checkedInputs } from '../../support/inputs.js'
@@ -576,5 +581,36 @@ describe('reading back what buildx pushed', () => {
     await expect(
       checkBuildxPush(r.client, names([]), { imageId: '', builder: 'buildx' })
     ).rejects.toThrow(/did not report the digest it pushed/)
+  })
+})
+
+describe('prefetchSkipped', () => {
+  const source = { reference: 'r.test/o/app@sha256:' + 'a'.repeat(64), revisions: ['abc', 'def'] }
+  const REV = 'org.opencontainers.image.revision'
+
+  it('leaves the pull out on the containerd store for the same commit when the result stays packed', () => {
+    expect(prefetchSkipped('containerd', true, [`${REV}=def`], source)).toBe(
+      `Prefetch: none, ${source.reference} was built from this commit (def): when nothing ` +
+        'changed, the containerd image store extracts no cached layer, and the engine keeps the ' +
+        'result packed.'
+    )
+  })
+
+  it('pulls for another commit, without a revision, on the classic store, or when the engine unpacks the result', () => {
+    expect(prefetchSkipped('containerd', true, [`${REV}=xyz`], source)).toBeUndefined()
+    expect(prefetchSkipped('containerd', true, ['other=abc'], source)).toBeUndefined()
+    expect(prefetchSkipped('containerd', true, [`${REV}=`], source)).toBeUndefined()
+    expect(prefetchSkipped('classic', true, [`${REV}=abc`], source)).toBeUndefined()
+    // load: true, or Docker before 29.1: containerd's unpacker takes the pulled layers.
+    expect(prefetchSkipped('containerd', false, [`${REV}=abc`], source)).toBeUndefined()
+  })
+
+  it('reads the revision the build writes: the user’s label, given last, wins over ours', () => {
+    expect(
+      prefetchSkipped('containerd', true, [`${REV}=abc`, `${REV}=xyz`], source)
+    ).toBeUndefined()
+    expect(prefetchSkipped('containerd', true, [`${REV}=xyz`, `${REV}=abc`], source)).toContain(
+      'this commit (abc)'
+    )
   })
 })
