@@ -64,6 +64,9 @@ export interface ImageLabels {
 
 const OCI = 'org.opencontainers.image'
 
+/** The label that names the commit an image was built from. */
+export const REVISION_LABEL = `${OCI}.revision`
+
 /** The OCI labels the action adds, minus those the user set, plus the user's own. */
 export function imageLabels(req: LabelRequest): ImageLabels {
   const { ctx } = req
@@ -72,7 +75,7 @@ export function imageLabels(req: LabelRequest): ImageLabels {
   const ours: [string, string][] = [
     [`${OCI}.source`, url],
     [`${OCI}.url`, url],
-    [`${OCI}.revision`, ctx.sha],
+    [REVISION_LABEL, ctx.sha],
     [`${OCI}.created`, req.created],
     [`${OCI}.version`, req.version],
     [`${OCI}.title`, title],

@@ -20,6 +20,7 @@ import type { Docker } from '../docker/cli.js'
 import { isAttestation, parseJson, type Descriptor, type ManifestJson } from '../oci/descriptor.js'
 import type { CacheEntry } from '../docker/cache-syntax.js'
 import { CACHE_TAG, type CacheMode } from '../plan/cache.js'
+import { REVISION_LABEL } from '../plan/labels.js'
 import { previousTags } from '../plan/previous-version.js'
 import { repositoryScope } from '../registry/auth.js'
 import type { ManifestResult, RegistryClient } from '../registry/client.js'
@@ -49,9 +50,6 @@ export interface PreviousVersion {
 
 /** The previous version as its manifests tell it, before its configs are read. */
 type LocatedVersion = Omit<PreviousVersion, 'inlineCache' | 'revisions'>
-
-/** The label that names the commit an image was built from (plan/labels.ts writes it). */
-export const REVISION_LABEL = 'org.opencontainers.image.revision'
 
 /** The revision label of an image config, when it has a string one. */
 function revisionOf(config: Record<string, unknown>): string | undefined {
